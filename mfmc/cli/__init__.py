@@ -1,0 +1,1 @@
+"""The `mfmc` command line: thin commands over the library."""
