@@ -1,0 +1,472 @@
+"""The repository: one `Store` per data dir, units of work (`Store.tx()`) that commit rows and files together.
+
+Files (images, fake patches) are content-addressed under `<server dir>/blobs/`. Inside a unit of work they are
+written to a temporary name; just before the database commit they are renamed into place, and if the commit
+fails the new files are removed again. So a committed row never names a missing file, and an error mid-upload
+leaves no photo behind (at worst an unreferenced blob, which `Store.collect_garbage()` removes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, func, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlmodel import Session, create_engine, delete, select
+
+from mfmc.errors import StoreError, UnknownUserError
+from mfmc.store import models as m
+from mfmc.store.migrations import LATEST, migrate
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+def normalize_url(url: str) -> str:
+    """Accept `postgresql://…`/`postgres://…` and use the psycopg 3 driver; pass other URLs through."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only used in messages
+        return "<database url>"
+
+
+class BlobStore:
+    """Content-addressed files: `blobs/ab/abcdef….ext`, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, name: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}\.[a-z0-9]{1,8}", name):
+            raise StoreError(f"invalid blob name `{name}`")
+        return self.root / name[:2] / name
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self.path(name).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"blob `{name}` is missing from the store",
+                             help="the data dir was modified outside mfmc") from None
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).exists()
+
+
+class Tx:
+    """A unit of work over the store: repository methods plus staged files."""
+
+    def __init__(self, store: Store, session: Session, *, writable: bool) -> None:
+        self.store = store
+        self.session = session
+        self.writable = writable
+        self._staged: list[tuple[Path, Path]] = []  # (temp, final)
+
+    # ---------------------------------------------------------------- files
+    def put_blob(self, data: bytes, ext: str) -> str:
+        if not self.writable:
+            raise StoreError("internal: blob write in a read-only unit of work")
+        name = f"{hashlib.sha256(data).hexdigest()}.{ext}"
+        final = self.store.blobs.path(name)
+        if final.exists() or any(f == final for _, f in self._staged):
+            return name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.with_name(f".{final.name}.{secrets.token_hex(6)}.tmp")
+        with open(temp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._staged.append((temp, final))
+        return name
+
+    def read_blob(self, name: str) -> bytes:
+        for temp, final in self._staged:
+            if final.name == name:
+                return temp.read_bytes()
+        return self.store.blobs.read(name)
+
+    def _publish(self) -> list[Path]:
+        created = []
+        for temp, final in self._staged:
+            if final.exists():
+                temp.unlink(missing_ok=True)
+            else:
+                os.replace(temp, final)
+                created.append(final)
+        self._staged.clear()
+        return created
+
+    def _discard(self) -> None:
+        for temp, _ in self._staged:
+            temp.unlink(missing_ok=True)
+        self._staged.clear()
+
+    # ---------------------------------------------------------------- revision
+    def revision(self) -> int:
+        row = self.session.get(m.Meta, "revision")
+        return int(row.value) if row else 0
+
+    def bump_revision(self) -> None:
+        row = self.session.get(m.Meta, "revision")
+        if row is None:
+            self.session.add(m.Meta(key="revision", value="1"))
+        else:
+            row.value = str(int(row.value) + 1)
+            self.session.add(row)
+
+    # ---------------------------------------------------------------- users
+    def add_user(self, name: str, *, public_keys: str | None = None,
+                 fingerprint: str | None = None) -> tuple[m.User, bool]:
+        """Add a user; return (user, created). An existing user is returned unchanged (idempotent)."""
+        if not NAME_RE.match(name):
+            raise UnknownUserError(f"invalid user name `{name}`",
+                                   help="use letters, digits, `_`, `.` or `-`, starting with a letter")
+        existing = self.find_user(name)
+        if existing is not None:
+            return existing, False
+        user = m.User(name=name, public_keys=public_keys, key_fingerprint=fingerprint)
+        self.session.add(user)
+        self.session.flush()
+        self.bump_revision()
+        return user, True
+
+    def find_user(self, name: str) -> m.User | None:
+        return self.session.exec(select(m.User).where(m.User.name == name)).first()
+
+    def user(self, name: str) -> m.User:
+        found = self.find_user(name)
+        if found is None:
+            names = [u.name for u in self.users()]
+            import difflib
+
+            close = difflib.get_close_matches(name, names, n=1)
+            raise UnknownUserError(f"unknown user `{name}`",
+                                   help=f"did you mean `{close[0]}`?" if close
+                                   else "add it with `mfmc user add NAME`")
+        return found
+
+    def users(self) -> list[m.User]:
+        return list(self.session.exec(select(m.User).order_by(m.User.name)))
+
+    def set_user_keys(self, name: str, *, public_keys: str, fingerprint: str) -> None:
+        user = self.user(name)
+        user.public_keys, user.key_fingerprint = public_keys, fingerprint
+        self.session.add(user)
+
+    def mark_enrolled(self, name: str) -> None:
+        user = self.user(name)
+        user.enrolled = True
+        self.session.add(user)
+
+    # ---------------------------------------------------------------- graph
+    def add_friendship(self, a: str, b: str) -> bool:
+        self.user(a), self.user(b)
+        if a == b:
+            raise UnknownUserError(f"`{a}` cannot befriend themselves")
+        x, y = sorted((a, b))
+        q = select(m.Friendship).where(m.Friendship.user_a == x, m.Friendship.user_b == y)
+        if self.session.exec(q).first():
+            return False
+        self.session.add(m.Friendship(user_a=x, user_b=y))
+        self.bump_revision()
+        return True
+
+    def remove_friendship(self, a: str, b: str) -> bool:
+        self.user(a), self.user(b)
+        x, y = sorted((a, b))
+        q = select(m.Friendship).where(m.Friendship.user_a == x, m.Friendship.user_b == y)
+        row = self.session.exec(q).first()
+        if row is None:
+            return False
+        self.session.delete(row)
+        self.bump_revision()
+        return True
+
+    def friends_of(self, name: str) -> list[str]:
+        rows = self.session.exec(
+            select(m.Friendship).where((m.Friendship.user_a == name) | (m.Friendship.user_b == name)))
+        return sorted(r.user_b if r.user_a == name else r.user_a for r in rows)
+
+    def friendships(self) -> list[tuple[str, str]]:
+        return [(r.user_a, r.user_b) for r in self.session.exec(select(m.Friendship))]
+
+    def add_follow(self, follower: str, followee: str) -> bool:
+        self.user(follower), self.user(followee)
+        if follower == followee:
+            raise UnknownUserError(f"`{follower}` cannot follow themselves")
+        q = select(m.Follow).where(m.Follow.follower == follower, m.Follow.followee == followee)
+        if self.session.exec(q).first():
+            return False
+        self.session.add(m.Follow(follower=follower, followee=followee))
+        self.bump_revision()
+        return True
+
+    def remove_follow(self, follower: str, followee: str) -> bool:
+        q = select(m.Follow).where(m.Follow.follower == follower, m.Follow.followee == followee)
+        row = self.session.exec(q).first()
+        if row is None:
+            return False
+        self.session.delete(row)
+        self.bump_revision()
+        return True
+
+    def follows(self) -> list[tuple[str, str]]:
+        return [(r.follower, r.followee) for r in self.session.exec(select(m.Follow))]
+
+    # ---------------------------------------------------------------- rules
+    def set_rules(self, owner: str, name: str, text_: str, *, signature: bytes | None, level: str,
+                  version: int = 1) -> None:
+        self.user(owner)
+        digest = hashlib.sha256(text_.encode()).hexdigest()
+        row = self.session.exec(select(m.RuleFile).where(m.RuleFile.owner == owner)).first()
+        if row is None:
+            row = m.RuleFile(owner=owner, name=name, text=text_, sha256=digest, signature=signature, level=level,
+                             version=version)
+        else:
+            row.name, row.text, row.sha256, row.signature, row.level = name, text_, digest, signature, level
+            row.version = version
+            row.updated_at = m.utcnow()
+        self.session.add(row)
+        self.bump_revision()
+
+    def rules(self, owner: str) -> m.RuleFile | None:
+        return self.session.exec(select(m.RuleFile).where(m.RuleFile.owner == owner)).first()
+
+    def all_rules(self) -> list[m.RuleFile]:
+        return list(self.session.exec(select(m.RuleFile).order_by(m.RuleFile.owner)))
+
+    # ---------------------------------------------------------------- photos and faces
+    def photo_by_key(self, upload_key: str) -> m.Photo | None:
+        return self.session.exec(select(m.Photo).where(m.Photo.upload_key == upload_key)).first()
+
+    def add_photo(self, photo: m.Photo, faces: list[m.Face]) -> m.Photo:
+        self.session.add(photo)
+        self.session.flush()
+        for face in faces:
+            face.photo_id = photo.id  # type: ignore[assignment]
+            self.session.add(face)
+        self.session.flush()
+        return photo
+
+    def photo(self, photo_id: int) -> m.Photo:
+        found = self.session.get(m.Photo, photo_id)
+        if found is None:
+            raise StoreError(f"unknown photo `{photo_id}`", help="list photos with `mfmc photos`")
+        return found
+
+    def photos(self) -> list[m.Photo]:
+        return list(self.session.exec(select(m.Photo).order_by(m.Photo.id)))
+
+    def faces(self, photo_id: int) -> list[m.Face]:
+        return list(self.session.exec(select(m.Face).where(m.Face.photo_id == photo_id).order_by(m.Face.index)))
+
+    def face(self, photo_id: int, index: int) -> m.Face:
+        found = self.session.exec(select(m.Face).where(m.Face.photo_id == photo_id, m.Face.index == index)).first()
+        if found is None:
+            raise StoreError(f"photo `{photo_id}` has no face `{index}`",
+                             help="faces are numbered from 0, left to right as detected")
+        return found
+
+    def save(self, row: Any) -> None:
+        self.session.add(row)
+
+    # ---------------------------------------------------------------- fakes
+    def fake(self, photo_id: int, face_index: int, viewer: str, generation: int) -> m.RenderedFake | None:
+        q = select(m.RenderedFake).where(
+            m.RenderedFake.photo_id == photo_id, m.RenderedFake.face_index == face_index,
+            m.RenderedFake.viewer == viewer, m.RenderedFake.generation == generation)
+        return self.session.exec(q).first()
+
+    def fakes(self, photo_id: int) -> list[m.RenderedFake]:
+        return list(self.session.exec(select(m.RenderedFake).where(m.RenderedFake.photo_id == photo_id)))
+
+    def add_fake(self, fake: m.RenderedFake) -> m.RenderedFake:
+        self.session.add(fake)
+        self.session.flush()
+        return fake
+
+    def drop_fakes(self, photo_id: int, face_index: int) -> int:
+        result = self.session.exec(delete(m.RenderedFake).where(  # type: ignore[call-overload]
+            m.RenderedFake.photo_id == photo_id, m.RenderedFake.face_index == face_index))
+        return int(result.rowcount or 0)
+
+    # ---------------------------------------------------------------- audit
+    def audit(self, actor: str, action: str, *, photo_id: int | None = None, version: str | None = None,
+              detail: dict | str = "") -> None:
+        text_ = detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
+        self.session.add(m.AuditEntry(actor=actor, action=action, photo_id=photo_id, version=version,
+                                      detail=text_))
+
+    def audit_log(self, photo_id: int | None = None) -> list[m.AuditEntry]:
+        q = select(m.AuditEntry).order_by(m.AuditEntry.id)
+        if photo_id is not None:
+            q = q.where(m.AuditEntry.photo_id == photo_id)
+        return list(self.session.exec(q))
+
+    # ---------------------------------------------------------------- shared embeddings (ciphertexts)
+    def put_shared_embedding(self, owner: str, recipient: str, ciphertext: bytes) -> None:
+        q = select(m.SharedEmbedding).where(m.SharedEmbedding.owner == owner,
+                                            m.SharedEmbedding.recipient == recipient)
+        row = self.session.exec(q).first()
+        if row is None:
+            row = m.SharedEmbedding(owner=owner, recipient=recipient, ciphertext=ciphertext)
+        else:
+            row.ciphertext, row.created_at = ciphertext, m.utcnow()
+        self.session.add(row)
+
+    def shared_embeddings_for(self, recipient: str) -> list[m.SharedEmbedding]:
+        return list(self.session.exec(select(m.SharedEmbedding).where(m.SharedEmbedding.recipient == recipient)))
+
+    def shared_embeddings_from(self, owner: str) -> list[m.SharedEmbedding]:
+        return list(self.session.exec(select(m.SharedEmbedding).where(m.SharedEmbedding.owner == owner)))
+
+    def delete_shared_embedding(self, owner: str, recipient: str) -> bool:
+        result = self.session.exec(delete(m.SharedEmbedding).where(  # type: ignore[call-overload]
+            m.SharedEmbedding.owner == owner, m.SharedEmbedding.recipient == recipient))
+        return bool(result.rowcount)
+
+    # ---------------------------------------------------------------- notices between clients
+    def post_notice(self, sender: str, recipient: str, kind: str, blob: bytes) -> None:
+        self.session.add(m.Notice(sender=sender, recipient=recipient, kind=kind, blob=blob))
+
+    def notices_for(self, recipient: str) -> list[m.Notice]:
+        q = select(m.Notice).where(m.Notice.recipient == recipient).order_by(m.Notice.id)
+        return list(self.session.exec(q))
+
+    def delete_notice(self, notice_id: int) -> None:
+        self.session.exec(delete(m.Notice).where(m.Notice.id == notice_id))  # type: ignore[call-overload]
+
+    def count(self, model: type) -> int:
+        return int(self.session.exec(select(func.count()).select_from(model)).one())
+
+
+class Store:
+    """The server side of the platform: a database (SQLite file by default) plus a blob directory."""
+
+    def __init__(self, server_dir: Path, url: str | None = None, *, schema: str | None = None) -> None:
+        self.server_dir = Path(server_dir)
+        self.server_dir.mkdir(parents=True, exist_ok=True)
+        self.blobs = BlobStore(self.server_dir / "blobs")
+        self.url = normalize_url(url) if url else f"sqlite:///{self.server_dir / 'mfmc.db'}"
+        self.schema = schema
+        self.engine = self._make_engine()
+        try:
+            self.found_version = migrate(self.engine)
+        except OperationalError as err:
+            raise StoreError(f"cannot open the database `{_redact(self.url)}`: {err.orig}",
+                             help="check --db / MFMC_DB_URL") from None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    def _make_engine(self) -> Engine:
+        if self.is_sqlite:
+            engine = create_engine(self.url, connect_args={"timeout": 30, "check_same_thread": False})
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+                cur = dbapi_conn.cursor()
+                cur.execute("pragma journal_mode=wal")  # readers never block the writer
+                cur.execute("pragma synchronous=normal")
+                cur.execute("pragma foreign_keys=on")
+                cur.execute("pragma busy_timeout=30000")
+                cur.close()
+
+            return engine
+        args: dict[str, Any] = {}
+        if self.schema:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.schema):
+                raise StoreError(f"invalid schema name `{self.schema}`")
+            args["options"] = f"-csearch_path={self.schema}"
+        try:
+            engine = create_engine(self.url, connect_args=args, pool_pre_ping=True)
+            if self.schema:
+                with engine.begin() as conn:
+                    conn.execute(text(f'create schema if not exists "{self.schema}"'))
+        except (OperationalError, ImportError) as err:
+            raise StoreError(f"cannot connect to `{_redact(self.url)}`: {getattr(err, 'orig', err)}",
+                             help="check --db / MFMC_DB_URL") from None
+        return engine
+
+    @property
+    def version(self) -> int:
+        return LATEST
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Tx]:
+        """A writing unit of work: commit rows and publish files together, or neither."""
+        session = Session(self.engine, expire_on_commit=False)
+        unit = Tx(self, session, writable=True)
+        try:
+            yield unit
+            session.flush()
+            created = unit._publish()
+            try:
+                session.commit()
+            except BaseException:
+                for path in created:
+                    path.unlink(missing_ok=True)
+                raise
+        except IntegrityError as err:
+            session.rollback()
+            unit._discard()
+            raise StoreError(f"conflicting change: {err.orig}", help="retry the command") from None
+        except SQLAlchemyError as err:
+            session.rollback()
+            unit._discard()
+            raise StoreError(f"database error: {err}") from None
+        except BaseException:
+            session.rollback()
+            unit._discard()
+            raise
+        finally:
+            session.close()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read-only unit of work (never commits)."""
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            yield Tx(self, session, writable=False)
+        finally:
+            session.rollback()
+            session.close()
+
+    def collect_garbage(self) -> int:
+        """Remove blobs and stale temp files no row refers to; return how many files were removed."""
+        with self.read() as tx:
+            used = {p.image_blob for p in tx.session.exec(select(m.Photo))}
+            used |= {f.blob for f in tx.session.exec(select(m.RenderedFake))}
+        removed = 0
+        if not self.blobs.root.exists():
+            return 0
+        for path in self.blobs.root.rglob("*"):
+            if path.is_file() and path.name not in used:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def drop_schema(self) -> None:
+        """Tests: remove the PostgreSQL schema this store lives in."""
+        if self.schema and not self.is_sqlite:
+            with self.engine.begin() as conn:
+                conn.execute(text(f'drop schema if exists "{self.schema}" cascade'))
+        self.engine.dispose()
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,102 @@
+"""Geometry of the 68-point iBUG landmark layout used by the swappers and the metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+JAW = np.arange(0, 17)
+BROWS = np.arange(17, 27)
+INNER = np.arange(17, 68)  # everything but the jaw: the points a partial geometry transfer may move
+RIGHT_EYE = np.arange(36, 42)  # image-left eye
+LEFT_EYE = np.arange(42, 48)
+INNER_MOUTH = np.arange(60, 68)
+
+# ARCFACE-style 5-point template at 112 px (eyes, nose tip, mouth corners), used to align crops for learned
+# swappers; scaled to their input size.
+TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+
+
+def as_points(landmarks: np.ndarray) -> np.ndarray:
+    """Return landmarks as a float64 (68, 2) array; the swap code refuses anything else."""
+    pts = np.asarray(landmarks, dtype=np.float64)
+    if pts.shape != (68, 2) or not np.all(np.isfinite(pts)):
+        raise ValueError(f"expected 68 finite (x, y) landmarks, got shape {pts.shape}")
+    return pts
+
+
+def interocular(pts: np.ndarray) -> float:
+    """Distance between the outer eye corners (the 300-W normalisation)."""
+    return float(np.linalg.norm(pts[36] - pts[45]))
+
+
+def five_points(pts: np.ndarray) -> np.ndarray:
+    """Eye centres, nose tip and mouth corners from the 68 points (image-left eye first)."""
+    return np.array(
+        [pts[RIGHT_EYE].mean(0), pts[LEFT_EYE].mean(0), pts[30], pts[48], pts[54]], dtype=np.float64
+    )
+
+
+def eye_openness(pts: np.ndarray) -> float:
+    """Mean eye aspect ratio of both eyes: ~0.3 open, < 0.15 closed."""
+
+    def ear(e: np.ndarray) -> float:
+        vertical = np.linalg.norm(e[1] - e[5]) + np.linalg.norm(e[2] - e[4])
+        return float(vertical / (2.0 * max(np.linalg.norm(e[0] - e[3]), 1e-6)))
+
+    return 0.5 * (ear(pts[RIGHT_EYE]) + ear(pts[LEFT_EYE]))
+
+
+def mouth_openness(pts: np.ndarray) -> float:
+    """Gap between the inner lips over the mouth width: > ~0.12 shows teeth or the inside of the mouth."""
+    gap = np.mean([np.linalg.norm(pts[61] - pts[67]), np.linalg.norm(pts[62] - pts[66]),
+                   np.linalg.norm(pts[63] - pts[65])])
+    return float(gap / max(np.linalg.norm(pts[60] - pts[64]), 1e-6))
+
+
+def forehead_points(pts: np.ndarray, height: float) -> np.ndarray:
+    """The ten brow points lifted along the face's vertical axis by `height` × the brow-to-chin distance.
+
+    The 68 points stop at the brows; lifting them covers the forehead so that the brows are not cut by the
+    mask edge and more of the identity is replaced.
+    """
+    brow_mid = pts[BROWS].mean(0)
+    up = brow_mid - pts[8]
+    length = float(np.linalg.norm(up))
+    up = up / max(length, 1e-6)
+    return pts[BROWS] + up * height * length
+
+
+def extended(pts: np.ndarray, forehead: float) -> np.ndarray:
+    """The 68 points plus the lifted forehead points (78 in all)."""
+    return np.vstack([pts, forehead_points(pts, forehead)])
+
+
+def outline(ext: np.ndarray) -> np.ndarray:
+    """Closed face outline of extended points: the jaw left to right, then the forehead right to left."""
+    return np.vstack([ext[JAW], ext[68:78][::-1]])
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (2×3) taking `src` points onto `dst` points (Umeyama)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1.0
+    rot = u @ np.diag(sign) @ vt
+    var = (s**2).sum() / len(src)
+    scale = float((sig * sign).sum() / max(var, 1e-12))
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - scale * rot @ mu_s
+    return m
+
+
+def transform(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Apply a 2×3 affine matrix to (N, 2) points."""
+    return pts @ m[:, :2].T + m[:, 2]

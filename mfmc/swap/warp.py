@@ -1,0 +1,126 @@
+"""The default, training-free swapper: a dense piecewise-affine (Delaunay) warp of the target face onto the
+source geometry, LAB colour transfer and a feathered blend inside the face outline."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from mfmc.swap import landmarks as lmk
+from mfmc.swap.base import SwapResult, register_swapper
+from mfmc.swap.blend import blend_patch, cut_holes, feather, polygon_mask, region_box, transfer_colour
+
+_SHIFT = 4
+
+
+def piecewise_affine_maps(
+    dst: np.ndarray, src: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense inverse maps for cv2.remap: for each pixel of `box`, where to sample in the source image.
+
+    Every pixel is assigned its destination triangle by rasterising triangle ids, then mapped by that
+    triangle's affine transform; one remap then warps the whole face (faster and seam-free compared with one
+    warpAffine per triangle). Returns (map_x, map_y, covered).
+    """
+    x1, y1, x2, y2 = box
+    h, w = y2 - y1, x2 - x1
+    ids = np.zeros((h, w), dtype=np.int32)
+    local = dst - np.array([x1, y1], dtype=np.float64)
+    d = np.concatenate([local[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # (K, 3, 3) rows x,y,1
+    s = src[triangles]  # (K, 3, 2)
+    # affine A_k with A_k @ [x, y, 1] = source point; solve d @ A^T = s (skip degenerate triangles)
+    det = np.linalg.det(d)
+    ok = np.abs(det) > 1e-6
+    affines = np.zeros((len(triangles), 2, 3), dtype=np.float64)
+    affines[ok] = np.transpose(np.linalg.solve(d[ok], s[ok]), (0, 2, 1))
+    for k in np.flatnonzero(ok):
+        pts = np.round(local[triangles[k]] * (1 << _SHIFT)).astype(np.int32)
+        cv2.fillConvexPoly(ids, pts, int(k) + 1, lineType=cv2.LINE_8, shift=_SHIFT)
+    covered = ids > 0
+    a = affines[np.maximum(ids - 1, 0)].astype(np.float32)  # (h, w, 2, 3)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x = a[..., 0, 0] * gx + a[..., 0, 1] * gy + a[..., 0, 2]
+    map_y = a[..., 1, 0] * gx + a[..., 1, 1] * gy + a[..., 1, 2]
+    return map_x, map_y, covered
+
+
+@register_swapper("warp")
+class WarpSwapper:
+    """Dense-landmark swap with no learned model (design notes §6).
+
+    forehead: how far above the brows the mask reaches (× brow-to-chin distance). feather: width of the alpha
+    ramp (× square root of the face area). keep_open_mouth / keep_open_eyes: leave the source's teeth and eyes
+    when the source shows them but the target cannot (a closed target mouth or eye stretched open looks hollow).
+    """
+
+    name = "warp"
+
+    def __init__(
+        self,
+        *,
+        forehead: float = 0.22,
+        feather: float = 0.07,
+        keep_open_mouth: bool = True,
+        keep_open_eyes: bool = True,
+        colour: bool = True,
+    ) -> None:
+        self.forehead = forehead
+        self.feather = feather
+        self.keep_open_mouth = keep_open_mouth
+        self.keep_open_eyes = keep_open_eyes
+        self.colour = colour
+
+    def destination(self, source: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarray:
+        """Source geometry with `alpha` of the target's inner geometry (brows, eyes, nose, mouth) moved in.
+
+        The jaw stays on the source outline so the mask, and everything outside it, keeps its place.
+        """
+        dst = source.copy()
+        if alpha > 0:
+            fit = lmk.similarity_fit(target, source)
+            aligned = lmk.transform(fit, target)
+            dst[lmk.INNER] = source[lmk.INNER] + alpha * (aligned[lmk.INNER] - source[lmk.INNER])
+        return dst
+
+    def swap(
+        self,
+        image: np.ndarray,
+        source_landmarks: np.ndarray,
+        target_image: np.ndarray,
+        target_landmarks: np.ndarray,
+        *,
+        alpha: float = 0.0,
+    ) -> SwapResult:
+        src = lmk.as_points(source_landmarks)
+        tgt = lmk.as_points(target_landmarks)
+        alpha = float(np.clip(alpha, 0.0, 1.0))
+        dst = lmk.extended(self.destination(src, tgt, alpha), self.forehead)
+        tgt_ext = lmk.extended(tgt, self.forehead)
+        src_ext = lmk.extended(src, self.forehead)
+        box = region_box(np.vstack([dst, src_ext]), image.shape[:2])
+        x1, y1, x2, y2 = box
+        size = (y2 - y1, x2 - x1)
+
+        triangles = Delaunay(dst).simplices
+        map_x, map_y, covered = piecewise_affine_maps(dst, tgt_ext, triangles, box)
+        warped = cv2.remap(target_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+        mask = polygon_mask(lmk.outline(src_ext), size, (x1, y1)) & covered.astype(np.uint8)
+        scale = float(np.sqrt(max(mask.sum(), 1)))
+        alpha_map = feather(mask, self.feather * scale)
+
+        notes: list[str] = []
+        holes: list[np.ndarray] = []
+        if self.keep_open_mouth and lmk.mouth_openness(src) > 0.12:
+            holes.append(src[lmk.INNER_MOUTH])
+            notes.append("kept the source's open mouth")
+        if self.keep_open_eyes and lmk.eye_openness(src) > 0.2 and lmk.eye_openness(tgt) < 0.15:
+            holes += [src[lmk.RIGHT_EYE], src[lmk.LEFT_EYE]]
+            notes.append("kept the source's open eyes (target eyes closed)")
+        alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)
+
+        if self.colour:
+            inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=2)
+            warped = transfer_colour(warped, image[y1:y2, x1:x2], inner.astype(np.float32))
+        return SwapResult(blend_patch(image, warped, alpha_map, box), tuple(notes))

