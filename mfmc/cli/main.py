@@ -11,6 +11,9 @@ import sys
 
 import typer
 
+from mfmc.cli.faces import doctor_command, faces_command
+from mfmc.cli.pool import pool_app
+from mfmc.cli.platform import register as register_platform
 from mfmc.cli.rules import rules_app
 from mfmc.errors import MfmcError
 
@@ -22,12 +25,17 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(rules_app, name="rules")
+register_platform(app)  # init, user, enroll, friend, upload, tag, consent, render, demo, …
+app.add_typer(pool_app, name="pool")
+app.command("faces")(faces_command)
+app.command("doctor")(doctor_command)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code: 0 ok, 1 runtime error, 2 invalid input."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click returns the code of a `typer.Exit` instead of raising it.
+        result = app(args=argv, standalone_mode=False)
     except MfmcError as err:
         print(err.render(), file=sys.stderr)
         return err.exit_code
@@ -46,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: internal error: {type(err).__name__}: {err}", file=sys.stderr)
         print("  help: rerun with MFMC_DEBUG=1 for a traceback", file=sys.stderr)
         return 1
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def run() -> None:

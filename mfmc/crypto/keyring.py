@@ -74,7 +74,7 @@ class Keyring:
     ) -> Keyring:
         """Generate the user's keys and a new keyring directory; refuses to overwrite an existing keyring."""
         root = Path(path)
-        if (root / IDENTITY).exists() or (root / STATE).exists():
+        if (root / IDENTITY).exists():  # a lone state file is a leftover of an interrupted create
             raise KeyringError(f"a keyring already exists at `{root}`", help="open it, or choose another folder")
         keys = KeyPair.generate(user)
         storage = nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)

@@ -272,33 +272,30 @@ def seal_secret(
     key = _argon.kdf(
         nacl.secret.SecretBox.KEY_SIZE, _pw(passphrase), salt, opslimit=kdf.opslimit, memlimit=kdf.memlimit
     )
-    inner = {"format": SEALED_FORMAT, "payload": payload, "user": user}
-    box = nacl.secret.SecretBox(key).encrypt(_codec.dumps(inner))
-    return _codec.dumps(
-        {
-            "box": _codec.b64e(bytes(box)),
-            "format": SEALED_FORMAT,
-            "kdf": "argon2id",
-            "mem": kdf.memlimit,
-            "ops": kdf.opslimit,
-            "salt": _codec.b64e(salt),
-            "user": user,
-            "v": 1,
-        }
-    )
+    header = _sealed_header(user, kdf, salt)
+    # The whole public header is repeated inside: argon2id ignores memlimit below 1 KiB granularity, so a
+    # relabelled parameter could otherwise still decrypt.
+    box = nacl.secret.SecretBox(key).encrypt(_codec.dumps({"header": header, "payload": payload}))
+    return _codec.dumps({**header, "box": _codec.b64e(bytes(box))})
 
 
-def sealed_user(blob: bytes) -> str:
-    """The user a sealed file belongs to (public header; not authenticated until unsealed)."""
-    obj = _codec.loads(blob, "sealed key file")
-    return _codec.require(obj, "user", str, "sealed key file")
+def _sealed_header(user: str, kdf: KdfParams, salt: bytes) -> dict[str, Any]:
+    return {
+        "format": SEALED_FORMAT,
+        "kdf": "argon2id",
+        "mem": kdf.memlimit,
+        "ops": kdf.opslimit,
+        "salt": _codec.b64e(salt),
+        "user": user,
+        "v": 1,
+    }
 
 
 def unseal_secret(blob: bytes, passphrase: str) -> tuple[str, dict[str, Any]]:
     """Open `seal_secret` output: (user, payload). Wrong passphrase or any modification -> CryptoError."""
     what = "sealed key file"
     obj = _codec.loads(blob, what)
-    if obj.get("format") != SEALED_FORMAT or obj.get("v") != 1 or obj.get("kdf") != "argon2id":
+    if obj.get("format") != SEALED_FORMAT or obj.get("v") != 1 or obj.get("kdf") != "argon2id" or len(obj) != 8:
         raise TamperedError(f"{what} is malformed")
     user = _codec.require(obj, "user", str, what)
     kdf = KdfParams(_codec.require(obj, "ops", int, what), _codec.require(obj, "mem", int, what))
@@ -318,6 +315,6 @@ def unseal_secret(blob: bytes, passphrase: str) -> tuple[str, dict[str, Any]]:
             help="the key file is unchanged; try again (if the passphrase is right, the file was modified)",
         ) from None
     inner = _codec.loads(plain, what)
-    if inner.get("format") != SEALED_FORMAT or inner.get("user") != user or not isinstance(inner.get("payload"), dict):
+    if inner.get("header") != _sealed_header(user, kdf, salt) or not isinstance(inner.get("payload"), dict):
         raise TamperedError(f"{what} is inconsistent", help="it was modified")
     return user, inner["payload"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from mfmc.crypto.keyring import Keyring
 from mfmc.crypto.keys import KeyPair
 from mfmc.crypto.sharing import EmbeddingSet
 
@@ -37,7 +38,14 @@ def _byte_forms(data: bytes) -> list[tuple[str, bytes]]:
 
 
 def _text_forms(x32: np.float32, x64: float) -> set[str]:
-    forms = {repr(float(x32)), str(x32), f"{float(x32):.8f}".rstrip("0"), repr(x64)}
+    forms = {
+        repr(float(x32)),  # json.dumps(arr.tolist()), str(list)
+        str(x32),  # shortest float32
+        f"{float(x32):.8f}".rstrip("0"),  # numpy positional printing, round(x, 8)
+        f"{float(x32):.7e}",  # numpy scientific printing
+        np.format_float_scientific(x32),
+        repr(x64),
+    }
     return {f for f in forms if len(f.lstrip("-").replace("0.", "", 1).lstrip("0")) >= 6}
 
 
@@ -56,8 +64,8 @@ def _expand(secrets: Iterable[Any]) -> tuple[list[tuple[str, bytes]], list[tuple
         elif isinstance(secret, EmbeddingSet):
             for label, arr in secret._secret_arrays():
                 arrays.extend(_rows(label, arr))
-        elif hasattr(secret, "keys") and isinstance(getattr(secret, "keys", None), KeyPair):  # a Keyring
-            raw.extend((f"{name} of `{secret.keys.user}`", data) for name, data in secret.keys._secret_bytes())
+        elif isinstance(secret, Keyring):
+            raw.extend((f"{name} of `{secret.user}`", data) for name, data in secret.keys._secret_bytes())
             for emb in [secret.own, *secret.known().values()]:
                 if emb is not None:
                     for label, arr in emb._secret_arrays():

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from mfmc.errors import RuleError
 from mfmc.policy import ast
 from mfmc.policy.diagnostics import Diagnostic, Severity, line_of
+from mfmc.policy.formatter import format_statement
 from mfmc.policy.graph import Graph
 from mfmc.policy.model import CompiledRule, OwnerPolicy, PolicySet, resolve
 from mfmc.policy.parser import parse_rules, read_rules_file, strip_comment
@@ -24,6 +25,7 @@ def compile_file(rule_file: ast.RuleFile, text: str | None = None) -> OwnerPolic
     fakes = rule_file.of_type(ast.FakesDecl)
     groups: dict[str, frozenset[str]] = {}
     rules: list[CompiledRule] = []
+    lines = text.splitlines() if text is not None else None
     for statement in rule_file.statements:
         if isinstance(statement, ast.GroupDecl):
             members: set[str] = set()
@@ -31,7 +33,7 @@ def compile_file(rule_file: ast.RuleFile, text: str | None = None) -> OwnerPolic
                 members |= groups.get(m.value, frozenset((m.value,)))
             groups[statement.name.value] = frozenset(members)
         elif isinstance(statement, ast.Rule):
-            source = _source_of(statement, text)
+            source = _source_of(statement, lines)
             for name in statement.audience:
                 rules.append(CompiledRule(statement.effect is ast.Effect.HIDE, resolve(name.value, groups),
                                           statement.condition, source, statement.span))
@@ -45,13 +47,11 @@ def compile_file(rule_file: ast.RuleFile, text: str | None = None) -> OwnerPolic
     )
 
 
-def _source_of(rule: ast.Rule, text: str | None) -> str:
-    line = line_of(text, rule.span.line) if text is not None else None
-    if line is None:
-        from mfmc.policy.formatter import format_statement
-
+def _source_of(rule: ast.Rule, lines: list[str] | None) -> str:
+    """The statement as written (without its comment), for reasons."""
+    if lines is None or not 1 <= rule.span.line <= len(lines):
         return format_statement(rule)
-    return strip_comment(line).strip()
+    return strip_comment(lines[rule.span.line - 1]).strip()
 
 
 def compile_sources(sources: Iterable[tuple[str, str]], graph: Graph | None = None) -> PolicySet:

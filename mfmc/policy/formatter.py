@@ -6,7 +6,8 @@ from mfmc.policy import ast
 
 
 def format_condition(c: ast.Condition, parent: str | None = None) -> str:
-    """Render a condition with only the parentheses its structure needs."""
+    """Render a condition with only the parentheses its structure needs (nested and/or keep theirs, so the
+    tree parses back exactly)."""
     match c:
         case ast.UploaderIn(audience, negated):
             return f"uploader {'not in' if negated else 'in'} {_names(audience)}"
@@ -17,10 +18,10 @@ def format_condition(c: ast.Condition, parent: str | None = None) -> str:
             return f"not {inner}"
         case ast.And(operands):
             text = " and ".join(format_condition(o, "and") for o in operands)
-            return f"({text})" if parent == "not" else text
+            return f"({text})" if parent in ("not", "and") else text
         case ast.Or(operands):
             text = " or ".join(format_condition(o, "or") for o in operands)
-            return f"({text})" if parent in ("not", "and") else text
+            return f"({text})" if parent in ("not", "and", "or") else text
     raise AssertionError(f"unknown condition {c!r}")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 from mfmc.policy import ast
 from mfmc.policy.conditions import condition_names, depth, satisfiable
-from mfmc.policy.diagnostics import Diagnostic, Severity, did_you_mean, line_of
+from mfmc.policy.diagnostics import Diagnostic, Severity, did_you_mean
 from mfmc.policy.model import (
     DEFAULT_LEVELS,
     EVERYONE_WORDS,
@@ -24,13 +24,13 @@ AUDIENCE_WORDS = (*RELATIONS, *EVERYONE_WORDS)
 class _Checker:
     def __init__(self, rule_file: ast.RuleFile, text: str | None, users: Collection[str] | None) -> None:
         self.file = rule_file
-        self.text = text
+        self.lines = text.splitlines() if text is not None else None
         self.users = users
         self.out: list[Diagnostic] = []
 
     def report(self, severity: Severity, message: str, span: ast.Span, help: str | None = None,
                width: int = 1) -> None:
-        source = line_of(self.text, span.line) if self.text is not None else None
+        source = self.lines[span.line - 1] if self.lines and 1 <= span.line <= len(self.lines) else None
         self.out.append(Diagnostic(severity, message, span, source, help, width))
 
     def error(self, message: str, span: ast.Span, help: str | None = None, width: int = 1) -> None:

@@ -4,7 +4,8 @@ A pool is a directory::
 
     index.json       {"format": "mfmc-pool", "version": 1, "name", "recognizers", "entries", "rejected", ...}
     embeddings.npz   one (N, D) float32 array per recognizer, rows in the order of "entries"
-    attributes.npz   parallel arrays: age, gender, pose, expression cues, quality, crop landmarks, aligned crops
+    attributes.npz   parallel arrays: age, gender, pose, expression cues, quality, landmarks in crop coordinates
+    aligned.npy      (N, 64, 64, 3) uint8 five-point-aligned faces for the image metrics (memory-mapped)
     crops/ID.jpg     the stored face crop (face with margin) that `TargetPool.target` returns
 
 `index.json` stays small (no numbers per face beyond what a person wants to read) so loading 10 000 faces takes
@@ -140,6 +141,7 @@ class PoolIndex:
         for key, (dtype, shape, fill) in ATTRIBUTES.items():
             given = (attributes or {}).get(key)
             self.attributes[key] = (
+                given if isinstance(given, np.memmap) else
                 np.asarray(given, dtype=dtype) if given is not None else np.full((n, *shape), fill, dtype=dtype)
             )
         self.rejected = list(rejected or [])
@@ -220,7 +222,9 @@ class PoolIndex:
             "rejected": self.rejected,
         }
         _atomic_write(root / "embeddings.npz", lambda f: np.savez(f, **self.embeddings))
-        _atomic_write(root / "attributes.npz", lambda f: np.savez_compressed(f, **self.attributes))
+        small = {k: v for k, v in self.attributes.items() if k != "aligned"}
+        _atomic_write(root / "attributes.npz", lambda f: np.savez_compressed(f, **small))
+        _atomic_write(root / "aligned.npy", lambda f: np.save(f, np.ascontiguousarray(self.attributes["aligned"])))
         _atomic_write(root / "index.json", lambda f: f.write(json.dumps(doc, indent=1).encode()))
         self.root = root
         return root
@@ -254,8 +258,12 @@ class PoolIndex:
                 embeddings = {r: z[r] for r in recognizers}
             with np.load(root / "attributes.npz") as z:
                 attributes = {k: z[k] for k in ATTRIBUTES if k in z.files}
+            if (root / "aligned.npy").is_file():  # memory-mapped: only read when image metrics are used
+                attributes["aligned"] = np.load(root / "aligned.npy", mmap_mode="r")
         except (OSError, KeyError, ValueError) as err:
-            raise PoolFormatError(f"pool `{root}` is damaged: {err}", help="rebuild it with `mfmc pool build`") from None
+            raise PoolFormatError(
+                f"pool `{root}` is damaged: {err}", help="rebuild it with `mfmc pool build`"
+            ) from None
         return cls(
             doc.get("name", root.name), recognizers, doc.get("entries", []), embeddings, attributes,
             doc.get("rejected", []), root, doc.get("meta", {}),
@@ -271,3 +279,13 @@ def _atomic_write(path: Path, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def vision_api() -> tuple[Any, Any]:
+    """`(Faces, load_image)` from `mfmc.vision` (imported late: the pool format itself needs no models)."""
+    try:
+        from mfmc.vision import Faces, load_image
+    except ImportError:  # a vision package without its public re-exports
+        from mfmc.vision.faces import Faces
+        from mfmc.vision.images import load_image
+    return Faces, load_image

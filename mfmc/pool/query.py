@@ -62,11 +62,12 @@ def rank(d: np.ndarray, strategy: str, rng: np.random.Generator, k: int | None =
         return _top(-d, limit)
     if strategy != "random":
         raise ValueError(strategy)
-    inside = np.flatnonzero(target_set(d))
+    in_t = target_set(d)
+    inside = np.flatnonzero(in_t)
     shuffled = inside[rng.permutation(inside.size)]
     if shuffled.size >= limit:
         return shuffled[:limit]
-    outside = np.flatnonzero(~target_set(d))
+    outside = np.flatnonzero(~in_t)
     rest = outside[_top(-d[outside], limit - shuffled.size)]
     return np.concatenate([shuffled, rest])
 
@@ -133,7 +134,7 @@ class Compatibility:
             src_open = source_mouth > self.mouth_open_ratio
             known = np.isfinite(mouth)
             keep &= ~known | ((mouth > self.mouth_open_ratio) == src_open)
-        if self.avoid_closed_eyes and source_eyes is not None and np.isfinite(source_eyes):
-            if source_eyes >= self.eyes_closed_ratio:
-                keep &= ~(np.isfinite(eyes) & (eyes < self.eyes_closed_ratio))
+        eyes_open = source_eyes is not None and np.isfinite(source_eyes) and source_eyes >= self.eyes_closed_ratio
+        if self.avoid_closed_eyes and eyes_open:
+            keep &= ~(np.isfinite(eyes) & (eyes < self.eyes_closed_ratio))
         return keep

@@ -444,8 +444,7 @@ class Store:
         try:
             yield Tx(self, session, writable=False)
         finally:
-            session.rollback()
-            session.close()
+            session.close()  # releases the connection (rolled back) and detaches rows with their loaded values
 
     def collect_garbage(self) -> int:
         """Remove blobs and stale temp files no row refers to; return how many files were removed."""

@@ -1,0 +1,137 @@
+"""Pool build / load / query timings with synthetic embeddings (no images, no models).
+
+    python benchmarks/bench_pool.py                 # 1k, 10k, 100k exact; 1M with ANN (usearch) if installed
+    python benchmarks/bench_pool.py --sizes 1000 10000 --repeat 3 --no-ann
+
+For each size: time to assemble the index, save and load it, and the median query time over random probes for
+the exact numpy backend (`closest`, `furthest`, `random` = Eq. 1) and for a brute-force baseline written the
+obvious way (full distance vector, full argsort) in the same run; with `--ann`, the usearch backend at the
+largest size, with recall of the top candidate against exact search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from mfmc.pool import Probe, TargetPool
+from mfmc.pool.synthetic import random_index
+
+
+def brute_force(matrix: np.ndarray, q: np.ndarray, strategy: str, k: int, rng: np.random.Generator) -> np.ndarray:
+    d = np.linalg.norm(matrix - q, axis=1)
+    order = np.argsort(d)
+    if strategy == "closest":
+        return order[:k]
+    if strategy == "furthest":
+        return order[::-1][:k]
+    inside = np.flatnonzero(d > d.max() - d.std())
+    return rng.permutation(inside)[:k]
+
+
+def timed(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_size(n: int, dim: int, queries: int, repeat: int) -> dict:
+    t = time.perf_counter()
+    idx = random_index(n, dims={"dlib": dim}, seed=1)
+    build_s = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        idx.save(tmp)
+        save_s = time.perf_counter() - t
+        load_s = timed(lambda: TargetPool.load(tmp), repeat)
+    pool = TargetPool(idx, backend="exact")
+    rng = np.random.default_rng(7)
+    probes = [Probe({"dlib": rng.standard_normal(dim).astype(np.float32)}) for _ in range(queries)]
+    row = {"n": n, "build_s": build_s, "save_s": save_s, "load_s": load_s}
+    matrix = idx.embeddings["dlib"]
+    for strategy in ("closest", "furthest", "random"):
+        pool.query(probes[0], strategy=strategy, same_group=False, compatible=False)  # warm caches
+        ours = [timed(lambda p=p, s=strategy: pool.query(p, strategy=s, same_group=False, compatible=False, k=8),
+                      repeat) for p in probes]
+        base = [timed(lambda p=p, s=strategy: brute_force(matrix, p.embeddings["dlib"], s, 8, rng), repeat)
+                for p in probes]
+        row[f"{strategy}_ms"] = 1000 * statistics.median(ours)
+        row[f"{strategy}_brute_ms"] = 1000 * statistics.median(base)
+    filtered = [timed(lambda p=p: pool.query(Probe(p.embeddings, age=30, gender="female", pose=(0, 0, 0),
+                                                   mouth_open=0.0, eye_ratio=0.3), k=8), repeat) for p in probes]
+    row["random_filtered_ms"] = 1000 * statistics.median(filtered)
+    return row
+
+
+def bench_ann(n: int, dim: int, queries: int) -> dict:
+    idx = random_index(n, dims={"dlib": dim}, seed=2)
+    exact = TargetPool(idx, backend="exact")
+    ann = TargetPool(idx, backend="ann")
+    t = time.perf_counter()
+    ann.ann_index("dlib", "l2")
+    build_s = time.perf_counter() - t
+    rng = np.random.default_rng(9)
+    probes = [Probe({"dlib": rng.standard_normal(dim).astype(np.float32)}) for _ in range(queries)]
+    row = {"n": n, "ann_build_s": build_s}
+    for strategy in ("closest", "furthest", "random"):
+        ours, base, hits, in_t = [], [], 0, 0
+        for p in probes:
+            t = time.perf_counter()
+            got = ann.query(p, strategy=strategy, same_group=False, compatible=False, k=8)
+            ours.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ref = exact.query(p, strategy=strategy, same_group=False, compatible=False, k=8)
+            base.append(time.perf_counter() - t)
+            hits += got[0].id == ref[0].id
+            if strategy == "random":  # is the ANN pick inside the exact Eq. 1 set?
+                d = np.linalg.norm(idx.embeddings["dlib"] - p.embeddings["dlib"], axis=1)
+                in_t += d[exact._pos[got[0].id]] > d.max() - d.std()
+        row[f"{strategy}_ann_ms"] = 1000 * statistics.median(ours)
+        row[f"{strategy}_exact_ms"] = 1000 * statistics.median(base)
+        row[f"{strategy}_top1_agree"] = hits / len(probes)
+        if strategy == "random":
+            row["random_pick_in_exact_T"] = in_t / len(probes)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--queries", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--ann-size", type=int, default=1_000_000)
+    ap.add_argument("--no-ann", action="store_true")
+    args = ap.parse_args()
+    print(f"exact backend, {args.dim}-D, median of {args.repeat} runs x {args.queries} probes (ms per query)")
+    print(f"{'n':>8} {'load s':>7} {'closest':>8} {'brute':>7} {'furthest':>8} {'brute':>7} {'random':>7} "
+          f"{'brute':>7} {'ratio':>6} {'filtered':>8}")
+    for n in args.sizes:
+        r = bench_size(n, args.dim, args.queries, args.repeat)
+        print(f"{n:>8} {r['load_s']:>7.3f} {r['closest_ms']:>8.2f} {r['closest_brute_ms']:>7.2f} "
+              f"{r['furthest_ms']:>8.2f} {r['furthest_brute_ms']:>7.2f} {r['random_ms']:>7.2f} "
+              f"{r['random_brute_ms']:>7.2f} {r['random_brute_ms'] / r['random_ms']:>6.1f} "
+              f"{r['random_filtered_ms']:>8.2f}")
+    if not args.no_ann:
+        from mfmc.pool.ann import usearch_available
+
+        if not usearch_available():
+            print("ann: skipped (pip install usearch)")
+            return
+        r = bench_ann(args.ann_size, args.dim, args.queries)
+        print(f"ann (usearch HNSW) at {r['n']}: index built in {r['ann_build_s']:.1f} s")
+        for s in ("closest", "furthest", "random"):
+            extra = f", pick in exact T(S) {r['random_pick_in_exact_T']:.0%}" if s == "random" else ""
+            print(f"  {s:>8}: ann {r[f'{s}_ann_ms']:.2f} ms vs exact {r[f'{s}_exact_ms']:.2f} ms "
+                  f"(x{r[f'{s}_exact_ms'] / r[f'{s}_ann_ms']:.1f}), top-1 agrees {r[f'{s}_top1_agree']:.0%}{extra}")
+
+
+if __name__ == "__main__":
+    main()

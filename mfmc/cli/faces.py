@@ -1,0 +1,122 @@
+"""`mfmc faces IMAGE|FOLDER [--json] [--annotate OUT]` and `mfmc doctor`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mfmc.errors import InvalidImageError, InvalidInputError, MfmcError
+
+
+def faces_command(
+    image: Annotated[Path, typer.Argument(help="A photo, or a folder of photos (searched recursively).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: a list of faces (an object per file for a folder).")] = False,
+    annotate: Annotated[
+        Path | None, typer.Option("--annotate", help="Write a copy with boxes and landmarks (a folder for folder input).")
+    ] = None,
+    attributes: Annotated[bool, typer.Option("--attributes/--no-attributes", help="Estimate age and gender.")] = True,
+) -> None:
+    """Find faces: box [x1,y1,x2,y2] in pixels of the upright photo, score, 5 landmarks, age, gender."""
+    from mfmc.vision import FacePipeline
+    from mfmc.vision.images import is_image_path
+
+    pipe = FacePipeline.default()
+    if not image.is_dir():
+        records = _faces_of(pipe, image, annotate, attributes)
+        if as_json:
+            print(json.dumps(records))
+        else:
+            _print_table(image, records)
+        return
+
+    files = sorted(p for p in image.rglob("*") if is_image_path(p))
+    if not files:
+        raise InvalidInputError(f"no images in `{image}`", help="looked for .jpg .jpeg .png .webp .bmp .tif .gif")
+    results: dict[str, Any] = {}
+    failed = 0
+    from rich.progress import Progress
+
+    with Progress(transient=True, disable=not sys.stderr.isatty(), console=_stderr_console()) as progress:
+        task = progress.add_task("finding faces", total=len(files))
+        for path in files:
+            name = str(path.relative_to(image))
+            out = annotate / Path(name).with_suffix(".png") if annotate else None
+            try:
+                results[name] = _faces_of(pipe, path, out, attributes)
+            except InvalidImageError as err:
+                failed += 1
+                results[name] = {"error": err.message}
+                print(err.render().replace("error: ", f"error: {name}: ", 1), file=sys.stderr)
+            progress.advance(task)
+    if as_json:
+        print(json.dumps(results))
+    else:
+        for name, records in results.items():
+            if isinstance(records, list):
+                _print_table(Path(name), records)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _faces_of(pipe: Any, path: Path, annotate: Path | None, attributes: bool) -> list[dict[str, Any]]:
+    from mfmc.vision import read_image, save_image
+    from mfmc.vision.draw import annotate as draw
+
+    loaded = read_image(path)
+    faces = pipe.detect(loaded.image)
+    if attributes and len(faces):
+        faces = pipe.analyze(loaded.image, faces, landmarks=False, recognizers=())
+    if annotate is not None:
+        save_image(annotate, draw(loaded.image, faces))
+    # A huge JPEG is decoded reduced: report coordinates in the original's pixels.
+    return faces.scaled(1.0 / loaded.scale).to_records()
+
+
+def _print_table(path: Path, records: list[dict[str, Any]]) -> None:
+    print(f"{path}: {len(records)} face{'s' if len(records) != 1 else ''}")
+    for i, r in enumerate(records):
+        x1, y1, x2, y2 = r["box"]
+        extra = f"  {r['gender']} ~{r['age']:.0f}" if r.get("age") is not None else ""
+        print(f"  {i:>3}  box {x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f}  score {r['score']:.2f}{extra}")
+
+
+def doctor_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check every model file's sha256.")] = True,
+) -> None:
+    """Backends, model files found (with licenses), and onnxruntime execution providers."""
+    from mfmc.vision.doctor import report
+
+    data = report(verify=verify)
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        _print_doctor(data)
+    if not data["ok"]:
+        raise MfmcError("some required models are missing or altered", help="reinstall mfmc: pip install -e .")
+
+
+def _print_doctor(data: dict[str, Any]) -> None:
+    print(f"backend: {data['backend']}")
+    print(f"onnxruntime providers: {', '.join(data['providers']['available'])} "
+          f"(using {', '.join(data['providers']['chosen'])})")
+    print("models:")
+    for m in data["models"]:
+        state = "ok" if m["found"] and m["sha256_ok"] is not False else ("ALTERED" if m["found"] else "MISSING")
+        commercial = {"no": "  NON-COMMERCIAL", "unknown": "  license unknown"}.get(m["commercial_use"], "")
+        print(f"  {m['name']:<18} {state:<8} {m['task']:<42} {m['license'].split(';')[0]}{commercial}")
+    ins = data["insightface"]
+    print(f"insightface: root `{ins['root']}`: " + (f"pack `{ins['pack']}` ({', '.join(ins['files'])})"
+                                                    if ins["pack"] else "no pack found (optional)"))
+    for name, version in data["packages"].items():
+        print(f"  {name} {version}")
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)

@@ -1,0 +1,202 @@
+"""Platform commands (`mfmc init`, `user`, `enroll`, `friend`, `upload`, `tag`, `consent`, `render`, `demo`, …).
+
+Thin: every command parses its arguments, opens the `Platform` of the data dir and calls one service method.
+The state lives in the data dir (`--data-dir`, env `MFMC_DATA_DIR`, default `./mfmc-data`); the database is
+the SQLite file inside it unless `--db`/`MFMC_DB_URL` names another (e.g. `postgresql://user@host/db`).
+Keyrings are unlocked with `MFMC_PASSPHRASE_<USER>` or `MFMC_PASSPHRASE`, or a prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DataDirOpt = Annotated[Path, typer.Option("--data-dir", envvar="MFMC_DATA_DIR",
+                                          help="Where the platform keeps its state.")]
+DbOpt = Annotated[str | None, typer.Option("--db", envvar="MFMC_DB_URL", show_envvar=True,
+                                           help="Database URL (default: SQLite file in the data dir).")]
+DEFAULT_DIR = Path("mfmc-data")
+
+user_app = typer.Typer(help="Manage platform users.", no_args_is_help=True)
+
+
+def _open(data_dir: Path, db: str | None, *, create: bool = False):  # noqa: ANN202
+    from mfmc.service import Platform
+
+    return Platform(data_dir, db_url=db, create=create)
+
+
+def init(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Create (or check) a data dir and its database schema; safe to run again."""
+    with _open(data_dir, db, create=True) as p:
+        print(f"ok: data dir `{p.data_dir}` ready (schema version {p.store.version}, "
+              f"{'sqlite' if p.store.is_sqlite else 'postgresql'})")
+
+
+@user_app.command("add")
+def user_add(names: Annotated[list[str], typer.Argument(help="User names.")],
+             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Add users: each gets a client keyring (sealed keys); the server stores the public keys."""
+    with _open(data_dir, db) as p:
+        for name in names:
+            print(f"{'added' if p.add_user(name) else 'exists'}: {name}")
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """List users."""
+    with _open(data_dir, db) as p:
+        for name in p.users():
+            print(name)
+
+
+def enroll(name: Annotated[str, typer.Argument(help="The user.")],
+           images: Annotated[list[Path], typer.Argument(help="Photos of the user (largest face is used).")],
+           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Compute the user's face embedding on their client; shared only as ciphertexts to friends."""
+    with _open(data_dir, db) as p:
+        n = p.enroll(name, [str(i) for i in images])
+        print(f"enrolled: {name} ({n} image{'s' if n != 1 else ''})")
+
+
+def friend(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()],
+           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Make A and B friends (symmetric); their clients exchange encrypted embeddings."""
+    with _open(data_dir, db) as p:
+        print(f"{'friends' if p.friend(a, b) else 'already friends'}: {a} {b}")
+
+
+def unfriend(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()],
+             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """End the friendship; shared embeddings are deleted and revoked."""
+    with _open(data_dir, db) as p:
+        print(f"{'unfriended' if p.unfriend(a, b) else 'not friends'}: {a} {b}")
+
+
+def follow(a: Annotated[str, typer.Argument(help="Follower.")], b: Annotated[str, typer.Argument(help="Followee.")],
+           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """A follows B."""
+    with _open(data_dir, db) as p:
+        print(f"{'follows' if p.follow(a, b) else 'already follows'}: {a} -> {b}")
+
+
+def unfollow(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()],
+             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """A stops following B."""
+    with _open(data_dir, db) as p:
+        print(f"{'unfollowed' if p.unfollow(a, b) else 'not following'}: {a} -> {b}")
+
+
+def upload(image: Annotated[Path, typer.Argument(help="The photo.")],
+           as_user: Annotated[str, typer.Option("--as", help="The uploader.")],
+           model: Annotated[str, typer.Option("--model", help="proxy | explicit | rules.")] = "rules",
+           reveal: Annotated[list[str] | None, typer.Option(
+               "--reveal", help="Proxy: faces that stay real (index or identified user; repeat or comma list).")]
+           = None,
+           album: Annotated[str | None, typer.Option("--album", help="Album name (rules may test it).")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Upload a photo: faces are identified and the required fakes made on the uploader's client first."""
+    items = [x.strip() for r in (reveal or []) for x in r.split(",") if x.strip()]
+    with _open(data_dir, db) as p:
+        res = p.upload(str(image), as_user, model=model, reveal=items, album=album)
+    if as_json:
+        print(json.dumps({"photo": res.photo_id, "model": res.model, "created": res.created, "faces": [
+            {"index": f.index, "box": list(f.box), "owner": f.owner, "state": f.state, "tag": f.tag,
+             "consent": f.consent} for f in res.faces]}, indent=2))
+        return
+    print(f"photo {res.photo_id} ({res.model}{'' if res.created else ', already uploaded'}): {len(res.faces)} faces")
+    for f in res.faces:
+        who = f.owner or f.tag or "unknown"
+        print(f"  face {f.index}: {who} [{f.state}{', tag ' + f.consent if f.tag else ''}]")
+
+
+def photos(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """List uploaded photos."""
+    with _open(data_dir, db) as p:
+        for ph in p.photos():
+            print(f"{ph.id}\t{ph.model}\t{ph.uploader}\t{ph.album or '-'}\t{ph.width}x{ph.height}")
+
+
+def tag(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.Argument(help="Face index.")],
+        user: Annotated[str, typer.Argument(help="Who the face is.")],
+        by: Annotated[str | None, typer.Option("--by", help="Who tags (default: the uploader).")] = None,
+        data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Tag a face (explicit model); it stays fake until the tagged user consents."""
+    with _open(data_dir, db) as p:
+        print(f"tagged: photo {photo} face {face} as {user} (consent {p.tag(photo, face, user, by=by)})")
+
+
+def untag(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.Argument(help="Face index.")],
+          by: Annotated[str | None, typer.Option("--by", help="Who untags.")] = None,
+          data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Remove a tag; the face is faked again with a new fake."""
+    with _open(data_dir, db) as p:
+        p.untag(photo, face, by=by)
+        print(f"untagged: photo {photo} face {face}")
+
+
+def consent(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.Argument(help="Face index.")],
+            user: Annotated[str, typer.Argument(help="The tagged user.")],
+            refuse: Annotated[bool, typer.Option("--refuse", help="Refuse or revoke consent.")] = False,
+            data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """The tagged user grants (or with --refuse refuses/revokes) consent to reveal their face."""
+    with _open(data_dir, db) as p:
+        print(f"consent {p.consent(photo, face, user, grant=not refuse)}: photo {photo} face {face} ({user})")
+
+
+def render(photo: Annotated[int, typer.Argument()],
+           viewer: Annotated[str, typer.Option("--viewer", help="Who looks at the photo.")],
+           out: Annotated[Path | None, typer.Option("-o", "--out", help="Image to write.")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print decisions as JSON.")] = False,
+           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Render the photo as VIEWER sees it: real faces where allowed, verified fakes elsewhere."""
+    from mfmc.service.imaging import encode_png
+
+    with _open(data_dir, db) as p:
+        res = p.render(photo, viewer)
+    target = out or Path(f"photo-{photo}-{viewer}.png")
+    if target.suffix.lower() in (".png", ""):
+        target.write_bytes(encode_png(res.image))
+    else:
+        from PIL import Image
+
+        Image.fromarray(res.image).save(target)
+    if as_json:
+        print(json.dumps({"photo": photo, "viewer": viewer, "version": res.version, "out": str(target),
+                          "faces": [{"index": d.index, "decision": "reveal" if d.reveal else "fake",
+                                     "reasons": list(d.reasons)} for d in res.decisions]}, indent=2))
+        return
+    for d in res.decisions:
+        print(f"face {d.index}: {'reveal' if d.reveal else 'fake'} ({'; '.join(d.reasons)})")
+    print(f"wrote {target}")
+
+
+def audit(photo: Annotated[int | None, typer.Argument(help="Only this photo.")] = None,
+          data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Show the audit log (who did or viewed what, and which version)."""
+    with _open(data_dir, db) as p:
+        for e in p.audit_log(photo):
+            print(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.photo_id or '-'}\t{e.version or '-'}\t{e.detail}")
+
+
+def demo(out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the images.")] = Path("mfmc-demo"),
+         seed: Annotated[int, typer.Option("--seed", help="Seed for fakes.")] = 0) -> None:
+    """The paper's Fig. 1: A uploads a group photo; B-F see non-friends faked; G sees only fakes."""
+    from mfmc.service.demo import run_demo
+
+    result = run_demo(out, seed=seed, log=print)
+    print(f"wrote {result.sheet} and {len(result.views)} per-viewer images in {out} ({result.seconds:.0f} s)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the platform commands to the root `mfmc` app."""
+    app.command("init")(init)
+    app.add_typer(user_app, name="user")
+    for fn in (enroll, friend, unfriend, follow, unfollow, upload, photos, tag, untag, consent, render, audit,
+               demo):
+        app.command(fn.__name__)(fn)
+

@@ -1,0 +1,165 @@
+"""What the service needs from vision and swap, behind one small protocol (so tests can inject cheap stand-ins).
+
+`FaceBackend` detects faces with embeddings (client side, at upload and enrollment) and makes a verified fake
+of one face (client side for proxy/unknown/`nobody` faces, server side at render time). `VisionBackend` is the
+real one: `mfmc.vision.FacePipeline.default()` + `mfmc.swap.FakeGenerator` over `mfmc.pool.TargetPool.default()`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """One detected face: what the store keeps (box, score, landmarks) plus the transient embedding."""
+
+    box: Box
+    score: float = 1.0
+    landmarks5: tuple[tuple[float, float], ...] = ()
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)  # never stored server-side
+
+    def record(self) -> dict[str, Any]:
+        return {"box": [round(float(v), 2) for v in self.box], "score": round(float(self.score), 4),
+                "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks5]}
+
+
+@dataclass(frozen=True)
+class FakeOutcome:
+    """A generator's result for one face: the whole new image, whether it passed verification, and a report."""
+
+    image: np.ndarray
+    verified: bool
+    fallback: str | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class FaceBackend(Protocol):
+    recognizer: str
+    threshold: float
+
+    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        """Faces with embeddings (for `recognizer`), in a stable order (left to right)."""
+        ...
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Distances between one embedding `a` (D,) and rows `b` (N, D)."""
+        ...
+
+    def fake(self, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
+             cache_key: str | None = None) -> FakeOutcome:
+        """A fake of face `index`; may raise (the service then fails closed by obfuscating)."""
+        ...
+
+
+def _report_dict(report: Any) -> dict[str, Any]:
+    for attr in ("to_dict", "as_dict", "to_record"):
+        fn = getattr(report, attr, None)
+        if callable(fn):
+            out = fn()
+            if isinstance(out, dict):
+                return out
+    import dataclasses
+
+    if dataclasses.is_dataclass(report):
+        return {k: v for k, v in dataclasses.asdict(report).items() if isinstance(v, str | int | float | bool)}
+    return {}
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist() if obj.size <= 16 else f"<array {obj.shape}>"
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, str | int | float | bool) or obj is None:
+        return obj
+    return str(obj)
+
+
+class VisionBackend:
+    """The real backend: offline CPU face pipeline and the verified training-free swapper."""
+
+    def __init__(self, pipeline: Any = None, generator: Any = None, recognizer: str = "dlib") -> None:
+        from mfmc.vision import FacePipeline
+
+        self.pipeline = pipeline if pipeline is not None else FacePipeline.default()
+        if generator is None:
+            from mfmc.pool import TargetPool
+            from mfmc.swap import FakeGenerator
+
+            generator = FakeGenerator(self.pipeline, TargetPool.default())
+        self.generator = generator
+        rec = self.pipeline.recognizers.get(recognizer) if hasattr(self.pipeline, "recognizers") else None
+        if rec is None:
+            names = sorted(getattr(self.pipeline, "recognizers", {}) or {})
+            if not names:
+                from mfmc.errors import ModelNotFoundError
+
+                raise ModelNotFoundError("no face recognizer is installed", help="run `mfmc doctor`")
+            recognizer, rec = names[0], self.pipeline.recognizers[names[0]]
+        self.recognizer = recognizer
+        self._rec = rec
+        self.threshold = float(rec.threshold)
+        self._analyzed: OrderedDict[str, Any] = OrderedDict()
+
+    def _faces_type(self) -> Any:
+        from mfmc.vision import Faces
+
+        return Faces
+
+    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        faces = self.pipeline.detect(image)
+        if len(faces.boxes) == 0:
+            return []
+        order = np.argsort(faces.boxes[:, 0], kind="stable")
+        faces = faces[order]
+        faces = self.pipeline.analyze(image, faces)
+        emb = faces.embeddings.get(self.recognizer)
+        out = []
+        for i in range(len(faces.boxes)):
+            out.append(DetectedFace(
+                box=tuple(float(v) for v in faces.boxes[i]),  # type: ignore[arg-type]
+                score=float(faces.scores[i]),
+                landmarks5=tuple((float(x), float(y)) for x, y in faces.landmarks5[i]),
+                embedding=None if emb is None else np.asarray(emb[i], dtype=np.float32)))
+        return out
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.asarray(self._rec.distance(a[None, :], b)).reshape(-1)
+
+    def _analyzed_faces(self, image: np.ndarray, faces: list[DetectedFace], cache_key: str | None) -> Any:
+        if cache_key is not None and cache_key in self._analyzed:
+            self._analyzed.move_to_end(cache_key)
+            return self._analyzed[cache_key]
+        Faces = self._faces_type()
+        built = Faces(boxes=np.array([f.box for f in faces], dtype=np.float32),
+                      scores=np.array([f.score for f in faces], dtype=np.float32),
+                      landmarks5=np.array([f.landmarks5 for f in faces], dtype=np.float32).reshape(-1, 5, 2))
+        analyzed = self.pipeline.analyze(image, built)
+        if cache_key is not None:
+            self._analyzed[cache_key] = analyzed
+            while len(self._analyzed) > 8:
+                self._analyzed.popitem(last=False)
+        return analyzed
+
+    def fake(self, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
+             cache_key: str | None = None) -> FakeOutcome:
+        analyzed = self._analyzed_faces(image, faces, cache_key)
+        patch, report = self.generator.fake_face(image, analyzed, index, seed=seed)
+        new = patch.apply(image)
+        info = _jsonable(_report_dict(report))
+        fallback = getattr(report, "fallback", None)
+        verified = bool(getattr(report, "verified", fallback in (None, "")))
+        return FakeOutcome(image=np.asarray(new), verified=verified,
+                           fallback=None if fallback in (None, "") else str(fallback), report=info)

