@@ -14,9 +14,12 @@ from mfmc.errors import InvalidImageError, InvalidInputError, MfmcError
 
 def faces_command(
     image: Annotated[Path, typer.Argument(help="A photo, or a folder of photos (searched recursively).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: a list of faces (an object per file for a folder).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON: a list of faces (an object per file for a folder).")
+    ] = False,
     annotate: Annotated[
-        Path | None, typer.Option("--annotate", help="Write a copy with boxes and landmarks (a folder for folder input).")
+        Path | None,
+        typer.Option("--annotate", help="Write a copy with boxes and landmarks (a folder for folder input)."),
     ] = None,
     attributes: Annotated[bool, typer.Option("--attributes/--no-attributes", help="Estimate age and gender.")] = True,
 ) -> None:

@@ -5,7 +5,7 @@ A pool is a directory::
     index.json       {"format": "mfmc-pool", "version": 1, "name", "recognizers", "entries", "rejected", ...}
     embeddings.npz   one (N, D) float32 array per recognizer, rows in the order of "entries"
     attributes.npz   parallel arrays: age, gender, pose, expression cues, quality, landmarks in crop coordinates
-    aligned.npy      (N, 64, 64, 3) uint8 five-point-aligned faces for the image metrics (memory-mapped)
+    aligned.npz      (N, 64, 64, 3) uint8 five-point-aligned faces for the image metrics (read on first use)
     crops/ID.jpg     the stored face crop (face with margin) that `TargetPool.target` returns
 
 `index.json` stays small (no numbers per face beyond what a person wants to read) so loading 10 000 faces takes
@@ -126,6 +126,8 @@ class PoolIndex:
         rejected: list[dict[str, Any]] | None = None,
         root: Path | None = None,
         meta: Mapping[str, Any] | None = None,
+        *,
+        aligned_file: Path | None = None,
     ) -> None:
         self.name = name
         self.recognizers = dict(recognizers)
@@ -137,11 +139,12 @@ class PoolIndex:
             )
             for r, info in self.recognizers.items()
         }
-        self.attributes: dict[str, np.ndarray] = {}
+        self.attributes: dict[str, np.ndarray] = _Attributes(aligned_file, n)
         for key, (dtype, shape, fill) in ATTRIBUTES.items():
             given = (attributes or {}).get(key)
+            if key == "aligned" and given is None and aligned_file is not None:
+                continue  # read from disk on first use (only the image metrics need it)
             self.attributes[key] = (
-                given if isinstance(given, np.memmap) else
                 np.asarray(given, dtype=dtype) if given is not None else np.full((n, *shape), fill, dtype=dtype)
             )
         self.rejected = list(rejected or [])
@@ -222,9 +225,10 @@ class PoolIndex:
             "rejected": self.rejected,
         }
         _atomic_write(root / "embeddings.npz", lambda f: np.savez(f, **self.embeddings))
+        aligned = np.ascontiguousarray(self.attributes["aligned"])
         small = {k: v for k, v in self.attributes.items() if k != "aligned"}
         _atomic_write(root / "attributes.npz", lambda f: np.savez_compressed(f, **small))
-        _atomic_write(root / "aligned.npy", lambda f: np.save(f, np.ascontiguousarray(self.attributes["aligned"])))
+        _atomic_write(root / "aligned.npz", lambda f: np.savez_compressed(f, aligned=aligned))
         _atomic_write(root / "index.json", lambda f: f.write(json.dumps(doc, indent=1).encode()))
         self.root = root
         return root
@@ -258,16 +262,38 @@ class PoolIndex:
                 embeddings = {r: z[r] for r in recognizers}
             with np.load(root / "attributes.npz") as z:
                 attributes = {k: z[k] for k in ATTRIBUTES if k in z.files}
-            if (root / "aligned.npy").is_file():  # memory-mapped: only read when image metrics are used
-                attributes["aligned"] = np.load(root / "aligned.npy", mmap_mode="r")
         except (OSError, KeyError, ValueError) as err:
             raise PoolFormatError(
                 f"pool `{root}` is damaged: {err}", help="rebuild it with `mfmc pool build`"
             ) from None
         return cls(
             doc.get("name", root.name), recognizers, doc.get("entries", []), embeddings, attributes,
-            doc.get("rejected", []), root, doc.get("meta", {}),
+            doc.get("rejected", []), root, doc.get("meta", {}), aligned_file=root / "aligned.npz",
         )
+
+
+class _Attributes(dict):  # type: ignore[type-arg]
+    """The attribute arrays; "aligned" is loaded from its file when first looked up."""
+
+    def __init__(self, aligned_file: Path | None, n: int) -> None:
+        super().__init__()
+        self._file = aligned_file
+        self._n = n
+
+    def __missing__(self, key: str) -> np.ndarray:
+        if key != "aligned":
+            raise KeyError(key)
+        dtype, shape, fill = ATTRIBUTES["aligned"]
+        value = np.full((self._n, *shape), fill, dtype=dtype)
+        if self._file is not None and self._file.is_file():
+            try:
+                with np.load(self._file) as z:
+                    value = z["aligned"]
+            except (OSError, KeyError, ValueError) as err:
+                raise PoolFormatError(f"pool file `{self._file}` is damaged: {err}",
+                                      help="rebuild it with `mfmc pool build`") from None
+        self[key] = value
+        return value
 
 
 def _atomic_write(path: Path, write: Any) -> None:

@@ -94,12 +94,7 @@ class VisionBackend:
         from mfmc.vision import FacePipeline
 
         self.pipeline = pipeline if pipeline is not None else FacePipeline.default()
-        if generator is None:
-            from mfmc.pool import TargetPool
-            from mfmc.swap import FakeGenerator
-
-            generator = FakeGenerator(self.pipeline, TargetPool.default())
-        self.generator = generator
+        self._generator = generator  # built on first fake: enrollment and identification do not need the pool
         rec = self.pipeline.recognizers.get(recognizer) if hasattr(self.pipeline, "recognizers") else None
         if rec is None:
             names = sorted(getattr(self.pipeline, "recognizers", {}) or {})
@@ -113,6 +108,15 @@ class VisionBackend:
         self.threshold = float(rec.threshold)
         self._analyzed: OrderedDict[str, Any] = OrderedDict()
 
+    @property
+    def generator(self) -> Any:
+        if self._generator is None:
+            from mfmc.pool import TargetPool
+            from mfmc.swap import FakeGenerator
+
+            self._generator = FakeGenerator(self.pipeline, TargetPool.default())
+        return self._generator
+
     def _faces_type(self) -> Any:
         from mfmc.vision import Faces
 
@@ -124,7 +128,7 @@ class VisionBackend:
             return []
         order = np.argsort(faces.boxes[:, 0], kind="stable")
         faces = faces[order]
-        faces = self.pipeline.analyze(image, faces)
+        faces = self.pipeline.analyze(image, faces, attributes=False, recognizers=[self.recognizer])
         emb = faces.embeddings.get(self.recognizer)
         out = []
         for i in range(len(faces.boxes)):
@@ -160,6 +164,6 @@ class VisionBackend:
         new = patch.apply(image)
         info = _jsonable(_report_dict(report))
         fallback = getattr(report, "fallback", None)
-        verified = bool(getattr(report, "verified", fallback in (None, "")))
-        return FakeOutcome(image=np.asarray(new), verified=verified,
-                           fallback=None if fallback in (None, "") else str(fallback), report=info)
+        fallback = None if fallback in (None, "", "none") else str(fallback)
+        verified = bool(getattr(report, "verified", False))
+        return FakeOutcome(image=np.asarray(new), verified=verified, fallback=fallback, report=info)

@@ -109,10 +109,12 @@ def main(argv: list[str] | None = None) -> None:
     for name, r in results.items():
         print(f"{name}: {r['faces']} faces of {r['identities']} people, {r['same_pairs']} same / "
               f"{r['different_pairs']} different pairs")
-        print(f"  same-person distance   median {r['same_distance']['median']:.3f}  p95 {r['same_distance']['p95']:.3f}"
-              f"  p99 {r['same_distance']['p99']:.3f}  max {r['same_distance']['max']:.3f}")
-        print(f"  other-person distance  min {r['different_distance']['min']:.3f}  p1 {r['different_distance']['p1']:.3f}"
-              f"  p5 {r['different_distance']['p5']:.3f}  median {r['different_distance']['median']:.3f}")
+        same = r["same_distance"]
+        print(f"  same-person distance   median {same['median']:.3f}  p95 {same['p95']:.3f}"
+              f"  p99 {same['p99']:.3f}  max {same['max']:.3f}")
+        other = r["different_distance"]
+        print(f"  other-person distance  min {other['min']:.3f}  p1 {other['p1']:.3f}"
+              f"  p5 {other['p5']:.3f}  median {other['median']:.3f}")
         print(f"  at threshold {r['threshold']}: false non-match {r['false_non_match_rate']:.3%}, "
               f"false match {r['false_match_rate']:.3%}")
         print(f"  best balanced accuracy {r['best_balanced_accuracy']:.3%} at {r['best_threshold']:.3f}; "

@@ -71,7 +71,7 @@ def tiles(length: int, tile: int, overlap: int) -> list[int]:
     step = max(tile - overlap, 1)
     count = int(np.ceil((length - tile) / step)) + 1
     starts = np.linspace(0, length - tile, count)
-    return [int(round(s)) for s in starts]
+    return [round(float(s)) for s in starts]
 
 
 class CenterFace:

@@ -15,13 +15,13 @@ def annotate(image: np.ndarray, faces: Faces, *, labels: bool = True) -> np.ndar
     out = np.ascontiguousarray(image.copy())
     thickness = max(1, round(max(image.shape[:2]) / 600))
     for i in range(len(faces)):
-        x1, y1, x2, y2 = (int(round(v)) for v in faces.boxes[i])
+        x1, y1, x2, y2 = (round(float(v)) for v in faces.boxes[i])
         cv2.rectangle(out, (x1, y1), (x2, y2), (0, 255, 0), thickness)
         if faces.landmarks68 is not None:
             for x, y in faces.landmarks68[i]:
-                cv2.circle(out, (int(round(x)), int(round(y))), thickness, (255, 255, 255), -1)
+                cv2.circle(out, (round(float(x)), round(float(y))), thickness, (255, 255, 255), -1)
         for (x, y), colour in zip(faces.landmarks5[i], _POINT_COLOURS, strict=True):
-            cv2.circle(out, (int(round(x)), int(round(y))), thickness + 1, colour, -1)
+            cv2.circle(out, (round(float(x)), round(float(y))), thickness + 1, colour, -1)
         if labels:
             text = f"{i} {faces.scores[i]:.2f}"
             if faces.age is not None and faces.gender is not None:

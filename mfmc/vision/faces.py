@@ -56,7 +56,8 @@ class Faces:
         n = boxes.shape[0]
         put(self, "boxes", boxes)
         put(self, "scores", _frozen(np.reshape(self.scores, (-1,)), np.float32, (), "scores"))
-        lm5 = np.reshape(self.landmarks5, (-1, 5, 2)) if np.size(self.landmarks5) or n == 0 else self.landmarks5
+        lm5 = np.asarray(self.landmarks5)
+        lm5 = lm5.reshape(0, 5, 2) if lm5.size == 0 else lm5  # an empty list/array means no faces
         put(self, "landmarks5", _frozen(lm5, np.float32, (5, 2), "landmarks5"))
         if self.landmarks68 is not None:
             put(self, "landmarks68", _frozen(self.landmarks68, np.float32, (68, 2), "landmarks68"))
@@ -203,7 +204,8 @@ class Faces:
                 "gender": None if self.gender is None else str(self.gender[i]),
             }
             if self.pose is not None:
-                record["pose"] = dict(zip(("yaw", "pitch", "roll"), (round(float(v), 1) for v in self.pose[i])))
+                yaw, pitch, roll = (round(float(v), 1) for v in self.pose[i])
+                record["pose"] = {"yaw": yaw, "pitch": pitch, "roll": roll}
             records.append(record)
         return records
 

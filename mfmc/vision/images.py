@@ -127,8 +127,6 @@ def _decode(pil: Image.Image, name: str, max_pixels: int) -> LoadedImage:
     width, height = pil.size
     if width <= 0 or height <= 0:
         raise InvalidImageError(f"{name} has no pixels")
-    orientation = pil.getexif().get(0x0112, 1) if hasattr(pil, "getexif") else 1
-    upright = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     scale = 1.0
     if width * height > max_pixels:
         if pil.format != "JPEG":
@@ -138,14 +136,17 @@ def _decode(pil: Image.Image, name: str, max_pixels: int) -> LoadedImage:
                 "resize it or save it as JPEG",
             )
         # JPEG decodes directly at 1/2, 1/4 or 1/8 scale: the full-size frame is never allocated.
-        wanted = (max(1, int(width * (max_pixels / (width * height)) ** 0.5)), 1)
-        pil.draft("RGB", (wanted[0], max(1, int(wanted[0] * height / width))))
+        factor = next((k for k in (2, 4, 8) if (width / k) * (height / k) <= max_pixels), 8)
+        pil.draft(None, (-(-width // factor), -(-height // factor)))
         if pil.size[0] * pil.size[1] > max_pixels:
             raise InvalidImageError(
                 f"{name} is too large: {width}×{height} pixels", help=f"the limit is {max_pixels / 1e6:.0f} MP"
             )
         scale = pil.size[0] / width
     pil.load()
+    # Read EXIF only after the size check: for some formats (PNG) it means parsing the whole file.
+    orientation = pil.getexif().get(0x0112, 1)
+    upright = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     if getattr(pil, "n_frames", 1) > 1:
         pil.seek(0)
     pil = ImageOps.exif_transpose(pil) or pil

@@ -28,12 +28,12 @@ def dlib_rect(box: np.ndarray) -> Any:
     side = RECT_SIZE * (x2 - x1)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + RECT_SHIFT * (y2 - y1)
     half = side / 2
-    return dlib.rectangle(int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half)))
+    return dlib.rectangle(round(cx - half), round(cy - half), round(cx + half), round(cy + half))
 
 
 def to_shape(box: np.ndarray, points: np.ndarray) -> Any:
     """A dlib `full_object_detection` from a box and landmark points (68 iBUG points or dlib's 5)."""
-    return dlib.full_object_detection(dlib_rect(box), [dlib.point(int(round(x)), int(round(y))) for x, y in points])
+    return dlib.full_object_detection(dlib_rect(box), [dlib.point(round(float(x)), round(float(y))) for x, y in points])
 
 
 class DlibLandmarks68:

@@ -125,9 +125,8 @@ class FaceNetRecognizer(Recognizer):
         self._lock = threading.Lock()
 
     def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        return np.stack(
-            [align_crop(image, b, lm, self.size, self.margin) for b, lm in zip(faces.boxes, faces.landmarks5, strict=True)]
-        )
+        pairs = zip(faces.boxes, faces.landmarks5, strict=True)
+        return np.stack([align_crop(image, box, lm, self.size, self.margin) for box, lm in pairs])
 
     def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         if not len(faces):

@@ -1,0 +1,126 @@
+"""Decision-engine speed: compile once, decide many.
+
+A 10 000-user graph, a photo with 20 faces whose owners have realistic rule files, 10 000 viewers.
+Reports batched decisions/s, the scalar `check` path, the reference evaluator from the tests (the baseline,
+same run), and the `audience` query time for one face.
+
+    python benchmarks/bench_policy.py [--users 10000] [--viewers 10000] [--faces 20] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mfmc.policy import Context, Engine, Graph, PolicySet, parse_rules  # noqa: E402
+from tests.policy import reference  # noqa: E402
+
+LEVELS = ["public", "friends", "friends_of_friends", "followers", "nobody"]
+
+
+def make_graph(rng: random.Random, n: int) -> tuple[Graph, dict]:
+    users = [f"user{i}" for i in range(n)]
+    friends = set()
+    for i in range(n):  # ~20 friends each, clustered in neighbourhoods of the id space
+        for _ in range(10):
+            j = (i + rng.randint(1, 400)) % n if rng.random() < 0.8 else rng.randrange(n)
+            if i != j:
+                friends.add((users[min(i, j)], users[max(i, j)]))
+    follows = {(users[rng.randrange(n)], users[rng.randrange(n)]) for _ in range(n * 5)}
+    follows = {p for p in follows if p[0] != p[1]}
+    graph = Graph(users, sorted(friends), sorted(follows))
+    return graph, {"users": set(users), "friends": sorted(friends), "follows": sorted(follows)}
+
+
+def make_rules(rng: random.Random, owner: str, users: list[str]) -> str:
+    others = [u for u in users if u != owner]
+    lines = [f"face {owner}", f"default {rng.choice(LEVELS)}"]
+    lines.append(f"group family = {', '.join(rng.sample(others, rng.randint(3, 12)))}")
+    lines.append(f"group work = {', '.join(rng.sample(others, rng.randint(10, 50)))}")
+    lines.append("reveal to family")
+    lines.append(f"reveal to {', '.join(rng.sample(others, 3))}")
+    lines.append(f"hide from {', '.join(rng.sample(others, 2))}")
+    lines.append("hide from everyone when uploader not in friends")
+    lines.append('reveal to work when album == "office" or album == "offsite"')
+    lines.append(f'reveal to friends_of_friends when album == "wedding" and not uploader in {rng.choice(others)}')
+    if rng.random() < 0.5:
+        lines.append("hide from followers when not (uploader in family)")
+    return "\n".join(lines) + "\n"
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=10_000)
+    ap.add_argument("--viewers", type=int, default=10_000)
+    ap.add_argument("--faces", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+
+    t0 = time.perf_counter()
+    graph, graph_dict = make_graph(rng, args.users)
+    owners = rng.sample(graph.users, args.faces)
+    texts = {o: make_rules(rng, o, list(graph.users)) for o in owners}
+    t1 = time.perf_counter()
+    policy = PolicySet.from_sources([(t, f"{o}.mfmc") for o, t in texts.items()], graph=graph)
+    engine = Engine(policy, graph)
+    t2 = time.perf_counter()
+    viewers = rng.sample(graph.users, min(args.viewers, args.users - 1)) + ["stranger"]
+    context = Context(uploader=rng.choice(graph.users), album="wedding")
+    print(f"graph {len(graph)} users, {len(graph_dict['friends'])} friendships, {len(graph_dict['follows'])} follows "
+          f"(built in {t1 - t0:.1f} s); {len(owners)} rule files compiled in {(t2 - t1) * 1e3:.1f} ms")
+
+    indices = engine.viewer_indices(viewers)
+    engine.decide_many(owners, indices, context)  # warm the relation masks, as a long-lived engine would be
+    batched = best_of(lambda: engine.decide_many(owners, indices, context), 5)
+    n_batched = len(owners) * len(viewers)
+    cold = best_of(lambda: Engine(policy, graph).decide_many(owners, viewers, context), 3)
+
+    sample = [(rng.choice(owners), rng.choice(viewers)) for _ in range(20_000)]
+    scalar = best_of(lambda: [engine.check(v, o, context) for o, v in sample], 3)
+
+    files = {o: parse_rules(t, f"{o}.mfmc") for o, t in texts.items()}
+    ref_sample = sample[:200]
+    ref = best_of(lambda: [reference.decide(files, graph_dict, v, o, context.uploader, context.album)
+                           for o, v in ref_sample], 1)
+    mismatches = sum(engine.check(v, o, context).reveal
+                     != reference.decide(files, graph_dict, v, o, context.uploader, context.album)
+                     for o, v in ref_sample)
+
+    audience_times = []
+    for owner in owners:
+        start = time.perf_counter()
+        Engine(policy, graph).audience(owner, context)
+        audience_times.append(time.perf_counter() - start)
+    warm_audience = best_of(lambda: engine.audience(owners[0], context), 20)
+
+    rate = n_batched / batched
+    ref_rate = len(ref_sample) / ref
+    print(f"batched  decide_many: {rate:>14,.0f} decisions/s ({len(owners)} faces x {len(viewers)} viewers "
+          f"in {batched * 1e3:.2f} ms)")
+    print(f"cold     decide_many: {n_batched / cold:>14,.0f} decisions/s (fresh engine, names → indices included)")
+    print(f"scalar   check():     {len(sample) / scalar:>14,.0f} decisions/s (with reasons)")
+    print(f"reference evaluator:  {ref_rate:>14,.0f} decisions/s ({mismatches} mismatches on {len(ref_sample)})")
+    print(f"ratio batched / reference: {rate / ref_rate:,.0f}x; scalar / reference: "
+          f"{len(sample) / scalar / ref_rate:,.0f}x")
+    print(f"audience (one face, {len(graph)} users): cold median {statistics.median(audience_times) * 1e3:.2f} ms, "
+          f"max {max(audience_times) * 1e3:.2f} ms; warm {warm_audience * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

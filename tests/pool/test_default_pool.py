@@ -1,0 +1,84 @@
+"""The built-in pool: installed with the package, loads fast, holds what docs/pool.md advertises, and answers
+queries for a real face analyzed by the embedded pipeline."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mfmc.pool import TargetPool, default_pool_path
+from mfmc.pool.cues import age_group
+from mfmc.pool.diversity import identity_report
+
+
+@pytest.fixture(scope="module")
+def pool() -> TargetPool:
+    return TargetPool.default()
+
+
+def test_loads_quickly_and_is_consistent(pool: TargetPool) -> None:
+    t = time.perf_counter()
+    TargetPool.load(default_pool_path())
+    assert time.perf_counter() - t < 1.0
+    assert len(pool) >= 300
+    assert set(pool.recognizers) == {"dlib", "facenet"}
+    assert pool.index.embeddings["dlib"].shape == (len(pool), 128)
+    assert pool.index.embeddings["facenet"].shape == (len(pool), 512)
+    for rec in pool.index.records:
+        assert (default_pool_path() / rec["crop"]).is_file()
+        assert rec["source"]["package"] in {"openpeople", "gan-face-generate"}
+    size = sum(f.stat().st_size for f in Path(default_pool_path()).rglob("*") if f.is_file())
+    assert size < 15 * 2**20
+
+
+def test_advertised_diversity_holds(pool: TargetPool) -> None:
+    meta = pool.index.meta["identities"]
+    dlib = identity_report(pool.index.embeddings["dlib"], 0.6)
+    assert dlib["greedy"] == meta["dlib"]["greedy"] >= 100
+    info = pool.info()
+    assert info["gender"]["female"] > 0 and info["gender"]["male"] > 0
+    assert sum(1 for v in info["age_groups"].values() if v > 0) >= 3
+
+
+def test_targets_have_crops_and_landmarks(pool: TargetPool) -> None:
+    for target_id in pool.ids[:: max(1, len(pool) // 10)]:
+        image, face = pool.target(target_id)
+        assert image.shape == (256, 256, 3) and image.dtype == np.uint8
+        assert len(face) == 1 and face.landmarks68 is not None
+        lm = face.landmarks68[0]
+        assert np.all((lm > -32) & (lm < 288))
+        assert set(face.embeddings) == {"dlib", "facenet"}
+
+
+@pytest.mark.slow
+def test_query_with_a_real_face(pool: TargetPool) -> None:
+    from mfmc.vision import FacePipeline
+
+    pipe = FacePipeline.embedded()
+    # a GAN face: the builder kept only GAN faces that match no other pool face, so it is its own nearest
+    own = next(r["id"] for r in pool.index.records if r["source"]["package"] == "gan-face-generate")
+    image, _ = pool.target(own)
+    faces = pipe.analyze(image, pipe.detect(image))
+    assert len(faces) == 1
+    source = faces[0]
+    close = pool.query(source, strategy="closest", recognizer="dlib", same_group=False, compatible=False, k=3)
+    assert close[0].id == own
+    assert close[0].distance < 0.3
+    for strategy in ("furthest", "random"):
+        cands = pool.query(source, strategy=strategy, recognizer="dlib", k=8, seed=1)
+        assert 0 < len(cands) <= 8
+        assert all(c.distance > 0.6 for c in cands[:1])
+        for c in cands:
+            e = pool.entry(c.id)
+            assert e.gender == str(source.gender[0]) and age_group(e.age) == age_group(float(source.age[0]))
+    again = pool.query(source, strategy="random", recognizer="dlib", k=8, seed=1)
+    assert [c.id for c in again] == [c.id for c in pool.query(source, strategy="random", recognizer="dlib", k=8,
+                                                               seed=1)]
+    facenet = pool.query(source, recognizer="facenet", metric="cosine", k=4, seed=1)
+    assert facenet and facenet[0].recognizer == "facenet"
+    ssim = pool.query(source, metric="ssim", image=image, strategy="closest", same_group=False, compatible=False,
+                      k=2)
+    assert ssim[0].id == own
