@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mfmc.policy import Context, Engine, Graph, PolicySet, parse_rules  # noqa: E402
-from tests.policy import reference  # noqa: E402
+from mfmc.policy import Context, Engine, Graph, PolicySet, parse_rules
+from tests.policy import reference
 
 LEVELS = ["public", "friends", "friends_of_friends", "followers", "nobody"]
 
