@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mfmc.errors import GenerationError, MfmcError
+from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import Swapper, create_swapper
 from mfmc.swap.metrics import fake_metrics
 from mfmc.swap.obfuscate import face_polygon, fill, pixelate
@@ -55,6 +56,7 @@ class FakeGenerator:
         candidates: int = 8,
         pixelate_cells: tuple[int, ...] = (8, 5),
         min_face: int = MIN_FACE,
+        max_shape_residual: float = 0.12,
         measure: bool = True,
         recognizers: list[str] | None = None,
     ) -> None:
@@ -70,6 +72,7 @@ class FakeGenerator:
         self.candidates = max(int(candidates), self.max_attempts)
         self.pixelate_cells = pixelate_cells
         self.min_face = min_face
+        self.max_shape_residual = max_shape_residual
         self.measure = measure
         self.verifier = Verifier(pipeline, margin=margin, recognizers=recognizers)
 
@@ -169,43 +172,62 @@ class FakeGenerator:
         return face
 
     def _query(self, face: Any, seed: int, report: FaceReport) -> list[Any]:
-        """Ranked candidates; relaxes the age/gender group, then the expression filters, before giving up.
+        """Ranked candidates, widening the query until `max_attempts` promising ones are found.
 
-        The swap keeps the source's open mouth and eyes itself, so only pose must match.
+        Steps: the pool's own filters; without the age/gender group; without its expression filters (the swap
+        keeps an open mouth or open eyes itself); without any filter, where our landmark check below still
+        drops pose mismatches (the pool's pose estimate can be far off on frontal faces).
         """
         from mfmc.pool import Compatibility
 
-        tries: list[dict[str, Any]] = [
-            {},
-            {"same_group": False},
-            {"same_group": False, "compatibility": Compatibility(match_mouth=False, avoid_closed_eyes=False)},
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("", {}),
+            ("any age/gender group", {"same_group": False}),
+            ("any expression", {"same_group": False,
+                                "compatibility": Compatibility(match_mouth=False, avoid_closed_eyes=False)}),
+            ("no pool filter", {"same_group": False, "compatible": False}),
         ]
-        for i, extra in enumerate(tries):
+        lm = np.asarray(face.landmarks68[0], dtype=np.float64)
+        seen: dict[str, Any] = {}
+        good: list[Any] = []
+        for label, extra in steps:
             found = self.pool.query(face, strategy=self.strategy, k=self.candidates, seed=seed, **extra)
-            if found:
-                if i:
-                    report.notes.append(f"pool query relaxed: {extra}")
-                return self._rerank(face, found)
-        return []
+            new = [c for c in found if c.id not in seen]
+            for c in new:
+                seen[c.id] = c
+            fitting = [c for c in new if self._fits(lm, c.id)]
+            promising = [c for c in fitting if not self._hopeless(face, c.id)]
+            good += promising
+            if label and promising:
+                report.notes.append(f"pool query widened: {label}")
+            if len(good) >= self.max_attempts:
+                break
+        rest = [c for c in seen.values() if c not in good and self._fits(lm, c.id)]
+        return good + rest
 
-    def _rerank(self, face: Any, found: list[Any]) -> list[Any]:
-        """Put first the candidates whose own embeddings are far enough from the source to pass after a swap,
-        keeping the pool's order otherwise (cheap: pool entries hold their embeddings)."""
+    def _fits(self, lm: np.ndarray, target_id: str) -> bool:
+        """Whether the target's landmarks, similarity-aligned to the source's, differ little enough for a warp
+        to look like a face (turned heads onto frontal faces look grotesque)."""
+        try:
+            tgt = np.asarray(self.pool.entry(target_id).landmarks68, dtype=np.float64)
+        except Exception:
+            return True
+        return shape_residual(lm, tgt) <= self.max_shape_residual
+
+    def _hopeless(self, face: Any, target_id: str) -> bool:
+        """True when the target's own embedding is too close to the source for a swap to pass (the swap
+        moves the embedding only part of the way, design notes §6): such targets go last."""
         source = face.embeddings or {}
-
-        def hopeless(c: Any) -> bool:
-            try:
-                emb = self.pool.entry(c.id).embeddings
-            except Exception:  # an entry without embeddings is simply not reranked
-                return False
-            for name in self.verifier.names:
-                if name in emb and name in source:
-                    d = float(self.pipeline.recognizers[name].distance(emb[name], source[name][0]))
-                    if d * SWAP_REACH <= self.verifier.bar(name):
-                        return True
+        try:
+            emb = self.pool.entry(target_id).embeddings
+        except Exception:  # an entry without embeddings is simply not reranked
             return False
-
-        return sorted(found, key=hopeless)  # stable: pool order within each group
+        for name in self.verifier.names:
+            if name in emb and name in source:
+                d = float(self.pipeline.recognizers[name].distance(emb[name], source[name][0]))
+                if d * SWAP_REACH <= self.verifier.bar(name):
+                    return True
+        return False
 
     def _swap_targets(
         self, image: np.ndarray, face: Any, lm68: np.ndarray, source_emb: dict[str, np.ndarray], seed: int,
@@ -328,3 +350,10 @@ class FakeGenerator:
         report.timings_ms["total"] = (time.perf_counter() - t_start) * 1000.0
         return report
 
+
+def shape_residual(source: np.ndarray, target: np.ndarray) -> float:
+    """RMS distance of the target's 68 points, similarity-aligned onto the source's, over the source's
+    inter-ocular distance: near 0.05 for two frontal neutral faces, larger with pose or expression changes."""
+    s, t = lmk.as_points(source), lmk.as_points(target)
+    aligned = lmk.transform(lmk.similarity_fit(t, s), t)
+    return float(np.sqrt(((aligned - s) ** 2).sum(1).mean()) / max(lmk.interocular(s), 1e-6))
