@@ -86,10 +86,11 @@ def main() -> None:
             photo, enroll_images = real_photo()
             owners = [f"p{i}" for i in range(10)]
         else:
-            photo = grid_photo(list(range(10)) + list(range(10)), cell=320, cols=5, seed=1)
-            enroll_images = [grid_photo([k], cell=320, seed=100 + k) for k in range(10)]
-            owners = [f"p{i}" for i in range(10)]
-        # 20 faces: the 10 "people" twice (grid: same colours; real: two photos of each person)
+            photo = grid_photo(list(range(FACES)), cell=320, cols=5, seed=1)
+            enroll_images = [grid_photo([k], cell=320, seed=100 + k) for k in range(FACES)]
+            owners = [f"p{i}" for i in range(FACES)]
+        # grid: 20 distinct people; real: the 10 openpeople people twice (the second copy is not identified
+        # on the client, as a person is matched once per photo, so it is faked before upload)
         t0 = time.perf_counter()
         for name in [*owners, "uploader", "stranger"]:
             p.add_user(name)
@@ -130,19 +131,29 @@ def main() -> None:
             img = decode_png(blob)
             np.array(img, copy=True)
             base.append(time.perf_counter() - t0)
+        compose = []
+        for _ in range(args.repeat):
+            p._composed.clear()
+            t0 = time.perf_counter()
+            p.render(up.photo_id, "stranger")
+            compose.append(time.perf_counter() - t0)
         warm_nocache = []
         for _ in range(max(3, args.repeat // 4)):
             p._images.clear()
             p._patches.clear()
+            p._composed.clear()
             t0 = time.perf_counter()
             p.render(up.photo_id, "stranger")
             warm_nocache.append(time.perf_counter() - t0)
         wm = statistics.median(warm)
-        print(f"warm render (cache hit, in-process image cache): {_ms(warm)}  "
+        print(f"warm render (cache hit: same version already composed): {_ms(warm)}  "
               f"{'OK' if wm <= 0.05 else 'OVER'} the 50 ms target")
+        cm = statistics.median(compose)
+        print(f"warm render (fakes cached, composition of {fakes} patches): {_ms(compose)}  "
+              f"{'OK' if cm <= 0.05 else 'OVER'} the 50 ms target")
         print(f"warm render (fakes cached in the store, image + patches read from disk): {_ms(warm_nocache)}")
-        print(f"baseline: decode stored PNG + copy: {_ms(base)}; warm/baseline = {wm / statistics.median(base):.2f}x;"
-              f" cold/warm = {cold_s / wm:.0f}x")
+        print(f"baseline: decode stored PNG + copy: {_ms(base)}; composition/baseline = "
+              f"{cm / statistics.median(base):.2f}x; cold/composition = {cold_s / cm:.0f}x")
 
         # --- decisions for many viewers of one photo
         with p.store.tx() as tx:

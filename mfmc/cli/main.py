@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from mfmc.cli.anonymize import anonymize_command
 from mfmc.cli.faces import doctor_command, faces_command
 from mfmc.cli.pool import pool_app
 from mfmc.cli.platform import register as register_platform
@@ -29,6 +30,7 @@ register_platform(app)  # init, user, enroll, friend, upload, tag, consent, rend
 app.add_typer(pool_app, name="pool")
 app.command("faces")(faces_command)
 app.command("doctor")(doctor_command)
+app.command("anonymize")(anonymize_command)
 
 
 def main(argv: list[str] | None = None) -> int:

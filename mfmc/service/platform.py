@@ -92,7 +92,7 @@ class FaceDecision:
 class Rendering:
     photo_id: int
     viewer: str
-    image: np.ndarray
+    image: np.ndarray  # read-only (shared with the render cache); copy it to modify
     decisions: tuple[FaceDecision, ...]
     version: str
     generated: int  # fakes generated for this render (0 = warm: composition only)
@@ -132,6 +132,7 @@ class Platform:
         self._policy: _Policy | None = None
         self._images: OrderedDict[str, np.ndarray] = OrderedDict()
         self._patches: OrderedDict[str, Patch] = OrderedDict()
+        self._composed: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()  # (photo, version) -> image
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ plumbing
@@ -716,13 +717,24 @@ class Platform:
                 row = self._generate_fake(photo, faces, face, d.fake_key, base)
                 generated += 1
             chosen[face.index] = row
-        out = np.array(base, copy=True)
-        with self.store.read() as tx:
-            for row in chosen.values():
-                self._cached_patch(tx, row.blob).paste(out)
         version = hashlib.sha256(json.dumps(
-            [[d.index, "real" if d.reveal else (chosen[d.index].blob[:16] if d.index in chosen else "base")]
-             for d in decisions]).encode()).hexdigest()[:16]
+            [photo.image_blob[:16]] + [[d.index, "real" if d.reveal else (
+                chosen[d.index].blob[:16] if d.index in chosen else "base")] for d in decisions]).encode()
+        ).hexdigest()[:16]
+        with self._lock:
+            out = self._composed.get((photo_id, version))
+            if out is not None:
+                self._composed.move_to_end((photo_id, version))
+        if out is None:
+            out = np.array(base, copy=True)
+            with self.store.read() as tx:
+                for row in chosen.values():
+                    self._cached_patch(tx, row.blob).paste(out)
+            out.flags.writeable = False
+            with self._lock:
+                self._composed[(photo_id, version)] = out
+                while len(self._composed) > 8:
+                    self._composed.popitem(last=False)
         if audit:
             with self.store.tx() as tx:
                 tx.audit(viewer, "view", photo_id=photo_id, version=version,

@@ -21,7 +21,15 @@ PALETTE = np.array([
 
 
 def person_color(k: int) -> np.ndarray:
-    return PALETTE[k % len(PALETTE)]
+    """Distinct saturated colours: the palette, then evenly spaced hues at two brightness levels."""
+    if k < len(PALETTE):
+        return PALETTE[k]
+    import colorsys
+
+    j = k - len(PALETTE)
+    hue = ((j * 0.381966) % 1.0)
+    value = 0.95 if (j // 2) % 2 == 0 else 0.6
+    return (np.array(colorsys.hsv_to_rgb(hue, 0.85, value)) * 255).astype(np.uint8)
 
 
 def grid_photo(people: list[int | None], *, cell: int = 32, cols: int | None = None, seed: int = 0,
@@ -45,7 +53,7 @@ class GridBackend:
     """Detects marker cells; embeds mean colours; fakes by swapping colour channels and adding stripes."""
 
     recognizer = "grid"
-    threshold = 0.12
+    threshold = 0.06
 
     def __init__(self, cell: int = 32, *, fail_on: set[int] | None = None) -> None:
         self.cell = cell

@@ -1,0 +1,92 @@
+"""Session fixtures for mfmc.swap tests: the embedded pipeline, a small target pool built from openpeople
+emotion sheets of six people, and a group photo of four other people (so no source is in the pool).
+
+No photo is committed: everything comes from the installed `openpeople` package (MIT, synthetic people).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mfmc.pool import TargetPool
+from mfmc.pool.build import build_pool
+from mfmc.vision import FacePipeline, Faces, save_image
+from tests.vision.helpers import photo
+
+POOL_PEOPLE = ["P001", "P002", "P003", "P004", "P005", "P006"]
+SOURCE_PEOPLE = ["P007", "P008", "P009", "P010"]
+
+
+@dataclass(frozen=True)
+class Group:
+    image: np.ndarray
+    faces: Faces
+
+
+@pytest.fixture(scope="session")
+def pipeline() -> FacePipeline:
+    return FacePipeline.embedded()
+
+
+def _tiles(pipeline: FacePipeline, person: str, per_person: int) -> list[np.ndarray]:
+    """Crops around the first faces of a person's 4×4 emotion sheet (neutral, happy, sad …)."""
+    sheet = photo(person, "emotions_sheet", 1600)
+    faces = pipeline.detect(sheet)
+    order = np.lexsort((faces.boxes[:, 0], np.round(faces.boxes[:, 1] / 100)))
+    crops = []
+    for i in order[:per_person]:
+        x1, y1, x2, y2 = faces.boxes[i]
+        m = 0.7 * (x2 - x1)
+        h, w = sheet.shape[:2]
+        crops.append(sheet[int(max(0, y1 - m)) : int(min(h, y2 + m)), int(max(0, x1 - m)) : int(min(w, x2 + m))])
+    return crops
+
+
+@pytest.fixture(scope="session")
+def pool_dir(pipeline: FacePipeline, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("pool-src")
+    for person in POOL_PEOPLE:
+        for j, crop in enumerate(_tiles(pipeline, person, 5)):
+            save_image(src / f"{person}-{j}.png", np.ascontiguousarray(crop))
+    out = tmp_path_factory.mktemp("pool")
+    report = build_pool(src, out, name="swap-tests", pipeline=pipeline, progress=False)
+    assert report.added >= 20, report.reasons()
+    return out
+
+
+@pytest.fixture(scope="session")
+def pool(pool_dir: Path) -> TargetPool:
+    return TargetPool.load(pool_dir)
+
+
+def compose(tiles: list[np.ndarray], size: tuple[int, int] = (300, 350), cols: int = 2) -> np.ndarray:
+    w, h = size
+    cells = [cv2.resize(t, (w, h), interpolation=cv2.INTER_AREA) for t in tiles]
+    rows = [np.hstack(cells[i : i + cols]) for i in range(0, len(cells), cols)]
+    return np.ascontiguousarray(np.vstack(rows))
+
+
+def _head(pipeline: FacePipeline, image: np.ndarray) -> np.ndarray:
+    """A head-and-shoulders crop around the largest face of a photo."""
+    faces = pipeline.detect(image)
+    x1, y1, x2, y2 = faces.boxes[int(np.argmax(faces.areas))]
+    s = x2 - x1
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    h, w = image.shape[:2]
+    return image[int(max(0, cy - 1.3 * s)) : int(min(h, cy + 1.6 * s)), int(max(0, cx - 1.2 * s)) : int(min(w, cx + 1.2 * s))]
+
+
+@pytest.fixture(scope="session")
+def group(pipeline: FacePipeline) -> Group:
+    """Four people (two studio portraits, two selfies, one smiling with teeth) in a 2×2 group photo."""
+    assets = ["studio_portrait", "amateur_selfie", "amateur_selfie", "studio_portrait"]
+    tiles = [_head(pipeline, photo(p, a, 1024)) for p, a in zip(SOURCE_PEOPLE, assets, strict=True)]
+    image = compose(tiles)
+    faces = pipeline.analyze(image)
+    assert len(faces) == 4
+    return Group(image, faces)
