@@ -80,7 +80,7 @@ def main() -> None:
     policy = PolicySet.from_sources([(t, f"{o}.mfmc") for o, t in texts.items()], graph=graph)
     engine = Engine(policy, graph)
     t2 = time.perf_counter()
-    viewers = rng.sample(graph.users, min(args.viewers, args.users - 1)) + ["stranger"]
+    viewers = [*rng.sample(graph.users, min(args.viewers, args.users - 1)), "stranger"]
     context = Context(uploader=rng.choice(graph.users), album="wedding")
     print(f"graph {len(graph)} users, {len(graph_dict['friends'])} friendships, {len(graph_dict['follows'])} follows "
           f"(built in {t1 - t0:.1f} s); {len(owners)} rule files compiled in {(t2 - t1) * 1e3:.1f} ms")

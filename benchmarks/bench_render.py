@@ -30,11 +30,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mfmc.crypto.keys import KdfParams  # noqa: E402
-from mfmc.policy import Context  # noqa: E402
-from mfmc.service import Platform  # noqa: E402
-from mfmc.service.imaging import decode_png  # noqa: E402
-from mfmc.service.testing import GridBackend, grid_photo  # noqa: E402
+from mfmc.crypto.keys import KdfParams
+from mfmc.policy import Context
+from mfmc.service import Platform
+from mfmc.service.imaging import decode_png
+from mfmc.service.testing import GridBackend, grid_photo
 
 FACES = 20
 
@@ -45,11 +45,10 @@ def _ms(samples: list[float]) -> str:
 
 def real_photo() -> tuple[np.ndarray, list[np.ndarray]]:
     """20 faces from the 10 openpeople people (portrait + selfie crop each), 5 x 4 tiles of 320 px (2 MP)."""
+    import openpeople
     from PIL import Image
 
     from mfmc.service.demo import _people
-
-    import openpeople
 
     people = openpeople.curated.list()[:10]
     _people()

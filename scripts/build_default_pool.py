@@ -29,7 +29,7 @@ from PIL import Image
 
 from mfmc.pool.build import BuildOptions, build_pool
 from mfmc.pool.diversity import identity_report
-from mfmc.pool.index import PoolIndex
+from mfmc.pool.index import ATTRIBUTES, PoolIndex
 from mfmc.pool.synth import DCGANGenerator, morph
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def stage_gan(count: int, stage: Path, sources: dict, seed: int = 2024) -> None:
         for j, img in enumerate(images):
             i = start + j
             big = cv2.resize(img, (192, 192), interpolation=cv2.INTER_CUBIC)
-            big = cv2.copyMakeBorder(big, 64, 64, 64, 64, cv2.BORDER_REPLICATE)
+            big = cv2.copyMakeBorder(big, 64, 64, 64, 64, cv2.BORDER_REFLECT_101)
             name = f"gan-{i:05d}.png"
             save(big, stage / name)
             sources[name] = {"package": "gan-face-generate", "version": "1.1.1", "license": GAN_LICENSE,
@@ -153,8 +153,13 @@ def main() -> None:
     stage, full = work / "images", work / "pool"
     stage.mkdir(parents=True, exist_ok=True)
     sources: dict = {}
-    portraits = stage_openpeople(pipe, stage, sources)
-    stage_morphs(pipe, portraits, stage, sources)
+    cache = work / "sources.json"
+    if cache.is_file():  # a previous run staged the openpeople faces and morphs (slow: detection on 2k images)
+        sources = json.loads(cache.read_text())
+    else:
+        portraits = stage_openpeople(pipe, stage, sources)
+        stage_morphs(pipe, portraits, stage, sources)
+        cache.write_text(json.dumps(sources))
     stage_gan(args.gan, stage, sources)
     opts = BuildOptions(min_face=48, min_sharpness=8.0, crop_size=256, margin=1.8, jpeg_quality=88)
     report = build_pool(stage, full, name="default", pipeline=pipe, options=opts, sources=sources)
@@ -165,7 +170,7 @@ def main() -> None:
     sub = PoolIndex(
         "default", index.recognizers, [index.records[i] for i in rows],
         {r: e[rows] for r, e in index.embeddings.items()},
-        {k: np.asarray(v)[rows] for k, v in index.attributes.items()},
+        {k: np.asarray(index.attributes[k])[rows] for k in ATTRIBUTES},
         rejected=[], meta={},
     )
     identities = {r: identity_report(sub.embeddings[r], info.threshold or 0.6, info.metric)
@@ -187,7 +192,7 @@ def main() -> None:
     for rec in sub.records:
         shutil.copy(full / rec["crop"], args.out / rec["crop"])
     sub.save(args.out)
-    for d in (args.out, args.out / "crops"):
+    for d in (args.out.parent, args.out, args.out / "crops"):
         (d / "__init__.py").write_text("")  # makes the folders package data for setuptools
     print(json.dumps({"faces": len(sub), **sub.meta}, indent=1))
 

@@ -12,9 +12,10 @@ import sys
 import typer
 
 from mfmc.cli.anonymize import anonymize_command
+from mfmc.cli.eval import eval_command
 from mfmc.cli.faces import doctor_command, faces_command
-from mfmc.cli.pool import pool_app
 from mfmc.cli.platform import register as register_platform
+from mfmc.cli.pool import pool_app
 from mfmc.cli.rules import rules_app
 from mfmc.errors import MfmcError
 
@@ -31,6 +32,7 @@ app.add_typer(pool_app, name="pool")
 app.command("faces")(faces_command)
 app.command("doctor")(doctor_command)
 app.command("anonymize")(anonymize_command)
+app.command("eval")(eval_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ DEFAULT_DIR = Path("mfmc-data")
 user_app = typer.Typer(help="Manage platform users.", no_args_is_help=True)
 
 
-def _open(data_dir: Path, db: str | None, *, create: bool = False):  # noqa: ANN202
+def _open(data_dir: Path, db: str | None, *, create: bool = False):
     from mfmc.service import Platform
 
     return Platform(data_dir, db_url=db, create=create)
@@ -180,7 +180,9 @@ def audit(photo: Annotated[int | None, typer.Argument(help="Only this photo.")] 
     """Show the audit log (who did or viewed what, and which version)."""
     with _open(data_dir, db) as p:
         for e in p.audit_log(photo):
-            print(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.photo_id or '-'}\t{e.version or '-'}\t{e.detail}")
+            fields = [f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, str(e.photo_id or "-"), e.version or "-",
+                      e.detail]
+            print("\t".join(fields))
 
 
 def demo(out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the images.")] = Path("mfmc-demo"),

@@ -93,7 +93,7 @@ def contact_sheet(images: dict[str, np.ndarray], uploader: str = "A") -> Image.I
 
 
 def run_demo(out: str | Path = "mfmc-demo", *, seed: int = 0, data_dir: str | Path | None = None,
-             backend=None, log: Callable[[str], None] | None = None) -> DemoResult:  # noqa: ANN001
+             backend=None, log: Callable[[str], None] | None = None) -> DemoResult:
     """Build the Fig. 1 scenario in a fresh data dir and write the per-viewer images and the contact sheet."""
     from mfmc.crypto.keys import KdfParams
     from mfmc.service.platform import Platform
@@ -140,6 +140,13 @@ def run_demo(out: str | Path = "mfmc-demo", *, seed: int = 0, data_dir: str | Pa
                     f" ({view.generated} fakes generated)")
             sheet = out / "contact-sheet.jpg"
             contact_sheet(images).save(sheet, quality=90)
+            with p.store.read() as tx:
+                fallbacks = [f.fallback for f in tx.fakes(up.photo_id)]
+                fallbacks += [f.fake_fallback for f in tx.faces(up.photo_id) if f.state == "client_faked"]
+            failed = sum(fb == "obfuscated" for fb in fallbacks)
+            if failed:
+                say(f"warning: {failed} of {len(fallbacks)} faces were obfuscated: no verified fake could be made "
+                    "(fail closed); `mfmc doctor` shows what is missing")
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -27,7 +27,7 @@ def decode_png(data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             arr = np.asarray(img.convert("RGB"))
-    except Exception as err:  # noqa: BLE001 - any decoder failure is a damaged blob
+    except Exception as err:
         raise StoreError(f"a stored image cannot be decoded: {type(err).__name__}",
                          help="the data dir was modified outside mfmc") from None
     arr.flags.writeable = False
@@ -54,7 +54,7 @@ def load_upload(source: object) -> np.ndarray:
             return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
     except FileNotFoundError:
         raise InvalidImageError(f"no such image `{source}`") from None
-    except Exception:  # noqa: BLE001
+    except Exception:
         raise InvalidImageError(f"`{source}` is not a readable image" if not isinstance(source, bytes)
                                 else "the uploaded bytes are not a readable image") from None
 
@@ -77,11 +77,22 @@ class Patch:
     pixels: np.ndarray  # (h, w, 3) uint8
     mask: np.ndarray  # (h, w) bool
 
+    @property
+    def full(self) -> bool:
+        value = self.__dict__.get("_full")
+        if value is None:
+            value = bool(self.mask.all())
+            object.__setattr__(self, "_full", value)
+        return value
+
     def paste(self, out: np.ndarray) -> None:
         """Paste into `out` in place (the caller owns `out`)."""
         h, w = self.mask.shape
         region = out[self.y:self.y + h, self.x:self.x + w]
-        np.copyto(region, self.pixels, where=self.mask[..., None])
+        if self.full:
+            region[...] = self.pixels
+        else:
+            np.copyto(region, self.pixels, where=self.mask[..., None])
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         out = image.copy()
@@ -102,7 +113,7 @@ class Patch:
                 mask = np.unpackbits(z["mask"], count=h * w).astype(bool).reshape(h, w)
                 x, y = (int(v) for v in z["xy"])
                 pixels = z["pixels"]
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise StoreError(f"a stored fake cannot be decoded: {type(err).__name__}") from None
         pixels.flags.writeable = False
         mask.flags.writeable = False

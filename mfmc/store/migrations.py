@@ -52,7 +52,7 @@ def current_version(conn: Connection) -> int:
     return int(row or 0)
 
 
-def migrate(engine) -> int:  # noqa: ANN001 - an sqlalchemy Engine
+def migrate(engine) -> int:
     """Bring the schema to LATEST; return the version found before migrating."""
     with engine.begin() as conn:
         SQLModel.metadata.create_all(conn, tables=_tables(m.SchemaVersion), checkfirst=True)

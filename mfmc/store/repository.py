@@ -41,7 +41,7 @@ def normalize_url(url: str) -> str:
 def _redact(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - only used in messages
+    except Exception:
         return "<database url>"
 
 
@@ -379,7 +379,7 @@ class Store:
             engine = create_engine(self.url, connect_args={"timeout": 30, "check_same_thread": False})
 
             @event.listens_for(engine, "connect")
-            def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+            def _pragmas(dbapi_conn, _record) -> None:
                 cur = dbapi_conn.cursor()
                 cur.execute("pragma journal_mode=wal")  # readers never block the writer
                 cur.execute("pragma synchronous=normal")

@@ -9,7 +9,7 @@ new_image, reports = gen.anonymize(image, seed=0)
 ```
 """
 
-from mfmc.swap.base import SwapResult, Swapper, create_swapper, register_swapper, swapper_names
+from mfmc.swap.base import Swapper, SwapResult, create_swapper, register_swapper, swapper_names
 from mfmc.swap.generate import FakeGenerator
 from mfmc.swap.metrics import changed_outside, fake_metrics, landmark_error, psnr, ssim
 from mfmc.swap.onnx_swapper import ArcFaceEncoder, OnnxSwapper

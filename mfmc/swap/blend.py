@@ -54,7 +54,7 @@ def cut_holes(alpha: np.ndarray, holes: list[np.ndarray], offset: tuple[int, int
     for poly in holes:
         keep |= polygon_mask(poly, alpha.shape, offset)
     if width > 0.5:
-        k = max(1, int(round(width)))
+        k = max(1, round(width))
         grown = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
         outside = cv2.copyMakeBorder(1 - grown, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
         dist = cv2.distanceTransform(outside, cv2.DIST_L2, 3)[1:-1, 1:-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -315,10 +316,8 @@ class FakeGenerator:
         reason = report.reason if fallback == "none" else "swaps with partial geometry did not pass"
         self._finish(report, fallback, chosen.target, reason, by="recognizers")
         target_emb: dict[str, np.ndarray] = {}
-        try:
+        with contextlib.suppress(Exception):  # a pool without stored embeddings just lacks that metric
             target_emb = dict(self.pool.entry(chosen.target).embeddings)
-        except Exception:
-            pass
         self._measure(report, image, chosen.patch, face, lm68, chosen.verdict, source_emb, target_emb)
         return chosen.patch, self._close(report, t_start)
 
@@ -329,8 +328,16 @@ class FakeGenerator:
         if not self.measure:
             return
         t0 = time.perf_counter()
+        # a patch writes only inside its box, so measuring in a margin around it equals the whole photo
+        x1, y1, x2, y2 = patch.box
+        h, w = image.shape[:2]
+        m = max(x2 - x1, y2 - y1) // 4
+        win = (max(0, x1 - m), max(0, y1 - m), min(w, x2 + m), min(h, y2 + m))
+        crop = image[win[1] : win[3], win[0] : win[2]]
+        result = patch.apply(image)[win[1] : win[3], win[0] : win[2]]
+        fbox = np.asarray(face.boxes[0], dtype=np.float64) - (win[0], win[1], win[0], win[1])
         report.metrics = fake_metrics(
-            image, patch.apply(image), face.boxes[0], patch.full_mask(),
+            crop, result, fbox, patch.full_mask()[win[1] : win[3], win[0] : win[2]],
             source_landmarks=lm68, result_landmarks=verdict.landmarks68,
             result_embeddings=verdict.embeddings, source_embeddings=source_emb,
             target_embeddings=target_emb, recognizers=self.pipeline.recognizers,

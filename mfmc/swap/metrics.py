@@ -49,7 +49,7 @@ def changed_outside(before: np.ndarray, after: np.ndarray, mask: np.ndarray, tol
 
 def box_crop(image: np.ndarray, box: Any) -> np.ndarray:
     h, w = image.shape[:2]
-    x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+    x1, y1, x2, y2 = (round(float(v)) for v in box)
     x1, y1 = max(0, x1), max(0, y1)
     x2, y2 = min(w, max(x2, x1 + 1)), min(h, max(y2, y1 + 1))
     return image[y1:y2, x1:x2]

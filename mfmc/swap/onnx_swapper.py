@@ -141,7 +141,9 @@ class OnnxSwapper:
     def latent(self, target_image: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
         vec = np.asarray(self.encoder(target_image, target_landmarks), dtype=np.float32).reshape(1, -1)
         if vec.shape[1] != self.latent_dim:
-            raise InvalidInputError(f"identity encoder gives {vec.shape[1]}-D vectors, the model wants {self.latent_dim}")
+            raise InvalidInputError(
+                f"identity encoder gives {vec.shape[1]}-D vectors, the model wants {self.latent_dim}"
+            )
         if self.emap is not None:
             vec = vec @ self.emap
         return (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
@@ -159,7 +161,8 @@ class OnnxSwapper:
         src = lmk.as_points(source_landmarks)
         preset = _PRESETS[self.kind]
         crop, m = align(image, src, self.size)
-        x = (crop.astype(np.float32) / 255.0 - np.array(preset["mean"], np.float32)) / np.array(preset["std"], np.float32)
+        mean, std = np.array(preset["mean"], np.float32), np.array(preset["std"], np.float32)
+        x = (crop.astype(np.float32) / 255.0 - mean) / std
         feeds = {self.image_input: x.transpose(2, 0, 1)[None].copy(),
                  self.latent_input: self.latent(target_image, target_landmarks)}
         out = np.asarray(self.session.run(None, feeds)[0], dtype=np.float32)[0].transpose(1, 2, 0)

@@ -27,7 +27,7 @@ def _pg_url() -> tuple[str | None, str]:
         try:
             with psycopg.connect(url, connect_timeout=2):
                 return url, ""
-        except Exception as err:  # noqa: BLE001 - any failure means: skip with the reason
+        except Exception as err:
             last = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
     return None, last
 
@@ -64,7 +64,7 @@ def db(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def platform(tmp_path: Path, db: str):  # noqa: ANN201
+def platform(tmp_path: Path, db: str):
     p = make_platform(tmp_path / "data", db=db)
     yield p
     p.store.drop_schema()
@@ -72,7 +72,7 @@ def platform(tmp_path: Path, db: str):  # noqa: ANN201
 
 
 @pytest.fixture
-def sqlite_platform(tmp_path: Path):  # noqa: ANN201
+def sqlite_platform(tmp_path: Path):
     p = make_platform(tmp_path / "data")
     yield p
     p.close()

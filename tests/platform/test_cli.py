@@ -14,7 +14,7 @@ from mfmc.service.testing import GridBackend, grid_photo
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(backends, "VisionBackend", lambda *a, **k: GridBackend())
     monkeypatch.setenv("MFMC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MFMC_PASSPHRASE", "cli test passphrase")
@@ -31,7 +31,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     return run
 
 
-def test_cli_scenario(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_cli_scenario(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli("init") == 0
     assert cli("init") == 0  # idempotent
     assert cli("user", "add", "alice", "bob", "carol") == 0
@@ -64,7 +64,7 @@ def test_cli_scenario(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "view" in capsys.readouterr().out
 
 
-def test_cli_errors_exit_2_without_traceback(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_cli_errors_exit_2_without_traceback(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli("user", "add", "alice") == 1  # no data dir yet: runtime error with a help line
     assert "mfmc init" in capsys.readouterr().err
     assert cli("init") == 0

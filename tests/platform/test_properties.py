@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mfmc.policy import Context, Engine, Graph, PolicySet
-from tests.platform.conftest import crop, make_platform, social
 from mfmc.service.testing import grid_photo
+from tests.platform.conftest import crop, make_platform, social
 
 USERS = ["u0", "u1", "u2", "u3", "u4"]
 DEFAULTS = ["public", "friends", "friends_of_friends", "followers", "nobody"]

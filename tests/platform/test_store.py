@@ -93,7 +93,7 @@ def test_concurrent_readers_and_a_writer(platform: Platform) -> None:
             for _ in range(30):
                 with platform.store.read() as tx:
                     assert len(tx.users()) >= 5
-        except BaseException as err:  # noqa: BLE001
+        except BaseException as err:
             errors.append(err)
 
     def writer() -> None:
@@ -101,7 +101,7 @@ def test_concurrent_readers_and_a_writer(platform: Platform) -> None:
             for i in range(15):
                 with platform.store.tx() as tx:
                     tx.audit("u0", "ping", detail={"i": i})
-        except BaseException as err:  # noqa: BLE001
+        except BaseException as err:
             errors.append(err)
 
     threads = [threading.Thread(target=reader) for _ in range(3)] + [threading.Thread(target=writer)]

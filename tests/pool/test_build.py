@@ -130,3 +130,16 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     for k, v in idx.attributes.items():
         np.testing.assert_array_equal(np.asarray(back.attributes[k]), v)
     assert back.ids == idx.ids
+
+
+def test_cli_info_and_plots(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mfmc.cli.main import main
+
+    out = tmp_path / "pool"
+    build_pool(folder, out, pipeline=StubPipeline(), options=BuildOptions(min_face=40), progress=False)
+    assert main(["pool", "info", str(out), "--json", "--plots", str(tmp_path / "plots")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["faces"] == 2 and doc["rejected"] == 5 and doc["gender"]["male"] == 2
+    assert {Path(p).name for p in doc["plots"]} == {"distance-dlib.png", "distance-facenet.png", "age.png"}
+    assert main(["pool", "info", str(tmp_path / "missing")]) == 2
+    assert "no pool" in capsys.readouterr().err

@@ -78,7 +78,8 @@ def _head(pipeline: FacePipeline, image: np.ndarray) -> np.ndarray:
     s = x2 - x1
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     h, w = image.shape[:2]
-    return image[int(max(0, cy - 1.3 * s)) : int(min(h, cy + 1.6 * s)), int(max(0, cx - 1.2 * s)) : int(min(w, cx + 1.2 * s))]
+    top, bottom = int(max(0, cy - 1.3 * s)), int(min(h, cy + 1.6 * s))
+    return image[top:bottom, int(max(0, cx - 1.2 * s)) : int(min(w, cx + 1.2 * s))]
 
 
 @pytest.fixture(scope="session")

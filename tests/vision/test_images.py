@@ -143,7 +143,7 @@ def test_huge_jpeg_is_decoded_reduced_with_bounded_memory(tmp_path: Path) -> Non
 def test_arrays_and_round_trip(tmp_path: Path) -> None:
     rgb = marker_image()
     assert load_image(rgb[..., 0]).shape == (80, 120, 3)
-    assert load_image((rgb.astype(np.uint16) * 257)).tolist() == rgb.tolist()
+    assert load_image(rgb.astype(np.uint16) * 257).tolist() == rgb.tolist()
     assert load_image(rgb.astype(np.float32) / 255.0).tolist() == rgb.tolist()
     with pytest.raises(InvalidImageError):
         load_image(np.zeros((4, 4, 2), np.uint8))

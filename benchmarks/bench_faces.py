@@ -1,0 +1,125 @@
+"""Benchmark the face pipeline: detection per image size, per-face landmarks/embeddings/attributes, memory.
+
+    python benchmarks/bench_faces.py [--repeat 5] [--sizes 0.3,1,2,12] [--backend opencv|onnxruntime] [--json]
+
+Input: an openpeople expression sheet (16 faces, a dev dependency) resized to each size, so detection decodes
+real faces. Times are the best of `--repeat` runs after one warm-up (the minimum is the least disturbed by other
+processes on a shared machine; the median is printed too). Memory: tracemalloc peak of Python/numpy allocations
+during one detection, and the process's maximum resident set size (includes the models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    fn()  # warm-up: first runs allocate and plan
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return min(samples), statistics.median(samples)
+
+
+def source_image() -> np.ndarray:
+    from mfmc.vision import load_image
+    from mfmc.vision.registry import package_dir
+
+    folder = package_dir("openpeople")
+    if folder is None:
+        raise SystemExit("install the dev extra: pip install -e '.[dev]' (openpeople provides the test photo)")
+    return load_image(folder / "data" / "curated" / "P003" / "assets" / "emotions_sheet.jpg")
+
+
+def at_megapixels(image: np.ndarray, megapixels: float) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = (megapixels * 1e6 / (h * w)) ** 0.5
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sizes", default="0.3,1,2,12")
+    parser.add_argument("--backend", default="auto", help="CenterFace runtime: auto, opencv or onnxruntime")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from mfmc.vision import FacePipeline
+    from mfmc.vision.detection import CenterFace
+
+    pipe = FacePipeline.embedded()
+    detector = CenterFace(backend=args.backend)
+    base = source_image()
+    result: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, cv2 threads {cv2.getNumThreads()}",
+        "detector_backend": detector.backend,
+        "detection": [],
+    }
+    for mp in (float(s) for s in args.sizes.split(",")):
+        image = at_megapixels(base, mp)
+        faces = detector.detect(image)
+        best, median = timed(lambda image=image: detector.detect(image), max(1, args.repeat if mp < 5 else 2))
+        tracemalloc.start()
+        detector.detect(image)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        passes = sum(1 for _ in detector.passes(*image.shape[:2]))
+        result["detection"].append({
+            "megapixels": mp, "size": f"{image.shape[1]}x{image.shape[0]}", "faces": len(faces), "passes": passes,
+            "best_ms": round(best * 1e3, 1), "median_ms": round(median * 1e3, 1),
+            "traced_peak_mib": round(peak / 2**20, 1),
+        })
+
+    image = at_megapixels(base, 1.0)
+    faces = detector.detect(image)
+    n = len(faces)
+    per_face: dict[str, float] = {}
+    best, _ = timed(lambda: pipe.landmarker.predict(image, faces), args.repeat)
+    per_face["landmarks68_dlib"] = best / n
+    with_lm = pipe.analyze(image, faces, attributes=False, recognizers=())
+    for name in pipe.recognizers:
+        recognizer = pipe.recognizers[name]
+        best, _ = timed(lambda r=recognizer: r.embed(image, with_lm), args.repeat)
+        per_face[f"embedding_{name}"] = best / n
+        # without 68 landmarks the dlib recognizer runs its own 5-point predictor
+        if name == "dlib":
+            best, _ = timed(lambda r=recognizer: r.embed(image, faces), args.repeat)
+            per_face["embedding_dlib_from_detection_only"] = best / n
+    best, _ = timed(lambda: pipe.attributes.estimate(image, with_lm), args.repeat)
+    per_face["age_gender"] = best / n
+    result["per_face_ms"] = {k: round(v * 1e3, 2) for k, v in per_face.items()}
+    result["faces_for_per_face"] = n
+    result["max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"machine: {result['machine']}; CenterFace via {result['detector_backend']}")
+        print(f"{'MP':>5} {'size':>10} {'faces':>5} {'passes':>6} {'best ms':>8} {'median':>8} {'peak MiB':>8}")
+        for row in result["detection"]:
+            print(f"{row['megapixels']:>5} {row['size']:>10} {row['faces']:>5} {row['passes']:>6} "
+                  f"{row['best_ms']:>8} {row['median_ms']:>8} {row['traced_peak_mib']:>8}")
+        print(f"per face (best of {args.repeat}, {n} faces at 1 MP):")
+        for key, value in result["per_face_ms"].items():
+            print(f"  {key:<36} {value:>7.2f} ms")
+        print(f"max RSS: {result['max_rss_mib']} MiB")
+    return result
+
+
+if __name__ == "__main__":
+    main()

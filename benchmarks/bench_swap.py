@@ -1,0 +1,180 @@
+"""Verified fakes on sample group photos: the issue-5 targets, measured.
+
+Group photos are composed from `openpeople` (MIT, synthetic people) head crops, six per photo, cycling through
+the ten people with studio portraits, selfies and character-sheet front views; scikit-image's `astronaut`
+(public domain) is added when installed. Nothing is committed. The pool is the built-in one when installed
+(else `--pool DIR`, e.g. one built with `mfmc pool build`).
+
+Reported per run: share of faces verified by every recognizer, share without the last-resort fill, share
+without any fallback, faces still detected in the output, mean landmark error (inter-ocular), pixels changed
+by more than 1 level outside the masks, and per-face time split (query, swap, verify, metrics) as wall and
+process CPU time. The machine is shared: use `--repeat` and read the best and the median.
+
+    python benchmarks/bench_swap.py [--pool DIR] [--repeat 2] [--photos 3] [--sheet /tmp/swap-sheet.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mfmc.pool import TargetPool
+from mfmc.swap import FakeGenerator, changed_outside
+from mfmc.vision import FacePipeline, load_image
+from mfmc.vision.registry import package_dir
+
+PEOPLE = [f"P{i:03d}" for i in range(1, 11)]
+ASSETS = ["studio_portrait", "amateur_selfie", "character_sheet"]
+
+
+def _photo(person: str, asset: str) -> np.ndarray:
+    root = package_dir("openpeople")
+    assert root is not None, "pip install openpeople"
+    image = load_image(root / "data" / "curated" / person / "assets" / f"{asset}.jpg")
+    s = 1400 / max(image.shape[:2])
+    image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    if asset == "character_sheet":  # the front view, top left
+        h, w = image.shape[:2]
+        image = image[int(0.07 * h) : int(0.36 * h), int(0.02 * w) : int(0.27 * w)]
+    return image
+
+
+def _head(pipe: FacePipeline, image: np.ndarray) -> np.ndarray:
+    faces = pipe.detect(image)
+    x1, y1, x2, y2 = faces.boxes[int(np.argmax(faces.areas))]
+    s, cx, cy = x2 - x1, (x1 + x2) / 2, (y1 + y2) / 2
+    h, w = image.shape[:2]
+    top, bottom = int(max(0, cy - 1.5 * s)), int(min(h, cy + 1.7 * s))
+    crop = image[top:bottom, int(max(0, cx - 1.3 * s)) : int(min(w, cx + 1.3 * s))]
+    return cv2.resize(crop, (360, 420), interpolation=cv2.INTER_AREA)
+
+
+def group_photos(pipe: FacePipeline, n: int) -> list[tuple[str, np.ndarray]]:
+    photos = []
+    for g in range(n):
+        tiles = [_head(pipe, _photo(PEOPLE[(g * 6 + j) % 10], ASSETS[(g + j) % 3])) for j in range(6)]
+        photos.append((f"group{g}", np.vstack([np.hstack(tiles[:3]), np.hstack(tiles[3:])])))
+    try:
+        from skimage import data
+
+        photos.append(("astronaut", np.ascontiguousarray(data.astronaut())))
+    except ImportError:
+        pass
+    return photos
+
+
+def run_once(gen: FakeGenerator, pipe: FacePipeline, photos: list, sheet: Path | None) -> dict[str, float]:
+    rows, tiles = [], []
+    for name, image in photos:
+        faces = pipe.analyze(image)
+        union = np.zeros(image.shape[:2], bool)
+        out = image
+        for i in range(len(faces)):
+            c0, w0 = time.process_time(), time.perf_counter()
+            patch, rep = gen.fake_face(image, faces, i, seed=0)
+            cpu, wall = (time.process_time() - c0) * 1000, (time.perf_counter() - w0) * 1000
+            out = patch.apply(out)
+            union |= patch.full_mask()
+            rows.append({"photo": name, "rep": rep, "cpu": cpu, "wall": wall})
+            if sheet is not None:
+                x1, y1, x2, y2 = (int(v) for v in rep.box)
+                m = int(0.35 * (x2 - x1))
+                box = (max(0, x1 - m), max(0, y1 - m), x2 + m, y2 + m)
+                tgt = gen.pool.crop_image(rep.target) if rep.target else np.zeros((8, 8, 3), np.uint8)
+                tiles.append((image, out, box, tgt))
+        found = pipe.detect(out)
+        ious = _best_iou(faces.boxes, found.boxes)
+        for r, iou in zip(rows[-len(faces) :], ious, strict=True):
+            r["detected"] = iou >= 0.4
+            r["outside"] = 0
+        rows[-1]["outside"] = changed_outside(image, out, union, tolerance=1) if len(faces) else 0
+        if sheet is not None:  # the result crops come from the photo with all its faces replaced
+            tiles = [(src, out if src is image else res, box, tgt) for src, res, box, tgt in tiles]
+    if sheet is not None:
+        _save_sheet(tiles, sheet)
+    reps = [r["rep"] for r in rows]
+    n = len(reps)
+    le = [r.metrics["landmark_error"] for r in reps
+          if r.fallback in ("none", "alpha") and "landmark_error" in r.metrics]
+    split = {k: statistics.mean(r.timings_ms.get(k, 0.0) for r in reps) for k in ("query", "swap", "verify", "metrics")}
+    return {
+        "faces": n,
+        "verified": sum(r.verified for r in reps) / n,
+        "verified_by_recognizers": sum(r.verified_by == "recognizers" for r in reps) / n,
+        "no_last_resort": sum(r.fallback != "fill" for r in reps) / n,
+        "no_fallback": sum(r.fallback == "none" for r in reps) / n,
+        "alpha": sum(r.fallback == "alpha" for r in reps) / n,
+        "obfuscate": sum(r.fallback == "obfuscate" for r in reps) / n,
+        "attempts_mean": statistics.mean(len(r.attempts) for r in reps),
+        "detected": sum(r["detected"] for r in rows) / n,
+        "landmark_error_mean": statistics.mean(le) if le else float("nan"),
+        "landmark_error_max": max(le) if le else float("nan"),
+        "changed_outside": sum(r["outside"] for r in rows),
+        "wall_ms_per_face": statistics.mean(r["wall"] for r in rows),
+        "cpu_ms_per_face": statistics.mean(r["cpu"] for r in rows),
+        "cpu_ms_per_face_without_metrics": statistics.mean(r["cpu"] for r in rows) - split["metrics"],
+        **{f"{k}_ms": v for k, v in split.items()},
+    }
+
+
+def _best_iou(a: np.ndarray, b: np.ndarray) -> list[float]:
+    out = []
+    for box in a:
+        best = 0.0
+        for other in b:
+            ix = max(0.0, min(box[2], other[2]) - max(box[0], other[0]))
+            iy = max(0.0, min(box[3], other[3]) - max(box[1], other[1]))
+            inter = ix * iy
+            union = (box[2] - box[0]) * (box[3] - box[1]) + (other[2] - other[0]) * (other[3] - other[1]) - inter
+            best = max(best, inter / union if union > 0 else 0.0)
+        out.append(best)
+    return out
+
+
+def _save_sheet(tiles: list, path: Path) -> None:
+    """source | target | result rows, two per line."""
+    cells = []
+    for src, out, (x1, y1, x2, y2), tgt in tiles:
+        def fit(a: np.ndarray) -> np.ndarray:
+            return cv2.resize(a, (180, 210), interpolation=cv2.INTER_AREA)
+
+        cells.append(np.hstack([fit(src[y1:y2, x1:x2]), fit(tgt), fit(out[y1:y2, x1:x2])]))
+    if len(cells) % 2:
+        cells.append(np.zeros_like(cells[0]))
+    rows = [np.hstack([cells[i], np.full((210, 8, 3), 255, np.uint8), cells[i + 1]]) for i in range(0, len(cells), 2)]
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pool", type=Path, help="pool folder (default: the built-in pool)")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--photos", type=int, default=3)
+    ap.add_argument("--sheet", type=Path, default=Path("/tmp/swap-sheet.png"))
+    args = ap.parse_args()
+    pipe = FacePipeline.default()
+    pool = TargetPool.load(args.pool) if args.pool else TargetPool.default()
+    gen = FakeGenerator(pipe, pool)
+    photos = group_photos(pipe, args.photos)
+    gen.fake_face(photos[0][1], pipe.analyze(photos[0][1]), 0)  # warm up models and caches
+    results = []
+    for r in range(args.repeat):
+        res = run_once(gen, pipe, photos, args.sheet if r == 0 else None)
+        results.append(res)
+        shown = (f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items())
+        print(f"run {r + 1}: " + ", ".join(shown))
+    best = min(results, key=lambda d: d["cpu_ms_per_face"])
+    print(f"best cpu ms/face {best['cpu_ms_per_face']:.1f} (query {best['query_ms']:.1f}, swap {best['swap_ms']:.1f}, "
+          f"verify {best['verify_ms']:.1f}, metrics {best['metrics_ms']:.1f}); sheet: {args.sheet}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""`mfmc anonymize` end to end on a generated group photo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mfmc.cli.main import main
+from mfmc.vision import load_image, save_image
+from tests.swap.conftest import Group
+
+pytestmark = pytest.mark.slow
+
+
+def test_anonymize_writes_photo_and_report(tmp_path: Path, group: Group, pool_dir: Path) -> None:
+    src = tmp_path / "in" / "group.png"
+    src.parent.mkdir()
+    save_image(src, group.image[:350, :600])  # the top two people keep this test short
+    out, report = tmp_path / "out.png", tmp_path / "report.json"
+    code = main(["anonymize", str(src), "-o", str(out), "--report", str(report), "--seed", "3",
+                 "--pool", str(pool_dir)])
+    assert code == 0
+    assert load_image(out).shape == (350, 600, 3)
+    entries = json.loads(report.read_text())
+    assert len(entries) == 2
+    for e in entries:
+        assert e["verified"] and e["fallback"] in ("none", "alpha", "obfuscate", "fill")
+        assert {"box", "target", "attempts", "distances", "timings_ms"} <= set(e)
+
+
+def test_unknown_swapper_is_invalid_input(tmp_path: Path, group: Group, pool_dir: Path) -> None:
+    src = tmp_path / "g.png"
+    save_image(src, group.image[:50, :50])
+    code = main(["anonymize", str(src), "-o", str(tmp_path / "o.png"), "--swapper", "warpp", "--pool", str(pool_dir)])
+    assert code == 2

@@ -1,0 +1,81 @@
+"""FacePatch, masks and blending: no model needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mfmc.errors import InvalidInputError
+from mfmc.swap import FacePatch, changed_outside
+from mfmc.swap.blend import blend_patch, feather, polygon_mask, transfer_colour
+from mfmc.swap.obfuscate import face_polygon, fill, pixelate
+
+
+def _image(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+
+
+def _patch(image: np.ndarray) -> FacePatch:
+    poly = np.array([[40.0, 30.0], [110.0, 28.0], [120.0, 90.0], [50.0, 100.0]])
+    return pixelate(image, poly, 4)
+
+
+def test_apply_returns_a_new_image_and_touches_only_the_mask() -> None:
+    image = _image()
+    before = image.copy()
+    patch = _patch(image)
+    out = patch.apply(image)
+    assert np.array_equal(image, before)  # input untouched
+    assert out is not image
+    assert changed_outside(image, out, patch.full_mask(), tolerance=0) == 0
+    assert np.count_nonzero(np.any(out != image, axis=2)) > 0.5 * patch.area
+
+
+def test_bytes_round_trip_is_small_and_exact() -> None:
+    image = _image(1)
+    patch = _patch(image)
+    data = patch.to_bytes()
+    back = FacePatch.from_bytes(data)
+    assert back == patch
+    assert np.array_equal(back.apply(image), patch.apply(image))
+    assert len(data) < image.nbytes
+
+
+def test_bad_bytes_and_wrong_image_are_invalid_input() -> None:
+    with pytest.raises(InvalidInputError, match="not a face patch"):
+        FacePatch.from_bytes(b"junk")
+    with pytest.raises(InvalidInputError):
+        _patch(_image()).apply(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_feathered_alpha_is_zero_outside_and_one_deep_inside() -> None:
+    mask = polygon_mask(np.array([[10.0, 10.0], [90.0, 10.0], [90.0, 90.0], [10.0, 90.0]]), (100, 100))
+    alpha = feather(mask, 8)
+    assert alpha[mask == 0].max() == 0.0
+    assert alpha[50, 50] == pytest.approx(1.0)
+    assert 0 < alpha[50, 13] < 1
+
+
+def test_blend_never_changes_pixels_where_alpha_is_zero() -> None:
+    image = _image(2)
+    new = 255 - image[10:90, 20:120]
+    alpha = feather(polygon_mask(np.array([[30.0, 20.0], [110.0, 15.0], [100.0, 85.0]]), (80, 100), (20, 10)), 5)
+    patch = blend_patch(image, new, alpha, (20, 10, 120, 90))
+    out = patch.apply(image)
+    assert changed_outside(image, out, patch.full_mask(), tolerance=0) == 0
+
+
+def test_colour_transfer_matches_mean_lab() -> None:
+    rng = np.random.default_rng(3)
+    dark = rng.integers(20, 60, (50, 50, 3), dtype=np.uint8)
+    bright = rng.integers(150, 230, (50, 50, 3), dtype=np.uint8)
+    out = transfer_colour(dark, bright, np.ones((50, 50), np.float32))
+    assert abs(out.mean() - bright.mean()) < 5
+
+
+def test_fill_hides_everything_inside_the_polygon() -> None:
+    image = _image(4)
+    poly = face_polygon(np.array([40, 30, 110, 100]), None)
+    patch = fill(image, poly)
+    inside = patch.apply(image)[patch.full_mask()]
+    assert (inside == inside[0]).all()
