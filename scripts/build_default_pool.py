@@ -175,6 +175,10 @@ def main() -> None:
     )
     identities = {r: identity_report(sub.embeddings[r], info.threshold or 0.6, info.metric)
                   for r, info in sub.recognizers.items()}
+    rejected: dict[str, int] = {}
+    for rej in index.rejected:
+        reason = rej["reason"].split(":")[0]
+        rejected[reason] = rejected.get(reason, 0) + 1
     packages: dict[str, int] = {}
     for rec in sub.records:
         packages[rec["source"]["package"]] = packages.get(rec["source"]["package"], 0) + 1
@@ -182,7 +186,7 @@ def main() -> None:
         "identities": identities,
         "packages": packages,
         "staged": report.total,
-        "rejected_at_build": report.reasons(),
+        "rejected_at_build": rejected,
         "builder": "scripts/build_default_pool.py",
         "arguments": {"gan": args.gan, "keep_gan": args.keep_gan},
     }

@@ -63,7 +63,11 @@ def accuracy_plot(report: dict[str, Any], path: Path) -> str:
             mode, strategy = key.split("/")
             v = report["table1"].get(mode, {}).get(rec, {}).get("source_vs_result", {}).get(strategy)
             vals.append(np.nan if v is None else v)
-        ax.bar(x + (j - (len(recs) - 1) / 2) * width, vals, width, label=rec)
+        xs = x + (j - (len(recs) - 1) / 2) * width
+        ax.bar(xs, vals, width, label=rec)
+        for xi, v in zip(xs, vals, strict=True):  # zero bars are invisible: print every value
+            if np.isfinite(v):
+                ax.text(xi, v + 0.01, f"{v:.2f}", ha="center", va="bottom", fontsize=6)
     ax.axhline(0.39, color="k", ls="--", lw=1, label="paper avg, random (0.39)")
     ax.axhline(0.35, color="gray", ls=":", lw=1, label="paper avg, furthest (0.35)")
     ax.set_xticks(x, [c.replace("/", "\n") for c in configs], fontsize=8)

@@ -142,8 +142,8 @@ class PoolIndex:
         self.attributes: dict[str, np.ndarray] = _Attributes(aligned_file, n)
         for key, (dtype, shape, fill) in ATTRIBUTES.items():
             given = (attributes or {}).get(key)
-            if key == "aligned" and given is None and aligned_file is not None:
-                continue  # read from disk on first use (only the image metrics need it)
+            if key == "aligned" and given is None:
+                continue  # read from disk (or zero-filled) on first use: only the image metrics need it
             self.attributes[key] = (
                 np.asarray(given, dtype=dtype) if given is not None else np.full((n, *shape), fill, dtype=dtype)
             )
