@@ -23,7 +23,8 @@ def random_index(n: int, *, dims: Mapping[str, int] | None = None, seed: int = 0
         e = rng.standard_normal((n, d), dtype=np.float32)
         e /= np.linalg.norm(e, axis=1, keepdims=True)
         embeddings[r] = e
-    attrs = {k: np.full((n, *shape), fill, dtype=dtype) for k, (dtype, shape, fill) in ATTRIBUTES.items()}
+    attrs = {k: np.full((n, *shape), fill, dtype=dtype) for k, (dtype, shape, fill) in ATTRIBUTES.items()
+             if k not in ("aligned", "landmarks68")}
     attrs["age"] = rng.uniform(5, 85, n).astype(np.float32)
     attrs["gender"] = rng.integers(0, 2, n).astype(np.int8)
     attrs["pose"] = (rng.standard_normal((n, 3)) * np.array([20.0, 10.0, 5.0])).astype(np.float32)
