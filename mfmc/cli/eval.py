@@ -33,8 +33,11 @@ def eval_command(
     max_side: Annotated[int, typer.Option("--max-side", help="Downscale photos to this longest side first.")] = 1600,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs matplotlib).")] = True,
 ) -> None:
-    """Anonymize a folder of photos and measure what the paper measures: recognition accuracy (Table 1), fake
-    quality (Fig. 4), pool distributions (Fig. 5) and similarity metrics (Fig. 6)."""
+    """Anonymize a folder of photos and measure what the paper measures.
+
+    Recognition accuracy (Table 1), fake quality (Fig. 4), pool distributions (Fig. 5) and similarity metrics
+    for target choice (Fig. 6), as Markdown, JSON and PNG plots.
+    """
     from mfmc.cli.pool import resolve_pool
     from mfmc.eval import EvalOptions, Evaluation, build_report, discover, write_report
     from mfmc.eval.plots import available

@@ -23,7 +23,7 @@ def faces_command(
     ] = None,
     attributes: Annotated[bool, typer.Option("--attributes/--no-attributes", help="Estimate age and gender.")] = True,
 ) -> None:
-    """Find faces: box [x1,y1,x2,y2] in pixels of the upright photo, score, 5 landmarks, age, gender."""
+    """Find faces: box (x1, y1, x2, y2) in pixels of the upright photo, score, 5 landmarks, age, gender."""
     from mfmc.vision import FacePipeline
     from mfmc.vision.images import is_image_path
 

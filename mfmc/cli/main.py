@@ -26,13 +26,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(rules_app, name="rules")
+app.add_typer(rules_app, name="rules", rich_help_panel="Rules")
+for _name, _command in (("faces", faces_command), ("anonymize", anonymize_command), ("eval", eval_command),
+                        ("doctor", doctor_command)):
+    app.command(_name, rich_help_panel="Faces and fakes")(_command)
+app.add_typer(pool_app, name="pool", rich_help_panel="Faces and fakes")
 register_platform(app)  # init, user, enroll, friend, upload, tag, consent, render, demo, …
-app.add_typer(pool_app, name="pool")
-app.command("faces")(faces_command)
-app.command("doctor")(doctor_command)
-app.command("anonymize")(anonymize_command)
-app.command("eval")(eval_command)
+for _info in (*app.registered_commands, *app.registered_groups):
+    _info.rich_help_panel = _info.rich_help_panel or "Platform"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import cv2
 import dlib
 import numpy as np
 
@@ -74,61 +73,96 @@ class DlibShapes:
             return [self._predictor5(image, dlib_rect(box)) for box in faces.boxes]
 
 
-# A generic head in millimetre-like units, x to the image right, y down, z away from the camera, so that a
-# frontal face has the identity rotation. Points: nose tip, chin, eye outer corners, mouth corners.
-_MODEL68_IDX = [30, 8, 36, 45, 48, 54]
-_MODEL68 = np.array(
-    [[0, 0, 0], [0, 330, 65], [-225, -170, 135], [225, -170, 135], [-150, 150, 125], [150, 150, 125]],
-    dtype=np.float64,
-)
-# The same head for the 5 detector landmarks: eye centres, nose tip, mouth corners.
-_MODEL5 = np.array(
-    [[-165, -170, 135], [165, -170, 135], [0, 0, 0], [-150, 150, 125], [150, 150, 125]], dtype=np.float64
-)
+# Head pose from landmark geometry (no camera model).
+#
+# An earlier version fitted a generic 3D head with solvePnP and a pinhole camera centred on the photo. That
+# is biased wherever a face is not at the photo's centre (a frontal face pasted near the edge of a composed
+# group photo read as 30-50 degrees of yaw: the fit explains the offset by turning the head) and it trusted
+# dlib's 68 points, which are meaningless on profiles (a 90-degree view read as -7.6 degrees). Here the pose
+# comes from ratios that only depend on the face's own shape, under scaled orthography:
+#
+# - yaw: horizontal offset of the nose tip from the centre of the eyes and mouth, over the eye distance, both
+#   measured along the eye line. A generic head (eye centres at x = +-165, depth 135; mouth corners at depth
+#   125; nose tip at depth 0) turned by theta gives offset / eye distance = YAW_GAIN * tan(theta).
+# - pitch: where the nose tip sits between the eye line and the mouth line, against the same head.
+#
+# The 5 detector points (CenterFace / SCRFD) stay meaningful on turned heads, the 68-point shape does not, so
+# the detector points decide when the face is turned (|yaw| >= PROFILE_YAW); below that both are averaged.
+# Validated on openpeople (tests/vision/test_pose.py): frontal portraits, selfies and character-sheet front
+# views within 10 degrees, the sheets' side views beyond 45 degrees, and mirroring flips the sign.
+_EYE_X, _EYE_Z, _MOUTH_Y, _MOUTH_Z, _EYE_Y = 165.0, 135.0, 150.0, 125.0, -170.0
+YAW_GAIN = (_EYE_Z + _MOUTH_Z) / 2.0 / (2.0 * _EYE_X)  # offset over eye distance per unit tan(yaw)
+PROFILE_YAW = 35.0  # degrees: beyond this, dlib's 68 points are not trusted for pose
 
 
-def estimate_pose(points: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+def pose_from_five(points: np.ndarray) -> np.ndarray:
+    """(yaw, pitch, roll) in degrees from 5 points (image-left eye, image-right eye, nose tip, mouth left,
+    mouth right) under scaled orthography of a generic head; see the comment above for the model."""
+    p = np.asarray(points, dtype=np.float64).reshape(5, 2)
+    eyes_mid = (p[0] + p[1]) / 2.0
+    axis = p[1] - p[0]
+    eye_dist = float(np.hypot(*axis))
+    roll = float(np.degrees(np.arctan2(axis[1], axis[0])))
+    if not np.isfinite(eye_dist) or eye_dist < 1e-6:
+        return np.array([np.nan, np.nan, roll if np.isfinite(roll) else np.nan])
+    u = axis / eye_dist  # along the eye line, towards the image right
+    v = np.array([-u[1], u[0]])  # perpendicular, towards the chin
+    mouth_mid = (p[3] + p[4]) / 2.0
+    centre = (eyes_mid + mouth_mid) / 2.0
+    offset = float((p[2] - centre) @ u) / eye_dist
+    yaw = float(np.degrees(np.arctan(offset / YAW_GAIN)))
+    # pitch: nose position t between the eye line (0) and the mouth line (1); the generic head gives
+    # t = (-EYE_Y*c - EYE_Z*s) / ((MOUTH_Y - EYE_Y)*c + (MOUTH_Z - EYE_Z)*s) with c, s = cos, sin(pitch)
+    # (pitch > 0: face up, the nose rises towards the eyes); solved for tan(pitch). The eye distance is
+    # foreshortened by cos(yaw), so heights are measured against the eye-to-mouth distance instead.
+    span = float((mouth_mid - eyes_mid) @ v)
+    if span <= 1e-6:
+        return np.array([yaw, np.nan, roll])
+    t = float((p[2] - eyes_mid) @ v) / span
+    tan_p = (-_EYE_Y - t * (_MOUTH_Y - _EYE_Y)) / (_EYE_Z + t * (_MOUTH_Z - _EYE_Z))
+    pitch = float(np.degrees(np.arctan(tan_p)))
+    return np.array([yaw, pitch, roll])
+
+
+def five_from_68(points: np.ndarray) -> np.ndarray:
+    """The 5 detector-style points from 68 iBUG points: eye centres, nose tip, mouth corners."""
+    p = np.asarray(points, dtype=np.float64)
+    return np.array([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
+
+
+def estimate_pose(
+    points: np.ndarray, image_size: tuple[int, int] | None = None, *, landmarks5: np.ndarray | None = None
+) -> np.ndarray:
     """(N, 3) yaw, pitch, roll in degrees from (N, 68, 2) or (N, 5, 2) landmarks.
 
-    Signs: yaw > 0 when the face turns towards the image's right, pitch > 0 when it tilts up, roll > 0 when
-    it is rotated clockwise on screen. Uses solvePnP with a generic 3D head and a pinhole camera whose focal
-    length is the image's long side; accuracy is a few degrees for frontal-ish faces, coarser beyond 45°.
+    Signs: yaw > 0 when the face turns towards the image's right (the nose moves right), pitch > 0 when it
+    tilts up, roll > 0 when it is rotated clockwise on screen. `landmarks5` (N, 5, 2), the detector's points,
+    cross-check 68-point input: a face they show turned by PROFILE_YAW or more takes its yaw and pitch from
+    them alone. Independent of where the face sits in the photo (`image_size` is accepted for compatibility
+    and unused). Accuracy: a few degrees near frontal, about 10 degrees beyond 45 (a generic head).
     """
+    del image_size
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 3 or points.shape[1] not in (5, 68):
         raise ValueError("estimate_pose expects (N, 68, 2) or (N, 5, 2) landmarks")
-    height, width = image_size
-    focal = float(max(height, width))
-    camera = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], dtype=np.float64)
-    model = _MODEL68 if points.shape[1] == 68 else _MODEL5
+    five = None
+    if landmarks5 is not None:
+        five = np.asarray(landmarks5, dtype=np.float64)
+        if five.shape != (len(points), 5, 2):
+            raise ValueError("landmarks5 must be (N, 5, 2) for N faces")
     out = np.zeros((len(points), 3), dtype=np.float32)
     for i, pts in enumerate(points):
-        image_pts = pts[_MODEL68_IDX] if points.shape[1] == 68 else pts
-        # Roll comes straight from the eye line: robust even where the 3D fit is poor.
-        left = image_pts[2] if points.shape[1] == 68 else image_pts[0]
-        right = image_pts[3] if points.shape[1] == 68 else image_pts[1]
-        roll = np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0]))
-        ok, rvec, tvec = cv2.solvePnP(model, image_pts, camera, None, flags=cv2.SOLVEPNP_EPNP)
-        if ok and points.shape[1] == 68:
-            ok, rvec, tvec = cv2.solvePnP(
-                model, image_pts, camera, None, rvec=rvec, tvec=tvec, useExtrinsicGuess=True,
-                flags=cv2.SOLVEPNP_ITERATIVE,
-            )
-        if not ok:
-            out[i] = (0.0, 0.0, roll)
+        if pts.shape[0] == 5:
+            out[i] = pose_from_five(pts)
             continue
-        rotation, _jac = cv2.Rodrigues(rvec)
-        angles = cv2.RQDecomp3x3(rotation)[0]  # rotations about x (pitch), y (yaw), z (roll), degrees
-        pitch, yaw = _wrap(angles[0]), _wrap(angles[1])
-        out[i] = (-yaw, -pitch, roll)
+        dense = pose_from_five(five_from_68(pts))
+        if five is None:
+            out[i] = dense
+            continue
+        coarse = pose_from_five(five[i])
+        if not np.isfinite(coarse[0]) or abs(coarse[0]) < PROFILE_YAW:
+            yaw = np.nanmean([dense[0], coarse[0]]) if np.isfinite(dense[0]) else coarse[0]
+            out[i] = (yaw, dense[1], dense[2])
+        else:  # a turned head: the 68-point shape is unreliable there
+            out[i] = coarse
     return out
-
-
-def _wrap(angle: float) -> float:
-    """Fold an Euler angle into [-90, 90] (a face never points away from the camera)."""
-    angle = (angle + 180.0) % 360.0 - 180.0
-    if angle > 90:
-        angle -= 180
-    elif angle < -90:
-        angle += 180
-    return angle

@@ -186,9 +186,9 @@ class FacePipeline:
         if landmarks and self.landmarker is not None:
             lm68 = self.landmarker.predict(image, faces)
             changes["landmarks68"] = lm68
-            changes["pose"] = estimate_pose(lm68, image.shape[:2])
+            changes["pose"] = estimate_pose(lm68, landmarks5=faces.landmarks5)
         elif faces.pose is None:
-            changes["pose"] = estimate_pose(faces.landmarks5, image.shape[:2])
+            changes["pose"] = estimate_pose(faces.landmarks5)
         if changes:
             faces = faces.replace(**changes)
         if attributes and self.attributes is not None:
