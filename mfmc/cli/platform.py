@@ -1,9 +1,11 @@
-"""Platform commands (`mfmc init`, `user`, `enroll`, `friend`, `upload`, `tag`, `consent`, `render`, `demo`, …).
+"""Platform commands (`mfmc init`, `user`, `keys`, `enroll`, `friend`, `upload`, `tag`, `consent`, `render`, `demo`, …).
 
 Thin: every command parses its arguments, opens the `Platform` of the data dir and calls one service method.
 The state lives in the data dir (`--data-dir`, env `MFMC_DATA_DIR`, default `./mfmc-data`); the database is
 the SQLite file inside it unless `--db`/`MFMC_DB_URL` names another (e.g. `postgresql://user@host/db`).
-Keyrings are unlocked with `MFMC_PASSPHRASE_<USER>` or `MFMC_PASSPHRASE`, or a prompt.
+Keyrings are unlocked with `MFMC_PASSPHRASE_<USER>` or `MFMC_PASSPHRASE`, or a prompt. Errors (a wrong
+passphrase, a tampered ciphertext, a revoked share, a missing key) reach `mfmc.cli.main` as `MfmcError`s and
+are printed as one `error:` line (plus a help line) with no traceback and no key or embedding material.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ DbOpt = Annotated[str | None, typer.Option("--db", envvar="MFMC_DB_URL", show_en
 DEFAULT_DIR = Path("mfmc-data")
 
 user_app = typer.Typer(help="Manage platform users.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage a user's client keys and encrypted shares.", no_args_is_help=True)
 
 
 def _open(data_dir: Path, db: str | None, *, create: bool = False):
@@ -185,6 +188,31 @@ def audit(photo: Annotated[int | None, typer.Argument(help="Only this photo.")] 
             print("\t".join(fields))
 
 
+@keys_app.command("rotate")
+def keys_rotate(name: Annotated[str, typer.Argument(help="The user whose keys are replaced.")],
+                data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Replace USER's key pair: shares are re-sealed, rules re-signed, friends told by a signed notice."""
+    with _open(data_dir, db) as p:
+        res = p.rotate_keys(name)
+    print(f"rotated: {name} ({res.old_fingerprint} -> {res.new_fingerprint})")
+    print(f"  re-shared with: {', '.join(res.reshared) or '-'}")
+    print(f"  rules: {'re-signed as version ' + str(res.rules_version) if res.rules_version else 'not re-signed'}")
+    if res.pending:
+        print(f"  pending: {', '.join(res.pending)} (their clients accept the new keys on their next sync)")
+
+
+@keys_app.command("sync")
+def keys_sync(name: Annotated[str, typer.Argument(help="The user whose client fetches updates.")],
+              data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Fetch USER's notices and friends' envelopes; fails (exit 1) if anything was refused."""
+    with _open(data_dir, db) as p:
+        done = p.client_sync(name, strict=True)
+    for what in ("imported", "revoked", "rotated"):
+        if done[what]:
+            print(f"{what}: {', '.join(done[what])}")
+    print(f"synced: {name}")
+
+
 def demo(out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the images.")] = Path("mfmc-demo"),
          seed: Annotated[int, typer.Option("--seed", help="Seed for fakes.")] = 0) -> None:
     """The paper's Fig. 1: A uploads a group photo; B-F see non-friends faked; G sees only fakes."""
@@ -198,6 +226,7 @@ def register(app: typer.Typer) -> None:
     """Add the platform commands to the root `mfmc` app."""
     app.command("init")(init)
     app.add_typer(user_app, name="user")
+    app.add_typer(keys_app, name="keys")
     for fn in (enroll, friend, unfriend, follow, unfollow, upload, photos, tag, untag, consent, render, audit,
                demo):
         app.command(fn.__name__)(fn)

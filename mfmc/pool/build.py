@@ -1,8 +1,9 @@
 """Index a folder of face images into a pool directory (`mfmc pool build DIR`).
 
 Each image must show exactly one usable face. Unusable images are rejected with a reason (corrupt, no face,
-several faces, too small, blurry, analysis failed) and remembered by content hash, like the accepted ones, so
-a second run over the same folder only processes new files (resumable; the index is saved every few faces).
+several faces, too small, blurry, turned head, analysis failed) and remembered by content hash, like the
+accepted ones, so a second run over the same folder only processes new files (resumable; the index is saved
+every few faces).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class BuildOptions:
     min_sharpness: float = 15.0  # Laplacian variance of the face resized to at most 128 px wide
     min_score: float = 0.5  # detector confidence
     second_face_ratio: float = 0.5  # another face at least this fraction of the main face's width -> rejected
+    # turned heads make grotesque warps onto frontal faces, and 68-point landmarks on them are unreliable
+    max_yaw: float | None = 30.0  # degrees, |yaw| beyond -> rejected ("turned")
+    max_pitch: float | None = 30.0  # degrees, |pitch| beyond -> rejected ("turned")
     crop_size: int = 256
     margin: float = 1.8  # crop side = margin x the longer side of the detection box
     jpeg_quality: int = 90
@@ -217,6 +221,11 @@ def _index_one(
         raise Rejected(f"analysis failed: {err.message}") from None
     if face.landmarks68 is None or not face.embeddings:
         raise Rejected("analysis failed: no landmarks or embeddings")
+    if face.pose is not None:
+        for axis, name, limit in ((0, "yaw", opts.max_yaw), (1, "pitch", opts.max_pitch)):
+            angle = float(face.pose[0, axis])
+            if limit is not None and np.isfinite(angle) and abs(angle) > limit:
+                raise Rejected(f"turned: {name} {angle:.0f} degrees, at most {limit:.0f} accepted")
     lm68 = np.asarray(face.landmarks68[0], dtype=np.float64)
     crop, lm68_crop, box_crop, lm5_crop = _crop(image, box, lm68, np.asarray(face.landmarks5[0]), opts)
     target_id = sha[:16]

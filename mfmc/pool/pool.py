@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ class Probe:
     eye_ratio: float | None = None
     aligned: np.ndarray | None = None
     key: bytes | None = None
+    face_size: float | None = None  # longer side of the source's detection box, pixels
 
     @classmethod
     def from_faces(cls, faces: Any, image: np.ndarray | None = None, *, index: int = 0,
@@ -63,7 +65,9 @@ class Probe:
             aligned = aligned_crop(image, lm5)
         if isinstance(key, str):
             key = key.encode()
-        return cls(emb, age, gender, pose, mouth, eyes, aligned, key)  # type: ignore[arg-type]
+        box = np.asarray(faces.boxes[index], dtype=np.float64)
+        size = float(max(box[2] - box[0], box[3] - box[1]))
+        return cls(emb, age, gender, pose, mouth, eyes, aligned, key, size)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -242,8 +246,7 @@ class TargetPool:
                                         help="pass `faces[i]` for the face to replace")
             probe = Probe.from_faces(source, image)
         if key is not None:
-            probe = Probe(probe.embeddings, probe.age, probe.gender, probe.pose, probe.mouth_open,
-                          probe.eye_ratio, probe.aligned, key.encode() if isinstance(key, str) else bytes(key))
+            probe = dataclasses.replace(probe, key=key.encode() if isinstance(key, str) else bytes(key))
         return probe
 
     def _recognizer(self, probe: Probe, recognizer: str | None) -> str:
@@ -280,7 +283,8 @@ class TargetPool:
             rule = compatibility or q.Compatibility()
             at = self.index.attributes
             allowed &= rule.mask(np.asarray(probe.pose) if probe.pose else None, probe.mouth_open,
-                                 probe.eye_ratio, at["pose"], at["mouth_open"], at["eye_ratio"])
+                                 probe.eye_ratio, at["pose"], at["mouth_open"], at["eye_ratio"],
+                                 source_size=probe.face_size, sizes=at["face_size"], quality=at["quality"])
         for target_id in exclude:
             if target_id in self._pos:
                 allowed[self._pos[target_id]] = False

@@ -104,7 +104,10 @@ class Compatibility:
 
     A candidate is kept when its yaw and pitch are within `max_yaw` / `max_pitch` degrees of the source's,
     its mouth state (open/closed) matches the source's when `match_mouth`, and, when `avoid_closed_eyes`, it
-    does not have closed eyes while the source's are open. Unknown values on either side never exclude.
+    does not have closed eyes while the source's are open. Image quality (beyond design notes §6: small,
+    blurry targets made soft smudges): its quality score is at least `min_quality`, and its face is at least
+    `min_resolution` × the source face's size, the source's size capped at `resolution_cap` px (a stored
+    crop keeps about 140 px of face, so larger sources cannot ask for more). Unknown values never exclude.
     """
 
     max_yaw: float | None = 25.0
@@ -113,6 +116,9 @@ class Compatibility:
     avoid_closed_eyes: bool = True
     mouth_open_ratio: float = MOUTH_OPEN_RATIO
     eyes_closed_ratio: float = EYES_CLOSED_RATIO
+    min_quality: float | None = 0.5
+    min_resolution: float | None = 0.8
+    resolution_cap: float = 128.0
 
     def mask(
         self,
@@ -122,8 +128,18 @@ class Compatibility:
         pose: np.ndarray,
         mouth: np.ndarray,
         eyes: np.ndarray,
+        *,
+        source_size: float | None = None,
+        sizes: np.ndarray | None = None,
+        quality: np.ndarray | None = None,
     ) -> np.ndarray:
         keep = np.ones(pose.shape[0], dtype=bool)
+        if self.min_quality is not None and quality is not None:
+            keep &= ~(np.isfinite(quality) & (quality < self.min_quality))
+        if (self.min_resolution is not None and sizes is not None and source_size is not None
+                and np.isfinite(source_size) and source_size > 0):
+            need = self.min_resolution * min(float(source_size), self.resolution_cap)
+            keep &= ~(np.isfinite(sizes) & (sizes < need))
         if source_pose is not None:
             sp = np.asarray(source_pose, dtype=np.float64)
             for axis, limit in ((0, self.max_yaw), (1, self.max_pitch)):

@@ -8,6 +8,7 @@ with Platform("mfmc-data", create=True) as p:
     p.set_rules(open("alice.mfmc").read(), "alice.mfmc")
     up = p.upload("party.jpg", "bob", model="rules")
     view = p.render(up.photo_id, viewer="carol")     # Rendering(image, decisions, version, generated)
+    p.rotate_keys("alice")                           # new keys; envelopes re-sealed, rules re-signed
 ```
 """
 
@@ -18,6 +19,7 @@ from mfmc.service.platform import (
     FaceSummary,
     Platform,
     Rendering,
+    RotationResult,
     UploadResult,
     env_passphrase,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "FakeOutcome",
     "Platform",
     "Rendering",
+    "RotationResult",
     "UploadResult",
     "VisionBackend",
     "env_passphrase",

@@ -173,23 +173,25 @@ class Tx:
         self.session.add(user)
 
     # ---------------------------------------------------------------- graph
-    def add_friendship(self, a: str, b: str) -> bool:
+    def _friendship(self, a: str, b: str) -> tuple[tuple[str, str], m.Friendship | None]:
         self.user(a), self.user(b)
-        if a == b:
-            raise UnknownUserError(f"`{a}` cannot befriend themselves")
         x, y = sorted((a, b))
         q = select(m.Friendship).where(m.Friendship.user_a == x, m.Friendship.user_b == y)
-        if self.session.exec(q).first():
+        return (x, y), self.session.exec(q).first()
+
+    def add_friendship(self, a: str, b: str) -> bool:
+        if a == b:
+            self.user(a)
+            raise UnknownUserError(f"`{a}` cannot befriend themselves")
+        (x, y), row = self._friendship(a, b)
+        if row is not None:
             return False
         self.session.add(m.Friendship(user_a=x, user_b=y))
         self.bump_revision()
         return True
 
     def remove_friendship(self, a: str, b: str) -> bool:
-        self.user(a), self.user(b)
-        x, y = sorted((a, b))
-        q = select(m.Friendship).where(m.Friendship.user_a == x, m.Friendship.user_b == y)
-        row = self.session.exec(q).first()
+        _, row = self._friendship(a, b)
         if row is None:
             return False
         self.session.delete(row)
@@ -204,20 +206,22 @@ class Tx:
     def friendships(self) -> list[tuple[str, str]]:
         return [(r.user_a, r.user_b) for r in self.session.exec(select(m.Friendship))]
 
+    def _follow(self, follower: str, followee: str) -> m.Follow | None:
+        q = select(m.Follow).where(m.Follow.follower == follower, m.Follow.followee == followee)
+        return self.session.exec(q).first()
+
     def add_follow(self, follower: str, followee: str) -> bool:
         self.user(follower), self.user(followee)
         if follower == followee:
             raise UnknownUserError(f"`{follower}` cannot follow themselves")
-        q = select(m.Follow).where(m.Follow.follower == follower, m.Follow.followee == followee)
-        if self.session.exec(q).first():
+        if self._follow(follower, followee) is not None:
             return False
         self.session.add(m.Follow(follower=follower, followee=followee))
         self.bump_revision()
         return True
 
     def remove_follow(self, follower: str, followee: str) -> bool:
-        q = select(m.Follow).where(m.Follow.follower == follower, m.Follow.followee == followee)
-        row = self.session.exec(q).first()
+        row = self._follow(follower, followee)
         if row is None:
             return False
         self.session.delete(row)
@@ -338,6 +342,12 @@ class Tx:
         result = self.session.exec(delete(m.SharedEmbedding).where(  # type: ignore[call-overload]
             m.SharedEmbedding.owner == owner, m.SharedEmbedding.recipient == recipient))
         return bool(result.rowcount)
+
+    def delete_shared_embeddings_to(self, recipient: str) -> int:
+        """Drop every envelope addressed to `recipient` (e.g. sealed to a key they rotated out)."""
+        result = self.session.exec(delete(m.SharedEmbedding).where(  # type: ignore[call-overload]
+            m.SharedEmbedding.recipient == recipient))
+        return int(result.rowcount or 0)
 
     # ---------------------------------------------------------------- notices between clients
     def post_notice(self, sender: str, recipient: str, kind: str, blob: bytes) -> None:

@@ -3,6 +3,7 @@ threshold plus a margin."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,10 @@ class Verifier:
 
     Landmarks are re-predicted on the result, as anyone trying to recognise the face would do. With
     `early_exit`, recognizers after the first failing one are skipped: a dlib embedding costs ~100 ms on a
-    CPU core and a rejected fake needs no second opinion.
+    CPU core and a rejected fake needs no second opinion. The order adapts: the recognizer with the most
+    rejections per millisecond so far goes first (FaceNet, ~45 ms, rejects about as often as dlib, ~100 ms,
+    on the benchmark), so a failing swap usually costs only the cheap check. A fake that passes has always
+    been checked by every recognizer.
     """
 
     def __init__(
@@ -46,6 +50,15 @@ class Verifier:
         self.names = sorted(names, key=lambda n: (n != "dlib", names.index(n)))
         self.margin = margin
         self.early_exit = early_exit
+        # per recognizer: [runs, rejections, total ms]; priors of one run, half a rejection, 50 ms
+        self._stats = {n: [1.0, 0.5, 50.0] for n in self.names}
+        self._lock = threading.Lock()
+
+    def order(self) -> list[str]:
+        """Recognizers in the order the next verification runs them: most rejections per ms first."""
+        with self._lock:
+            rate = {n: (s[1] / s[0]) / max(s[2] / s[0], 1e-3) for n, s in self._stats.items()}
+        return sorted(self.names, key=lambda n: (-rate[n], self.names.index(n)))
 
     def threshold(self, name: str) -> float:
         return float(self.pipeline.recognizers[name].threshold)
@@ -78,12 +91,19 @@ class Verifier:
         distances: dict[str, float] = {}
         embeddings: dict[str, np.ndarray] = {}
         failed = None
-        for name in self.names:
+        for name in self.order():
             rec = self.pipeline.recognizers[name]
+            t1 = time.perf_counter()
             emb = np.asarray(rec.embed(result, probe)[0], dtype=np.float32)
             embeddings[name] = emb
             distances[name] = float(rec.distance(emb, source[name]))
-            if not distances[name] > self.bar(name):
+            rejected = not distances[name] > self.bar(name)
+            with self._lock:
+                stats = self._stats[name]
+                stats[0] += 1
+                stats[1] += rejected
+                stats[2] += (time.perf_counter() - t1) * 1000.0
+            if rejected:
                 failed = failed or name
                 if self.early_exit:
                     break

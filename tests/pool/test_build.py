@@ -45,7 +45,8 @@ class StubPipeline:
         x1, y1, x2, y2 = faces.boxes[0]
         lm68 = np.stack([np.linspace(x1, x2, 68), np.linspace(y1, y2, 68)], axis=1)
         colour = image[int(y1):int(y2), int(x1):int(x2)].reshape(-1, 3).mean(0) / 255.0
-        return faces.replace(landmarks68=lm68[None], pose=np.array([[5.0, 0.0, 0.0]]), age=np.array([33.0]),
+        yaw = 60.0 if round(float(x2 - x1)) == 101 else 5.0  # a 101-px square stands for a turned head
+        return faces.replace(landmarks68=lm68[None], pose=np.array([[yaw, 0.0, 0.0]]), age=np.array([33.0]),
                              gender=np.array(["male"]),
                              embeddings={"dlib": np.append(colour, 1.0)[None], "facenet": colour[None]})
 
@@ -72,6 +73,7 @@ def folder(tmp_path: Path) -> Path:
     face_image(src / "b.png", [(40, 40, 120)], (120, 150, 110))
     face_image(src / "two.png", [(10, 10, 90), (200, 100, 90)], (150, 150, 150))
     face_image(src / "tiny.png", [(10, 10, 20)], (150, 150, 150))
+    face_image(src / "turned.png", [(100, 60, 101)], (100, 110, 140))
     Image.fromarray(np.full((200, 200, 3), 160, np.uint8)).save(src / "flat.png")  # a smooth blob: blurry
     Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(src / "dark.png")  # nothing bright: no face
     (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
@@ -85,17 +87,18 @@ def test_build_rejects_with_reasons_and_resumes(folder: Path, tmp_path: Path) ->
     assert report.added == 2
     reasons = {r["file"]: r["reason"].split(":")[0] for r in report.rejected}
     assert reasons == {"two.png": "several faces", "tiny.png": "too small", "flat.png": "blurry",
-                       "dark.png": "no face", "broken.jpg": "corrupt"}
+                       "dark.png": "no face", "broken.jpg": "corrupt", "turned.png": "turned"}
+    assert "yaw 60" in next(r["reason"] for r in report.rejected if r["file"] == "turned.png")
     again = build_pool(folder, out, pipeline=StubPipeline(), options=opts, progress=False)
-    assert (again.added, again.skipped, again.rejected) == (0, 7, [])
+    assert (again.added, again.skipped, again.rejected) == (0, 8, [])
     face_image(folder / "c.png", [(60, 60, 110)], (110, 110, 170))
     third = build_pool(folder, out, pipeline=StubPipeline(), options=opts, progress=False)
-    assert (third.added, third.skipped) == (1, 7)
+    assert (third.added, third.skipped) == (1, 8)
 
     pool = TargetPool.load(out)
     assert len(pool) == 3 and pool.name == "stub"
     doc = json.loads((out / "index.json").read_text())
-    assert doc["version"] == FORMAT_VERSION and len(doc["rejected"]) == 5
+    assert doc["version"] == FORMAT_VERSION and len(doc["rejected"]) == 6
     e = pool.entry(pool.ids[0])
     assert e.gender == "male" and e.age == 33.0 and e.source["package"] == "user"
     image, face = pool.target(pool.ids[0])
@@ -139,7 +142,7 @@ def test_cli_info_and_plots(folder: Path, tmp_path: Path, capsys: pytest.Capture
     build_pool(folder, out, pipeline=StubPipeline(), options=BuildOptions(min_face=40), progress=False)
     assert main(["pool", "info", str(out), "--json", "--plots", str(tmp_path / "plots")]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["faces"] == 2 and doc["rejected"] == 5 and doc["gender"]["male"] == 2
+    assert doc["faces"] == 2 and doc["rejected"] == 6 and doc["gender"]["male"] == 2
     assert {Path(p).name for p in doc["plots"]} == {"distance-dlib.png", "distance-facenet.png", "age.png"}
     assert main(["pool", "info", str(tmp_path / "missing")]) == 2
     assert "no pool" in capsys.readouterr().err

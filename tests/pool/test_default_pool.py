@@ -23,13 +23,17 @@ def test_loads_quickly_and_is_consistent(pool: TargetPool) -> None:
     t = time.perf_counter()
     TargetPool.load(default_pool_path())
     assert time.perf_counter() - t < 1.0
-    assert len(pool) >= 300
+    assert len(pool) >= 200
     assert set(pool.recognizers) == {"dlib", "facenet"}
     assert pool.index.embeddings["dlib"].shape == (len(pool), 128)
     assert pool.index.embeddings["facenet"].shape == (len(pool), 512)
     for rec in pool.index.records:
         assert (default_pool_path() / rec["crop"]).is_file()
         assert rec["source"]["package"] in {"openpeople", "gan-face-generate"}
+    # turned heads were rejected at build (docs/pool.md): every stored face is within 30 degrees
+    pose = pool.index.attributes["pose"]
+    assert np.nanmax(np.abs(pose[:, 0])) <= 30 and np.nanmax(np.abs(pose[:, 1])) <= 30
+    assert pool.index.meta["rejected_at_build"]["turned"] > 0
     size = sum(f.stat().st_size for f in Path(default_pool_path()).rglob("*") if f.is_file())
     assert size < 15 * 2**20
 
@@ -37,7 +41,8 @@ def test_loads_quickly_and_is_consistent(pool: TargetPool) -> None:
 def test_advertised_diversity_holds(pool: TargetPool) -> None:
     meta = pool.index.meta["identities"]
     dlib = identity_report(pool.index.embeddings["dlib"], 0.6)
-    assert dlib["greedy"] == meta["dlib"]["greedy"] >= 50  # docs/pool.md: 53, short of the 100 aimed at
+    # docs/pool.md: 8 (ten openpeople people, three of whom dlib confuses), far short of the 100 aimed at
+    assert dlib["greedy"] == meta["dlib"]["greedy"] >= 8
     info = pool.info()
     assert info["gender"]["female"] > 0 and info["gender"]["male"] > 0
     assert sum(1 for v in info["age_groups"].values() if v > 0) >= 3
@@ -58,8 +63,8 @@ def test_query_with_a_real_face(pool: TargetPool) -> None:
     from mfmc.vision import FacePipeline
 
     pipe = FacePipeline.embedded()
-    # a GAN face: the builder kept only GAN faces that match no other pool face, so it is its own nearest
-    own = next(r["id"] for r in pool.index.records if r["source"]["package"] == "gan-face-generate")
+    # a morph of two portraits: re-analyzed from its own crop, it is its own nearest face
+    own = next(r["id"] for r in pool.index.records if "derived" in r["source"])
     image, _ = pool.target(own)
     faces = pipe.analyze(image, pipe.detect(image))
     assert len(faces) == 1

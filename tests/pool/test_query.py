@@ -121,6 +121,25 @@ def test_compatibility_rules() -> None:
                                   [False, True, True])
 
 
+def test_quality_and_resolution_floors() -> None:
+    rule = Compatibility(max_yaw=None, max_pitch=None, match_mouth=False, avoid_closed_eyes=False)
+    pose = np.zeros((4, 3), np.float32)
+    none = np.full(4, np.nan, np.float32)
+    sizes = np.array([60, 110, 200, np.nan], np.float32)
+    quality = np.array([0.9, 0.3, 0.9, 0.9], np.float32)
+
+    def keep(source_size: float | None, r: Compatibility = rule) -> list[bool]:
+        return r.mask(None, None, None, pose, none, none, source_size=source_size, sizes=sizes,
+                      quality=quality).tolist()
+
+    assert keep(None) == [True, False, True, True]  # quality floor 0.5; unknown size never excludes
+    assert keep(70.0) == [True, False, True, True]  # 60 >= 0.8 * 70
+    assert keep(100.0) == [False, False, True, True]  # 60 < 80
+    assert keep(1000.0) == [False, False, True, True]  # the source's size is capped at 128 px: 0.8 * 128
+    off = Compatibility(max_yaw=None, max_pitch=None, min_quality=None, min_resolution=None)
+    assert keep(1000.0, off) == [True, True, True, True]
+
+
 @pytest.mark.parametrize("metric", ["ssim", "rmse", "psnr"])
 def test_image_metrics_rank_the_identical_crop_first_for_closest(metric: str) -> None:
     target = POOL.index.attributes["aligned"][17]

@@ -126,25 +126,3 @@ def test_age_and_gender(portrait_faces: Portraits) -> None:
         low, high = (int(v) for v in truth["age_range"].split("-"))
         assert low - 15 <= faces.age[0] <= high + 10, f"{person}: age {faces.age[0]:.0f} vs {truth['age_range']}"
     assert correct >= 9
-
-
-@pytest.mark.parametrize(("yaw", "pitch"), [(20.0, 0.0), (-30.0, 0.0), (0.0, 15.0), (0.0, -15.0), (25.0, 10.0)])
-def test_pose_recovers_a_projected_generic_head(yaw: float, pitch: float) -> None:
-    """Project the generic head turned by known angles and read them back (fixes the sign conventions:
-    yaw > 0 = nose moves towards the image's right, pitch > 0 = nose moves up)."""
-    from mfmc.vision.landmarks import _MODEL68, _MODEL68_IDX
-
-    a, b = np.radians(-yaw), np.radians(-pitch)
-    turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
-    tilt = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
-    points = _MODEL68 @ (tilt @ turn).T + [0, 0, 3000]
-    uv = points[:, :2] / points[:, 2:] * 1000 + 500
-    landmarks = np.zeros((1, 68, 2))
-    landmarks[0, _MODEL68_IDX] = uv
-    nose_vs_eyes = uv[0] - (uv[2] + uv[3]) / 2
-    got = estimate_pose(landmarks, (1000, 1000))[0]
-    assert got[0] == pytest.approx(yaw, abs=1.5) and got[1] == pytest.approx(pitch, abs=1.5)
-    if yaw:
-        assert np.sign(nose_vs_eyes[0]) == np.sign(yaw)
-    if pitch and not yaw:  # the nose sits below the eyes; looking up brings it closer (image y grows down)
-        assert (nose_vs_eyes[1] < 170 / 3000 * 1000) == (pitch > 0)
