@@ -17,6 +17,9 @@ rules_app = typer.Typer(help="Write, check and query per-face access rules (`.mf
 RulesOpt = Annotated[Path, typer.Option("--rules", help="Folder (or file) of .mfmc rule files.")]
 GraphOpt = Annotated[Path, typer.Option("--graph", help="Social graph file (TOML or JSON).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+FaceOpt = Annotated[str, typer.Option("--face", help="The owner of the face.")]
+UploaderOpt = Annotated[str | None, typer.Option("--uploader", help="Who uploaded the photo.")]
+AlbumOpt = Annotated[str | None, typer.Option("--album", help="The photo's album.")]
 
 
 @rules_app.command("check")
@@ -37,10 +40,10 @@ def check(
 def explain(
     rules: RulesOpt,
     graph: GraphOpt,
-    face: Annotated[str, typer.Option("--face", help="The owner of the face.")],
+    face: FaceOpt,
     viewer: Annotated[str, typer.Option("--viewer", help="Who is looking.")],
-    uploader: Annotated[str | None, typer.Option("--uploader", help="Who uploaded the photo.")] = None,
-    album: Annotated[str | None, typer.Option("--album", help="The photo's album.")] = None,
+    uploader: UploaderOpt = None,
+    album: AlbumOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print `reveal` or `fake` for one viewer and face, with the reasons."""
@@ -59,9 +62,9 @@ def explain(
 def audience(
     rules: RulesOpt,
     graph: GraphOpt,
-    face: Annotated[str, typer.Option("--face", help="The owner of the face.")],
-    uploader: Annotated[str | None, typer.Option("--uploader", help="Who uploaded the photo.")] = None,
-    album: Annotated[str | None, typer.Option("--album", help="The photo's album.")] = None,
+    face: FaceOpt,
+    uploader: UploaderOpt = None,
+    album: AlbumOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Who sees the real face: `everyone except …`, `only …` or `nobody` (the owner always does)."""
