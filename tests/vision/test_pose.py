@@ -40,7 +40,7 @@ def test_recovers_a_projected_generic_head(yaw: float, pitch: float, roll: float
     dense[36:42], dense[42:48], dense[30], dense[48], dense[54] = five[0], five[1], five[2], five[3], five[4]
     assert estimate_pose(dense[None])[0] == pytest.approx(got, abs=1e-3)
     # translation does not change the pose (the old pinhole fit read off-centre faces as turned)
-    assert pose_from_five(five + [900, -300]) == pytest.approx(got, abs=1e-6)
+    assert pose_from_five(five + np.array([900.0, -300.0])) == pytest.approx(got, abs=1e-6)
 
 
 def test_turned_detector_points_override_the_68_point_shape() -> None:
