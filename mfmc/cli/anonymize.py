@@ -28,7 +28,7 @@ def anonymize_command(
     from mfmc.pool import TargetPool
     from mfmc.swap import FakeGenerator
     from mfmc.vision import FacePipeline
-    from mfmc.vision.images import is_image_path
+    from mfmc.vision.images import image_files
 
     gen = FakeGenerator(
         FacePipeline.default(), TargetPool.load(pool) if pool else TargetPool.default(), swapper=swapper
@@ -40,7 +40,7 @@ def anonymize_command(
             _write_json(report, reports)
         return
 
-    files = sorted(p for p in image.rglob("*") if is_image_path(p))
+    files = image_files(image)
     if not files:
         raise InvalidInputError(f"no images in `{image}`", help="looked for .jpg .jpeg .png .webp .bmp .tif .gif")
     results: dict[str, Any] = {}

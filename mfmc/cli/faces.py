@@ -25,7 +25,7 @@ def faces_command(
 ) -> None:
     """Find faces: box (x1, y1, x2, y2) in pixels of the upright photo, score, 5 landmarks, age, gender."""
     from mfmc.vision import FacePipeline
-    from mfmc.vision.images import is_image_path
+    from mfmc.vision.images import image_files
 
     pipe = FacePipeline.default()
     if not image.is_dir():
@@ -36,7 +36,7 @@ def faces_command(
             _print_table(image, records)
         return
 
-    files = sorted(p for p in image.rglob("*") if is_image_path(p))
+    files = image_files(image)
     if not files:
         raise InvalidInputError(f"no images in `{image}`", help="looked for .jpg .jpeg .png .webp .bmp .tif .gif")
     results: dict[str, Any] = {}

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mfmc.errors import InvalidInputError, ModelNotFoundError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+from mfmc.vision.images import IMAGE_SUFFIXES, image_files
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ def discover(folder: Path, limit: int | None = None) -> list[Photo]:
     if not folder.is_dir():
         raise InvalidInputError(f"`{folder}` is not a folder", help="pass a folder of photos (one sub-folder per "
                                 "person for identity labels)")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     by_person: dict[str, list[Photo]] = {}
     loose: list[Photo] = []
     for p in files:
@@ -53,7 +52,7 @@ def discover(folder: Path, limit: int | None = None) -> list[Photo]:
         ordered += [v[i] for _, v in sorted(by_person.items()) if i < len(v)]
     ordered += loose
     if not ordered:
-        raise InvalidInputError(f"no photos in `{folder}`", help=f"looked for {' '.join(IMAGE_SUFFIXES)}")
+        raise InvalidInputError(f"no photos in `{folder}`", help=f"looked for {' '.join(sorted(IMAGE_SUFFIXES))}")
     if limit is not None:
         if limit < 1:
             raise InvalidInputError(f"`--limit` must be at least 1, got {limit}")

@@ -21,8 +21,7 @@ from mfmc.errors import InvalidInputError, MfmcError
 from mfmc.pool.align import aligned_crop, landmarks5_from_68
 from mfmc.pool.cues import eye_aspect_ratio, gender_code, laplacian_variance, mouth_open_ratio, quality_score, to_gray
 from mfmc.pool.index import ATTRIBUTES, PoolIndex, RecognizerInfo
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+from mfmc.vision.images import image_files
 
 
 @dataclass(frozen=True)
@@ -62,10 +61,6 @@ class BuildReport:
 
 class Rejected(Exception):
     """Internal: the image cannot be a pool face; the message is the reason."""
-
-
-def iter_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def build_pool(
@@ -112,7 +107,7 @@ def build_pool(
     else:
         index = None
     (root / "crops").mkdir(parents=True, exist_ok=True)
-    paths = sorted(files) if files is not None else iter_images(src)
+    paths = sorted(files) if files is not None else image_files(src)
     report = BuildReport(pool=root, total=len(paths))
     known = set()
     if index is not None:

@@ -95,6 +95,11 @@ def is_image_path(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def image_files(folder: Path) -> list[Path]:
+    """Every photo under `folder` (recursively, by suffix), sorted."""
+    return sorted(p for p in folder.rglob("*") if is_image_path(p))
+
+
 def _read_bytes(source: ImageSource) -> tuple[str, bytes]:
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
