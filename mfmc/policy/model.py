@@ -5,12 +5,16 @@ Audience names resolve to a `Target` with a specificity level; the engine only e
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from mfmc.policy import ast
 from mfmc.policy.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from mfmc.policy.graph import Graph
 
 
 class Level(IntEnum):
@@ -105,7 +109,7 @@ class PolicySet:
         return bool(policy and policy.fakes_per_viewer)
 
     @classmethod
-    def from_sources(cls, sources, graph=None) -> PolicySet:  # type: ignore[no-untyped-def]
+    def from_sources(cls, sources: Iterable[tuple[str, str]], graph: Graph | None = None) -> PolicySet:
         """Compile `(text, path)` pairs; see `mfmc.policy.compiler.compile_sources`."""
         from mfmc.policy.compiler import compile_sources
 
