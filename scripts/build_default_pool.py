@@ -9,7 +9,11 @@ Sources (all synthetic people, see docs/pool.md for licenses):
 - gan-face-generate 1.1.1 (only with --gan N > 0; off by default since every one of them made a blurry fake:
   64 x 64 px of detail upscaled onto faces of 100-300 px): DCGAN faces (numpy port of its generator, fixed
   latent seed), upscaled and padded;
-- morphs of pairs of openpeople studio portraits of the same sex (new synthetic identities).
+- morphs of pairs of openpeople studio portraits of the same sex (new synthetic identities);
+- part composites (`mfmc.pool.composite`) of same-sex openpeople studio portraits: outline and skin of one,
+  brows + eyes of a second, nose of a third, mouth of a fourth, shape caricatured (1.7) and parts rescaled by
+  seeded random factors; staged only when dlib puts them >= 0.6 from every parent portrait and every earlier
+  staged composite (--composites N candidates, seed --seed).
 The staged images go through `mfmc.pool.build.build_pool` like any user folder (which rejects turned heads,
 |yaw| or |pitch| > 30 degrees: profile and three-quarter views of the character sheets); then GAN faces are
 kept greedily (best quality first) only when no already-kept face matches them at the dlib threshold, to bound the size.
@@ -31,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from mfmc.pool.build import BuildOptions, build_pool
+from mfmc.pool.composite import mean_shape, part_composite
 from mfmc.pool.diversity import identity_report
 from mfmc.pool.index import ATTRIBUTES, PoolIndex
 from mfmc.pool.synth import DCGANGenerator, morph
@@ -83,7 +88,21 @@ def stage_openpeople(pipe, stage: Path, sources: dict) -> dict[str, tuple[np.nda
     return portraits
 
 
-def stage_morphs(pipe, portraits: dict, stage: Path, sources: dict) -> None:
+def studio_portraits(pipe) -> dict[str, tuple[np.ndarray, object, str]]:
+    """The studio portrait of every openpeople person with its detected face and sex."""
+    from mfmc.vision import load_image
+
+    out = {}
+    for meta_file in sorted((package_dir("openpeople") / "data" / "curated").glob("P*/metadata.json")):
+        image = load_image(meta_file.parent / "assets" / "studio_portrait.jpg")
+        faces = pipe.detect(image)
+        if len(faces) == 1:
+            sex = json.loads(meta_file.read_text())["character_details"]["demographics"].get("sex")
+            out[meta_file.parent.name] = (image, faces, sex)
+    return out
+
+
+def stage_morphs(pipe, portraits: dict, stage: Path, sources: dict) -> dict:
     size = 512
     aligned = {}
     for person, (image, faces, sex) in portraits.items():
@@ -94,7 +113,7 @@ def stage_morphs(pipe, portraits: dict, stage: Path, sources: dict) -> None:
         crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
         f = pipe.analyze(crop, pipe.detect(crop)[:1])
         if len(f) and f.landmarks68 is not None:
-            aligned[person] = (crop, np.asarray(f.landmarks68[0], np.float64), sex)
+            aligned[person] = (crop, np.asarray(f.landmarks68[0], np.float64), sex, f.embeddings["dlib"][0])
     for a, b in combinations(sorted(aligned), 2):
         if aligned[a][2] != aligned[b][2]:
             continue
@@ -105,6 +124,48 @@ def stage_morphs(pipe, portraits: dict, stage: Path, sources: dict) -> None:
             sources[name] = {"package": "openpeople", "version": "0.1.2", "license": "MIT",
                              "file": f"data/curated/{{{a},{b}}}/assets/studio_portrait.jpg",
                              "derived": f"landmark morph, alpha {alpha}", "person": f"{a}+{b}"}
+    return aligned
+
+
+def stage_composites(pipe, aligned: dict, stage: Path, sources: dict, count: int, seed: int,
+                     threshold: float = 0.6) -> None:
+    """`count` seeded candidate part composites; stages those dlib puts >= `threshold` from every parent
+    portrait and every composite staged before."""
+    rng = np.random.default_rng(seed)
+    people = sorted(aligned)
+    mean = mean_shape([aligned[p][1] for p in people], aligned[people[0]][1])
+    known = [aligned[p][3] for p in people]
+    for i in range(count):
+        sex = "female" if rng.random() < 0.75 else "male"
+        group = [p for p in people if aligned[p][2] == sex]
+        if len(group) < 4:  # three men: parts may repeat, never all from one person
+            roles = [str(x) for x in rng.choice(group, 4)]
+            if len(set(roles)) < 2:
+                continue
+        else:
+            roles = [str(x) for x in rng.choice(group, 4, replace=False)]
+        base, eyes, nose, mouth = roles
+        parts = {"base": aligned[base][:2], "brows": aligned[eyes][:2], "eyes": aligned[eyes][:2],
+                 "nose": aligned[nose][:2], "mouth": aligned[mouth][:2]}
+        scales = {"eyes": (float(rng.uniform(0.9, 1.15)),) * 2,
+                  "nose": (float(rng.uniform(0.85, 1.2)), float(rng.uniform(0.9, 1.1))),
+                  "mouth": (float(rng.uniform(0.85, 1.15)), float(rng.uniform(0.85, 1.2))),
+                  "face": (float(rng.uniform(0.9, 1.1)), 1.0)}
+        img, _ = part_composite(parts, mean, caricature=1.7, scales=scales)
+        f = pipe.analyze(img, pipe.detect(img)[:1], attributes=False, recognizers=["dlib"])
+        if not len(f):
+            continue
+        e = f.embeddings["dlib"][0]
+        if np.linalg.norm(np.asarray(known) - e, axis=1).min() < threshold:
+            continue
+        known.append(e)
+        name = f"composite-{i:04d}.jpg"
+        save(img, stage / name)
+        sources[name] = {"package": "openpeople", "version": "0.1.2", "license": "MIT",
+                         "file": f"data/curated/{{{','.join(sorted(set(roles)))}}}/assets/studio_portrait.jpg",
+                         "derived": "part composite, caricature 1.7", "person": "+".join(roles),
+                         "roles": dict(zip(("base", "brows+eyes", "nose", "mouth"), roles, strict=True)),
+                         "scales": scales, "seed": seed, "candidate": i}
 
 
 def stage_gan(count: int, stage: Path, sources: dict, seed: int = 2024) -> None:
@@ -123,11 +184,17 @@ def stage_gan(count: int, stage: Path, sources: dict, seed: int = 2024) -> None:
 
 
 def select(index: PoolIndex, keep_gan: int) -> list[int]:
-    """All non-GAN faces, then GAN faces by quality that no kept face matches at the dlib threshold."""
+    """All openpeople faces and morphs; composites (in staged order) and then GAN faces by quality only when no
+    kept face matches them at the dlib threshold."""
     pkg = [r["source"]["package"] for r in index.records]
-    keep = [i for i, p in enumerate(pkg) if p != "gan-face-generate"]
+    comp = [i for i, r in enumerate(index.records) if r["source"].get("derived", "").startswith("part composite")]
+    comp.sort(key=lambda i: index.records[i]["source"]["candidate"])
+    keep = [i for i, p in enumerate(pkg) if p != "gan-face-generate" and i not in set(comp)]
     emb = index.embeddings["dlib"]
     thr = index.recognizers["dlib"].threshold or 0.6
+    for i in comp:
+        if np.linalg.norm(emb[keep] - emb[i], axis=1).min() >= thr:
+            keep.append(i)
     gan = [i for i, p in enumerate(pkg) if p == "gan-face-generate"]
     gan.sort(key=lambda i: (-float(index.attributes["quality"][i]), i))
     chosen: list[int] = []
@@ -144,6 +211,8 @@ def select(index: PoolIndex, keep_gan: int) -> list[int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gan", type=int, default=0, help="GAN faces to generate (0: none, the default)")
+    ap.add_argument("--composites", type=int, default=240, help="part-composite candidates to try")
+    ap.add_argument("--seed", type=int, default=7, help="seed of the composites")
     ap.add_argument("--keep-gan", type=int, default=260, help="most GAN faces to keep")
     ap.add_argument("--out", type=Path, default=ROOT / "mfmc" / "pool" / "data" / "default")
     ap.add_argument("--work", type=Path, default=None, help="staging folder (kept; default: a temp dir)")
@@ -159,10 +228,17 @@ def main() -> None:
     cache = work / "sources.json"
     if cache.is_file():  # a previous run staged the openpeople faces and morphs (slow: detection on 2k images)
         sources = json.loads(cache.read_text())
+        portraits = studio_portraits(pipe)
+        aligned = stage_morphs(pipe, portraits, stage, {})
     else:
         portraits = stage_openpeople(pipe, stage, sources)
-        stage_morphs(pipe, portraits, stage, sources)
+        aligned = stage_morphs(pipe, portraits, stage, sources)
         cache.write_text(json.dumps(sources))
+    if args.composites > 0:
+        for name in [n for n in sources if n.startswith("composite-")]:
+            del sources[name]
+            (stage / name).unlink(missing_ok=True)
+        stage_composites(pipe, aligned, stage, sources, args.composites, args.seed)
     if args.gan > 0:
         stage_gan(args.gan, stage, sources)
     # GAN faces needed a sharpness floor of 8; without them the library default (15) applies
@@ -194,7 +270,8 @@ def main() -> None:
         "staged": report.total,
         "rejected_at_build": rejected,
         "builder": "scripts/build_default_pool.py",
-        "arguments": {"gan": args.gan, "keep_gan": args.keep_gan},
+        "arguments": {"gan": args.gan, "keep_gan": args.keep_gan, "composites": args.composites,
+                      "seed": args.seed},
     }
     if args.out.exists():
         shutil.rmtree(args.out)

@@ -87,3 +87,18 @@ def test_query_with_a_real_face(pool: TargetPool) -> None:
     ssim = pool.query(source, metric="ssim", image=image, strategy="closest", same_group=False, compatible=False,
                       k=2)
     assert ssim[0].id == own
+
+
+def test_composites_are_new_identities(pool: TargetPool) -> None:
+    """Part composites (docs/pool.md) were kept only when dlib puts them at or beyond its same-person threshold
+    from every other kept face, their parents' faces included."""
+    records = pool.index.records
+    comp = [i for i, r in enumerate(records) if r["source"].get("derived", "").startswith("part composite")]
+    assert comp
+    emb = pool.index.embeddings["dlib"]
+    for i in comp:
+        d = np.linalg.norm(emb - emb[i], axis=1)
+        d[i] = np.inf
+        assert d.min() >= 0.6
+        parents = set(records[i]["source"]["person"].split("+"))
+        assert any(records[j]["source"].get("person") in parents for j in range(len(records)))

@@ -1,0 +1,178 @@
+"""New synthetic identities from parts of synthetic faces (development time only; needs OpenCV).
+
+A *part composite* takes the face outline, skin, hair and background of one synthetic person (the base), the
+brows of a second, the eyes of a third, the nose of a fourth and the mouth of a fifth (some roles may share a
+donor). Every donor is aligned to the base by a similarity transform on its 68 landmarks; the composite's geometry
+is the base's with each part replaced by the donor's part shape, then pushed away from the mean face shape by
+`caricature` (1 = none; 1.5-1.8 exaggerates what makes the geometry distinctive, as caricaturists do). Each donor
+is warped onto that geometry triangle by triangle, colour-matched to the base in the part's region (Lab mean and
+spread) and blended in with a feathered mask, so no seam shows. Optionally the face's texture is pushed away from
+the mean texture (`texture`, > 1), low frequencies only, since amplifying fine detail amplifies pores and noise.
+
+Recognizers weight the eyes most: a composite sits ~0.45-0.65 (dlib L2) from its eye donor, further from the
+others; the default-pool builder keeps only composites measured >= the same-person threshold from every face.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+JAW = tuple(range(0, 17))
+BROWS = tuple(range(17, 27))
+NOSE = tuple(range(27, 36))
+EYES = tuple(range(36, 48))
+MOUTH = tuple(range(48, 68))
+ROLES = ("base", "brows", "eyes", "nose", "mouth")
+_PARTS: Mapping[str, tuple[tuple[int, ...], float]] = {  # landmarks, mask dilation (x inter-ocular distance)
+    "brows": (BROWS, 0.18), "eyes": (EYES, 0.22), "nose": (NOSE, 0.2), "mouth": (MOUTH, 0.22)}
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2 x 3 least-squares similarity transform (rotation, uniform scale, shift) taking `src` points to `dst`."""
+    s, d = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    ms, md = s.mean(0), d.mean(0)
+    a, b = s - ms, d - md
+    den = float((a * a).sum()) or 1.0
+    c = float((a * b).sum()) / den
+    e = float((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum()) / den
+    r = np.array([[c, -e], [e, c]])
+    return np.hstack([r, (md - r @ ms)[:, None]])
+
+
+def transform(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return np.asarray(pts, np.float64) @ m[:, :2].T + m[:, 2]
+
+
+def mean_shape(shapes: Sequence[np.ndarray], reference: np.ndarray) -> np.ndarray:
+    """Mean of 68-point shapes after aligning each to `reference`."""
+    return np.mean([transform(similarity(s, reference), s) for s in shapes], axis=0)
+
+
+def _frame_points(w: int, h: int) -> np.ndarray:
+    xs, ys = [0, w // 2, w - 1], [0, h // 2, h - 1]
+    return np.array([(x, y) for y in ys for x in xs if not (x == w // 2 and y == h // 2)], np.float64)
+
+
+def _triangles(points: np.ndarray, w: int, h: int) -> list[tuple[int, int, int]]:
+    import cv2
+
+    pts = np.clip(points, 0, [w - 1, h - 1])
+    subdiv = cv2.Subdiv2D((0, 0, w, h))
+    for x, y in pts:
+        subdiv.insert((float(x), float(y)))
+    lookup = {(round(float(x), 2), round(float(y), 2)): i for i, (x, y) in enumerate(pts.astype(np.float32))}
+    tris = []
+    for t in subdiv.getTriangleList().reshape(-1, 3, 2):
+        idx = [lookup.get((round(float(x), 2), round(float(y), 2))) for x, y in t]
+        if all(i is not None for i in idx):
+            tris.append((int(idx[0]), int(idx[1]), int(idx[2])))  # type: ignore[arg-type]
+    return tris
+
+
+def warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Piecewise-affine warp of `image` taking 68 landmarks `src` to `dst` (frame corners stay put)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    frame = _frame_points(w, h)
+    ps, pd = np.vstack([src, frame]), np.vstack([dst, frame])
+    out = np.zeros_like(image)
+    for tri in _triangles(pd, w, h):
+        d = pd[list(tri)].astype(np.float32)
+        x0, y0 = np.floor(d.min(0)).astype(int)
+        x1, y1 = np.ceil(d.max(0)).astype(int) + 1
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        m = cv2.getAffineTransform(ps[list(tri)].astype(np.float32), d - np.float32([x0, y0]))
+        patch = cv2.warpAffine(image, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillConvexPoly(mask, np.rint(d - [x0, y0]).astype(np.int32), 1)
+        region = out[y0:y1, x0:x1]
+        region[mask > 0] = patch[mask > 0]
+    return out
+
+
+def _inter_ocular(lm: np.ndarray) -> float:
+    return float(np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0)))
+
+
+def _hull_mask(shape: tuple[int, ...], pts: np.ndarray, dilate: int, blur: int) -> np.ndarray:
+    import cv2
+
+    m = np.zeros(shape[:2], np.float32)
+    hull = cv2.convexHull(np.asarray(pts, np.float32)).reshape(-1, 2)
+    cv2.fillConvexPoly(m, np.rint(hull).astype(np.int32), 1.0)
+    if dilate > 1:
+        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (dilate, dilate)))
+    k = max(3, blur | 1)
+    return cv2.GaussianBlur(m, (k, k), 0)
+
+
+def _match_colour(src: np.ndarray, ref: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    import cv2
+
+    s = cv2.cvtColor(src, cv2.COLOR_RGB2LAB).astype(np.float32)
+    r = cv2.cvtColor(ref, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sel = weight > 0.5
+    if sel.sum() < 16:
+        return src
+    gain = np.clip((r[sel].std(0) + 1e-3) / (s[sel].std(0) + 1e-3), 0.7, 1.4)
+    out = (s - s[sel].mean(0)) * gain + r[sel].mean(0)
+    return cv2.cvtColor(np.clip(np.rint(out), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+def face_mask(lm: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Feathered mask of the face: jaw line and brows raised by a quarter of the inter-ocular distance."""
+    iod = _inter_ocular(lm)
+    return _hull_mask(shape, np.vstack([lm[0:17], lm[17:27] - [0, 0.25 * iod]]), 0, int(0.3 * iod))
+
+
+def part_composite(parts: Mapping[str, tuple[np.ndarray, np.ndarray]], mean: np.ndarray, *,
+                   caricature: float = 1.0, texture: float = 1.0,
+                   scales: Mapping[str, tuple[float, float]] | None = None,
+                   mean_texture: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Compose a face from `parts` (role in `ROLES` -> (RGB image, 68 landmarks); a missing role falls back to
+    the base). `mean`: the mean 68-point shape; `mean_texture`: (image, its landmarks), needed when `texture`
+    != 1. `scales`: part (`brows`, `eyes`, `nose`, `mouth`, or `face` for the whole shape) -> (x, y) factors,
+    each eye / brow scaled about its own centre, applied after the caricature.
+    Returns the image (the base's size) and its landmarks."""
+    import cv2
+
+    base_img, base_lm = parts["base"]
+    base_lm = np.asarray(base_lm, np.float64)
+    target = base_lm.copy()
+    for role, (idx, _) in _PARTS.items():
+        if role in parts:
+            lm = np.asarray(parts[role][1], np.float64)
+            target[list(idx)] = transform(similarity(lm, base_lm), lm)[list(idx)]
+    if caricature != 1.0:
+        ms = transform(similarity(mean, target), mean)
+        centre = target.mean(0)
+        target = ms + caricature * (target - ms)
+        target += centre - target.mean(0)
+    for part, (sx, sy) in (scales or {}).items():
+        idx = tuple(range(68)) if part == "face" else _PARTS[part][0]
+        groups = [idx[: len(idx) // 2], idx[len(idx) // 2:]] if part in ("brows", "eyes") else [idx]
+        for g in groups:
+            c = target[list(g)].mean(0)
+            target[list(g)] = c + (target[list(g)] - c) * [sx, sy]
+    out = warp(base_img, base_lm, target)
+    iod = _inter_ocular(target)
+    acc = out.astype(np.float32)
+    for role, (idx, dil) in _PARTS.items():
+        if role not in parts or parts[role][0] is base_img:
+            continue
+        img, lm = parts[role]
+        part = warp(img, np.asarray(lm, np.float64), target)
+        weight = _hull_mask(out.shape, target[list(idx)], int(dil * iod), int(0.25 * iod))
+        part = _match_colour(part, np.clip(acc, 0, 255).astype(np.uint8), weight)
+        acc = acc * (1 - weight[..., None]) + part.astype(np.float32) * weight[..., None]
+    if texture != 1.0 and mean_texture is not None:
+        mt = warp(mean_texture[0], np.asarray(mean_texture[1], np.float64), target).astype(np.float32)
+        sigma = 0.08 * iod
+        diff = cv2.GaussianBlur(acc - mt, (0, 0), sigma)
+        acc = acc + (texture - 1.0) * face_mask(target, out.shape)[..., None] * diff
+    return np.clip(np.rint(acc), 0, 255).astype(np.uint8), target
