@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from mfmc.errors import InvalidImageError, InvalidInputError
+from mfmc.cli.folders import over_folder
 
 
 def anonymize_command(
@@ -28,7 +27,6 @@ def anonymize_command(
     from mfmc.pool import TargetPool
     from mfmc.swap import FakeGenerator
     from mfmc.vision import FacePipeline
-    from mfmc.vision.images import image_files
 
     gen = FakeGenerator(
         FacePipeline.default(), TargetPool.load(pool) if pool else TargetPool.default(), swapper=swapper
@@ -40,27 +38,9 @@ def anonymize_command(
             _write_json(report, reports)
         return
 
-    files = image_files(image)
-    if not files:
-        raise InvalidInputError(f"no images in `{image}`", help="looked for .jpg .jpeg .png .webp .bmp .tif .gif")
-    results: dict[str, Any] = {}
-    failed = 0
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(transient=True, disable=not sys.stderr.isatty(), console=Console(stderr=True)) as progress:
-        task = progress.add_task("anonymizing", total=len(files))
-        for path in files:
-            name = str(path.relative_to(image))
-            try:
-                results[name] = _one(gen, path, output / name, seed)
-            except InvalidImageError as err:
-                failed += 1
-                results[name] = {"error": err.message}
-                print(err.render().replace("error: ", f"error: {name}: ", 1), file=sys.stderr)
-            progress.advance(task)
+    results, failed = over_folder(image, "anonymizing", lambda path, name: _one(gen, path, output / name, seed))
     faces = sum(len(r) for r in results.values() if isinstance(r, list))
-    print(f"{len(files) - failed} photos, {faces} faces anonymized into {output}")
+    print(f"{len(results) - failed} photos, {faces} faces anonymized into {output}")
     if report:
         _write_json(report, results)
     if failed:

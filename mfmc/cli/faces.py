@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from mfmc.errors import InvalidImageError, InvalidInputError, MfmcError
+from mfmc.cli.folders import over_folder
+from mfmc.errors import MfmcError
 
 
 def faces_command(
@@ -25,7 +25,6 @@ def faces_command(
 ) -> None:
     """Find faces: box (x1, y1, x2, y2) in pixels of the upright photo, score, 5 landmarks, age, gender."""
     from mfmc.vision import FacePipeline
-    from mfmc.vision.images import image_files
 
     pipe = FacePipeline.default()
     if not image.is_dir():
@@ -36,25 +35,11 @@ def faces_command(
             _print_table(image, records)
         return
 
-    files = image_files(image)
-    if not files:
-        raise InvalidInputError(f"no images in `{image}`", help="looked for .jpg .jpeg .png .webp .bmp .tif .gif")
-    results: dict[str, Any] = {}
-    failed = 0
-    from rich.progress import Progress
+    def find(path: Path, name: str) -> list[dict[str, Any]]:
+        out = annotate / Path(name).with_suffix(".png") if annotate else None
+        return _faces_of(pipe, path, out, attributes)
 
-    with Progress(transient=True, disable=not sys.stderr.isatty(), console=_stderr_console()) as progress:
-        task = progress.add_task("finding faces", total=len(files))
-        for path in files:
-            name = str(path.relative_to(image))
-            out = annotate / Path(name).with_suffix(".png") if annotate else None
-            try:
-                results[name] = _faces_of(pipe, path, out, attributes)
-            except InvalidImageError as err:
-                failed += 1
-                results[name] = {"error": err.message}
-                print(err.render().replace("error: ", f"error: {name}: ", 1), file=sys.stderr)
-            progress.advance(task)
+    results, failed = over_folder(image, "finding faces", find)
     if as_json:
         print(json.dumps(results))
     else:
@@ -118,8 +103,3 @@ def _print_doctor(data: dict[str, Any]) -> None:
     for name, version in data["packages"].items():
         print(f"  {name} {version}")
 
-
-def _stderr_console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
