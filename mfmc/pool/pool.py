@@ -181,7 +181,7 @@ class TargetPool:
         strategy: str = "random",
         recognizer: str | None = None,
         metric: str = "l2",
-        same_group: bool = True,
+        same_group: bool | str = True,
         compatible: bool = True,
         k: int | None = 8,
         seed: int = 0,
@@ -193,6 +193,7 @@ class TargetPool:
         """Ranked targets for one source face (paper Eq. 1 for `strategy="random"`).
 
         `source` is a `Faces` of length 1 (analyzed: embeddings, age, gender, pose, 68 landmarks) or a `Probe`.
+        `same_group`: True restricts to the source's gender and age group, `"gender"` to its gender only.
         Returns at most `k` candidates, best first; an empty list when the pool is empty or no candidate passes
         the group / compatibility filters (the caller may retry with `compatible=False` or `same_group=False`).
         Same source + seed + key -> same list; `key` (e.g. photo hash + face index) defaults to the source
@@ -206,6 +207,8 @@ class TargetPool:
             raise InvalidInputError(f"unknown query metric `{metric}`", help=f"use one of {', '.join(q.METRICS)}")
         if k is not None and k < 0:
             raise InvalidInputError(f"`k` must be at least 0, got {k}")
+        if same_group not in (True, False, "gender"):
+            raise InvalidInputError(f"unknown `same_group` value `{same_group}`", help="use True, False or `gender`")
         probe = self._probe(source, image, key)
         rec = self._recognizer(probe, recognizer) if metric in q.EMBEDDING_METRICS else recognizer
         if len(self) == 0 or k == 0:
@@ -268,7 +271,7 @@ class TargetPool:
             )
         return next((r for r in PREFERRED_RECOGNIZERS if r in shared), shared[0])
 
-    def _filter(self, probe: Probe, same_group: bool, compatible: bool,
+    def _filter(self, probe: Probe, same_group: bool | str, compatible: bool,
                 compatibility: q.Compatibility | None, exclude: Sequence[str]) -> np.ndarray:
         n = len(self)
         allowed = np.ones(n, dtype=bool)
@@ -276,7 +279,7 @@ class TargetPool:
             g = gender_code(probe.gender)
             if g >= 0:
                 allowed &= self._gender == g
-            a = age_group(probe.age)
+            a = age_group(probe.age) if same_group is True else -1
             if a >= 0:
                 allowed &= self._agegroup == a
         if compatible:

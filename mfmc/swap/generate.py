@@ -179,20 +179,22 @@ class FakeGenerator:
     def _query(self, face: Any, seed: int, report: FaceReport) -> list[Any]:
         """Ranked candidates, widening the query until `max_attempts` promising ones are found.
 
-        Steps: the pool's own filters; without the age/gender group; without its expression filters (the swap
-        keeps an open mouth or open eyes itself); without its quality and resolution floors. The pose filter
-        is never dropped (turned targets on frontal faces are grotesque), and our landmark check below drops
-        whatever shape mismatch the pose estimate misses.
+        Steps: the pool's own filters; without the age group (the gender is kept: a bearded target on a woman
+        looks wrong); without its expression filters (the swap keeps an open mouth or open eyes itself);
+        without its quality and resolution floors; last, any gender. The pose filter is never dropped (turned
+        targets on frontal faces are grotesque), and our landmark check below drops whatever shape mismatch the
+        pose estimate misses.
         """
         from mfmc.pool import Compatibility
 
         any_expression = Compatibility(match_mouth=False, avoid_closed_eyes=False)
+        any_quality = dataclasses.replace(any_expression, min_quality=None, min_resolution=None)
         steps: list[tuple[str, dict[str, Any]]] = [
             ("", {}),
-            ("any age/gender group", {"same_group": False}),
-            ("any expression", {"same_group": False, "compatibility": any_expression}),
-            ("any quality", {"same_group": False, "compatibility": dataclasses.replace(
-                any_expression, min_quality=None, min_resolution=None)}),
+            ("any age group", {"same_group": "gender"}),
+            ("any expression", {"same_group": "gender", "compatibility": any_expression}),
+            ("any quality", {"same_group": "gender", "compatibility": any_quality}),
+            ("any gender", {"same_group": False, "compatibility": any_quality}),
         ]
         lm = np.asarray(face.landmarks68[0], dtype=np.float64)
         scores: dict[str, float] = {}

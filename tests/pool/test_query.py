@@ -163,3 +163,20 @@ def test_errors_and_empty_results() -> None:
     assert POOL.query(impossible, compatibility=Compatibility(max_yaw=0.001)) == []
     empty = TargetPool(random_index(0, dims={"dlib": 16}))
     assert empty.query(Probe({"dlib": np.ones(16, np.float32)})) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), gender=st.sampled_from(["female", "male"]), age=st.floats(1, 90))
+def test_gender_only_restriction_keeps_gender_and_widens_age(seed: int, gender: str, age: float) -> None:
+    p = probe(seed, gender=gender, age=age)
+    strict = POOL.query(p, strategy="random", recognizer="dlib", k=None, seed=seed)
+    loose = POOL.query(p, strategy="random", recognizer="dlib", k=None, seed=seed, same_group="gender")
+    assert all(POOL.entry(c.id).gender == gender for c in loose)
+    assert {c.id for c in strict} <= {c.id for c in loose}
+    assert len({age_group(POOL.entry(c.id).age) for c in loose}) >= len({age_group(POOL.entry(c.id).age)
+                                                                          for c in strict})
+
+
+def test_unknown_same_group_value_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="same_group"):
+        POOL.query(probe(0), same_group="age")
