@@ -218,18 +218,22 @@ class Keyring:
         rec = self._state["friends"].get(user)
         return None if rec is None else PublicKeys._from_body(rec["keys"])
 
+    def _pinned_signer(self, notice: bytes | str, kind: str, field: str, missing_help: str) -> PublicKeys:
+        """The pinned key of the user a signed notice names in `field` (the notice is verified by the caller)."""
+        body, _ = _statement.read_statement(
+            notice, kind, lambda m: ForgedSignatureError(m, help="the notice is ignored")
+        )
+        name = body.get(field)
+        pinned = self.pinned(name) if isinstance(name, str) else None
+        if pinned is None:
+            raise MissingKeyError(f"no pinned key for `{name}`" if isinstance(name, str) else "no pinned key",
+                                  help=missing_help)
+        return pinned
+
     def accept_rotation(self, notice: bytes | str) -> PublicKeys:
         """Move the pin of a friend to their new keys, if the notice is signed by the pinned key."""
-        body, _ = _statement.read_statement(
-            notice, "key rotation notice", lambda m: ForgedSignatureError(m, help="the notice is ignored")
-        )
-        user = body.get("user")
-        pinned = self.pinned(user) if isinstance(user, str) else None
-        if pinned is None:
-            raise MissingKeyError(
-                f"no pinned key for `{user}`" if isinstance(user, str) else "no pinned key",
-                help="a rotation can only be checked against a key trusted before",
-            )
+        pinned = self._pinned_signer(notice, "key rotation notice", "user",
+                                     "a rotation can only be checked against a key trusted before")
         new = verify_rotation(notice, pinned)
         state = self._copy()
         state["friends"][pinned.user]["keys"] = new._body()
@@ -285,16 +289,7 @@ class Keyring:
 
         A notice older than the envelope held (the owner shared again later) is ignored and returns False.
         """
-        body, _ = _statement.read_statement(
-            notice, "revocation notice", lambda m: ForgedSignatureError(m, help="the notice is ignored")
-        )
-        owner = body.get("owner")
-        pinned = self.pinned(owner) if isinstance(owner, str) else None
-        if pinned is None:
-            raise MissingKeyError(
-                f"no pinned key for `{owner}`" if isinstance(owner, str) else "no pinned key",
-                help="nothing of theirs is held",
-            )
+        pinned = self._pinned_signer(notice, "revocation notice", "owner", "nothing of theirs is held")
         rev = verify_revocation(notice, pinned, friend=self.user)
         state = self._copy()
         rec = state["friends"][rev.owner]
