@@ -15,7 +15,7 @@ import numpy as np
 
 from mfmc.crypto.errors import CryptoError
 from mfmc.crypto.signing import verify_rules
-from mfmc.errors import MfmcError, StoreError
+from mfmc.errors import MfmcError, RuleError, StoreError
 from mfmc.policy import Context, Engine, Graph, PolicySet
 from mfmc.service.backends import DetectedFace
 from mfmc.service.base import CompiledPolicy, PlatformBase, seed_of
@@ -37,7 +37,8 @@ class RenderingMixin(PlatformBase):
 
         users = {u.name: u for u in tx.users()}
         graph = Graph(users=sorted(users), friends=tx.friendships(), follows=tx.follows())
-        sources = []
+        sources: list[tuple[str, str]] = []
+        owner_of: dict[str, str] = {}
         refused: dict[str, str] = {}
         for row in tx.all_rules():
             try:
@@ -47,10 +48,17 @@ class RenderingMixin(PlatformBase):
                 refused[row.owner] = getattr(err, "message", str(err))
                 continue
             sources.append((row.text, row.name))
+            owner_of[row.name] = row.owner
         try:
             policy = PolicySet.from_sources(sources, graph=graph)
-        except MfmcError:
-            policy, refused = PolicySet.from_sources([], graph=graph), {**refused, "*": "rules failed to compile"}
+        except RuleError as err:
+            # Only the owners whose files fail (e.g. after a graph change) lose their rules: fail closed for them.
+            failed = {d.span.path for d in err.diagnostics if d.is_error}
+            refused.update({owner_of[n]: "rules no longer compile" for n in failed if n in owner_of})
+            try:
+                policy = PolicySet.from_sources([s for s in sources if s[1] not in failed], graph=graph)
+            except MfmcError:
+                policy, refused = PolicySet.from_sources([], graph=graph), {**refused, "*": "rules failed to compile"}
         engine = Engine(policy, graph)
         self._policy = CompiledPolicy(revision, graph, policy, engine, refused)
         return self._policy

@@ -118,3 +118,22 @@ def test_wrong_passphrase_is_a_clear_error(sqlite_platform: Platform, wrong: str
     social(sqlite_platform, ["alice"], [])
     with pytest.raises(WrongPassphraseError):
         Keyring.open(sqlite_platform.clients_dir / "alice", wrong)
+
+
+def test_one_owners_rules_that_stop_compiling_affect_only_that_owner(sqlite_platform: Platform) -> None:
+    from mfmc.crypto import canonical_rules, sign_rules
+
+    p = sqlite_platform
+    social(p, NAMES, [("alice", "bob")], rules={"alice": "face alice\ndefault public\n",
+                                                  "bob": "face bob\ndefault public\n"})
+    res = p.upload(grid_photo([0, 1], seed=23), "alice")
+    assert [d.reveal for d in p.decide(res.photo_id, "dan")] == [True, True]
+    # bob's stored file is signed by bob but no longer compiles (as a graph change could cause)
+    broken = canonical_rules("face bob\ngroup family = alice\nreveal to famly\n").decode()
+    with p.store.read() as tx:
+        version = tx.rules("bob").version
+    p.store_unsigned_rules("bob", broken, signature=sign_rules(broken, p.keyring("bob").keys, version=version))
+    decisions = p.decide(res.photo_id, "dan")
+    assert decisions[0].reveal is True  # alice's rules still apply
+    assert decisions[1].reveal is False  # bob's face fails closed
+    assert any("no longer compile" in r for r in decisions[1].reasons)
