@@ -26,7 +26,7 @@ user_app = typer.Typer(help="Manage platform users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage a user's client keys and encrypted shares.", no_args_is_help=True)
 
 
-def _open(data_dir: Path, db: str | None, *, create: bool = False):
+def open_platform(data_dir: Path, db: str | None, *, create: bool = False):
     from mfmc.service import Platform
 
     return Platform(data_dir, db_url=db, create=create)
@@ -34,7 +34,7 @@ def _open(data_dir: Path, db: str | None, *, create: bool = False):
 
 def init(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Create (or check) a data dir and its database schema; safe to run again."""
-    with _open(data_dir, db, create=True) as p:
+    with open_platform(data_dir, db, create=True) as p:
         print(f"ok: data dir `{p.data_dir}` ready (schema version {p.store.version}, "
               f"{'sqlite' if p.store.is_sqlite else 'postgresql'})")
 
@@ -43,7 +43,7 @@ def init(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
 def user_add(names: Annotated[list[str], typer.Argument(help="User names.")],
              data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Add users: each gets a client keyring (sealed keys); the server stores the public keys."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         for name in names:
             print(f"{'added' if p.add_user(name) else 'exists'}: {name}")
 
@@ -51,7 +51,7 @@ def user_add(names: Annotated[list[str], typer.Argument(help="User names.")],
 @user_app.command("list")
 def user_list(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """List users."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         for name in p.users():
             print(name)
 
@@ -60,7 +60,7 @@ def enroll(name: Annotated[str, typer.Argument(help="The user.")],
            images: Annotated[list[Path], typer.Argument(help="Photos of the user (largest face is used).")],
            data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Compute the user's face embedding on their client; shared only as ciphertexts to friends."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         n = p.enroll(name, [str(i) for i in images])
         print(f"enrolled: {name} ({n} image{'s' if n != 1 else ''})")
 
@@ -68,28 +68,28 @@ def enroll(name: Annotated[str, typer.Argument(help="The user.")],
 def friend(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()],
            data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Make A and B friends (symmetric); their clients exchange encrypted embeddings."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         print(f"{'friends' if p.friend(a, b) else 'already friends'}: {a} {b}")
 
 
 def unfriend(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()],
              data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """End the friendship; shared embeddings are deleted and revoked."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         print(f"{'unfriended' if p.unfriend(a, b) else 'not friends'}: {a} {b}")
 
 
 def follow(a: Annotated[str, typer.Argument(help="Follower.")], b: Annotated[str, typer.Argument(help="Followee.")],
            data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """A follows B."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         print(f"{'follows' if p.follow(a, b) else 'already follows'}: {a} -> {b}")
 
 
 def unfollow(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()],
              data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """A stops following B."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         print(f"{'unfollowed' if p.unfollow(a, b) else 'not following'}: {a} -> {b}")
 
 
@@ -104,7 +104,7 @@ def upload(image: Annotated[Path, typer.Argument(help="The photo.")],
            data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Upload a photo: faces are identified and the required fakes made on the uploader's client first."""
     items = [x.strip() for r in (reveal or []) for x in r.split(",") if x.strip()]
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         res = p.upload(str(image), as_user, model=model, reveal=items, album=album)
     if as_json:
         print(json.dumps({"photo": res.photo_id, "model": res.model, "created": res.created, "faces": [
@@ -119,7 +119,7 @@ def upload(image: Annotated[Path, typer.Argument(help="The photo.")],
 
 def photos(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """List uploaded photos."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         for ph in p.photos():
             print(f"{ph.id}\t{ph.model}\t{ph.uploader}\t{ph.album or '-'}\t{ph.width}x{ph.height}")
 
@@ -129,7 +129,7 @@ def tag(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.Argu
         by: Annotated[str | None, typer.Option("--by", help="Who tags (default: the uploader).")] = None,
         data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Tag a face (explicit model); it stays fake until the tagged user consents."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         print(f"tagged: photo {photo} face {face} as {user} (consent {p.tag(photo, face, user, by=by)})")
 
 
@@ -137,7 +137,7 @@ def untag(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.Ar
           by: Annotated[str | None, typer.Option("--by", help="Who untags.")] = None,
           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Remove a tag; the face is faked again with a new fake."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         p.untag(photo, face, by=by)
         print(f"untagged: photo {photo} face {face}")
 
@@ -147,7 +147,7 @@ def consent(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.
             refuse: Annotated[bool, typer.Option("--refuse", help="Refuse or revoke consent.")] = False,
             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """The tagged user grants (or with --refuse refuses/revokes) consent to reveal their face."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         print(f"consent {p.consent(photo, face, user, grant=not refuse)}: photo {photo} face {face} ({user})")
 
 
@@ -159,7 +159,7 @@ def render(photo: Annotated[int, typer.Argument()],
     """Render the photo as VIEWER sees it: real faces where allowed, verified fakes elsewhere."""
     from mfmc.service.imaging import encode_png
 
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         res = p.render(photo, viewer)
     target = out or Path(f"photo-{photo}-{viewer}.png")
     if target.suffix.lower() in (".png", ""):
@@ -181,7 +181,7 @@ def render(photo: Annotated[int, typer.Argument()],
 def audit(photo: Annotated[int | None, typer.Argument(help="Only this photo.")] = None,
           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Show the audit log (who did or viewed what, and which version)."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         for e in p.audit_log(photo):
             fields = [f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, str(e.photo_id or "-"), e.version or "-",
                       e.detail]
@@ -192,7 +192,7 @@ def audit(photo: Annotated[int | None, typer.Argument(help="Only this photo.")] 
 def keys_rotate(name: Annotated[str, typer.Argument(help="The user whose keys are replaced.")],
                 data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Replace USER's key pair: shares are re-sealed, rules re-signed, friends told by a signed notice."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         res = p.rotate_keys(name)
     print(f"rotated: {name} ({res.old_fingerprint} -> {res.new_fingerprint})")
     print(f"  re-shared with: {', '.join(res.reshared) or '-'}")
@@ -205,7 +205,7 @@ def keys_rotate(name: Annotated[str, typer.Argument(help="The user whose keys ar
 def keys_sync(name: Annotated[str, typer.Argument(help="The user whose client fetches updates.")],
               data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Fetch USER's notices and friends' envelopes; fails (exit 1) if anything was refused."""
-    with _open(data_dir, db) as p:
+    with open_platform(data_dir, db) as p:
         done = p.client_sync(name, strict=True)
     for what in ("imported", "revoked", "rotated"):
         if done[what]:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from mfmc.cli.platform import DEFAULT_DIR, DataDirOpt, DbOpt, open_platform
 from mfmc.policy import Context, Engine, Graph, format_rules, load_policy, parse_rules
 from mfmc.policy.compiler import load_sources, rule_paths
 
@@ -107,19 +108,15 @@ def _engine(rules: Path, graph_path: Path) -> Engine:
     return Engine(policy, graph)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# `mfmc rules set` — platform (store-backed) command, owned by the platform engineer; logic in mfmc.service.
+# `mfmc rules set` is store-backed: it shares the platform commands' data-dir and database options.
 @rules_app.command("set")
 def set_rules(
     files: Annotated[list[Path], typer.Argument(help="Rule files to store, one owner per file.")],
-    data_dir: Annotated[Path, typer.Option("--data-dir", envvar="MFMC_DATA_DIR",
-                                           help="Where the platform keeps its state.")] = Path("mfmc-data"),
-    db: Annotated[str | None, typer.Option("--db", envvar="MFMC_DB_URL", help="Database URL.")] = None,
+    data_dir: DataDirOpt = DEFAULT_DIR,
+    db: DbOpt = None,
 ) -> None:
     """Validate rule files, sign each with its owner's key (client side) and store them on the platform."""
-    from mfmc.service import Platform
-
-    with Platform(data_dir, db_url=db) as platform:
+    with open_platform(data_dir, db) as platform:
         for text, path in load_sources(rule_paths(files)):
             owner = platform.set_rules(text, str(path))
             print(f"set: rules of {owner} from {path} (signed)")
