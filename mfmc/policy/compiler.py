@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from types import MappingProxyType
 
@@ -11,15 +11,33 @@ from mfmc.policy import ast
 from mfmc.policy.diagnostics import Diagnostic, Severity, line_of
 from mfmc.policy.formatter import format_statement
 from mfmc.policy.graph import Graph
-from mfmc.policy.model import CompiledRule, OwnerPolicy, PolicySet, resolve
+from mfmc.policy.model import (
+    CompiledRule,
+    DefaultAudience,
+    DefaultSource,
+    FakesMode,
+    OwnerPolicy,
+    PolicySet,
+    compile_condition,
+    resolve,
+)
 from mfmc.policy.parser import parse_rules, read_rules_file, strip_comment
 from mfmc.policy.validator import validate
 
 RULE_SUFFIX = ".mfmc"
 
 
-def compile_file(rule_file: ast.RuleFile, text: str | None = None) -> OwnerPolicy:
-    """Compile one valid file (validate it first: this assumes no errors)."""
+def compile_file(rule_file: ast.RuleFile, text: str | None = None, users: Collection[str] | None = None) -> OwnerPolicy:
+    """Validate and compile one file; raises `RuleError` with every error found (warnings are dropped here:
+    `compile_sources` collects them)."""
+    found = validate(rule_file, text, users)
+    if any(d.is_error for d in found):
+        raise RuleError(found)
+    return _compile_valid(rule_file, text)
+
+
+def _compile_valid(rule_file: ast.RuleFile, text: str | None) -> OwnerPolicy:
+    """Compile a file `validate` found no error in. Every word is resolved into its enum here."""
     owner = rule_file.of_type(ast.FaceDecl)[0].owner.value
     defaults = rule_file.of_type(ast.DefaultDecl)
     fakes = rule_file.of_type(ast.FakesDecl)
@@ -34,20 +52,23 @@ def compile_file(rule_file: ast.RuleFile, text: str | None = None) -> OwnerPolic
             groups[statement.name.value] = frozenset(members)
         elif isinstance(statement, ast.Rule):
             source = _source_of(statement, lines)
+            condition = compile_condition(statement.condition, groups) if statement.condition is not None else None
             for name in statement.audience:
                 rules.append(CompiledRule(statement.effect is ast.Effect.HIDE, resolve(name.value, groups),
-                                          statement.condition, source, statement.span))
+                                          condition, source, statement.span))
+    default = defaults[0] if defaults else None
     return OwnerPolicy(
         owner=owner,
-        default=defaults[0].level.value if defaults else "nobody",
+        default=DefaultAudience.parse(default.level.value) if default else DefaultAudience.NOBODY,
         rules=tuple(rules),
         groups=MappingProxyType(dict(groups)),
-        fakes_per_viewer=bool(fakes) and fakes[0].mode.value == "per_viewer",
+        fakes=FakesMode.parse(fakes[0].mode.value) if fakes else FakesMode.PER_PHOTO,
         path=rule_file.path,
+        default_source=DefaultSource(default.span, _source_of(default, lines)) if default else None,
     )
 
 
-def _source_of(rule: ast.Rule, lines: list[str] | None) -> str:
+def _source_of(rule: ast.Rule | ast.DefaultDecl, lines: list[str] | None) -> str:
     """The statement as written (without its comment), for reasons."""
     if lines is None or not 1 <= rule.span.line <= len(lines):
         return format_statement(rule)
@@ -69,7 +90,7 @@ def compile_sources(sources: Iterable[tuple[str, str]], graph: Graph | None = No
         diagnostics.extend(found)
         if any(d.is_error for d in found):
             continue
-        policy = compile_file(rule_file, text)
+        policy = _compile_valid(rule_file, text)
         if policy.owner in owners:
             span = rule_file.of_type(ast.FaceDecl)[0].span
             diagnostics.append(Diagnostic(Severity.ERROR, f"rules for `{policy.owner}` are defined twice",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from mfmc.errors import RuleError
 from mfmc.policy import ast
-from mfmc.policy.model import Target, resolve
+from mfmc.policy.model import AlbumIs, AllOf, AnyOf, NotP, Predicate, Target, UploaderIn
 
 
 @dataclass(frozen=True)
@@ -18,32 +19,27 @@ class Context:
     album: str | None = None
 
 
-# Membership test: does `user` (None = unknown) belong to `target`, relative to the rules' owner?
+# Membership test of the uploader: is `user` (None = no uploader) in `target`, relative to the rules' owner?
 Membership = Callable[[str | None, Target], bool]
 
 
-def holds(
-    condition: ast.Condition | None,
-    context: Context,
-    groups: Mapping[str, frozenset[str]],
-    member: Membership,
-) -> bool:
-    """Whether `condition` is true in `context` (an absent condition always holds)."""
+def holds(condition: Predicate | None, context: Context, member: Membership) -> bool:
+    """Whether a compiled condition is true in `context` (an absent condition always holds)."""
     match condition:
         case None:
             return True
-        case ast.UploaderIn(audience, negated):
-            inside = any(member(context.uploader, resolve(n.value, groups)) for n in audience)
+        case UploaderIn(targets, negated):
+            inside = any(member(context.uploader, t) for t in targets)
             return inside != negated
-        case ast.AlbumIs(album, negated):
+        case AlbumIs(album, negated):
             return (context.album == album) != negated
-        case ast.Not(operand):
-            return not holds(operand, context, groups, member)
-        case ast.And(operands):
-            return all(holds(o, context, groups, member) for o in operands)
-        case ast.Or(operands):
-            return any(holds(o, context, groups, member) for o in operands)
-    raise AssertionError(f"unknown condition {condition!r}")
+        case NotP(operand):
+            return not holds(operand, context, member)
+        case AllOf(operands):
+            return all(holds(o, context, member) for o in operands)
+        case AnyOf(operands):
+            return any(holds(o, context, member) for o in operands)
+    raise RuleError([], f"unknown condition `{condition!r}`")
 
 
 def depth(condition: ast.Condition | None) -> int:

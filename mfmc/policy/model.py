@@ -1,15 +1,20 @@
 """The compiled policy: what each owner's rules mean, independent of syntax.
 
-Audience names resolve to a `Target` with a specificity level; the engine only ever sees these types.
+Every word of the language is resolved here, at compile time, into a closed vocabulary (`StrEnum`s owned by this
+package, the lowest layer that uses them): default audiences, relationships, fakes modes. Audience names resolve
+to a `Target` with a specificity level and `when` conditions to a `Predicate` tree over targets, so the engine
+never looks at a string it would have to guess the meaning of. Constructors check their fields: a policy built by
+hand with an unknown word raises `RuleError` instead of being evaluated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING
 
+from mfmc.errors import RuleError
 from mfmc.policy import ast
 from mfmc.policy.diagnostics import Diagnostic
 
@@ -26,10 +31,57 @@ class Level(IntEnum):
     USER = 3
 
 
-RELATIONS = ("friends", "friends_of_friends", "followers")
+class Relation(StrEnum):
+    """A relationship of the social graph, relative to the face's owner."""
+
+    FRIENDS = "friends"
+    FRIENDS_OF_FRIENDS = "friends_of_friends"
+    FOLLOWERS = "followers"
+
+
+class DefaultAudience(StrEnum):
+    """Who sees the face when no statement applies. `public` is written for `everyone` too."""
+
+    EVERYONE = "everyone"
+    FRIENDS = "friends"
+    FRIENDS_OF_FRIENDS = "friends_of_friends"
+    FOLLOWERS = "followers"
+    NOBODY = "nobody"
+
+    @classmethod
+    def parse(cls, word: str) -> DefaultAudience:
+        """The audience a `default` word denotes; unknown words raise `RuleError`."""
+        if word in EVERYONE_WORDS:
+            return cls.EVERYONE
+        try:
+            return cls(word)
+        except ValueError:
+            raise RuleError([], f"unknown default level `{word}`") from None
+
+    @property
+    def relation(self) -> Relation | None:
+        """The relationship this default reveals to, if it is one."""
+        return Relation(self.value) if self.value in RELATIONS else None
+
+
+class FakesMode(StrEnum):
+    """One fake per photo (every viewer sees the same fake) or one per viewer."""
+
+    PER_PHOTO = "per_photo"
+    PER_VIEWER = "per_viewer"
+
+    @classmethod
+    def parse(cls, word: str) -> FakesMode:
+        try:
+            return cls(word)
+        except ValueError:
+            raise RuleError([], f"unknown fakes mode `{word}`") from None
+
+
+RELATIONS = tuple(r.value for r in Relation)
 EVERYONE_WORDS = ("everyone", "public")
-DEFAULT_LEVELS = ("public", "everyone", "friends", "friends_of_friends", "followers", "nobody")
-FAKES_MODES = ("per_viewer", "per_photo")
+DEFAULT_LEVELS = ("public", *(d.value for d in DefaultAudience))
+FAKES_MODES = tuple(m.value for m in FakesMode)
 RESERVED = frozenset((*RELATIONS, *EVERYONE_WORDS, "nobody"))
 
 
@@ -39,13 +91,26 @@ class Target:
 
     level: Level
     users: frozenset[str] = frozenset()
-    relation: str | None = None
+    relation: Relation | None = None
     label: str = ""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.level, Level):
+            raise RuleError([], f"unknown audience level `{self.level}`")
+        if (self.level is Level.RELATION) != isinstance(self.relation, Relation):
+            raise RuleError([], f"audience `{self.label}` has an unknown relationship `{self.relation}`")
+
     def describe(self) -> str:
-        kind = {Level.USER: "named viewer", Level.GROUP: "group", Level.RELATION: "relationship",
-                Level.EVERYONE: "everyone"}[self.level]
-        return f"{kind} `{self.label}`" if self.level is not Level.EVERYONE else "everyone"
+        match self.level:
+            case Level.USER:
+                return f"named viewer `{self.label}`"
+            case Level.GROUP:
+                return f"group `{self.label}`"
+            case Level.RELATION:
+                return f"relationship `{self.label}`"
+            case Level.EVERYONE:
+                return "everyone"
+        raise RuleError([], f"unknown audience level `{self.level}`")
 
 
 def resolve(name: str, groups: Mapping[str, frozenset[str]]) -> Target:
@@ -53,10 +118,83 @@ def resolve(name: str, groups: Mapping[str, frozenset[str]]) -> Target:
     if name in EVERYONE_WORDS:
         return Target(Level.EVERYONE, label=name)
     if name in RELATIONS:
-        return Target(Level.RELATION, relation=name, label=name)
+        return Target(Level.RELATION, relation=Relation(name), label=name)
     if name in groups:
         return Target(Level.GROUP, users=groups[name], label=name)
     return Target(Level.USER, users=frozenset((name,)), label=name)
+
+
+# ---- compiled conditions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploaderIn:
+    """`uploader in A, B`: the uploader is in one of `targets` (the owner counts as in all of them)."""
+
+    targets: tuple[Target, ...]
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class AlbumIs:
+    """`album == "x"`: an unknown album equals no name."""
+
+    album: str
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class NotP:
+    operand: Predicate
+
+
+@dataclass(frozen=True)
+class AllOf:
+    operands: tuple[Predicate, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    operands: tuple[Predicate, ...]
+
+
+Predicate = UploaderIn | AlbumIs | NotP | AllOf | AnyOf
+
+
+def compile_condition(condition: ast.Condition, groups: Mapping[str, frozenset[str]]) -> Predicate:
+    """Resolve every audience name of a `when` condition against the groups defined so far."""
+    match condition:
+        case ast.UploaderIn(audience, negated):
+            return UploaderIn(tuple(resolve(n.value, groups) for n in audience), negated)
+        case ast.AlbumIs(album, negated):
+            return AlbumIs(album, negated)
+        case ast.Not(operand):
+            return NotP(compile_condition(operand, groups))
+        case ast.And(operands):
+            return AllOf(tuple(compile_condition(o, groups) for o in operands))
+        case ast.Or(operands):
+            return AnyOf(tuple(compile_condition(o, groups) for o in operands))
+    raise RuleError([], f"unknown condition `{condition!r}`")
+
+
+def predicate_parts(p: Predicate) -> tuple[list[Target], list[str]]:
+    """Every target tested against the uploader and every album literal in `p`."""
+    targets: list[Target] = []
+    albums: list[str] = []
+    stack: list[Predicate] = [p]
+    while stack:
+        match stack.pop():
+            case UploaderIn(found):
+                targets.extend(found)
+            case AlbumIs(album):
+                albums.append(album)
+            case NotP(operand):
+                stack.append(operand)
+            case AllOf(operands) | AnyOf(operands):
+                stack.extend(operands)
+            case other:
+                raise RuleError([], f"unknown condition `{other!r}`")
+    return targets, albums
 
 
 @dataclass(frozen=True)
@@ -65,12 +203,24 @@ class CompiledRule:
 
     hide: bool
     target: Target
-    condition: ast.Condition | None
+    condition: Predicate | None
     source: str  # the statement as written, for reasons
     span: ast.Span
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.hide, bool) or not isinstance(self.target, Target):
+            raise RuleError([], f"malformed compiled statement `{self.source}`")
+
     def describe(self) -> str:
         return f"{self.span}: `{self.source}`"
+
+
+@dataclass(frozen=True)
+class DefaultSource:
+    """Where the `default` statement is, for analysis output."""
+
+    span: ast.Span
+    source: str
 
 
 @dataclass(frozen=True)
@@ -78,11 +228,34 @@ class OwnerPolicy:
     """Everything one owner's file says."""
 
     owner: str
-    default: str
+    default: DefaultAudience
     rules: tuple[CompiledRule, ...]
     groups: Mapping[str, frozenset[str]]
-    fakes_per_viewer: bool
+    fakes: FakesMode
     path: str
+    default_source: DefaultSource | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.default, DefaultAudience):
+            raise RuleError([], f"unknown default level `{self.default}` for `{self.owner}`")
+        if not isinstance(self.fakes, FakesMode):
+            raise RuleError([], f"unknown fakes mode `{self.fakes}` for `{self.owner}`")
+
+    @property
+    def fakes_per_viewer(self) -> bool:
+        return self.fakes is FakesMode.PER_VIEWER
+
+    def album_literals(self) -> set[str]:
+        """Every album name a condition of these rules tests."""
+        return {a for r in self.rules if r.condition is not None for a in predicate_parts(r.condition)[1]}
+
+    def uploader_targets(self) -> list[Target]:
+        """Every distinct audience a condition of these rules tests the uploader against."""
+        found: dict[Target, None] = {}
+        for r in self.rules:
+            if r.condition is not None:
+                found.update(dict.fromkeys(predicate_parts(r.condition)[0]))
+        return list(found)
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,9 @@ def member(graph: dict, owner: str, groups: dict, name: str, user) -> bool:
 def holds(c, graph, owner, groups, uploader, album) -> bool:
     if c is None:
         return True
-    if isinstance(c, ast.UploaderIn):
-        return any(member(graph, owner, groups, n.value, uploader) for n in c.audience) != c.negated
+    if isinstance(c, ast.UploaderIn):  # the owner is in every audience of their own (semantics point 6)
+        inside = uploader == owner or any(member(graph, owner, groups, n.value, uploader) for n in c.audience)
+        return inside != c.negated
     if isinstance(c, ast.AlbumIs):
         return (album == c.album) != c.negated
     if isinstance(c, ast.Not):
