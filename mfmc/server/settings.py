@@ -1,0 +1,98 @@
+"""Server settings: read once at the edge (`mfmc serve`, `mfmc worker`, the CLI's embedded server)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from mfmc.errors import StoreError
+from mfmc.server.core import Server
+from mfmc.service.backends import FaceBackend
+from mfmc.store import Store
+
+MARKER = "mfmc-data.json"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    data_dir: Path  # holds `server/` (SQLite database unless db_url, and the blob store)
+    db_url: str | None = None  # PostgreSQL by URL
+    schema: str | None = None  # PostgreSQL schema (tests)
+    redis_url: str | None = None  # fake jobs on Redis for `mfmc worker`s; None: made in the server process
+    backend: str = "vision"  # "vision" (real models) or "grid" (cheap deterministic backend for tests/benchmarks)
+    audience: str = "mfmc"  # names this deployment inside login signatures
+    token_ttl_s: int = 900
+    max_body_mb: int = 32
+    job_lease_s: float = 30.0
+    job_timeout_s: float = 120.0
+    create: bool = False
+
+    @property
+    def server_dir(self) -> Path:
+        return self.data_dir / "server"
+
+
+def make_backend(name: str) -> FaceBackend:
+    if name == "grid":
+        from mfmc.service.testing import GridBackend
+
+        return GridBackend()
+    if name == "vision":
+        from mfmc.service.backends import VisionBackend
+
+        return VisionBackend()
+    raise StoreError(f"unknown face backend `{name}`", help="use `vision` (default) or `grid` (tests, benchmarks)")
+
+
+class LazyBackend:
+    """The real backend is heavy (models): build it on the first fake, not when the server starts."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._backend: FaceBackend | None = None
+
+    def _get(self) -> FaceBackend:
+        if self._backend is None:
+            self._backend = make_backend(self.name)
+        return self._backend
+
+    @property
+    def recognizer(self) -> str:
+        return self._get().recognizer
+
+    @property
+    def threshold(self) -> float:
+        return self._get().threshold
+
+    def detect(self, image):  # type: ignore[no-untyped-def]
+        return self._get().detect(image)
+
+    def distance(self, a, b):  # type: ignore[no-untyped-def]
+        return self._get().distance(a, b)
+
+    def fake(self, image, faces, index, *, seed, cache_key=None):  # type: ignore[no-untyped-def]
+        return self._get().fake(image, faces, index, seed=seed, cache_key=cache_key)
+
+
+def open_store(settings: ServerSettings) -> Store:
+    marker = settings.data_dir / MARKER
+    if not marker.exists():
+        if not settings.create:
+            raise StoreError(f"no mfmc data dir at `{settings.data_dir}`",
+                             help="create one with `mfmc init` (or pass --data-dir)")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"format": "mfmc-data", "version": 1}) + "\n")
+    return Store(settings.server_dir, settings.db_url, schema=settings.schema)
+
+
+def open_server(settings: ServerSettings, *, backend: FaceBackend | None = None) -> Server:
+    """A `Server` for the settings: the store, the face backend (lazy) and the fake queue (Redis or in-process)."""
+    store = open_store(settings)
+    server = Server(store, backend or LazyBackend(settings.backend))
+    if settings.redis_url:
+        from mfmc.jobs.redis_queue import RedisQueue
+
+        server.queue = RedisQueue(settings.redis_url, server.maker, lease_s=settings.job_lease_s,
+                                  timeout_s=settings.job_timeout_s)
+    return server
