@@ -73,3 +73,15 @@ class CryptoError(MfmcError):
 
 class GenerationError(MfmcError):
     """A verified fake could not be produced (the caller must fail closed)."""
+
+
+class PermissionDeniedError(InvalidInputError):
+    """The authenticated user may not do this (another user's view, rules, tag or consent)."""
+
+
+class AuthenticationError(MfmcError):
+    """The server could not establish who is asking (no, expired or forged login)."""
+
+
+class ServerUnavailableError(MfmcError):
+    """The platform server cannot be reached or answered with something that is not the mfmc API."""

@@ -32,9 +32,7 @@ from mfmc.crypto.errors import (
     WrongPassphraseError,
     WrongRecipientError,
 )
-from mfmc.crypto.keyring import Keyring
 from mfmc.crypto.keys import KdfParams, KeyPair, PublicKeys, verify_rotation
-from mfmc.crypto.scan import contains_secret, find_secrets, scan_paths
 from mfmc.crypto.sharing import (
     EmbeddingSet,
     EnvelopeHeader,
@@ -89,3 +87,17 @@ __all__ = [
     "verify_rotation",
     "verify_rules",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`Keyring` (the client's private keys) and the leak scanner load on first use: the server never imports them."""
+    if name == "Keyring":
+        from mfmc.crypto.keyring import Keyring
+
+        return Keyring
+    if name in ("contains_secret", "find_secrets", "scan_paths"):  # the leak scanner knows keyrings too
+        from mfmc.crypto import scan
+
+        return getattr(scan, name)
+    raise AttributeError(f"module 'mfmc.crypto' has no attribute {name!r}")
+

@@ -13,16 +13,20 @@ with Platform("mfmc-data", create=True) as p:
 """
 
 from mfmc.service.backends import DetectedFace, FaceBackend, FakeOutcome, VisionBackend
-from mfmc.service.platform import (
-    ACCESS_MODELS,
-    FaceDecision,
-    FaceSummary,
-    Platform,
-    Rendering,
-    RotationResult,
-    UploadResult,
-    env_passphrase,
-)
+from mfmc.service.records import FaceDecision, FaceSummary, Rendering, RotationResult, UploadResult
+
+ACCESS_MODELS = ("proxy", "explicit", "rules")
+_PLATFORM = {"Platform", "env_passphrase"}
+
+
+def __getattr__(name: str) -> object:
+    """`Platform` (server and clients in one process) is loaded on first use: the server never imports it."""
+    if name in _PLATFORM:
+        from mfmc.service import platform
+
+        return getattr(platform, name)
+    raise AttributeError(f"module 'mfmc.service' has no attribute {name!r}")
+
 
 __all__ = [
     "ACCESS_MODELS",
