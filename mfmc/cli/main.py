@@ -2,45 +2,121 @@
 
 Every mfmc error is printed as one short message (plus an optional help line) with no traceback: keys and
 embeddings may live in local variables, so tracebacks are only shown when MFMC_DEBUG=1.
+
+Start-up is kept short: the command modules import only typer and the standard library at the top, and a
+command line that names one of the commands in `COMMANDS` registers (and imports) only that command's module;
+`mfmc --help`, the platform commands and unknown names register everything.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import sys
+from collections.abc import Callable
+from typing import Annotated
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from mfmc.cli.anonymize import anonymize_command
-from mfmc.cli.eval import eval_command
-from mfmc.cli.faces import doctor_command, faces_command
-from mfmc.cli.platform import register as register_platform
-from mfmc.cli.pool import pool_app
-from mfmc.cli.rules import rules_app
+from mfmc import __version__
 from mfmc.errors import MfmcError
 
-app = typer.Typer(
-    name="mfmc",
-    help="My Face, My Choice: per-face access rules and verified deepfakes for shared photos.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(rules_app, name="rules", rich_help_panel="Rules")
-for _name, _command in (("faces", faces_command), ("anonymize", anonymize_command), ("eval", eval_command),
-                        ("doctor", doctor_command)):
-    app.command(_name, rich_help_panel="Faces and fakes")(_command)
-app.add_typer(pool_app, name="pool", rich_help_panel="Faces and fakes")
-register_platform(app)  # init, user, enroll, friend, upload, tag, consent, render, demo, …
-for _info in (*app.registered_commands, *app.registered_groups):
-    _info.rich_help_panel = _info.rich_help_panel or "Platform"
+FACES = "Faces and fakes"
+# name -> (module, attribute, help panel, is a group of subcommands)
+COMMANDS: dict[str, tuple[str, str, str, bool]] = {
+    "rules": ("mfmc.cli.rules", "rules_app", "Rules", True),
+    "render": ("mfmc.cli.render", "render_command", FACES, False),
+    "faces": ("mfmc.cli.faces", "faces_command", FACES, False),
+    "anonymize": ("mfmc.cli.anonymize", "anonymize_command", FACES, False),
+    "eval": ("mfmc.cli.eval", "eval_command", FACES, False),
+    "doctor": ("mfmc.cli.faces", "doctor_command", FACES, False),
+    "pool": ("mfmc.cli.pool", "pool_app", FACES, True),
+    "graph": ("mfmc.cli.graph", "graph_app", "Platform", True),
+}
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mfmc {__version__}")
+        raise typer.Exit(0)
+
+
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """My Face, My Choice: per-face access rules and verified deepfakes for shared photos."""
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The `mfmc` app: every command, or only `only` (one of `COMMANDS`) for a faster start."""
+    app = typer.Typer(name="mfmc", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+    app.callback()(_root)
+    for name, (module, attr, panel, group) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        target = getattr(importlib.import_module(module), attr)
+        if group:
+            app.add_typer(target, name=name, rich_help_panel=panel)
+        else:
+            app.command(name, rich_help_panel=panel)(target)
+    if only is None:
+        from mfmc.cli.platform import register as register_platform
+
+        register_platform(app)  # init, user, keys, enroll, friend, upload, tag, consent, demo, …
+        for info in (*app.registered_commands, *app.registered_groups):
+            info.rich_help_panel = info.rich_help_panel or "Platform"
+    return app
+
+
+def _command_name(argv: list[str]) -> str | None:
+    """The command an argument list names when it is one of `COMMANDS` (options before it are root options)."""
+    for arg in argv:
+        if arg.startswith("-"):
+            return None  # --help, --version: the whole app
+        return arg if arg in COMMANDS else None
+    return None
+
+
+class _Argument(TyperArgument):
+    """An argument shown as NAME (or [NAME]) in the usage line instead of typer's `{name}`."""
+
+    def _usage_display_name(self) -> str:
+        name = (self.metavar or self.name or "").upper()
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+def _quiet_help(make: Callable[[typer.Context], TyperOption | None], ctx: typer.Context) -> TyperOption | None:
+    """A command's `--help` flag (made on demand by click) without the `<bool>` type either."""
+    option = make(ctx)
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+def _polish(command: TyperGroup | TyperCommand) -> None:
+    """Help screens without type noise: no `<bool>` after flags, arguments as NAME in usage lines."""
+    for param in command.params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+        elif type(param) is TyperArgument:
+            param.__class__ = _Argument
+    command.get_help_option = functools.partial(_quiet_help, command.get_help_option)  # type: ignore[method-assign]
+    for sub in getattr(command, "commands", {}).values():
+        _polish(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code: 0 ok, 1 runtime error, 2 invalid input."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
+        command = typer.main.get_command(build_app(_command_name(args)))
+        _polish(command)
         # Without standalone mode, click returns the code of a `typer.Exit` instead of raising it.
-        result = app(args=argv, standalone_mode=False)
+        result = command.main(args=args, prog_name="mfmc", standalone_mode=False)
     except MfmcError as err:
         print(err.render(), file=sys.stderr)
         return err.exit_code
@@ -51,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as err:  # click usage errors carry their own exit code
         code = getattr(err, "exit_code", None)
-        if code is not None and hasattr(err, "show"):
-            err.show()
+        show: Callable[[], None] | None = getattr(err, "show", None)
+        if code is not None and show is not None:
+            show()
             return code
         if os.environ.get("MFMC_DEBUG") == "1":
             raise

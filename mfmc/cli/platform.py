@@ -151,17 +151,16 @@ def consent(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.
         print(f"consent {p.consent(photo, face, user, grant=not refuse)}: photo {photo} face {face} ({user})")
 
 
-def render(photo: Annotated[int, typer.Argument()],
-           viewer: Annotated[str, typer.Option("--viewer", help="Who looks at the photo.")],
-           out: Annotated[Path | None, typer.Option("-o", "--out", help="Image to write.")] = None,
-           as_json: Annotated[bool, typer.Option("--json", help="Print decisions as JSON.")] = False,
-           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
-    """Render the photo as VIEWER sees it: real faces where allowed, verified fakes elsewhere."""
+def render(photo: str, viewer: str, *, out: Path | None = None, as_json: bool = False,
+           data_dir: Path = DEFAULT_DIR, db: str | None = None) -> None:
+    """Platform mode of `mfmc render` (the command lives in mfmc.cli.render): PHOTO is an uploaded photo's id
+    or the image file that was uploaded (found by its content)."""
     from mfmc.service.imaging import encode_png
 
     with open_platform(data_dir, db) as p:
-        res = p.render(photo, viewer)
-    target = out or Path(f"photo-{photo}-{viewer}.png")
+        photo_id = p.find_photo(photo)
+        res = p.render(photo_id, viewer)
+    target = out or Path(f"photo-{photo_id}-{viewer}.png")
     if target.suffix.lower() in (".png", ""):
         target.write_bytes(encode_png(res.image))
     else:
@@ -169,7 +168,7 @@ def render(photo: Annotated[int, typer.Argument()],
 
         Image.fromarray(res.image).save(target)
     if as_json:
-        print(json.dumps({"photo": photo, "viewer": viewer, "version": res.version, "out": str(target),
+        print(json.dumps({"photo": photo_id, "viewer": viewer, "version": res.version, "out": str(target),
                           "faces": [{"index": d.index, "decision": "reveal" if d.reveal else "fake",
                                      "reasons": list(d.reasons)} for d in res.decisions]}, indent=2))
         return
@@ -227,7 +226,6 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.add_typer(user_app, name="user")
     app.add_typer(keys_app, name="keys")
-    for fn in (enroll, friend, unfriend, follow, unfollow, upload, photos, tag, untag, consent, render, audit,
-               demo):
+    for fn in (enroll, friend, unfriend, follow, unfollow, upload, photos, tag, untag, consent, audit, demo):
         app.command(fn.__name__)(fn)
 

@@ -48,9 +48,7 @@ class UploadMixin(IdentityMixin):
         self._require_users(uploader)
         raw = _raw_bytes(image)
         pixels = load_upload(image)
-        key = hashlib.sha256(b"\0".join([
-            raw, uploader.encode(), model.encode(), (album or "").encode(),
-            json.dumps(sorted(map(str, reveal))).encode()])).hexdigest()
+        key = upload_key(raw, uploader, model, album, reveal)
         with self.store.read() as tx:
             existing = tx.photo_by_key(key)
             if existing is not None:
@@ -111,6 +109,27 @@ class UploadMixin(IdentityMixin):
                 "model": model, "faces": len(rows), "client_faked": sum(client_fake)})
             result = UploadResult(photo.id or 0, model, summaries(rows), True)
         return result
+
+    def find_photo(self, ref: str | int) -> int:
+        """The id of an uploaded photo from its id or from the image file that was uploaded.
+
+        A file is matched by content: its bytes give the upload key of each stored photo's uploader, model and
+        album (photos uploaded with a `--reveal` list are found by id only).
+        """
+        text = str(ref).strip()
+        with self.store.read() as tx:
+            if text.isdigit():
+                return tx.photo(int(text)).id or 0
+            raw = _raw_bytes(text)
+            found = [ph.id or 0 for ph in tx.photos()
+                     if ph.upload_key == upload_key(raw, ph.uploader, ph.model, ph.album, ())]
+        if not found:
+            raise InvalidInputError(f"no uploaded photo has the content of `{text}`",
+                                    help="upload it first (`mfmc upload`), or give its id (`mfmc photos`)")
+        if len(found) > 1:
+            raise InvalidInputError(f"`{text}` was uploaded {len(found)} times (photos "
+                                    f"{', '.join(map(str, found))})", help="give the photo's id")
+        return found[0]
 
     def _levels(self) -> dict[str, str]:
         with self.store.read() as tx:
@@ -202,6 +221,13 @@ class UploadMixin(IdentityMixin):
     def _refake(tx: Tx, face: m.Face) -> None:
         face.generation += 1
         tx.drop_fakes(face.photo_id, face.index)
+
+
+def upload_key(raw: bytes, uploader: str, model: str, album: str | None, reveal: Iterable[str | int]) -> str:
+    """What makes an upload the same upload: the file's bytes, uploader, model, album and reveal list."""
+    return hashlib.sha256(b"\0".join([
+        raw, uploader.encode(), model.encode(), (album or "").encode(),
+        json.dumps(sorted(map(str, reveal))).encode()])).hexdigest()
 
 
 def _raw_bytes(source: object) -> bytes:

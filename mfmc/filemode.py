@@ -1,0 +1,235 @@
+"""File mode: a photo as one viewer sees it, from rule files, a graph file and reference photos (no platform).
+
+```python
+from mfmc.filemode import People, render_view
+people = People.load("examples/people", pipeline)            # DIR/<user>.<ext> or DIR/<user>/*.jpg
+view = render_view(image, "bob", engine, people, pipeline=pipeline, generator=generator,
+                   context=Context(uploader="carol"))
+view.image; [f.to_dict() for f in view.faces]                 # box, owner, decision, reasons, fallback
+```
+
+Identification: every face of the photo is embedded by each recognizer in `IDENTIFY_WITH` and compared with the
+reference faces. A face gets an owner only when every recognizer agrees: the person's closest reference is under
+each recognizer's calibrated same-person threshold, the person is each recognizer's nearest, and the face is the
+person's nearest face in the photo. No match, recognizers that disagree, or a person who matches another face of
+the photo better leave the face unknown, and an unknown face is faked for every viewer (fail closed).
+Decisions come from `mfmc.policy.Engine`; faked faces are verified fakes from `mfmc.swap.FakeGenerator` (or
+its verified fallbacks); revealed faces are left pixel-identical.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mfmc.errors import InvalidInputError, ModelNotFoundError, NoFaceError, UnknownUserError
+from mfmc.policy import Context, Decision, Engine
+from mfmc.swap import FakeGenerator
+from mfmc.vision import FacePipeline, Faces, load_image
+from mfmc.vision.images import IMAGE_SUFFIXES, image_files
+
+#: The recognizers that must agree before a face is given an owner (the two calibrated families).
+IDENTIFY_WITH = ("dlib", "facenet")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a face is (`owner`, None when unknown) and why."""
+
+    owner: str | None
+    reason: str
+    distances: Mapping[str, float]  # per recognizer: distance to the owner's closest reference (empty if unknown)
+
+
+class People:
+    """Reference embeddings per user: `user -> recognizer -> (k, D)` for k reference photos."""
+
+    def __init__(self, references: Mapping[str, Mapping[str, np.ndarray]], pipeline: FacePipeline,
+                 recognizers: Sequence[str] = IDENTIFY_WITH) -> None:
+        self.references = {user: dict(by_rec) for user, by_rec in references.items()}
+        self.pipeline = pipeline
+        self.recognizers = tuple(recognizers)
+
+    @property
+    def users(self) -> list[str]:
+        return sorted(self.references)
+
+    @classmethod
+    def load(cls, folder: str | Path, pipeline: FacePipeline, recognizers: Sequence[str] = IDENTIFY_WITH) -> People:
+        """Read `folder/<user>.<ext>` (one face) and `folder/<user>/` (several photos, one face each)."""
+        root = Path(folder)
+        if not root.is_dir():
+            raise InvalidInputError(f"people folder `{root}` does not exist",
+                                    help="give a folder of reference photos: DIR/<user>.jpg or DIR/<user>/*.jpg")
+        _require_recognizers(pipeline, recognizers)
+        photos: dict[str, list[Path]] = {}
+        for entry in sorted(root.iterdir()):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                found = image_files(entry)
+                if not found:
+                    raise InvalidInputError(f"people folder `{entry}` holds no photos",
+                                            help="put one or more photos of the user in it")
+                photos.setdefault(entry.name, []).extend(found)
+            elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
+                photos.setdefault(entry.stem, []).append(entry)
+        if not photos:
+            raise InvalidInputError(f"people folder `{root}` holds no reference photos",
+                                    help="add DIR/<user>.jpg (one face) or DIR/<user>/ (several photos)")
+        references: dict[str, dict[str, np.ndarray]] = {}
+        for user, paths in photos.items():
+            vectors: dict[str, list[np.ndarray]] = {name: [] for name in recognizers}
+            for path in paths:
+                image = load_image(path)
+                faces = pipeline.detect(image)
+                if len(faces) == 0:
+                    raise NoFaceError(f"no face found in reference photo `{path}`",
+                                      help="a reference photo must show exactly one face, clearly visible")
+                if len(faces) > 1:
+                    raise InvalidInputError(f"reference photo `{path}` shows {len(faces)} faces",
+                                            help="a reference photo must show exactly one face: crop it")
+                faces = pipeline.analyze(image, faces, landmarks=False, attributes=False, recognizers=recognizers)
+                for name in recognizers:
+                    vectors[name].append(np.asarray(faces.embeddings[name][0], dtype=np.float32))
+            references[user] = {name: np.stack(vs) for name, vs in vectors.items()}
+        return cls(references, pipeline, recognizers)
+
+    def identify(self, faces: Faces) -> list[Identity]:
+        """One `Identity` per face of `faces` (which must carry embeddings for every recognizer used).
+
+        Face i belongs to user u only if, for every recognizer, u's closest reference is under the threshold,
+        u is the closest user to face i, and face i is the closest face of the photo to u. Anything less
+        (no match, recognizers that disagree, a person who matches another face better) leaves it unknown.
+        """
+        users = self.users
+        count = len(faces)
+        if not users or count == 0:
+            return [Identity(None, "no reference photos to match", {}) for _ in range(count)]
+        # dist[name][i, u]: distance of face i to user u's closest reference photo
+        dist = {name: np.array([[float(np.min(self.pipeline.recognizers[name].distance(
+            faces.embeddings[name][i], self.references[u][name]))) for u in users] for i in range(count)])
+            for name in self.recognizers}
+        bars = {name: float(self.pipeline.recognizers[name].threshold) for name in self.recognizers}
+        out = []
+        for i in range(count):
+            nearest = {name: int(np.argmin(d[i])) for name, d in dist.items()}
+            under = [u for k, u in enumerate(users) if all(dist[n][i, k] < bars[n] for n in self.recognizers)]
+            if not under:
+                out.append(Identity(None, "matches no reference photo", {}))
+                continue
+            if len(set(nearest.values())) > 1:
+                said = ", ".join(f"{n}: `{users[k]}`" for n, k in nearest.items())
+                out.append(Identity(None, f"ambiguous: the recognizers disagree ({said})", {}))
+                continue
+            k = next(iter(nearest.values()))
+            user = users[k]
+            if user not in under:
+                out.append(Identity(None, f"closest to `{user}` but not within every recognizer's threshold", {}))
+                continue
+            better = {int(np.argmin(d[:, k])) for d in dist.values()} - {i}
+            if better:
+                out.append(Identity(None, f"ambiguous: `{user}` matches face {min(better)} of the photo better", {}))
+                continue
+            dists = {n: float(dist[n][i, k]) for n in self.recognizers}
+            detail = ", ".join(f"{n} {d:.2f} < {bars[n]:g}" for n, d in dists.items())
+            others = [u for u in under if u != user]
+            extra = f"; also within the thresholds of {', '.join(f'`{u}`' for u in others)}" if others else ""
+            out.append(Identity(user, f"identified as `{user}` ({detail}){extra}", dists))
+        return out
+
+
+@dataclass(frozen=True)
+class FaceView:
+    """One face of a rendered view: where it is, whose it is, what the viewer gets and why."""
+
+    index: int
+    box: tuple[float, float, float, float]
+    identity: Identity
+    decision: Decision
+    fallback: str | None = None  # for faked faces: how the fake was made ("none" = a verified swap)
+    verified: bool | None = None
+
+    @property
+    def owner(self) -> str | None:
+        return self.identity.owner
+
+    @property
+    def reveal(self) -> bool:
+        return self.decision.reveal
+
+    def to_dict(self) -> dict[str, object]:
+        return {"index": self.index, "box": [round(v, 1) for v in self.box], "owner": self.owner,
+                "decision": self.decision.value,
+                "reasons": [self.identity.reason, *self.decision.reasons],
+                "fallback": self.fallback, "verified": self.verified}
+
+
+@dataclass(frozen=True)
+class View:
+    """A photo as one viewer sees it."""
+
+    viewer: str
+    image: np.ndarray
+    faces: tuple[FaceView, ...]
+
+    @property
+    def revealed(self) -> list[int]:
+        return [f.index for f in self.faces if f.reveal]
+
+
+def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, *, generator: FakeGenerator,
+                context: Context | None = None, seed: int = 0) -> View:
+    """Detect and identify the faces of `image`, decide each for `viewer`, and fake every face not revealed.
+
+    A fake depends only on the photo, the face and (for owners with `fakes per_viewer`) the viewer, so two
+    viewers who both get a fake of a face get the same fake unless the owner asks otherwise.
+    """
+    engine.graph.require(viewer)
+    for user in people.users:
+        if user not in engine.graph:
+            raise UnknownUserError(f"`{user}` has a reference photo but is not a user of the graph",
+                                   help="rename the photo after a graph user, or add the user to the graph")
+    context = context or Context()
+    if context.uploader is not None:
+        engine.graph.require(context.uploader)
+    pipeline = people.pipeline
+    faces = pipeline.detect(image)
+    if len(faces) == 0:
+        return View(viewer, image.copy(), ())
+    order = np.argsort(faces.boxes[:, 0], kind="stable")  # left to right: stable face indices
+    faces = pipeline.analyze(image, faces[order], landmarks=False, attributes=False, recognizers=people.recognizers)
+    identities = people.identify(faces)
+    decisions = [engine.check(viewer, ident.owner, context) for ident in identities]
+    fake_idx = [i for i, d in enumerate(decisions) if not d.reveal]
+    out = image.copy()
+    made: dict[int, tuple[str, bool]] = {}
+    if fake_idx:
+        to_fake = pipeline.analyze(image, faces[np.asarray(fake_idx)], recognizers=())
+        for j, i in enumerate(fake_idx):
+            owner = identities[i].owner
+            key = viewer if owner is not None and engine.policy.fakes_per_viewer(owner) else ""
+            patch, report = generator.fake_face(image, to_fake, j, seed=_seed(seed, i, key))
+            out = patch.apply(out)
+            made[i] = (str(report.fallback), bool(report.verified))
+    views = []
+    for i, (ident, decision) in enumerate(zip(identities, decisions, strict=True)):
+        fallback, verified = made.get(i, (None, None))
+        box = tuple(float(v) for v in faces.boxes[i])
+        views.append(FaceView(i, box, ident, decision, fallback, verified))  # type: ignore[arg-type]
+    return View(viewer, out, tuple(views))
+
+
+def _seed(base: int, index: int, key: str) -> int:
+    return (base * 1_000_003 + zlib.crc32(f"{index}:{key}".encode())) % (2**31)
+
+
+def _require_recognizers(pipeline: FacePipeline, names: Sequence[str]) -> None:
+    missing = [n for n in names if n not in pipeline.recognizers]
+    if missing:
+        raise ModelNotFoundError(f"identification needs the recognizers {', '.join(f'`{n}`' for n in missing)}",
+                                 help="run `mfmc doctor` to see which models are installed")

@@ -1,0 +1,162 @@
+"""`mfmc render` in file mode, end to end on the shipped examples (real models, real fakes), and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mfmc.cli.main import main
+from mfmc.vision import FacePipeline, load_image
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES, GRAPH = ROOT / "rules", ROOT / "examples" / "graph.toml"
+PEOPLE, GROUP = ROOT / "examples" / "people", ROOT / "examples" / "group.jpg"
+# examples/group.jpg, left to right; erin has no reference photo, so her face is unknown
+OWNERS = ["alice", "bob", "carol", "dan", None]
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def file_args(viewer: str, *extra) -> list:
+    return ["render", "--viewer", viewer, GROUP, "--rules", RULES, "--graph", GRAPH, "--people", PEOPLE, *extra]
+
+
+@pytest.fixture(scope="module")
+def bob_view(tmp_path_factory):
+    """Bob's view of the group photo uploaded by carol, rendered once for the module."""
+    out = tmp_path_factory.mktemp("render") / "bob.png"
+    code = main([str(a) for a in file_args("bob", "--uploader", "carol", "-o", out, "--json")])
+    return code, out
+
+
+def _iou(a, b) -> float:
+    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area
+
+
+@pytest.mark.slow
+def test_file_mode_json_schema_owners_and_decisions(tmp_path, capsys):
+    out = tmp_path / "dan.png"
+    code, stdout, err = run(capsys, *file_args("dan", "--uploader", "carol", "-o", out, "--json"))
+    assert code == 0, err
+    data = json.loads(stdout)
+    assert data["viewer"] == "dan" and data["out"] == str(out) and out.is_file()
+    faces = data["faces"]
+    assert [f["owner"] for f in faces] == OWNERS
+    for f in faces:
+        assert set(f) >= {"box", "owner", "decision", "reasons"}
+        assert len(f["box"]) == 4 and all(isinstance(v, float | int) for v in f["box"])
+        assert f["decision"] in ("reveal", "fake")
+        assert f["reasons"] and all(isinstance(r, str) and r for r in f["reasons"])
+    # dan: alice's family (uploader carol is alice's friend), bob is public, carol's friend, himself; erin unknown
+    assert [f["decision"] for f in faces] == ["reveal", "reveal", "reveal", "reveal", "fake"]
+    assert "no known owner" in " ".join(faces[4]["reasons"])
+
+
+@pytest.mark.slow
+def test_file_mode_reveals_exact_pixels_and_verifies_fakes(bob_view):
+    code, out = bob_view
+    assert code == 0
+    original = load_image(GROUP)
+    view = np.asarray(Image.open(out).convert("RGB"))
+    assert view.shape == original.shape
+    pipe = FacePipeline.default()
+    faces = pipe.detect(original)
+    faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]
+    assert len(faces) == len(OWNERS)
+    # bob: alice hides from bob, bob himself, carol's friend, dan is `nobody`, erin unknown
+    expected = ["fake", "reveal", "reveal", "fake", "fake"]
+    before = pipe.analyze(original, faces, landmarks=False, attributes=False)
+    after_faces = pipe.detect(view)
+    changed = np.any(view != original, axis=2)
+    allowed = np.zeros(changed.shape, dtype=bool)
+    for i, decision in enumerate(expected):
+        x1, y1, x2, y2 = (int(round(v)) for v in faces.boxes[i])
+        if decision == "reveal":
+            assert not changed[y1:y2, x1:x2].any(), f"revealed face {i} changed"
+            continue
+        assert changed[y1:y2, x1:x2].mean() > 0.2, f"faked face {i} barely changed"
+        w, h = x2 - x1, y2 - y1
+        allowed[max(0, y1 - h // 2):y2 + h // 2, max(0, x1 - w // 2):x2 + w // 2] = True
+        # verified: every recognizer says the face in the output is not the person of the input
+        match = [j for j in range(len(after_faces)) if _iou(after_faces.boxes[j], faces.boxes[i]) > 0.4]
+        if not match:
+            continue  # no face is left to recognise there
+        redone = pipe.analyze(view, after_faces[np.asarray(match[:1])], landmarks=False, attributes=False)
+        for name, rec in pipe.recognizers.items():
+            if name not in before.embeddings:
+                continue
+            d = float(rec.distance(before.embeddings[name][i], redone.embeddings[name][0]))
+            assert d >= rec.threshold, f"face {i}: {name} still matches ({d:.3f} < {rec.threshold})"
+    assert not (changed & ~allowed).any(), "pixels changed away from the faked faces"
+
+
+@pytest.mark.slow
+def test_file_mode_default_output_name_and_text(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *file_args("carol"))
+    assert code == 0, err
+    assert (tmp_path / "group.carol.png").is_file()
+    assert "wrote group.carol.png (5 faces: " in out
+    assert "identified as `carol`" in out
+
+
+def test_unknown_viewer_exits_2(tmp_path, capsys):
+    code, out, err = run(capsys, *file_args("zed", "-o", tmp_path / "x.png"))
+    assert code == 2
+    assert err.splitlines()[0] == "error: unknown user `zed`"
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_missing_people_dir_exits_2(tmp_path, capsys):
+    args = file_args("bob", "-o", tmp_path / "x.png")
+    args[args.index(PEOPLE)] = tmp_path / "nope"
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    assert err.splitlines()[0] == f"error: people folder `{tmp_path / 'nope'}` does not exist"
+    assert "Traceback" not in err
+
+
+def test_file_mode_needs_all_three_options(capsys):
+    code, _, err = run(capsys, "render", "--viewer", "bob", GROUP, "--rules", RULES, "--graph", GRAPH)
+    assert code == 2
+    assert err.splitlines()[0] == "error: file mode needs --rules, --graph and --people (missing: --people)"
+
+
+@pytest.mark.parametrize("faces", [0, 2])
+def test_reference_photo_must_show_one_face(tmp_path, capsys, faces):
+    people = tmp_path / "people"
+    people.mkdir()
+    group = load_image(GROUP)
+    image = np.full((256, 256, 3), 128, np.uint8) if faces == 0 else group[:, :512]  # alice and bob
+    Image.fromarray(image).save(people / "alice.png")
+    args = file_args("bob", "-o", tmp_path / "x.png")
+    args[args.index(PEOPLE)] = people
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    lines = err.splitlines()
+    want = "no face found in reference photo" if faces == 0 else "shows 2 faces"
+    assert lines[0].startswith("error: ") and want in lines[0]
+    assert len(lines) <= 2 and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_reference_name_must_be_a_graph_user(tmp_path, capsys):
+    people = tmp_path / "people"
+    people.mkdir()
+    (people / "mallory.jpg").write_bytes((PEOPLE / "bob.jpg").read_bytes())
+    args = file_args("bob", "-o", tmp_path / "x.png")
+    args[args.index(PEOPLE)] = people
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    assert "`mallory` has a reference photo but is not a user of the graph" in err.splitlines()[0]
