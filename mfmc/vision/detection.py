@@ -56,6 +56,24 @@ class TilingConfig:
         return scale
 
 
+@dataclass(frozen=True)
+class OrientationConfig:
+    """How photos that lost their orientation (turned 90°, 180° or 270°, no EXIF) are searched.
+
+    The upright search runs first; cheap evidence then says whether one quarter turn deserves a whole second
+    search: probe passes over the photo reduced to `probe_fraction` of the working size and turned each way,
+    and the `check_faces` best faces found upright re-detected in `check_size` px crops turned each way (a face
+    on its side often scores above the threshold upright, with wrong landmarks; turned upright it scores
+    higher).
+    """
+
+    probe_fraction: float = 0.4  # probe long side, as a fraction of the working long side ...
+    probe_max: int = 640  # ... and at most this many pixels
+    check_faces: int = 4
+    check_size: int = 64
+    check_margin: float = 0.1  # a turned crop must beat the upright one by this much heat
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression, best score first."""
     order = np.argsort(-scores, kind="stable")
@@ -106,10 +124,12 @@ class CenterFace:
         threshold: float = 0.45,
         nms_iou: float = 0.35,
         tiling: TilingConfig | None = None,
+        orientation: OrientationConfig | None = OrientationConfig(),
     ) -> None:
         self.threshold = threshold
         self.nms_iou = nms_iou
         self.tiling = tiling or TilingConfig()
+        self.orientation = orientation  # None: search upright only
         self._lock = threading.Lock()  # cv2.dnn nets are not safe to share between threads
         if session is not None:
             self.backend = "injected"
@@ -172,6 +192,31 @@ class CenterFace:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("detect() expects an RGB uint8 image (H, W, 3); use load_image()")
         height, width = image.shape[:2]
+        boxes, scores, lms = self._search(image)
+        if self.orientation is not None:
+            turns = self.turns_to_search(image, boxes, scores)
+            if turns:
+                parts = [(boxes, scores, lms)]
+                for turn in turns:
+                    # The whole search again on the photo turned by `turn` quarter turns (counter-clockwise),
+                    # mapped back: a face lying on its side is found upright there, with meaningful landmarks.
+                    b, s, points = self._search(np.ascontiguousarray(np.rot90(image, turn)))
+                    parts.append((unturn_boxes(b, turn, height, width), s, unturn_points(points, turn, height, width)))
+                boxes, scores, lms = (np.concatenate(p) for p in zip(*parts, strict=True))
+                keep = nms(boxes, scores, self.nms_iou)
+                boxes, scores, lms = boxes[keep], scores[keep], lms[keep]
+        if not len(boxes):
+            return Faces.empty()
+        boxes = boxes.copy()
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+        # Reading order (top to bottom, then left to right) makes output stable and easy to compare.
+        order = np.lexsort((boxes[:, 0], np.round(boxes[:, 1] / max(1.0, float(np.median(boxes[:, 3] - boxes[:, 1]))))))
+        return Faces(boxes=boxes[order], scores=scores[order], landmarks5=lms[order])
+
+    def _search(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every pass of the tiled search over `image`, merged: boxes (N,4), scores (N,), landmarks (N,5,2)."""
+        height, width = image.shape[:2]
         all_boxes, all_scores, all_lms = [], [], []
         for scale, (x0, y0, x1, y1), is_tile in self.passes(height, width):
             crop = image[y0:y1, x0:x1]
@@ -190,24 +235,113 @@ class CenterFace:
                 if y1 < height:
                     cut |= boxes[:, 3] >= (y1 - y0) - margin
                 boxes, scores, lms = boxes[~cut], scores[~cut], lms[~cut]
-            boxes = boxes + np.array([x0, y0, x0, y0], dtype=np.float32)
-            lms = lms + np.array([x0, y0], dtype=np.float32)
-            all_boxes.append(boxes)
+            all_boxes.append(boxes + np.array([x0, y0, x0, y0], dtype=np.float32))
             all_scores.append(scores)
-            all_lms.append(lms)
+            all_lms.append(lms + np.array([x0, y0], dtype=np.float32))
         boxes = np.concatenate(all_boxes) if all_boxes else np.zeros((0, 4), np.float32)
         if not len(boxes):
-            return Faces.empty()
-        scores = np.concatenate(all_scores)
-        lms = np.concatenate(all_lms)
+            return boxes, np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+        scores, lms = np.concatenate(all_scores), np.concatenate(all_lms)
         keep = nms(boxes, scores, self.nms_iou)
-        boxes = boxes[keep]
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
-        # Reading order (top to bottom, then left to right) makes output stable and easy to compare.
-        order = np.lexsort((boxes[:, 0], np.round(boxes[:, 1] / max(1.0, float(np.median(boxes[:, 3] - boxes[:, 1]))))))
-        keep = keep[order]
-        return Faces(boxes=boxes[order], scores=scores[keep], landmarks5=lms[keep])
+        return boxes[keep], scores[keep], lms[keep]
+
+    # -- photos that lost their orientation ---------------------------------------------------------------
+    def turns_to_search(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> list[int]:
+        """Quarter turns (1, 2 or 3, counter-clockwise) worth a whole second search, from two kinds of cheap
+        evidence: probe passes over the whole photo, reduced and turned each way (faces the upright search did
+        not find), and the best faces found upright re-detected in small crops turned each way (a face lying
+        on its side is often found upright too, with a worse score and meaningless landmarks)."""
+        cfg = self.orientation
+        if cfg is None:
+            return []
+        evidence = np.zeros(4)
+        # 1. the best few faces found upright, re-detected in crops turned each way (one small batch)
+        if len(boxes):
+            votes = self._check_faces(image, boxes, scores, cfg)
+            decided = {int(np.argmax(row)) if row.max() >= self.threshold else -1 for row in votes}
+            if len(decided) == 1 and -1 not in decided:
+                turn = decided.pop()  # every face checked agrees: upright, or all turned the same way
+                return [turn] if turn else []
+            for row in votes:
+                turn = int(np.argmax(row))
+                if turn and row[turn] >= self.threshold and row[turn] > row[0] + cfg.check_margin:
+                    evidence[turn] += float(row[turn])
+        # 2. probes: the photo reduced to a fraction of the working size, then turned each way (cheap: small)
+        height, width = image.shape[:2]
+        long_side = max(height, width)
+        probe_side = min(cfg.probe_max, cfg.probe_fraction * self.tiling.working_scale(long_side) * long_side)
+        scale = min(1.0, probe_side / long_side)
+        small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                           interpolation=cv2.INTER_AREA)
+        for turn in (1, 2, 3):
+            b, s, _ = self.detect_pass(np.ascontiguousarray(np.rot90(small, turn)), 1.0)
+            if len(b):
+                b = unturn_boxes(b, turn, small.shape[0], small.shape[1]) / np.float32(scale)
+                evidence[turn] += float(s[_novel(b, boxes)].sum())
+        best = int(np.argmax(evidence))
+        return [best] if best and evidence[best] > 0 else []
+
+    def _check_faces(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                     cfg: OrientationConfig) -> np.ndarray:
+        """(n, 4) peak heat at the centre of a crop around each of the n best faces, turned 0-3 quarter turns."""
+        top = np.argsort(-scores)[: cfg.check_faces]
+        size = cfg.check_size
+        blob = np.zeros((len(top) * 4, 3, size, size), np.float32)
+        for j, i in enumerate(top):
+            crop = _square_crop(image, boxes[i], size)
+            for turn in range(4):
+                blob[4 * j + turn] = np.rot90(crop, turn).transpose(2, 0, 1)
+        heat = self._forward(blob)[0][:, 0]  # (4n, size/4, size/4)
+        c = heat.shape[1] // 2
+        return heat[:, c - 2 : c + 2, c - 2 : c + 2].reshape(len(top), 4, -1).max(axis=2)
+
+
+def unturn_points(points: np.ndarray, turn: int, height: int, width: int) -> np.ndarray:
+    """Points (..., 2) in `np.rot90(image, turn)` mapped back to `image` (height × width). Pixel edges map to
+    pixel edges, so boxes and landmarks land exactly where the turned pass saw them."""
+    x, y = points[..., 0], points[..., 1]
+    turn %= 4
+    if turn == 0:
+        out = (x, y)
+    elif turn == 1:  # turned counter-clockwise: the turned photo's top row is the original's right column
+        out = (width - y, x)
+    elif turn == 2:
+        out = (width - x, height - y)
+    else:
+        out = (y, height - x)
+    return np.stack(out, axis=-1).astype(np.float32)
+
+
+def unturn_boxes(boxes: np.ndarray, turn: int, height: int, width: int) -> np.ndarray:
+    """Boxes (N, 4) in `np.rot90(image, turn)` mapped back to `image` (height × width)."""
+    corners = unturn_points(boxes.reshape(-1, 2, 2), turn, height, width)
+    return np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1).astype(np.float32)
+
+
+def _novel(found: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Which of `found` overlap none of `known` (IoU < 0.3 and not mostly inside one)."""
+    if not len(known):
+        return np.ones(len(found), dtype=bool)
+    x1 = np.maximum(found[:, None, 0], known[None, :, 0])
+    y1 = np.maximum(found[:, None, 1], known[None, :, 1])
+    x2 = np.minimum(found[:, None, 2], known[None, :, 2])
+    y2 = np.minimum(found[:, None, 3], known[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_f = ((found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1]))[:, None]
+    area_k = ((known[:, 2] - known[:, 0]) * (known[:, 3] - known[:, 1]))[None, :]
+    iou = inter / np.maximum(area_f + area_k - inter, 1e-9)
+    inside = inter / np.maximum(np.minimum(area_f, area_k), 1e-9)
+    return ~((iou >= 0.3) | (inside >= 0.6)).any(axis=1)
+
+
+def _square_crop(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """A `size` px square centred on a box and twice its longer side (the face fills the middle half)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = 2.0 * max(x2 - x1, y2 - y1, 1.0)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    s = size / side
+    matrix = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]], dtype=np.float64)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
 
 
 def decode_centerface(
