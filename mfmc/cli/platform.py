@@ -11,6 +11,7 @@ are printed as one `error:` line (plus a help line) with no traceback and no key
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -109,12 +110,17 @@ def upload(image: Annotated[Path, typer.Argument(help="The photo.")],
     if as_json:
         print(json.dumps({"photo": res.photo_id, "model": res.model, "created": res.created, "faces": [
             {"index": f.index, "box": list(f.box), "owner": f.owner, "state": f.state, "tag": f.tag,
-             "consent": f.consent} for f in res.faces]}, indent=2))
+             "consent": f.consent, "fallback": f.fallback} for f in res.faces], "fallbacks": res.fallbacks},
+            indent=2))
         return
     print(f"photo {res.photo_id} ({res.model}{'' if res.created else ', already uploaded'}): {len(res.faces)} faces")
     for f in res.faces:
         who = f.owner or f.tag or "unknown"
-        print(f"  face {f.index}: {who} [{f.state}{', tag ' + f.consent if f.tag else ''}]")
+        made = f", fake: {f.fallback}" if f.fallback else ""
+        print(f"  face {f.index}: {who} [{f.state}{', tag ' + f.consent if f.tag else ''}{made}]")
+    if res.fallbacks:
+        print(f"warning: {res.fallbacks} face(s) blocked: no verified fake could be made (see the log and "
+              f"`mfmc audit {res.photo_id}`)", file=sys.stderr)
 
 
 def photos(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:

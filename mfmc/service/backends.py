@@ -13,6 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from mfmc.vocabulary import Fallback
+
 Box = tuple[float, float, float, float]
 
 
@@ -36,7 +38,7 @@ class FakeOutcome:
 
     image: np.ndarray
     verified: bool
-    fallback: str | None = None
+    fallback: Fallback = Fallback.NONE
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -57,20 +59,6 @@ class FaceBackend(Protocol):
              cache_key: str | None = None) -> FakeOutcome:
         """A fake of face `index`; may raise (the service then fails closed by obfuscating)."""
         ...
-
-
-def _report_dict(report: Any) -> dict[str, Any]:
-    for attr in ("to_dict", "as_dict", "to_record"):
-        fn = getattr(report, attr, None)
-        if callable(fn):
-            out = fn()
-            if isinstance(out, dict):
-                return out
-    import dataclasses
-
-    if dataclasses.is_dataclass(report):
-        return {k: v for k, v in dataclasses.asdict(report).items() if isinstance(v, str | int | float | bool)}
-    return {}
 
 
 def _jsonable(obj: Any) -> Any:
@@ -95,9 +83,9 @@ class VisionBackend:
 
         self.pipeline = pipeline if pipeline is not None else FacePipeline.default()
         self._generator = generator  # built on first fake: enrollment and identification do not need the pool
-        rec = self.pipeline.recognizers.get(recognizer) if hasattr(self.pipeline, "recognizers") else None
+        rec = self.pipeline.recognizers.get(recognizer)
         if rec is None:
-            names = sorted(getattr(self.pipeline, "recognizers", {}) or {})
+            names = sorted(self.pipeline.recognizers)
             if not names:
                 from mfmc.errors import ModelNotFoundError
 
@@ -162,8 +150,5 @@ class VisionBackend:
         analyzed = self._analyzed_faces(image, faces, cache_key)
         patch, report = self.generator.fake_face(image, analyzed, index, seed=seed)
         new = patch.apply(image)
-        info = _jsonable(_report_dict(report))
-        fallback = getattr(report, "fallback", None)
-        fallback = None if fallback in (None, "", "none") else str(fallback)
-        verified = bool(getattr(report, "verified", False))
-        return FakeOutcome(image=np.asarray(new), verified=verified, fallback=fallback, report=info)
+        return FakeOutcome(image=np.asarray(new), verified=bool(report.verified), fallback=Fallback(report.fallback),
+                           report=_jsonable(report.to_dict()))

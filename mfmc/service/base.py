@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -17,20 +18,25 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mfmc.crypto.errors import MissingKeyError
 from mfmc.crypto.keyring import Keyring
 from mfmc.crypto.keys import KdfParams, PublicKeys
-from mfmc.errors import StoreError
+from mfmc.errors import GenerationError, MfmcError, StoreError
 from mfmc.policy import Graph
 from mfmc.service.backends import DetectedFace, FaceBackend, FakeOutcome
-from mfmc.service.imaging import Patch, obfuscate
+from mfmc.service.imaging import obfuscate
 from mfmc.store import Store
 from mfmc.store import models as m
+from mfmc.vocabulary import Fallback
 
+if TYPE_CHECKING:
+    from mfmc.swap.patch import FacePatch
+
+log = logging.getLogger(__name__)
 MARKER = "mfmc-data.json"
 PassphraseProvider = Callable[[str], str]
 
@@ -87,7 +93,7 @@ class PlatformBase:
         self._rings: dict[str, Keyring] = {}
         self._policy: CompiledPolicy | None = None
         self._images: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._patches: OrderedDict[str, Patch] = OrderedDict()
+        self._patches: OrderedDict[str, FacePatch] = OrderedDict()
         self._composed: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()  # (photo, version) -> image
         self._lock = threading.RLock()
 
@@ -139,15 +145,22 @@ class PlatformBase:
 
     def _make_fake(self, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
                    cache_key: str | None = None) -> FakeOutcome:
-        """A fake of face `index`, or an obfuscated block if generation fails or changes nothing (fail closed)."""
+        """A fake of face `index`, or a hatched block if generation fails or changes nothing (fail closed).
+
+        Only `MfmcError`s (e.g. `GenerationError`, a missing model) fall back; each fallback is logged with its
+        error, kept in the outcome's report and counted by the caller (audit log, CLI summary). Anything else
+        is a bug and propagates: the command fails and nothing is stored.
+        """
         try:
             outcome = self.backend.fake(image, faces, index, seed=seed, cache_key=cache_key)
             if outcome.image.shape != image.shape or not np.any(outcome.image != image):
-                raise ValueError("the fake did not change the face")
-            if not outcome.verified and outcome.fallback != "obfuscated":
-                raise ValueError("the fake did not pass verification")
+                raise GenerationError("the fake did not change the face")
+            if not outcome.verified:
+                raise GenerationError(f"the fake did not pass verification (fallback `{outcome.fallback}`)")
             return outcome
-        except Exception as err:
+        except MfmcError as err:
+            why = f"{type(err).__name__}: {err.message}"
+            log.warning("face %d: no verified fake, using a block instead (%s)", index, why)
             others = [f.box for j, f in enumerate(faces) if j != index]
-            return FakeOutcome(image=obfuscate(image, faces[index].box, others), verified=False, fallback="obfuscated",
-                               report={"error": type(err).__name__})
+            return FakeOutcome(image=obfuscate(image, faces[index].box, others), verified=False,
+                               fallback=Fallback.BLOCK, report={"error": why})

@@ -143,7 +143,7 @@ def run_demo(out: str | Path = "mfmc-demo", *, seed: int = 0, data_dir: str | Pa
             with p.store.read() as tx:
                 fallbacks = [f.fallback for f in tx.fakes(up.photo_id)]
                 fallbacks += [f.fake_fallback for f in tx.faces(up.photo_id) if f.state == "client_faked"]
-            failed = sum(fb == "obfuscated" for fb in fallbacks)
+            failed = sum(fb == "block" for fb in fallbacks)
             if failed:
                 say(f"warning: {failed} of {len(fallbacks)} faces were obfuscated: no verified fake could be made "
                     "(fail closed); `mfmc doctor` shows what is missing")

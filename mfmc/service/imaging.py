@@ -1,18 +1,22 @@
 """Pixels for the service: lossless encoding, fake patches as stored diffs, composition, fail-closed obfuscation.
 
-A fake is stored as the rectangle of pixels the generator changed plus a mask, taken from the generator's output
-against the image it was made from. Composition pastes the masked pixels: a warm render is numpy copies only.
+A fake is stored as a `mfmc.swap.FacePatch` (the one patch type and npz format): the rectangle of pixels the
+generator changed plus a mask, taken from the generator's output against the image it was made from.
+Composition pastes the masked pixels: a warm render is numpy copies only.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from mfmc.errors import InvalidImageError, StoreError
+from mfmc.errors import InvalidImageError, InvalidInputError, StoreError
+
+if TYPE_CHECKING:  # the swap package is heavy to import: fakes are decoded only when a render needs them
+    from mfmc.swap.patch import FacePatch
 
 Box = tuple[int, int, int, int]
 
@@ -68,69 +72,25 @@ def clip_box(box: Box | list[float], shape: tuple[int, ...], pad: float = 0.0) -
     return (max(0, int(np.floor(x1))), max(0, int(np.floor(y1))), min(W, int(np.ceil(x2))), min(H, int(np.ceil(y2))))
 
 
-@dataclass(frozen=True)
-class Patch:
-    """Pixels to paste at (x, y) where `mask` is true."""
+def patch_from_bytes(data: bytes) -> FacePatch:
+    """A stored fake (`mfmc.swap.FacePatch` bytes); `StoreError` if the stored bytes are not a patch."""
+    from mfmc.swap.patch import FacePatch
 
-    x: int
-    y: int
-    pixels: np.ndarray  # (h, w, 3) uint8
-    mask: np.ndarray  # (h, w) bool
-
-    @property
-    def full(self) -> bool:
-        value = self.__dict__.get("_full")
-        if value is None:
-            value = bool(self.mask.all())
-            object.__setattr__(self, "_full", value)
-        return value
-
-    def paste(self, out: np.ndarray) -> None:
-        """Paste into `out` in place (the caller owns `out`)."""
-        h, w = self.mask.shape
-        region = out[self.y:self.y + h, self.x:self.x + w]
-        if self.full:
-            region[...] = self.pixels
-        else:
-            np.copyto(region, self.pixels, where=self.mask[..., None])
-
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        out = image.copy()
-        self.paste(out)
-        return out
-
-    def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        np.savez_compressed(buf, xy=np.array([self.x, self.y], dtype=np.int64), pixels=self.pixels,
-                            mask=np.packbits(self.mask, axis=None), shape=np.array(self.mask.shape))
-        return buf.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Patch:
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                h, w = (int(v) for v in z["shape"])
-                mask = np.unpackbits(z["mask"], count=h * w).astype(bool).reshape(h, w)
-                x, y = (int(v) for v in z["xy"])
-                pixels = z["pixels"]
-        except Exception as err:
-            raise StoreError(f"a stored fake cannot be decoded: {type(err).__name__}") from None
-        pixels.flags.writeable = False
-        mask.flags.writeable = False
-        return cls(x, y, pixels, mask)
+    try:
+        patch = FacePatch.from_bytes(data)
+    except InvalidInputError as err:
+        raise StoreError(f"a stored fake cannot be decoded: {err.message}",
+                         help="the data dir was modified outside mfmc") from None
+    patch.pixels.flags.writeable = False
+    patch.mask.flags.writeable = False
+    return patch
 
 
-def diff_patch(base: np.ndarray, new: np.ndarray) -> Patch | None:
-    """The pixels where `new` differs from `base`, or None if nothing changed."""
-    if base.shape != new.shape:
-        raise ValueError("a fake must keep the image size")
-    changed = np.any(base != new, axis=2)
-    ys, xs = np.nonzero(changed)
-    if len(ys) == 0:
-        return None
-    y1, y2, x1, x2 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
-    mask = changed[y1:y2, x1:x2].copy()
-    return Patch(x1, y1, new[y1:y2, x1:x2].copy(), mask)
+def diff_patch(base: np.ndarray, new: np.ndarray) -> FacePatch | None:
+    """The pixels where `new` differs from `base` as a `FacePatch`, or None if nothing changed."""
+    from mfmc.swap.patch import FacePatch
+
+    return FacePatch.from_diff(base, new)
 
 
 def obfuscate(image: np.ndarray, box: Box | list[float], protect: list[Box] | tuple = ()) -> np.ndarray:

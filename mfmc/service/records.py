@@ -5,10 +5,26 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
 from mfmc.store import models as m
+from mfmc.vocabulary import Fallback
+
+
+class FakeUse(StrEnum):
+    """Which fake a faked face uses at render time."""
+
+    NONE = "none"  # revealed, or already faked in the stored image (on the uploader's client)
+    SHARED = "shared"  # one fake per (photo, face, generation), the same for every viewer
+    PER_VIEWER = "per_viewer"  # one fake per viewer (the owner's rules say `fakes per_viewer`)
+
+    def cache_viewer(self, viewer: str) -> str:
+        """The `RenderedFake.viewer` column value for this use: "" for a shared fake, else the viewer."""
+        if self is FakeUse.NONE:
+            raise ValueError("a face without a fake has no cache key")
+        return viewer if self is FakeUse.PER_VIEWER else ""
 
 
 @dataclass(frozen=True)
@@ -19,6 +35,8 @@ class FaceSummary:
     state: str
     tag: str | None = None
     consent: str = "none"
+    fallback: Fallback | None = None  # client-side fakes: how the fake was made (`block`: no verified fake)
+    note: str = ""  # at upload: why the face is unknown or faked on the client (not stored)
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,11 @@ class UploadResult:
     faces: tuple[FaceSummary, ...]
     created: bool  # False when the same upload had already been stored (re-running is safe)
 
+    @property
+    def fallbacks(self) -> int:
+        """Faces the client had to block because no verified fake could be made (logged, audited)."""
+        return sum(f.fallback is Fallback.BLOCK for f in self.faces)
+
 
 @dataclass(frozen=True)
 class FaceDecision:
@@ -35,7 +58,8 @@ class FaceDecision:
     reveal: bool
     reasons: tuple[str, ...]
     owner: str | None
-    fake_key: str | None = None  # the cache key of the fake used ("" shared, viewer name per viewer)
+    fake: FakeUse = FakeUse.NONE
+    fallback: Fallback | None = None  # how the fake shown was made (set by `render`)
 
 
 @dataclass(frozen=True)
@@ -46,6 +70,11 @@ class Rendering:
     decisions: tuple[FaceDecision, ...]
     version: str
     generated: int  # fakes generated for this render (0 = warm: composition only)
+
+    @property
+    def fallbacks(self) -> int:
+        """Faces shown as a block because no verified fake could be made (logged, audited)."""
+        return sum(d.fallback is Fallback.BLOCK for d in self.decisions)
 
 
 @dataclass(frozen=True)
@@ -62,5 +91,6 @@ class RotationResult:
 
 
 def summaries(rows: Iterable[m.Face]) -> tuple[FaceSummary, ...]:
-    return tuple(FaceSummary(r.index, tuple(json.loads(r.box)), r.owner, r.state, r.tag, r.consent)  # type: ignore[arg-type]
+    return tuple(FaceSummary(r.index, tuple(json.loads(r.box)), r.owner, r.state, r.tag, r.consent,  # type: ignore[arg-type]
+                             Fallback(r.fake_fallback) if r.fake_fallback else None)
                  for r in rows)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,10 +21,15 @@ from mfmc.errors import MfmcError, RuleError, StoreError
 from mfmc.policy import Context, Engine, Graph, PolicySet
 from mfmc.service.backends import DetectedFace
 from mfmc.service.base import CompiledPolicy, PlatformBase, seed_of
-from mfmc.service.imaging import Patch, decode_png, diff_patch
-from mfmc.service.records import FaceDecision, Rendering
+from mfmc.service.imaging import decode_png, diff_patch, patch_from_bytes
+from mfmc.service.records import FaceDecision, FakeUse, Rendering
 from mfmc.store import Tx
 from mfmc.store import models as m
+from mfmc.store.models import AccessModel, Consent, FaceState
+from mfmc.vocabulary import Fallback
+
+if TYPE_CHECKING:
+    from mfmc.swap.patch import FacePatch
 
 
 class RenderingMixin(PlatformBase):
@@ -76,12 +83,12 @@ class RenderingMixin(PlatformBase):
                 self._images.popitem(last=False)
         return img
 
-    def _cached_patch(self, tx: Tx, blob: str) -> Patch:
+    def _cached_patch(self, tx: Tx, blob: str) -> FacePatch:
         with self._lock:
             patch = self._patches.get(blob)
             if patch is not None:
                 return patch
-        patch = Patch.from_bytes(tx.read_blob(blob))
+        patch = patch_from_bytes(tx.read_blob(blob))
         with self._lock:
             self._patches[blob] = patch
             while len(self._patches) > 4096:
@@ -89,16 +96,18 @@ class RenderingMixin(PlatformBase):
         return patch
 
     def _decide(self, pol: CompiledPolicy | None, photo: m.Photo, face: m.Face, viewer: str) -> FaceDecision:
-        if face.state == "client_faked":
-            return FaceDecision(face.index, False, ("faked on the uploader's client (unknown or `nobody`)",), None)
-        if photo.model == "proxy":
+        if face.state == FaceState.CLIENT_FAKED:
+            fallback = Fallback(face.fake_fallback) if face.fake_fallback else None
+            return FaceDecision(face.index, False, ("faked on the uploader's client (unknown or `nobody`)",), None,
+                                fallback=fallback)
+        if photo.model == AccessModel.PROXY:
             return FaceDecision(face.index, True, ("revealed by the uploader (proxy)",), face.owner)
-        if photo.model == "explicit":
-            if face.tag is not None and face.consent == "granted":
+        if photo.model == AccessModel.EXPLICIT:
+            if face.tag is not None and face.consent == Consent.GRANTED:
                 return FaceDecision(face.index, True, (f"tagged as `{face.tag}` with consent",), face.tag)
             why = "untagged" if face.tag is None else f"tag `{face.tag}` awaits consent" \
-                if face.consent == "pending" else f"`{face.tag}` refused consent"
-            return FaceDecision(face.index, False, (why,), face.tag, fake_key="")
+                if face.consent == Consent.PENDING else f"`{face.tag}` refused consent"
+            return FaceDecision(face.index, False, (why,), face.tag, fake=FakeUse.SHARED)
         assert pol is not None
         context = Context(uploader=photo.uploader, album=photo.album)
         decision = pol.engine.check(viewer=viewer, owner=face.owner, context=context)
@@ -107,15 +116,15 @@ class RenderingMixin(PlatformBase):
             reasons += (f"rules of `{face.owner}` refused: {pol.refused[face.owner]}",)
         if decision.reveal:
             return FaceDecision(face.index, True, reasons, face.owner)
-        key = viewer if pol.policy.fakes_per_viewer(face.owner) else ""
-        return FaceDecision(face.index, False, reasons, face.owner, fake_key=key)
+        use = FakeUse.PER_VIEWER if pol.policy.fakes_per_viewer(face.owner) else FakeUse.SHARED
+        return FaceDecision(face.index, False, reasons, face.owner, fake=use)
 
     def decide(self, photo_id: int, viewer: str) -> list[FaceDecision]:
         """Per face of the photo: reveal or fake for `viewer`, with reasons (no pixels)."""
         with self.store.read() as tx:
             tx.user(viewer)
             photo = tx.photo(photo_id)
-            pol = self._current_policy(tx) if photo.model == "rules" else None
+            pol = self._current_policy(tx) if photo.model == AccessModel.RULES else None
             return [self._decide(pol, photo, f, viewer) for f in tx.faces(photo_id)]
 
     def decisions_for(self, photo_id: int, viewers: Sequence[str]) -> dict[str, list[bool]]:
@@ -123,7 +132,7 @@ class RenderingMixin(PlatformBase):
         with self.store.read() as tx:
             photo = tx.photo(photo_id)
             faces = tx.faces(photo_id)
-            pol = self._current_policy(tx) if photo.model == "rules" else None
+            pol = self._current_policy(tx) if photo.model == AccessModel.RULES else None
             return {v: [self._decide(pol, photo, f, v).reveal for f in faces] for v in viewers}
 
     def render(self, photo_id: int, viewer: str, *, audit: bool = True) -> Rendering:
@@ -136,20 +145,22 @@ class RenderingMixin(PlatformBase):
             tx.user(viewer)
             photo = tx.photo(photo_id)
             faces = tx.faces(photo_id)
-            pol = self._current_policy(tx) if photo.model == "rules" else None
+            pol = self._current_policy(tx) if photo.model == AccessModel.RULES else None
             decisions = [self._decide(pol, photo, f, viewer) for f in faces]
             fakes = {(r.face_index, r.viewer, r.generation): r for r in tx.fakes(photo_id)}
             base = self._cached_image(tx, photo.image_blob)
         generated = 0
         chosen: dict[int, m.RenderedFake] = {}
-        for d, face in zip(decisions, faces, strict=True):
-            if d.reveal or d.fake_key is None:
+        for k, (d, face) in enumerate(zip(decisions, faces, strict=True)):
+            if d.reveal or d.fake is FakeUse.NONE:
                 continue
-            row = fakes.get((face.index, d.fake_key, face.generation))
+            key = d.fake.cache_viewer(viewer)
+            row = fakes.get((face.index, key, face.generation))
             if row is None:
-                row = self._generate_fake(photo, faces, face, d.fake_key, base)
+                row = self._generate_fake(photo, faces, face, key, base)
                 generated += 1
             chosen[face.index] = row
+            decisions[k] = replace(d, fallback=Fallback(row.fallback) if row.fallback else Fallback.NONE)
         version = hashlib.sha256(json.dumps(
             [photo.image_blob[:16]] + [[d.index, "real" if d.reveal else (
                 chosen[d.index].blob[:16] if d.index in chosen else "base")] for d in decisions]).encode()
@@ -171,7 +182,8 @@ class RenderingMixin(PlatformBase):
         if audit:
             with self.store.tx() as tx:
                 tx.audit(viewer, "view", photo_id=photo_id, version=version,
-                         detail={"real": [d.index for d in decisions if d.reveal]})
+                         detail={"real": [d.index for d in decisions if d.reveal],
+                                 "fallbacks": [d.index for d in decisions if d.fallback is Fallback.BLOCK]})
         return Rendering(photo_id, viewer, out, tuple(decisions), version, generated)
 
     def _generate_fake(self, photo: m.Photo, faces: list[m.Face], face: m.Face, key: str,
@@ -189,7 +201,7 @@ class RenderingMixin(PlatformBase):
                 blob = tx.put_blob(patch.to_bytes(), "npz")
                 row = tx.add_fake(m.RenderedFake(
                     photo_id=photo.id or 0, face_index=face.index, viewer=key, generation=face.generation,
-                    blob=blob, x=patch.x, y=patch.y, verified=outcome.verified, fallback=outcome.fallback,
+                    blob=blob, x=patch.box[0], y=patch.box[1], verified=outcome.verified, fallback=outcome.fallback,
                     report=json.dumps(outcome.report, default=str)))
         except StoreError:  # another renderer stored the same fake first: use theirs
             with self.store.read() as tx:

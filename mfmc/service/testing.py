@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from mfmc.errors import GenerationError
 from mfmc.service.backends import DetectedFace, FakeOutcome
+from mfmc.vocabulary import Fallback
 
 MARKER = np.array([255, 0, 255], dtype=np.uint8)
 PALETTE = np.array([
@@ -81,7 +83,7 @@ class GridBackend:
              cache_key: str | None = None) -> FakeOutcome:
         self.fake_calls += 1
         if index in self.fail_on:
-            raise RuntimeError("injected generator failure")
+            raise GenerationError("injected generator failure")
         x1, y1, x2, y2 = (int(v) for v in faces[index].box)
         out = image.copy()
         region = out[y1:y2, x1:x2].astype(np.int16)
@@ -92,5 +94,5 @@ class GridBackend:
         src = image[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0) / 255.0
         dst = out[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0) / 255.0
         dist = float(np.linalg.norm(src - dst))
-        return FakeOutcome(image=out, verified=dist >= self.threshold, fallback=None,
+        return FakeOutcome(image=out, verified=dist >= self.threshold, fallback=Fallback.NONE,
                            report={"distance": round(dist, 4), "seed": seed})

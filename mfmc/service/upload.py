@@ -22,6 +22,7 @@ from mfmc.service.imaging import encode_png, load_upload
 from mfmc.service.records import UploadResult, summaries
 from mfmc.store import Tx
 from mfmc.store import models as m
+from mfmc.vocabulary import Fallback
 
 ACCESS_MODELS = m.ACCESS_MODELS
 
@@ -106,7 +107,9 @@ class UploadMixin(IdentityMixin):
             tx.add_photo(photo, rows)
             tx.bump_revision()
             tx.audit(uploader, "upload", photo_id=photo.id, detail={
-                "model": model, "faces": len(rows), "client_faked": sum(client_fake)})
+                "model": model, "faces": len(rows), "client_faked": sum(client_fake),
+                "fallbacks": {i: r.report.get("error", "") for i, r in reports.items()
+                              if r.fallback is Fallback.BLOCK}})
             result = UploadResult(photo.id or 0, model, summaries(rows), True)
         return result
 

@@ -38,9 +38,19 @@ def _v2_encrypted_sharing(conn: Connection) -> None:
         Index("ix_audit_photo_actor", audit.c.photo_id, audit.c.actor).create(conn)
 
 
+def _v3_vocabulary(conn: Connection) -> None:
+    """The service's fail-closed block was recorded as `obfuscated` (too close to the swap's `obfuscate`); user
+    names are unique regardless of case (keyring folders live on case-insensitive disks too)."""
+    conn.exec_driver_sql("update faces set fake_fallback = 'block' where fake_fallback = 'obfuscated'")
+    conn.exec_driver_sql("update rendered_fakes set fallback = 'block' where fallback = 'obfuscated'")
+    conn.exec_driver_sql("update rendered_fakes set fallback = 'none' where fallback is null")
+    conn.exec_driver_sql("create unique index if not exists ix_users_name_nocase on users (lower(name))")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial schema: users, graph, rules, photos, faces, fakes, audit", _v1_initial),
     (2, "ciphertexts of shared embeddings, client notices; audit index", _v2_encrypted_sharing),
+    (3, "fallback vocabulary (`block`); case-insensitive unique user names", _v3_vocabulary),
 ]
 LATEST = MIGRATIONS[-1][0]
 

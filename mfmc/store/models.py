@@ -8,13 +8,38 @@ Images live as content-addressed files beside the database; rows hold their name
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-ACCESS_MODELS = ("proxy", "explicit", "rules")
-CONSENT_STATES = ("none", "pending", "granted", "refused")
-FACE_STATES = ("server", "client_faked", "revealed_by_proxy")
+
+class AccessModel(StrEnum):
+    """How a photo's faces are decided (paper §3.3): by the uploader, by tags and consent, or by owners' rules."""
+
+    PROXY = "proxy"
+    EXPLICIT = "explicit"
+    RULES = "rules"
+
+
+class Consent(StrEnum):
+    """The state of an explicit-model tag."""
+
+    NONE = "none"
+    PENDING = "pending"
+    GRANTED = "granted"
+    REFUSED = "refused"
+
+
+class FaceState(StrEnum):
+    """Where a face's pixels stand in the stored image."""
+
+    SERVER = "server"  # real in the stored image; decided at render time
+    CLIENT_FAKED = "client_faked"  # faked on the uploader's client before upload (unknown or `nobody`)
+    REVEALED_BY_PROXY = "revealed_by_proxy"  # proxy model: the uploader kept it real
+
+
+ACCESS_MODELS = tuple(AccessModel)
 
 
 def utcnow() -> datetime:
@@ -117,7 +142,7 @@ class Face(SQLModel, table=True):
     consent: str = Field(default="none", max_length=10)
     generation: int = 0  # bumped when a face must be re-faked (untag)
     fake_verified: bool | None = None  # client-side fakes: did verification pass
-    fake_fallback: str | None = None  # client-side fakes: e.g. "obfuscated" when no verified fake was possible
+    fake_fallback: str | None = None  # client-side fakes: a `mfmc.vocabulary.Fallback` ("block": no verified fake)
 
 
 class RenderedFake(SQLModel, table=True):

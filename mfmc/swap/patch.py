@@ -56,10 +56,33 @@ class FacePatch:
                 f"got shape `{image.shape}`"
             )
         out = image.copy()
+        self.paste(out)
+        return out
+
+    def paste(self, out: np.ndarray) -> None:
+        """Write the patch into `out` in place (the caller owns `out`; used to compose cached fakes)."""
+        if out.shape[:2] != tuple(self.image_shape):
+            raise InvalidInputError(f"patch was made for a {self.image_shape[1]}×{self.image_shape[0]} image, "
+                                    f"got shape `{out.shape}`")
         x1, y1, x2, y2 = self.box
         region = out[y1:y2, x1:x2]
-        region[self.mask] = self.pixels[self.mask]
-        return out
+        if self.mask.all():
+            region[...] = self.pixels
+        else:
+            np.copyto(region, self.pixels, where=self.mask[..., None])
+
+    @classmethod
+    def from_diff(cls, base: np.ndarray, new: np.ndarray) -> FacePatch | None:
+        """The pixels where `new` differs from `base` (same shape), or None when nothing changed."""
+        if base.shape != new.shape:
+            raise InvalidInputError(f"a fake must keep the image size: `{base.shape}` became `{new.shape}`")
+        changed = np.any(base != new, axis=2)
+        ys, xs = np.nonzero(changed)
+        if len(ys) == 0:
+            return None
+        y1, y2, x1, x2 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        return cls(box=(x1, y1, x2, y2), pixels=new[y1:y2, x1:x2].copy(), mask=changed[y1:y2, x1:x2].copy(),
+                   image_shape=(int(base.shape[0]), int(base.shape[1])))
 
     def to_bytes(self) -> bytes:
         """Compact npz: only the masked pixels and a bit-packed mask are stored."""

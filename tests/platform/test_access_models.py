@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from mfmc.errors import InvalidInputError
 from mfmc.service import Platform
 from mfmc.service.imaging import decode_png
 from mfmc.service.testing import GridBackend, grid_photo
+from mfmc.vocabulary import Fallback
 from tests.platform.conftest import crop, make_platform, social
 
 NAMES = ["alice", "bob", "carol", "dan"]
@@ -155,7 +157,41 @@ def test_generation_failure_fails_closed(tmp_path: Path) -> None:
         assert not np.array_equal(crop(view.image, f.box), crop(image, f.box))
     with p.store.read() as tx:
         fallbacks = {f.face_index: f.fallback for f in tx.fakes(res.photo_id)}
-    assert fallbacks == {0: "obfuscated", 1: "obfuscated"}
+    assert fallbacks == {0: Fallback.BLOCK, 1: Fallback.BLOCK}
+    # each fallback is counted on the result and in the audit log, with the error that caused it
+    assert view.fallbacks == 2
+    assert [d.fallback for d in view.decisions] == [Fallback.BLOCK, Fallback.BLOCK, Fallback.NONE]
+    views = [json.loads(e.detail) for e in p.audit_log(res.photo_id) if e.action == "view"]
+    assert views[-1]["fallbacks"] == [0, 1]
+    with p.store.read() as tx:
+        reports = [json.loads(f.report) for f in tx.fakes(res.photo_id)]
+    assert all(r["error"] == "GenerationError: injected generator failure" for r in reports)
+    p.close()
+
+
+def test_client_fallbacks_are_counted_and_audited(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    p = make_platform(tmp_path / "d", GridBackend(fail_on={1}))
+    social(p, NAMES, [("alice", "bob")])
+    res = p.upload(grid_photo([0, 3, 5], seed=15), "alice", model="rules")  # dan and a stranger: client fakes
+    assert [f.fallback for f in res.faces] == [None, Fallback.BLOCK, Fallback.NONE]
+    assert res.fallbacks == 1
+    upload = next(json.loads(e.detail) for e in p.audit_log(res.photo_id) if e.action == "upload")
+    assert upload["fallbacks"] == {"1": "GenerationError: injected generator failure"}
+    assert "face 1: no verified fake" in caplog.text and "injected generator failure" in caplog.text
+    p.close()
+
+
+class _BrokenBackend(GridBackend):
+    def fake(self, *args, **kwargs):  # a bug in a swapper is not a reason to quietly block every face
+        raise TypeError("swapper bug")
+
+
+def test_a_bug_in_the_generator_is_not_hidden_behind_a_block(tmp_path: Path) -> None:
+    p = make_platform(tmp_path / "d", _BrokenBackend())
+    social(p, NAMES, [("alice", "bob")])
+    with pytest.raises(TypeError, match="swapper bug"):
+        p.upload(grid_photo([0, 3], seed=16), "alice", model="rules")
+    assert p.photos() == []
     p.close()
 
 

@@ -91,7 +91,7 @@ def test_rendered_pixels_match_the_engine(sc: dict) -> None:
                     if faces[f.index].state == "client_faked":
                         assert faces[f.index].fake_verified
                     else:
-                        assert fakes[(f.index, d.fake_key)].verified
+                        assert fakes[(f.index, d.fake.cache_viewer(viewer))].verified
             # outside the faces, nothing changes
             mask = np.ones(image.shape[:2], bool)
             for f in res.faces:
