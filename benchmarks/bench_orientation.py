@@ -28,8 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mfmc.vision import FacePipeline, load_image
-from mfmc.vision.detection import CenterFace, unturn_boxes
+from mfmc.vision.detection import CenterFace
 from mfmc.vision.images import image_files
+from mfmc.vision.orientation import unturn_boxes
 
 
 def best_time(fn: Any, repeat: int) -> tuple[float, Any]:

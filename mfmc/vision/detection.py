@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from mfmc.vision.faces import Faces
+from mfmc.vision.orientation import unturn_boxes, unturn_points
 from mfmc.vision.registry import model_path
 from mfmc.vision.runtime import choose_providers, create_session
 
@@ -294,28 +295,6 @@ class CenterFace:
         heat = self._forward(blob)[0][:, 0]  # (4n, size/4, size/4)
         c = heat.shape[1] // 2
         return heat[:, c - 2 : c + 2, c - 2 : c + 2].reshape(len(top), 4, -1).max(axis=2)
-
-
-def unturn_points(points: np.ndarray, turn: int, height: int, width: int) -> np.ndarray:
-    """Points (..., 2) in `np.rot90(image, turn)` mapped back to `image` (height × width). Pixel edges map to
-    pixel edges, so boxes and landmarks land exactly where the turned pass saw them."""
-    x, y = points[..., 0], points[..., 1]
-    turn %= 4
-    if turn == 0:
-        out = (x, y)
-    elif turn == 1:  # turned counter-clockwise: the turned photo's top row is the original's right column
-        out = (width - y, x)
-    elif turn == 2:
-        out = (width - x, height - y)
-    else:
-        out = (y, height - x)
-    return np.stack(out, axis=-1).astype(np.float32)
-
-
-def unturn_boxes(boxes: np.ndarray, turn: int, height: int, width: int) -> np.ndarray:
-    """Boxes (N, 4) in `np.rot90(image, turn)` mapped back to `image` (height × width)."""
-    corners = unturn_points(boxes.reshape(-1, 2, 2), turn, height, width)
-    return np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1).astype(np.float32)
 
 
 def _novel(found: np.ndarray, known: np.ndarray) -> np.ndarray:

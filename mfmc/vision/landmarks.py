@@ -15,6 +15,7 @@ import dlib
 import numpy as np
 
 from mfmc.vision.faces import Faces
+from mfmc.vision.orientation import predict_upright, upright_turn
 from mfmc.vision.registry import model_path
 
 RECT_SIZE = 1.058  # × box width
@@ -28,6 +29,16 @@ def dlib_rect(box: np.ndarray) -> Any:
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + RECT_SHIFT * (y2 - y1)
     half = side / 2
     return dlib.rectangle(round(cx - half), round(cy - half), round(cx + half), round(cy + half))
+
+
+def predict_points(predictor: Any, image: np.ndarray, box: np.ndarray, landmarks5: np.ndarray) -> np.ndarray:
+    """A dlib shape predictor's points (K, 2) for one face, run on an upright crop when the face lies on its side
+    or upside down (its 5 detector points say which way): dlib's predictors only know upright faces."""
+
+    def run(img: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.array([(p.x, p.y) for p in predictor(img, dlib_rect(b)).parts()], dtype=np.float32)
+
+    return predict_upright(run, image, box, upright_turn(landmarks5))
 
 
 def to_shape(box: np.ndarray, points: np.ndarray) -> Any:
@@ -48,9 +59,8 @@ class DlibLandmarks68:
         """(N, 68, 2) float32 landmarks in image pixels."""
         out = np.zeros((len(faces), 68, 2), dtype=np.float32)
         with self._lock:
-            for i, box in enumerate(faces.boxes):
-                shape = self._predictor(image, dlib_rect(box))
-                out[i] = [(p.x, p.y) for p in shape.parts()]
+            for i, (box, five) in enumerate(zip(faces.boxes, faces.landmarks5, strict=True)):
+                out[i] = predict_points(self._predictor, image, box, five)
         return out
 
 
@@ -70,7 +80,8 @@ class DlibShapes:
         with self._lock:
             if self._predictor5 is None:
                 self._predictor5 = dlib.shape_predictor(str(model_path("dlib_landmarks5")))
-            return [self._predictor5(image, dlib_rect(box)) for box in faces.boxes]
+            return [to_shape(box, predict_points(self._predictor5, image, box, five))
+                    for box, five in zip(faces.boxes, faces.landmarks5, strict=True)]
 
 
 # Head pose from landmark geometry (no camera model).

@@ -52,7 +52,7 @@ class FakeSession:
 
 def test_decode_maps_back_to_image_pixels() -> None:
     session = FakeSession(cx=202, cy=102, size=40)
-    detector = CenterFace(session=session, tiling=TilingConfig(min_face=13, min_side=10))  # scale 1
+    detector = CenterFace(session=session, tiling=TilingConfig(min_face=13, min_side=10), orientation=None)  # scale 1
     faces = detector.detect(np.zeros((300, 400, 3), np.uint8))
     assert session.inputs == [(1, 3, 320, 416)]  # padded to multiples of 32, not resized
     assert len(faces) == 1
