@@ -66,14 +66,15 @@ def enroll(name: Annotated[str, typer.Argument(help="The user.")],
         print(f"enrolled: {name} ({n} image{'s' if n != 1 else ''})")
 
 
-def friend(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()],
+def friend(a: Annotated[str, typer.Argument(help="A user.")], b: Annotated[str, typer.Argument(help="Another user.")],
            data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Make A and B friends (symmetric); their clients exchange encrypted embeddings."""
     with open_platform(data_dir, db) as p:
         print(f"{'friends' if p.friend(a, b) else 'already friends'}: {a} {b}")
 
 
-def unfriend(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()],
+def unfriend(a: Annotated[str, typer.Argument(help="A user.")],
+             b: Annotated[str, typer.Argument(help="Their friend.")],
              data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """End the friendship; shared embeddings are deleted and revoked."""
     with open_platform(data_dir, db) as p:
@@ -87,7 +88,7 @@ def follow(a: Annotated[str, typer.Argument(help="Follower.")], b: Annotated[str
         print(f"{'follows' if p.follow(a, b) else 'already follows'}: {a} -> {b}")
 
 
-def unfollow(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()],
+def unfollow(a: Annotated[str, typer.Argument(help="Follower.")], b: Annotated[str, typer.Argument(help="Followee.")],
              data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """A stops following B."""
     with open_platform(data_dir, db) as p:
@@ -110,14 +111,17 @@ def upload(image: Annotated[Path, typer.Argument(help="The photo.")],
     if as_json:
         print(json.dumps({"photo": res.photo_id, "model": res.model, "created": res.created, "faces": [
             {"index": f.index, "box": list(f.box), "owner": f.owner, "state": f.state, "tag": f.tag,
-             "consent": f.consent, "fallback": f.fallback} for f in res.faces], "fallbacks": res.fallbacks},
+             "consent": f.consent, "fallback": f.fallback, "note": f.note} for f in res.faces],
+            "fallbacks": res.fallbacks},
             indent=2))
         return
-    print(f"photo {res.photo_id} ({res.model}{'' if res.created else ', already uploaded'}): {len(res.faces)} faces")
+    n = len(res.faces)
+    print(f"photo {res.photo_id} ({res.model}{'' if res.created else ', already uploaded'}): {n} face{'' if n == 1 else 's'}")
     for f in res.faces:
         who = f.owner or f.tag or "unknown"
         made = f", fake: {f.fallback}" if f.fallback else ""
-        print(f"  face {f.index}: {who} [{f.state}{', tag ' + f.consent if f.tag else ''}{made}]")
+        print(f"  face {f.index}: {who} [{f.state}{', tag ' + f.consent if f.tag else ''}{made}]"
+              + (f" - {f.note}" if f.note else ""))
     if res.fallbacks:
         print(f"warning: {res.fallbacks} face(s) blocked: no verified fake could be made (see the log and "
               f"`mfmc audit {res.photo_id}`)", file=sys.stderr)
@@ -130,7 +134,8 @@ def photos(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
             print(f"{ph.id}\t{ph.model}\t{ph.uploader}\t{ph.album or '-'}\t{ph.width}x{ph.height}")
 
 
-def tag(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.Argument(help="Face index.")],
+def tag(photo: Annotated[int, typer.Argument(help="Photo id (`mfmc photos`).")],
+        face: Annotated[int, typer.Argument(help="Face index.")],
         user: Annotated[str, typer.Argument(help="Who the face is.")],
         by: Annotated[str | None, typer.Option("--by", help="Who tags (default: the uploader).")] = None,
         data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
@@ -139,7 +144,8 @@ def tag(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.Argu
         print(f"tagged: photo {photo} face {face} as {user} (consent {p.tag(photo, face, user, by=by)})")
 
 
-def untag(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.Argument(help="Face index.")],
+def untag(photo: Annotated[int, typer.Argument(help="Photo id (`mfmc photos`).")],
+          face: Annotated[int, typer.Argument(help="Face index.")],
           by: Annotated[str | None, typer.Option("--by", help="Who untags.")] = None,
           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Remove a tag; the face is faked again with a new fake."""
@@ -148,7 +154,8 @@ def untag(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.Ar
         print(f"untagged: photo {photo} face {face}")
 
 
-def consent(photo: Annotated[int, typer.Argument()], face: Annotated[int, typer.Argument(help="Face index.")],
+def consent(photo: Annotated[int, typer.Argument(help="Photo id (`mfmc photos`).")],
+            face: Annotated[int, typer.Argument(help="Face index.")],
             user: Annotated[str, typer.Argument(help="The tagged user.")],
             refuse: Annotated[bool, typer.Option("--refuse", help="Refuse or revoke consent.")] = False,
             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:

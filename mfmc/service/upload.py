@@ -7,6 +7,7 @@ revealed; rules/explicit: unknown faces and `nobody` owners). The server then st
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable
@@ -57,9 +58,8 @@ class UploadMixin(IdentityMixin):
 
         # ---- client side: nothing below writes to the server until the final transaction
         faces = self.backend.detect(pixels)
-        owners = self._identify(uploader, faces) if (model != "proxy" or any(isinstance(r, str) and not
-                                                                                 str(r).isdigit() for r in reveal)) \
-            else [None] * len(faces)
+        owners, notes = self._identify(uploader, faces) if (model != "proxy" or any(
+            isinstance(r, str) and not str(r).isdigit() for r in reveal)) else ([None] * len(faces), [""] * len(faces))
         levels = self._levels()
         client_fake: list[bool] = []
         states: list[str] = []
@@ -70,8 +70,14 @@ class UploadMixin(IdentityMixin):
             owners = [owners[i] if i in keep else None for i in range(len(faces))]
         else:
             for i, owner in enumerate(owners):
-                nobody = owner is not None and levels.get(owner, "nobody") == "nobody"
+                # An explicit `nobody` is faked on the client; an owner without rules keeps their face (the
+                # engine's `default nobody` then shows it to them alone), so no owner silently loses it.
+                nobody = owner is not None and levels.get(owner) == "nobody"
                 must_fake = nobody or (owner is None and model == "rules")
+                if nobody:
+                    notes[i] = f"`{owner}`'s rules say `nobody`: faked on the uploader's client"
+                elif owner is not None and owner not in levels:
+                    notes[i] = f"`{owner}` has no rules yet: only `{owner}` sees this face"
                 client_fake.append(must_fake)
                 states.append("client_faked" if must_fake else "server")
                 if must_fake:
@@ -110,7 +116,8 @@ class UploadMixin(IdentityMixin):
                 "model": model, "faces": len(rows), "client_faked": sum(client_fake),
                 "fallbacks": {i: r.report.get("error", "") for i, r in reports.items()
                               if r.fallback is Fallback.BLOCK}})
-            result = UploadResult(photo.id or 0, model, summaries(rows), True)
+            result = UploadResult(photo.id or 0, model, tuple(
+                dataclasses.replace(f, note=n) for f, n in zip(summaries(rows), notes, strict=True)), True)
         return result
 
     def find_photo(self, ref: str | int) -> int:
@@ -138,21 +145,30 @@ class UploadMixin(IdentityMixin):
         with self.store.read() as tx:
             return {r.owner: r.level for r in tx.all_rules()}
 
-    def _identify(self, uploader: str, faces: list[DetectedFace]) -> list[str | None]:
-        """On the uploader's client: match faces to the uploader and to friends whose embeddings it holds."""
+    def _identify(self, uploader: str, faces: list[DetectedFace]) -> tuple[list[str | None], list[str]]:
+        """On the uploader's client: match faces to the uploader and to friends whose embeddings it holds.
+
+        Returns the owner of each face (None: unknown) and, for unknown faces, why."""
         if not faces:
-            return []
+            return [], []
         try:
             self.client_sync(uploader)
             ring = self.keyring(uploader)
             names, gallery = ring.gallery(self.backend.recognizer)
-        except MfmcError:
-            return [None] * len(faces)  # no keyring, no identification: every face is unknown (fail closed)
+        except MfmcError as err:  # no keyring, no identification: every face is unknown (fail closed)
+            return [None] * len(faces), [f"unknown: `{uploader}`'s client cannot identify faces ({err.message})"] \
+                * len(faces)
         if not names:
-            return [None] * len(faces)
+            why = (f"unknown: `{uploader}`'s client holds no embeddings (neither `{uploader}` nor a friend who "
+                   "shares is enrolled: `mfmc enroll`)")
+            return [None] * len(faces), [why] * len(faces)
+        held = sorted(set(names))
+        notes = [f"unknown: matches none of the {len(held)} people `{uploader}`'s client knows "
+                 f"({', '.join(held)}); friends are known once enrolled with rules that are not `nobody`"] * len(faces)
         pairs = []
         for i, face in enumerate(faces):
             if face.embedding is None:
+                notes[i] = "unknown: no embedding could be computed for this face (too small or turned away)"
                 continue
             dist = self.backend.distance(np.asarray(face.embedding, dtype=np.float32), gallery)
             best: dict[str, float] = {}
@@ -164,7 +180,10 @@ class UploadMixin(IdentityMixin):
         for _d, i, name in sorted(pairs):
             if owners[i] is None and name not in taken:
                 owners[i], _ = name, taken.add(name)
-        return owners
+                notes[i] = ""
+            elif owners[i] is None:
+                notes[i] = f"unknown: `{name}` matches another face of the photo better"
+        return owners, notes
 
     def _explicit_face(self, tx: Tx, photo_id: int, index: int) -> tuple[m.Photo, m.Face]:
         photo = tx.photo(photo_id)

@@ -1,0 +1,80 @@
+"""Cold start of the `mfmc` command: each run is a fresh process, as a user typing the command gets.
+
+    python benchmarks/bench_cli.py [--runs 5]
+
+Measures wall time (median and min of `--runs` fresh processes) of `mfmc --help`, `mfmc rules check rules/`,
+`mfmc faces` and `mfmc anonymize` on a 0.2 MP photo (the first three faces of examples/group.jpg), and as the
+baseline in the same run the interpreter alone (`python -c pass`) and `python -c "import typer"`, so figures
+from a busy machine can be read as ratios. "Cold" means a new process; the OS file cache is warm (each command
+runs once untimed first), and the model caches of a first run after install (e.g. the dlib ONNX graph) exist.
+The console script is called directly (not through a pyenv or other shim, which adds its own start-up).
+Targets (issue 17): rules check <= 0.3 s, faces <= 1.0 s, anonymize <= 1.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"rules check": 0.3, "faces": 1.0, "anonymize": 1.5}
+
+
+def mfmc() -> list[str]:
+    script = Path(sys.executable).parent / "mfmc"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "mfmc.cli.main"]
+
+
+def timed(cmd: list[str], runs: int) -> list[float] | str:
+    """Wall times of `runs` fresh processes, or the error line of a failing command."""
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)  # also warms the OS file cache
+    if first.returncode != 0:
+        return (first.stderr.strip().splitlines() or [f"exit {first.returncode}"])[0]
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Path(tmp) / "three.png"
+        with Image.open(ROOT / "examples" / "group.jpg") as im:
+            im.convert("RGB").crop((0, 0, 768, 256)).save(photo)  # 0.2 MP, three faces
+        cases = {
+            "python -c pass (baseline)": [sys.executable, "-c", "pass"],
+            "import typer (baseline)": [sys.executable, "-c", "import typer"],
+            "--help": [*mfmc(), "--help"],
+            "--version": [*mfmc(), "--version"],
+            "rules check": [*mfmc(), "rules", "check", "rules/"],
+            "faces": [*mfmc(), "faces", str(photo)],
+            "anonymize": [*mfmc(), "anonymize", str(photo), "-o", str(Path(tmp) / "out.png")],
+        }
+        print(f"{'command':<28} {'median':>8} {'min':>8}  target   ({args.runs} fresh processes each)")
+        base = None
+        for name, cmd in cases.items():
+            times = timed(cmd, args.runs)
+            if isinstance(times, str):
+                print(f"{name:<28} failed: {times}")
+                continue
+            med = statistics.median(times)
+            base = base or med
+            target = TARGETS.get(name)
+            mark = "" if target is None else f"<= {target:.1f} s {'ok' if med <= target else 'MISSED'}"
+            print(f"{name:<28} {med:>7.3f}s {min(times):>7.3f}s  {mark:<16} ({med / base:.1f}x interpreter)")
+
+
+if __name__ == "__main__":
+    main()

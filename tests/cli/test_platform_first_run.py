@@ -1,0 +1,106 @@
+"""First run on the platform: a photo found by id or by its file, owners who never silently lose their own face,
+upload notes that say why a face is unknown, `graph import` and `rules set DIR` (cheap grid backend / CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mfmc.cli.main import main
+from mfmc.errors import InvalidInputError
+from mfmc.service.testing import grid_photo
+from tests.platform.conftest import crop, make_platform
+
+ROOT = Path(__file__).resolve().parents[2]
+GRAPH = ROOT / "examples" / "graph.toml"
+
+
+@pytest.fixture
+def p(tmp_path):
+    platform = make_platform(tmp_path / "data")
+    yield platform
+    platform.close()
+
+
+def test_find_photo_by_id_and_by_file_content(p, tmp_path):
+    for name in ("ann", "ben"):
+        p.add_user(name)
+    path = tmp_path / "party.png"
+    Image.fromarray(grid_photo([None, None], seed=3)).save(path)
+    up = p.upload(str(path), "ann")
+    assert p.find_photo(str(up.photo_id)) == up.photo_id
+    assert p.find_photo(str(path)) == up.photo_id
+    other = tmp_path / "other.png"
+    Image.fromarray(grid_photo([None], seed=4)).save(other)
+    with pytest.raises(InvalidInputError, match="no uploaded photo has the content"):
+        p.find_photo(str(other))
+    p.upload(str(path), "ben")  # the same file uploaded twice: ambiguous by content
+    with pytest.raises(InvalidInputError, match="uploaded 2 times"):
+        p.find_photo(str(path))
+
+
+def test_enrolled_owner_without_rules_still_sees_their_own_face(p):
+    for name in ("ann", "ben"):
+        p.add_user(name)
+    p.friend("ann", "ben")
+    p.enroll("ann", [grid_photo([0], seed=100)])
+    photo = grid_photo([0, None], seed=7)
+    up = p.upload(photo, "ann")  # ann has no rules
+    assert [f.owner for f in up.faces] == ["ann", None]
+    assert "has no rules yet" in up.faces[0].note
+    mine = p.render(up.photo_id, "ann")
+    assert mine.decisions[0].reveal
+    assert np.array_equal(crop(mine.image, up.faces[0].box), crop(photo, up.faces[0].box))
+    theirs = p.render(up.photo_id, "ben")
+    assert not theirs.decisions[0].reveal
+    assert not np.array_equal(crop(theirs.image, up.faces[0].box), crop(photo, up.faces[0].box))
+
+
+def test_upload_says_why_faces_are_unknown(p):
+    for name in ("ann", "ben", "cy"):
+        p.add_user(name)
+    up = p.upload(grid_photo([0, 1], seed=8), "ann")  # nobody enrolled
+    assert all("holds no embeddings" in f.note for f in up.faces)
+    p.enroll("ann", [grid_photo([0], seed=100)])
+    p.set_rules("face ann\ndefault friends\n", "ann.mfmc")
+    up = p.upload(grid_photo([0, 1], seed=9), "ann")
+    assert up.faces[0].owner == "ann" and up.faces[0].note == ""
+    assert "matches none of the 1 people" in up.faces[1].note
+    p.set_rules("face ann\ndefault nobody\n", "ann.mfmc")
+    up = p.upload(grid_photo([0, 1], seed=10), "ann")
+    assert up.faces[0].owner is None and "rules say `nobody`" in up.faces[0].note
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_graph_import_and_rules_set_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MFMC_PASSPHRASE", "test passphrase")
+    data = tmp_path / "data"
+    assert run(capsys, "init", "--data-dir", data)[0] == 0
+    code, out, err = run(capsys, "graph", "import", GRAPH, "--data-dir", data)
+    assert code == 0, err
+    assert out.strip() == f"imported {GRAPH}: 7 users (7 new), 5 friendships (5 new), 2 follows (2 new)"
+    code, out, _ = run(capsys, "graph", "import", GRAPH, "--data-dir", data)
+    assert "7 users (0 new), 5 friendships (0 new), 2 follows (0 new)" in out
+    code, out, err = run(capsys, "rules", "set", ROOT / "rules", "--data-dir", data)
+    assert code == 0, err
+    assert sorted(line.split()[3] for line in out.splitlines()) == ["alice", "bob", "carol", "dan"]
+
+
+def test_graph_import_refuses_a_bad_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MFMC_PASSPHRASE", "test passphrase")
+    data = tmp_path / "data"
+    run(capsys, "init", "--data-dir", data)
+    bad = tmp_path / "g.toml"
+    bad.write_text('users = ["a"]\nfriends = [["a", "zed"]]\n')
+    code, _, err = run(capsys, "graph", "import", bad, "--data-dir", data)
+    assert code == 2
+    assert err.startswith("error: ")
+    assert run(capsys, "user", "list", "--data-dir", data)[1] == ""
