@@ -76,3 +76,29 @@ def decide(files: dict, graph: dict, viewer, owner, uploader=None, album=None) -
         return member(graph, owner, groups, default, viewer)
     top = max(level for level, _ in matches)
     return all(effect is ast.Effect.REVEAL for level, effect in matches if level == top)
+
+
+def deciding(files: dict, graph: dict, viewer, owner, uploader=None, album=None) -> set:
+    """Lines of the statements the decision is taken by (the `default` line when the default audience reveals);
+    empty for the owner, ownerless faces and owners without rules."""
+    if owner is None or viewer == owner or owner not in files:
+        return set()
+    groups: dict = {}
+    for g in files[owner].of_type(ast.GroupDecl):
+        groups[g.name.value] = set().union(*(groups.get(m.value, {m.value}) for m in g.members))
+    matches = [
+        (SPECIFICITY[kind(n.value, groups)], r.effect, r.span.line)
+        for r in files[owner].of_type(ast.Rule)
+        if holds(r.condition, graph, owner, groups, uploader, album)
+        for n in r.audience
+        if member(graph, owner, groups, n.value, viewer)
+    ]
+    if not matches:
+        default = next(iter(files[owner].of_type(ast.DefaultDecl)), None)
+        if default is None or default.level.value == "nobody":
+            return set()
+        return {default.span.line} if member(graph, owner, groups, default.level.value, viewer) else set()
+    top = max(level for level, _, _ in matches)
+    winners = [(effect, line) for level, effect, line in matches if level == top]
+    hides = {line for effect, line in winners if effect is ast.Effect.HIDE}
+    return hides or {line for _, line in winners}

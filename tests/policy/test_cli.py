@@ -83,3 +83,97 @@ def test_shipped_rules_are_formatted(tmp_path, capsys):
     shutil.copytree(RULES, tmp_path / "rules")
     code, out, _ = run(capsys, "rules", "fmt", tmp_path / "rules" / "bob.mfmc")
     assert code == 0 and out.startswith("# Bob")
+
+
+# ---- analyze and diff (issue 16) --------------------------------------------------------------------------
+
+EDITED_ALICE = """face alice
+default friends
+hide from everyone when uploader not in friends
+reveal to friends_of_friends when album == "wedding"
+"""
+
+
+def test_analyze_json_shipped_rules(capsys):
+    code, out, _ = run(capsys, "rules", "analyze", "--rules", RULES, "--graph", GRAPH, "--face", "alice", "--json")
+    assert code == 0
+    # bob is always hidden by name, carol and dan are family, so `default friends` and the friends_of_friends
+    # reveal never decide anything: alice's face goes to family and erin, whatever the photo.
+    assert json.loads(out) == {
+        "ever": {"audience": "only", "users": ["carol", "dan", "erin"]},
+        "always": {"audience": "only", "users": ["carol", "dan", "erin"]},
+        "dead": [{"line": 4, "text": "default friends"},
+                 {"line": 12, "text": 'reveal to friends_of_friends when album == "wedding"'}],
+    }
+
+
+def test_analyze_json_ever_differs_from_always_with_viewer(tmp_path, capsys):
+    (tmp_path / "alice.mfmc").write_text(EDITED_ALICE)
+    code, out, _ = run(capsys, "rules", "analyze", "--rules", tmp_path, "--graph", GRAPH, "--face", "alice",
+                       "--viewer", "dan", "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "ever": {"audience": "only", "users": ["bob", "carol", "dan"]},
+        "always": {"audience": "nobody"},
+        "dead": [],
+        "viewer": {"viewer": "dan", "reveal_in": {"uploader": None, "album": "wedding"},
+                   "fake_in": {"uploader": None, "album": None}},
+    }
+
+
+def test_analyze_text_explains_a_viewer(tmp_path, capsys):
+    (tmp_path / "alice.mfmc").write_text(EDITED_ALICE)
+    code, out, _ = run(capsys, "rules", "analyze", "--rules", tmp_path, "--graph", GRAPH, "--face", "alice",
+                       "--viewer", "dan")
+    assert code == 0
+    lines = out.splitlines()
+    assert "  ever:   bob, carol, dan" in lines
+    assert "  always: no one but the owner" in lines
+    assert "  `dan` sees the real face in some contexts only:" in lines
+    assert '    reveal when no uploader, album "wedding":' in lines
+    assert any("`reveal to friends_of_friends when album == \"wedding\"` applies" in line for line in lines)
+    assert "    fake when no uploader, no album (or one the rules do not name):" in lines
+
+
+def test_analyze_unknown_face_exits_2(capsys):
+    code, _, err = run(capsys, "rules", "analyze", "--rules", RULES, "--graph", GRAPH, "--face", "alise")
+    assert code == 2
+    assert "unknown user `alise`" in err
+
+
+def test_diff_one_owner_is_one_object(tmp_path, capsys):
+    (tmp_path / "alice.mfmc").write_text(EDITED_ALICE)
+    code, out, _ = run(capsys, "rules", "diff", RULES / "alice.mfmc", tmp_path / "alice.mfmc", "--graph", GRAPH,
+                       "--json")
+    assert code == 0
+    assert json.loads(out) == {"face": "alice", "gains": {"audience": "only", "users": ["bob"]},
+                               "loses": {"audience": "only", "users": ["carol", "dan", "erin"]}}
+
+
+def test_diff_folders_is_a_list(tmp_path, capsys):
+    shutil.copytree(RULES, tmp_path / "new")
+    (tmp_path / "new" / "alice.mfmc").write_text(EDITED_ALICE)
+    (tmp_path / "new" / "dan.mfmc").unlink()  # no rules: default nobody, as before
+    (tmp_path / "new" / "carol.mfmc").write_text("face carol\ndefault public\nhide from grace\n")
+    code, out, _ = run(capsys, "rules", "diff", RULES, tmp_path / "new", "--graph", GRAPH, "--json")
+    assert code == 0
+    nobody = {"audience": "nobody"}
+    assert json.loads(out) == [
+        {"face": "alice", "gains": {"audience": "only", "users": ["bob"]},
+         "loses": {"audience": "only", "users": ["carol", "dan", "erin"]}},
+        {"face": "bob", "gains": nobody, "loses": nobody},
+        {"face": "carol", "gains": {"audience": "everyone", "except": ["alice", "bob", "dan", "grace"]},
+         "loses": nobody},
+        {"face": "dan", "gains": nobody, "loses": nobody},
+    ]
+    code, out, _ = run(capsys, "rules", "diff", RULES, tmp_path / "new", "--graph", GRAPH)
+    assert code == 0
+    assert "bob: no change" in out.splitlines()
+    assert "  gains: everyone except alice, bob, dan, grace (viewers outside the graph too)" in out.splitlines()
+
+
+def test_diff_invalid_new_rules_exit_2(tmp_path, capsys):
+    (tmp_path / "alice.mfmc").write_text("face alice\ndefault frends\n")
+    code, _, err = run(capsys, "rules", "diff", RULES, tmp_path, "--graph", GRAPH)
+    assert code == 2
+    assert "unknown default level `frends`" in err
