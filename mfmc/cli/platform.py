@@ -115,8 +115,8 @@ def upload(image: Annotated[Path, typer.Argument(help="The photo.")],
             "fallbacks": res.fallbacks},
             indent=2))
         return
-    n = len(res.faces)
-    print(f"photo {res.photo_id} ({res.model}{'' if res.created else ', already uploaded'}): {n} face{'' if n == 1 else 's'}")
+    n, again = len(res.faces), "" if res.created else ", already uploaded"
+    print(f"photo {res.photo_id} ({res.model}{again}): {n} face{'' if n == 1 else 's'}")
     for f in res.faces:
         who = f.owner or f.tag or "unknown"
         made = f", fake: {f.fallback}" if f.fallback else ""
@@ -227,7 +227,7 @@ def keys_sync(name: Annotated[str, typer.Argument(help="The user whose client fe
 
 def demo(out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the images.")] = Path("mfmc-demo"),
          seed: Annotated[int, typer.Option("--seed", help="Seed for fakes.")] = 0) -> None:
-    """The paper's Fig. 1: A uploads a group photo; B-F see non-friends faked; G sees only fakes."""
+    """The paper's Fig. 1: A uploads a group photo of A-D; each sees only friends' real faces; E sees only fakes."""
     from mfmc.service.demo import run_demo
 
     result = run_demo(out, seed=seed, log=print)

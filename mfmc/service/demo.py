@@ -1,10 +1,13 @@
 """`mfmc demo`: the paper's Fig. 1 on synthetic people, end to end through the real platform.
 
-Seven synthetic people from the `openpeople` package (MIT; Gemini-generated, no real individuals) become users
-A-G. Each enrolls with their selfie; A is friends with B-F, and B-C, D-E, E-F are friends too; G is friends with
-nobody and follows A. Everyone's rules say `default friends`. A uploads a group photo of A-F (composed from their
-studio portraits) under the rules model; every user then views it: B-F see their friends' real faces and
-verified fakes elsewhere, G sees only fakes. Writes one image per viewer and a labelled contact sheet.
+Five synthetic people from the `openpeople` package (MIT; generated, no real individuals) become users A-E:
+the people at positions 5-9 of `openpeople.curated.list()`, which are reserved for the demo and the examples and
+never enter the target pool (built from positions 0-4), so no demo face can be swapped to a demo person. Each
+enrolls with their selfie; A is friends with B, C and D, and B with C; E is friends with nobody and follows A.
+Everyone's rules say `default friends`. A uploads a group photo of A-D (their studio portraits side by side)
+under the rules model; every user then views it: each sees their own face and their friends' real faces and
+verified fakes elsewhere (B: A, B, C; D: A, D), E sees only fakes. Writes `original.png`, one
+`what-<viewer>-sees.png` per viewer and a labelled `contact-sheet.png`.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mfmc.errors import ModelNotFoundError
 
-USERS = ["A", "B", "C", "D", "E", "F", "G"]
-FRIENDS = [("A", "B"), ("A", "C"), ("A", "D"), ("A", "E"), ("A", "F"), ("B", "C"), ("D", "E"), ("E", "F")]
-FOLLOWS = [("G", "A")]
+USERS = ["A", "B", "C", "D", "E"]
+IN_PHOTO = USERS[:4]
+FRIENDS = [("A", "B"), ("A", "C"), ("A", "D"), ("B", "C")]
+FOLLOWS = [("E", "A")]
+RESERVED = slice(5, 10)  # openpeople.curated.list() positions for the demo and examples; the pool uses 0-4
 TILE = 320
 DEMO_PASSPHRASE = "mfmc demo: not a secret"
 
@@ -42,7 +47,7 @@ def _people() -> list:
     except ImportError:
         raise ModelNotFoundError("the demo needs the `openpeople` sample people",
                                  help="pip install openpeople") from None
-    people = openpeople.curated.list()
+    people = openpeople.curated.list()[RESERVED]
     if len(people) < len(USERS):
         raise ModelNotFoundError("`openpeople` ships too few people for the demo")
     return people[:len(USERS)]
@@ -60,9 +65,8 @@ def _load(person, asset: str, size: int | None = None, max_side: int | None = No
 
 
 def group_photo(people: list) -> np.ndarray:
-    """A-F's studio portraits side by side in two rows (a synthetic group photo)."""
-    tiles = [_load(p, "studio_portrait", size=TILE) for p in people[:6]]
-    return np.concatenate([np.concatenate(tiles[:3], axis=1), np.concatenate(tiles[3:], axis=1)], axis=0)
+    """A-D's studio portraits side by side (a synthetic group photo)."""
+    return np.concatenate([_load(p, "studio_portrait", size=TILE) for p in people[:len(IN_PHOTO)]], axis=1)
 
 
 def contact_sheet(images: dict[str, np.ndarray], uploader: str = "A") -> Image.Image:
@@ -73,7 +77,7 @@ def contact_sheet(images: dict[str, np.ndarray], uploader: str = "A") -> Image.I
         im.thumbnail((480, 480))
         thumbs.append((viewer, im))
     w, h = max(t.size[0] for _, t in thumbs), max(t.size[1] for _, t in thumbs)
-    cols = 4
+    cols = 3
     rows = -(-len(thumbs) // cols)
     pad, label = 12, 30
     sheet = Image.new("RGB", (cols * (w + pad) + pad, rows * (h + label + pad) + pad + label), "white")
@@ -110,7 +114,7 @@ def run_demo(out: str | Path = "mfmc-demo", *, seed: int = 0, data_dir: str | Pa
     try:
         with Platform(data_dir, backend=backend, passphrase=lambda _name: DEMO_PASSPHRASE,
                       kdf=KdfParams.FAST_INSECURE, create=True) as p:
-            say("users A-G (keyrings), enrollment from their selfies")
+            say(f"users {USERS[0]}-{USERS[-1]} (keyrings), enrollment from their selfies")
             for name in USERS:
                 p.add_user(name)
             for name, person in zip(USERS, people, strict=True):
@@ -123,7 +127,7 @@ def run_demo(out: str | Path = "mfmc-demo", *, seed: int = 0, data_dir: str | Pa
                 p.set_rules(f"face {name}\ndefault friends\n", f"{name}.mfmc")
             say("A uploads the group photo (rules model)")
             photo = group_photo(people)
-            Image.fromarray(photo).save(out / "original.jpg", quality=92)
+            Image.fromarray(photo).save(out / "original.png")
             up = p.upload(photo, "A", model="rules", album="fig1")
             found = [f.owner or "?" for f in up.faces]
             say(f"identified on A's client: {', '.join(found)}")
@@ -132,14 +136,14 @@ def run_demo(out: str | Path = "mfmc-demo", *, seed: int = 0, data_dir: str | Pa
             revealed: dict[str, list[str]] = {}
             for viewer in USERS:
                 view = p.render(up.photo_id, viewer)
-                path = out / f"what-{viewer}-sees.jpg"
-                Image.fromarray(view.image).save(path, quality=92)
+                path = out / f"what-{viewer}-sees.png"
+                Image.fromarray(view.image).save(path)
                 views[viewer], images[viewer] = path, view.image
                 revealed[viewer] = sorted(d.owner or "?" for d in view.decisions if d.reveal)
                 say(f"what {viewer} sees: real {', '.join(revealed[viewer]) or 'none'}"
-                    f" ({view.generated} fakes generated)")
-            sheet = out / "contact-sheet.jpg"
-            contact_sheet(images).save(sheet, quality=90)
+                    f" ({view.generated} fake{'' if view.generated == 1 else 's'} generated)")
+            sheet = out / "contact-sheet.png"
+            contact_sheet(images).save(sheet)
             with p.store.read() as tx:
                 fallbacks = [f.fallback for f in tx.fakes(up.photo_id)]
                 fallbacks += [f.fake_fallback for f in tx.faces(up.photo_id) if f.state == "client_faked"]

@@ -81,7 +81,7 @@ def test_file_mode_reveals_exact_pixels_and_verifies_fakes(bob_view):
     changed = np.any(view != original, axis=2)
     allowed = np.zeros(changed.shape, dtype=bool)
     for i, decision in enumerate(expected):
-        x1, y1, x2, y2 = (int(round(v)) for v in faces.boxes[i])
+        x1, y1, x2, y2 = (round(float(v)) for v in faces.boxes[i])
         if decision == "reveal":
             assert not changed[y1:y2, x1:x2].any(), f"revealed face {i} changed"
             continue
@@ -112,7 +112,7 @@ def test_file_mode_default_output_name_and_text(tmp_path, capsys, monkeypatch):
 
 
 def test_unknown_viewer_exits_2(tmp_path, capsys):
-    code, out, err = run(capsys, *file_args("zed", "-o", tmp_path / "x.png"))
+    code, _, err = run(capsys, *file_args("zed", "-o", tmp_path / "x.png"))
     assert code == 2
     assert err.splitlines()[0] == "error: unknown user `zed`"
     assert not (tmp_path / "x.png").exists()
