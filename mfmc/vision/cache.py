@@ -3,6 +3,7 @@
 Entries are keyed by what they are derived from: a name, the converter's version, and the source file's
 recorded sha256, size and modification time. Changing or reinstalling the file, or a new converter version,
 gives a new key; stale entries are simply never read again. Everything here is safe to delete at any time.
+Each entry stores its payload's length and CRC-32: a corrupt or truncated entry is ignored and rebuilt, never used.
 A cache that cannot be read or written (read-only home, full disk) costs only the rebuild: it is logged at
 debug level and never fails the caller. An entry the caller cannot use (`use` raises) is rebuilt once.
 
@@ -17,6 +18,7 @@ import logging
 import os
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -83,14 +85,31 @@ def load_or_build(
     return result
 
 
+_MAGIC = b"mfmc-cache-1\n"
+_HEAD = len(_MAGIC) + 12  # then the payload's length (8 bytes) and CRC-32 (4 bytes), little-endian
+
+
+def _frame(data: bytes) -> bytes:
+    return _MAGIC + len(data).to_bytes(8, "little") + zlib.crc32(data).to_bytes(4, "little")
+
+
 def _read(path: Path) -> bytes | None:
+    """The payload of an entry, or None when it is missing, unreadable or corrupt: each entry carries its
+    payload's length and CRC-32, so a truncated or damaged file is never used (it is rebuilt and replaced). The
+    check guards against accidents (a full disk, a crash mid-write elsewhere, bit rot), not against someone who
+    can write the cache folder: they could as well change the model files themselves."""
     try:
-        return path.read_bytes()
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as error:
         _log.debug("cache: cannot read `%s`: %s", path, error)
         return None
+    payload = raw[_HEAD:]
+    if raw[:_HEAD] != _frame(payload):
+        _log.warning("cache entry `%s` is corrupt; rebuilding it", path)
+        return None
+    return payload
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -101,6 +120,7 @@ def _write(path: Path, data: bytes) -> None:
             fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as handle:
+                    handle.write(_frame(data))
                     handle.write(data)
                 os.replace(tmp, path)
             except BaseException:

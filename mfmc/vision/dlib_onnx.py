@@ -6,7 +6,8 @@ a small CPU. The same weights run as an ONNX graph are several times faster and 
 
 How: `read_network` parses the file written by dlib's `serialize()` of the network type from dlib's
 `dnn_face_recognition_ex` example; `build_onnx` turns it into an ONNX graph with `onnx.helper`; `DlibOnnxNet`
-runs it. Nothing is written to disk: the graph is built in memory at first use (about a second).
+runs it. The graph is built at first use (0.2-0.4 s) and kept in the user's cache folder (`mfmc.vision.cache`),
+so later processes only load it; deleting the cache is always safe.
 
 File layout, as read from the file itself (integers use dlib's variable-length encoding: one byte holding the
 byte count, 0x80 = negative, then little-endian bytes; floats/doubles are an integer mantissa and exponent;
@@ -330,17 +331,32 @@ def _pad_to(x: str, shape: tuple[int, ...], target: tuple[int, ...], node: Any, 
 # --- running ------------------------------------------------------------------------------------------------
 
 
-class DlibOnnxNet:
-    """The dlib face recognition network as an onnxruntime session: `net(chips)` -> (N, 128) float32."""
+#: Part of the disk cache's key: bump it whenever `read_network` or `build_onnx` would build a different graph.
+CONVERTER_VERSION = "1"
 
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+
+def convert(path: str | Path) -> bytes:
+    """The serialized ONNX graph of the dlib network in `path`."""
+    layers, _ = read_network(path)
+    return build_onnx(layers).SerializeToString()
+
+
+class DlibOnnxNet:
+    """The dlib face recognition network as an onnxruntime session: `net(chips)` -> (N, 128) float32.
+
+    The converted graph is cached on disk (`mfmc.vision.cache`, keyed by the weights file's path, size and mtime
+    and the converter's version): later processes skip the conversion (and the `onnx` import)."""
+
+    def __init__(self, path: str | Path, *, content_hash: str = "", threads: int | None = None) -> None:
+        from mfmc.vision.cache import load_or_build
         from mfmc.vision.runtime import create_session
 
-        layers, self.loss = read_network(path)
-        model = build_onnx(layers)
-        # CPU only: on a GPU host dlib itself would be the better-tested path, and the graph is tiny anyway
-        self._session = create_session(model.SerializeToString(), providers=["CPUExecutionProvider"],
-                                       threads=threads or os.cpu_count())
+        def session(data: bytes) -> Any:
+            # CPU only: on a GPU host dlib itself would be the better-tested path, and the graph is tiny anyway
+            return create_session(data, providers=["CPUExecutionProvider"], threads=threads or os.cpu_count())
+
+        self._session = load_or_build("dlib_resnet", Path(path), version=CONVERTER_VERSION,
+                                      content_hash=content_hash, build=lambda: convert(path), use=session)
 
     def __call__(self, chips: np.ndarray) -> np.ndarray:
         chips = np.ascontiguousarray(chips, dtype=np.uint8)
@@ -357,10 +373,10 @@ _nets: dict[Path, DlibOnnxNet] = {}
 _nets_lock = threading.Lock()
 
 
-def load(path: str | Path) -> DlibOnnxNet:
-    """The converted network for `path`, built once per process (conversion is deterministic and cheap)."""
+def load(path: str | Path, *, content_hash: str = "") -> DlibOnnxNet:
+    """The converted network for `path`, once per process (read from the disk cache, or converted and cached)."""
     key = Path(path).resolve()
     with _nets_lock:
         if key not in _nets:
-            _nets[key] = DlibOnnxNet(key)
+            _nets[key] = DlibOnnxNet(key, content_hash=content_hash)
         return _nets[key]

@@ -178,17 +178,32 @@ def model_path(name: str, *, verify: bool = True) -> Path:
 
 
 def check_sha256(path: Path, expected: str, name: str) -> None:
-    """Hash a file once per process and compare (models are large: don't re-hash them on every load)."""
+    """Hash a file once per process and compare (models are large: don't re-hash them on every load). The hash is
+    also kept in the disk cache (`mfmc.vision.cache`), keyed by the file's path, size and mtime: a later process
+    reads it instead of hashing 100 MB again, and a changed file (new size or mtime) is hashed afresh."""
     with _lock:
         seen = _verified.get(path)
         if seen is None:
-            seen = sha256_of(path)
+            seen = cached_sha256(path)
             _verified[path] = seen
     if seen != expected:
         raise ModelNotFoundError(
             f"model `{name}` at `{path}` does not match its recorded sha256",
             help="reinstall its package; the file is corrupt or a different version",
         )
+
+
+def cached_sha256(path: Path) -> str:
+    """`sha256_of(path)`, through the disk cache."""
+    from mfmc.vision.cache import load_or_build
+
+    def parse(data: bytes) -> str:
+        text = data.decode("ascii")
+        if len(text) != 64 or set(text) - set("0123456789abcdef"):
+            raise ValueError("not a sha256 hex digest")
+        return text
+
+    return load_or_build("sha256", path, version="1", build=lambda: sha256_of(path).encode(), use=parse)
 
 
 def sha256_of(path: Path) -> str:
