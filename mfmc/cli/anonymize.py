@@ -24,10 +24,19 @@ def anonymize_command(
     ] = None,
 ) -> None:
     """Replace every face with a verified fake; faces that cannot be faked safely are obfuscated."""
+    from mfmc.cli.platform import data_dir_of_env
+    from mfmc.errors import InvalidImageError
+    from mfmc.files import check_output, check_output_folder, require_regular_file
     from mfmc.pool import TargetPool
     from mfmc.swap import FakeGenerator
     from mfmc.vision import FacePipeline
 
+    # refuse `/dev/zero`, a FIFO, a missing file, an output over the input or inside the data dir, before any model
+    if image.is_dir():
+        check_output_folder(output, inputs=(image,), protected=(data_dir_of_env(),))
+    else:
+        require_regular_file(image, error=InvalidImageError)
+        check_output(output, inputs=(image,), protected=(data_dir_of_env(),))
     gen = FakeGenerator(
         FacePipeline.default(), TargetPool.load(pool) if pool else TargetPool.default(), swapper=swapper
     )

@@ -24,8 +24,12 @@ def faces_command(
     attributes: Annotated[bool, typer.Option("--attributes/--no-attributes", help="Estimate age and gender.")] = True,
 ) -> None:
     """Find faces: box (x1, y1, x2, y2) in pixels of the upright photo, score, 5 landmarks, age, gender."""
+    from mfmc.errors import InvalidImageError
+    from mfmc.files import require_regular_file
     from mfmc.vision import FacePipeline
 
+    if not image.is_dir():  # refuse `/dev/zero`, a FIFO, a missing file before loading any model
+        require_regular_file(image, error=InvalidImageError)
     pipe = FacePipeline.default()
     if not image.is_dir():
         records = _faces_of(pipe, image, annotate, attributes)

@@ -11,6 +11,7 @@ are printed as one `error:` line (plus a help line) with no traceback and no key
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,11 @@ DEFAULT_DIR = Path("mfmc-data")
 
 user_app = typer.Typer(help="Manage platform users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage a user's client keys and encrypted shares.", no_args_is_help=True)
+
+
+def data_dir_of_env() -> Path:
+    """The data dir commands without a --data-dir option protect (e.g. `anonymize -o` never writes into it)."""
+    return Path(os.environ.get("MFMC_DATA_DIR") or DEFAULT_DIR)
 
 
 def open_platform(data_dir: Path, db: str | None, *, create: bool = False):
@@ -168,18 +174,15 @@ def render(photo: str, viewer: str, *, out: Path | None = None, as_json: bool = 
            data_dir: Path = DEFAULT_DIR, db: str | None = None) -> None:
     """Platform mode of `mfmc render` (the command lives in mfmc.cli.render): PHOTO is an uploaded photo's id
     or the image file that was uploaded (found by its content)."""
-    from mfmc.service.imaging import encode_png
+    from mfmc.files import check_output, write_file_atomic
+    from mfmc.service.imaging import encode_image
 
     with open_platform(data_dir, db) as p:
         photo_id = p.find_photo(photo)
+        # before rendering: an image suffix, an existing writable folder, never a file inside the data dir
+        target = check_output(out or Path(f"photo-{photo_id}-{viewer}.png"), protected=(p.data_dir,))
         res = p.render(photo_id, viewer)
-    target = out or Path(f"photo-{photo_id}-{viewer}.png")
-    if target.suffix.lower() in (".png", ""):
-        target.write_bytes(encode_png(res.image))
-    else:
-        from PIL import Image
-
-        Image.fromarray(res.image).save(target)
+    write_file_atomic(target, encode_image(res.image, target.suffix))  # no partial file with real faces
     if as_json:
         print(json.dumps({"photo": photo_id, "viewer": viewer, "version": res.version, "out": str(target),
                           "faces": [{"index": d.index, "decision": "reveal" if d.reveal else "fake",

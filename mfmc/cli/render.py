@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 
 from mfmc.cli.platform import DEFAULT_DIR, DataDirOpt, DbOpt
-from mfmc.errors import InvalidInputError
+from mfmc.errors import InvalidImageError, InvalidInputError
+from mfmc.files import check_output, require_regular_file
 
 
 def render_command(
@@ -52,6 +53,9 @@ def render_command(
             raise InvalidInputError(f"file mode needs --rules, --graph and --people (missing: {', '.join(missing)})",
                                     help="or give none of them to render a photo uploaded to the platform")
         assert rules is not None and graph is not None and people is not None
+        # before any model: a regular input file, an image output that is neither the input nor in the data dir
+        require_regular_file(photo, error=InvalidImageError)
+        check_output(out or Path(f"{Path(photo).stem}.{viewer}.png"), inputs=(photo,), protected=(data_dir,))
         _file_mode(Path(photo), viewer, rules, graph, people, uploader, album, out, seed, as_json)
         return
     if uploader is not None or album is not None:

@@ -15,8 +15,11 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from mfmc.errors import GraphError, UnknownUserError
+from mfmc.errors import GraphError, InvalidInputError, UnknownUserError
+from mfmc.files import read_regular_file
 from mfmc.policy.diagnostics import did_you_mean
+
+MAX_GRAPH_BYTES = 64 * 2**20  # a graph file larger than this is refused before reading
 
 
 class Graph:
@@ -114,10 +117,12 @@ class Graph:
     def load(cls, path: str | Path) -> Graph:
         """Load a graph from a `.toml` or `.json` file."""
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise GraphError(f"cannot read graph `{p}`: {getattr(err, 'strerror', None) or err}") from None
+        try:  # regular files only: `/dev/zero` or a FIFO is refused before reading
+            text = read_regular_file(p, max_bytes=MAX_GRAPH_BYTES).decode("utf-8")
+        except InvalidInputError as err:
+            raise GraphError(f"cannot read graph `{p}`: {err.message}", help=err.help) from None
+        except UnicodeDecodeError as err:
+            raise GraphError(f"cannot read graph `{p}`: {err}") from None
         try:
             data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:

@@ -10,7 +10,8 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from mfmc.errors import RuleError
+from mfmc.errors import InvalidInputError, RuleError
+from mfmc.files import read_regular_file
 from mfmc.policy import ast
 from mfmc.policy.diagnostics import Diagnostic, Severity, did_you_mean, line_of
 
@@ -42,12 +43,10 @@ def _lark() -> Lark:
 def read_rules_file(path: str | Path) -> str:
     """Read a rule file as UTF-8 text, refusing binary, non-UTF-8 and oversized files with a clear error."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as err:
-        raise RuleError([_diag(f"cannot read `{p}`: {err.strerror or err}", str(p), 1, 1)]) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise RuleError([_diag(f"`{p}` is larger than {MAX_FILE_BYTES // 2**20} MiB", str(p), 1, 1)])
+    try:  # regular files only: `/dev/zero` or a FIFO is refused before reading
+        data = read_regular_file(p, max_bytes=MAX_FILE_BYTES)
+    except InvalidInputError as err:
+        raise RuleError([_diag(err.message, str(p), 1, 1, help=err.help)]) from None
     if b"\x00" in data:
         raise RuleError(
             [_diag(f"`{p}` is not a text file", str(p), 1, 1, help="rule files are UTF-8 text")]

@@ -27,6 +27,21 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def encode_image(image: np.ndarray, suffix: str) -> bytes:
+    """An output image in the format its suffix names (`mfmc.files.IMAGE_OUTPUT_FORMATS`; checked before)."""
+    from mfmc.files import IMAGE_OUTPUT_FORMATS
+
+    fmt = IMAGE_OUTPUT_FORMATS.get(suffix.lower())
+    if fmt is None:
+        raise InvalidInputError(f"`{suffix}` is not an image format", help=f"use {', '.join(IMAGE_OUTPUT_FORMATS)}")
+    if fmt == "PNG":
+        return encode_png(image)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image), "RGB").save(buf, format=fmt, **(
+        {"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+    return buf.getvalue()
+
+
 def decode_png(data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mfmc.errors import InvalidImageError, InvalidInputError, MfmcError, UnknownUserError
+from mfmc.files import read_regular_file
 from mfmc.service.backends import DetectedFace, FakeOutcome
 from mfmc.service.base import seed_of
 from mfmc.service.identity import IdentityMixin
@@ -26,6 +27,7 @@ from mfmc.store import models as m
 from mfmc.vocabulary import Fallback
 
 ACCESS_MODELS = m.ACCESS_MODELS
+MAX_UPLOAD_BYTES = 256 * 2**20  # as `mfmc.vision.images.MAX_FILE_BYTES` (not imported: vision is heavy)
 
 
 class UploadMixin(IdentityMixin):
@@ -257,12 +259,8 @@ def _raw_bytes(source: object) -> bytes:
         return source.tobytes() + str(source.shape).encode()
     if isinstance(source, bytes):
         return source
-    try:
-        return Path(source).read_bytes()  # type: ignore[arg-type]
-    except FileNotFoundError:
-        raise InvalidImageError(f"no such image `{source}`") from None
-    except OSError as err:
-        raise InvalidImageError(f"cannot read `{source}`: {err.strerror}") from None
+    # regular files only: `/dev/zero` or a FIFO is refused before a byte is read
+    return read_regular_file(Path(source), max_bytes=MAX_UPLOAD_BYTES, error=InvalidImageError)  # type: ignore[arg-type]
 
 
 def _resolve_reveal(reveal: list[str | int], owners: list[str | None], n: int) -> set[int]:

@@ -57,11 +57,18 @@ class BlobStore:
         return self.root / name[:2] / name
 
     def read(self, name: str) -> bytes:
+        """The blob's bytes, verified against the hash in its name: a changed file is never used."""
         try:
-            return self.path(name).read_bytes()
+            data = self.path(name).read_bytes()
         except FileNotFoundError:
             raise StoreError(f"blob `{name}` is missing from the store",
                              help="the data dir was modified outside mfmc") from None
+        except OSError as err:
+            raise StoreError(f"cannot read blob `{name}`: {err.strerror or err}") from None
+        if hashlib.sha256(data).hexdigest() != name.split(".", 1)[0]:
+            raise StoreError(f"blob `{name}` is corrupted: its content does not match its hash",
+                             help="the data dir was modified outside mfmc; restore it from a backup")
+        return data
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mfmc.errors import InvalidImageError
+from mfmc.files import read_regular_file
 
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | np.ndarray | Image.Image
 
@@ -110,17 +111,8 @@ def _read_bytes(source: ImageSource) -> tuple[str, bytes]:
     else:
         path = Path(source)  # type: ignore[arg-type]
         name = f"`{path}`"
-        if not path.exists():
-            raise InvalidImageError(f"{name} does not exist")
-        if path.is_dir():
-            raise InvalidImageError(f"{name} is a folder, not an image")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InvalidImageError(f"{name} is too large ({size // 2**20} MiB)", help="the limit is 256 MiB")
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise InvalidImageError(f"cannot read {name}", help=err.strerror) from None
+        # regular files only (a FIFO or /dev/zero is refused before reading), at most MAX_FILE_BYTES
+        data = read_regular_file(path, max_bytes=MAX_FILE_BYTES, error=InvalidImageError)
     if not data:
         raise InvalidImageError(f"{name} is empty (0 bytes)")
     if len(data) > MAX_FILE_BYTES:

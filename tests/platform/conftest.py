@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mfmc.cli.main import main
 from mfmc.crypto.keys import KdfParams
-from mfmc.service import Platform
+from mfmc.service import Platform, backends
 from mfmc.service.testing import GridBackend, grid_photo
 
 PG_URLS = [os.environ.get("MFMC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
@@ -97,3 +98,21 @@ def social(p: Platform, names: list[str], friends: list[tuple[str, str]], rules:
 def crop(image: np.ndarray, box: tuple[float, ...]) -> np.ndarray:
     x1, y1, x2, y2 = (int(v) for v in box)
     return image[y1:y2, x1:x2]
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(backends, "VisionBackend", lambda *a, **k: GridBackend())
+    monkeypatch.setenv("MFMC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MFMC_PASSPHRASE", "cli test passphrase")
+    monkeypatch.delenv("MFMC_DB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    from mfmc.crypto.keys import KdfParams
+    from mfmc.service import platform as platform_mod
+
+    monkeypatch.setattr(platform_mod.Platform, "_kdf_params", lambda self: KdfParams.FAST_INSECURE)
+
+    def run(*args: str) -> int:
+        return main(list(args))
+
+    return run

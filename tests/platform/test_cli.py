@@ -7,28 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfmc.cli.main import main
-from mfmc.service import backends
 from mfmc.service.imaging import decode_png, encode_png
-from mfmc.service.testing import GridBackend, grid_photo
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(backends, "VisionBackend", lambda *a, **k: GridBackend())
-    monkeypatch.setenv("MFMC_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MFMC_PASSPHRASE", "cli test passphrase")
-    monkeypatch.delenv("MFMC_DB_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    from mfmc.crypto.keys import KdfParams
-    from mfmc.service import platform as platform_mod
-
-    monkeypatch.setattr(platform_mod.Platform, "_kdf_params", lambda self: KdfParams.FAST_INSECURE)
-
-    def run(*args: str) -> int:
-        return main(list(args))
-
-    return run
+from mfmc.service.testing import grid_photo
 
 
 def test_cli_scenario(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
