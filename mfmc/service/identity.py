@@ -27,12 +27,12 @@ from mfmc.crypto.keyring import Keyring
 from mfmc.crypto.keys import PublicKeys, verify_rotation
 from mfmc.crypto.sharing import EmbeddingSet, envelope_header, may_share
 from mfmc.crypto.signing import canonical_rules, sign_rules, verify_rules
-from mfmc.errors import InvalidInputError, MfmcError, NoFaceError, UnknownUserError
+from mfmc.errors import InvalidInputError, MfmcError, NoFaceError
 from mfmc.policy import PolicySet
 from mfmc.service.base import PlatformBase
 from mfmc.service.imaging import load_upload
 from mfmc.service.records import RotationResult
-from mfmc.store.repository import NAME_RE
+from mfmc.vocabulary import check_user_name
 
 ROTATION = "rotation"
 REVOCATION = "revocation"
@@ -49,16 +49,15 @@ class IdentityMixin(PlatformBase):
 
         Idempotent: an existing user is left unchanged and False is returned.
         """
+        check_user_name(name)  # the rule language's identifier syntax, no reserved word (exit 2)
         with self.store.read() as tx:
             if tx.find_user(name) is not None:
                 return False
+            tx.check_name_free(name)  # unique regardless of case: keyring folders live on such disks too
         path = self._ring_path(name)
         if (path / "identity.sealed").exists():
             ring = self.keyring(name)  # a previous run crashed after creating the keyring: reuse it
         else:
-            if not NAME_RE.match(name):
-                raise UnknownUserError(f"invalid user name `{name}`",
-                                       help="use letters, digits, `_`, `.` or `-`, starting with a letter")
             ring = Keyring.create(path, name, self._passphrase(name), kdf=self._kdf_params())
             self._rings[name] = ring
         with self.store.tx() as tx:

@@ -23,11 +23,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine, delete, select
 
-from mfmc.errors import StoreError, UnknownUserError
+from mfmc.errors import InvalidInputError, StoreError, UnknownUserError
 from mfmc.store import models as m
 from mfmc.store.migrations import LATEST, migrate
-
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+from mfmc.vocabulary import check_user_name
 
 
 def normalize_url(url: str) -> str:
@@ -139,12 +138,11 @@ class Tx:
     def add_user(self, name: str, *, public_keys: str | None = None,
                  fingerprint: str | None = None) -> tuple[m.User, bool]:
         """Add a user; return (user, created). An existing user is returned unchanged (idempotent)."""
-        if not NAME_RE.match(name):
-            raise UnknownUserError(f"invalid user name `{name}`",
-                                   help="use letters, digits, `_`, `.` or `-`, starting with a letter")
+        check_user_name(name)
         existing = self.find_user(name)
         if existing is not None:
             return existing, False
+        self.check_name_free(name)
         user = m.User(name=name, public_keys=public_keys, key_fingerprint=fingerprint)
         self.session.add(user)
         self.session.flush()
@@ -153,6 +151,13 @@ class Tx:
 
     def find_user(self, name: str) -> m.User | None:
         return self.session.exec(select(m.User).where(m.User.name == name)).first()
+
+    def check_name_free(self, name: str) -> None:
+        """Refuse a new user whose name equals an existing one regardless of case (`Alice` vs `alice`)."""
+        other = self.session.exec(select(m.User).where(func.lower(m.User.name) == name.lower())).first()
+        if other is not None and other.name != name:
+            raise InvalidInputError(f"user name `{name}` clashes with the existing user `{other.name}`",
+                                    help="user names are unique regardless of case; pick another name")
 
     def user(self, name: str) -> m.User:
         found = self.find_user(name)
