@@ -91,16 +91,16 @@ def main() -> None:
         # grid: 20 distinct people; real: the 10 openpeople people twice (the second copy is not identified
         # on the client, as a person is matched once per photo, so it is faked before upload)
         t0 = time.perf_counter()
-        for name in [*owners, "uploader", "stranger"]:
+        for name in [*owners, "poster", "stranger"]:
             p.add_user(name)
         for name, img in zip(owners, enroll_images, strict=True):
             p.enroll(name, [img])
-            p.friend("uploader", name)
+            p.friend("poster", name)
             per_viewer = "fakes per_viewer\n" if int(name[1:]) % 3 == 0 else ""
             p.set_rules(f"face {name}\ndefault friends\n{per_viewer}", f"{name}.mfmc")
         setup = time.perf_counter() - t0
         t0 = time.perf_counter()
-        up = p.upload(photo, "uploader", model="rules")
+        up = p.upload(photo, "poster", model="rules")
         upload_s = time.perf_counter() - t0
         identified = sum(f.owner is not None for f in up.faces)
         print(f"photo: {photo.shape[1]}x{photo.shape[0]} ({photo.shape[0] * photo.shape[1] / 1e6:.1f} MP), "
