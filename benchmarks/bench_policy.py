@@ -4,7 +4,12 @@ A 10 000-user graph, a photo with 20 faces whose owners have realistic rule file
 Reports batched decisions/s, the scalar `check` path, the reference evaluator from the tests (the baseline,
 same run), and the `audience` query time for one face.
 
-    python benchmarks/bench_policy.py [--users 10000] [--viewers 10000] [--faces 20] [--seed 0]
+Then `analyze` (issue 16: ever / always / dead over every photo context) for one owner at a time, cold (fresh
+engine) and warm, against brute force over the context space in the same run — every graph user as uploader,
+one stranger, none, the owner, times every album literal, another album, none, each decided for all viewers by the
+engine's batched reveal vector — checking that both give the same `ever` and `always`; and `diff` for one edit.
+
+    python benchmarks/bench_policy.py [--users 10000] [--viewers 10000] [--faces 20] [--seed 0] [--brute 2]
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mfmc.policy import Context, Engine, Graph, PolicySet, parse_rules
+from mfmc.policy import Context, Engine, Graph, PolicySet, analyze, diff, parse_rules
+from mfmc.policy.engine import audience_of
 from tests.policy import reference
 
 LEVELS = ["public", "friends", "friends_of_friends", "followers", "nobody"]
@@ -69,6 +75,7 @@ def main() -> None:
     ap.add_argument("--viewers", type=int, default=10_000)
     ap.add_argument("--faces", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--brute", type=int, default=2, help="owners checked by brute force over contexts (slow)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
 
@@ -120,6 +127,58 @@ def main() -> None:
           f"{len(sample) / scalar / ref_rate:,.0f}x")
     print(f"audience (one face, {len(graph)} users): cold median {statistics.median(audience_times) * 1e3:.2f} ms, "
           f"max {max(audience_times) * 1e3:.2f} ms; warm {warm_audience * 1e3:.2f} ms")
+    bench_analysis(policy, graph, owners, texts, args.brute)
+
+
+def brute_force(engine: Engine, owner: str) -> tuple[object, object, int]:
+    """ever / always by deciding every context of the space for all viewers (no equivalence classes)."""
+    owner_policy = engine.policy.get(owner)
+    albums = sorted(owner_policy.album_literals()) if owner_policy else []
+    ever = always = None
+    count = 0
+    for uploader in [*engine.graph.users, "stranger", None, owner]:
+        for album in [*albums, "another album", None]:
+            vector = engine.reveal_vector(owner, Context(uploader=uploader, album=album))
+            ever = vector.copy() if ever is None else ever | vector
+            always = vector.copy() if always is None else always & vector
+            count += 1
+    users = engine.graph.users
+    return audience_of(ever, users, owner), audience_of(always, users, owner), count
+
+
+def bench_analysis(policy: PolicySet, graph: Graph, owners: list[str], texts: dict[str, str], brute: int) -> None:
+    cold, classes = [], []
+    for owner in owners:
+        start = time.perf_counter()
+        result = analyze(policy, graph, owner)  # fresh engine inside: relation masks built here
+        cold.append(time.perf_counter() - start)
+        classes.append(len(result.contexts))
+    engine = Engine(policy, graph)
+    warm = best_of(lambda: analyze(policy, graph, owners[0], engine=engine), 10)
+    print(f"analyze (one owner, {len(graph)} users, ever/always/dead/redundant): cold median "
+          f"{statistics.median(cold) * 1e3:.2f} ms, max {max(cold) * 1e3:.2f} ms over {len(owners)} owners; "
+          f"warm {warm * 1e3:.2f} ms; {min(classes)}-{max(classes)} context classes")
+    for owner in owners[:brute]:
+        start = time.perf_counter()
+        ever, always, count = brute_force(Engine(policy, graph), owner)
+        slow = time.perf_counter() - start
+        start = time.perf_counter()
+        result = analyze(policy, graph, owner)
+        fast = time.perf_counter() - start
+        same = result.ever == ever and result.always == always
+        print(f"  {owner}: brute force over {count:,} contexts {slow * 1e3:,.0f} ms vs analyze {fast * 1e3:.2f} ms "
+              f"({slow / fast:,.0f}x); same ever/always: {same}")
+        if not same:
+            raise SystemExit("analyze disagrees with brute force")
+    edited = dict(texts)
+    owner = owners[0]
+    edited[owner] = texts[owner].replace("hide from everyone when uploader not in friends\n", "")
+    new = PolicySet.from_sources([(t, f"{o}.mfmc") for o, t in edited.items()], graph=graph)
+    start = time.perf_counter()
+    (change,) = diff(policy, new, graph, faces=[owner])
+    took = time.perf_counter() - start
+    print(f"diff (one owner, one statement removed): {took * 1e3:.2f} ms; gains {change.gained} graph users"
+          f"{' and strangers' if change.strangers_gain else ''}, loses {change.lost}")
 
 
 if __name__ == "__main__":

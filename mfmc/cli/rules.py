@@ -198,10 +198,19 @@ def diff(
     if not changes:
         print("no rules on either side")
     for change in changes:
-        print(f"{change.face}: " + ("no change" if not change.changed else ""))
-        if change.changed:
-            print(f"  gains: {_who(change.gains)}")
-            print(f"  loses: {_who(change.loses)}")
+        if not change.changed:
+            print(f"{change.face}: no change")
+            continue
+        more = _count(change.gained, change.strangers_gain)
+        fewer = _count(change.lost, change.strangers_lose)
+        print(f"{change.face}: the real face is gained by {more} and lost by {fewer} (in some context)")
+        print(f"  gains: {_who(change.gains)}")
+        print(f"  loses: {_who(change.loses)}")
+
+
+def _count(users: int, strangers: bool) -> str:
+    text = f"{users} graph user{'s' if users != 1 else ''}"
+    return text + (" and viewers outside the graph" if strangers else "")
 
 
 def _who(audience: Audience) -> str:
