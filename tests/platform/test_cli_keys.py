@@ -12,7 +12,6 @@ from mfmc.crypto import Keyring
 from mfmc.crypto.scan import find_secrets
 from mfmc.service.imaging import encode_png
 from mfmc.service.testing import grid_photo
-from tests.platform.test_cli import cli  # noqa: F401  (fixture)
 
 PASS = "cli test passphrase"
 
@@ -40,7 +39,7 @@ def _db(data: Path) -> sqlite3.Connection:
     return sqlite3.connect(data / "server" / "mfmc.db")
 
 
-def test_keys_commands_and_their_errors(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str],  # noqa: F811
+def test_keys_commands_and_their_errors(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "data"
     assert cli("init") == 0
