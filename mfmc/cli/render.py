@@ -18,6 +18,11 @@ from mfmc.errors import InvalidImageError, InvalidInputError
 from mfmc.files import check_output, require_regular_file
 
 
+# how a faked face was made (the generator's `FaceReport.fallback`), in words
+MADE = {"none": "swapped, verified", "alpha": "swapped with full geometry, verified",
+        "obfuscate": "pixelated, verified", "fill": "filled: no face left"}
+
+
 def render_command(
     photo: Annotated[str, typer.Argument(
         metavar="PHOTO", help="An image file, or (platform mode) an uploaded photo's id.", show_default=False)],
@@ -100,7 +105,7 @@ def _file_mode(photo: Path, viewer: str, rules: Path, graph_path: Path, people_d
         return
     for f in view.faces:
         x1, y1, x2, y2 = f.box
-        how = "" if f.reveal else f", fake: {f.fallback}"
+        how = "" if f.reveal else f" ({MADE.get(f.fallback or '', f.fallback)})"
         print(f"face {f.index} [{x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f}] {f.owner or 'unknown'}: "
               f"{f.decision.value}{how}")
         for reason in (f.identity.reason, *f.decision.reasons):

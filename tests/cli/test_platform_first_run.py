@@ -3,8 +3,6 @@ upload notes that say why a face is unknown, `graph import` and `rules set DIR` 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,9 +11,6 @@ from mfmc.cli.main import main
 from mfmc.errors import InvalidInputError
 from mfmc.service.testing import grid_photo
 from tests.platform.conftest import crop, make_platform
-
-ROOT = Path(__file__).resolve().parents[2]
-GRAPH = ROOT / "examples" / "graph.toml"
 
 
 @pytest.fixture
@@ -80,18 +75,27 @@ def run(capsys, *args):
     return code, out, err
 
 
+@pytest.mark.slow  # the CLI derives keys at production strength (argon2id MODERATE): ~1 s per user
 def test_graph_import_and_rules_set_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MFMC_PASSPHRASE", "test passphrase")
     data = tmp_path / "data"
+    graph = tmp_path / "graph.toml"  # two users: each new user costs a production-strength key derivation
+    graph.write_text('users = ["ann", "ben"]\nfriends = [["ann", "ben"]]\nfollows = [["ben", "ann"]]\n')
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "ann.mfmc").write_text("face ann\ndefault friends\n")
+    (rules / "ben.mfmc").write_text("face ben\ndefault public\n")
     assert run(capsys, "init", "--data-dir", data)[0] == 0
-    code, out, err = run(capsys, "graph", "import", GRAPH, "--data-dir", data)
+    code, out, err = run(capsys, "graph", "import", graph, "--data-dir", data)
     assert code == 0, err
-    assert out.strip() == f"imported {GRAPH}: 7 users (7 new), 5 friendships (5 new), 2 follows (2 new)"
-    code, out, _ = run(capsys, "graph", "import", GRAPH, "--data-dir", data)
-    assert "7 users (0 new), 5 friendships (0 new), 2 follows (0 new)" in out
-    code, out, err = run(capsys, "rules", "set", ROOT / "rules", "--data-dir", data)
+    assert out.strip() == f"imported {graph}: 2 users (2 new), 1 friendship (1 new), 1 follow (1 new)"
+    code, out, _ = run(capsys, "graph", "import", graph, "--data-dir", data)
+    assert "2 users (0 new), 1 friendship (0 new), 1 follow (0 new)" in out
+    code, out, err = run(capsys, "rules", "check", rules, "--graph", graph)
     assert code == 0, err
-    assert sorted(line.split()[3] for line in out.splitlines()) == ["alice", "bob", "carol", "dan"]
+    code, out, err = run(capsys, "rules", "set", rules, "--data-dir", data)
+    assert code == 0, err
+    assert sorted(line.split()[3] for line in out.splitlines()) == ["ann", "ben"]
 
 
 def test_graph_import_refuses_a_bad_file(tmp_path, capsys, monkeypatch):
