@@ -74,15 +74,25 @@ def read_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise InvalidImageError(f"{name} is corrupt or truncated", help=f"the decoder said: {err}") from None
 
 
-def save_image(path: str | os.PathLike[str], image: np.ndarray, *, quality: int = 95) -> Path:
-    """Write an RGB (or grey) uint8 array; the format follows the suffix (PNG when there is none)."""
+#: zlib level of written PNGs. PNG is lossless at every level; 1 writes a 2.7 MP photo ~4x faster than Pillow's
+#: default 6 (126 vs 493 ms here) for a ~20 % larger file (measured by benchmarks/bench_faces.py).
+PNG_COMPRESS_LEVEL = 1
+
+
+def save_image(
+    path: str | os.PathLike[str], image: np.ndarray, *, quality: int = 95, png_level: int = PNG_COMPRESS_LEVEL
+) -> Path:
+    """Write an RGB (or grey) uint8 array; the format follows the suffix (PNG when there is none).
+
+    `quality` applies to JPEG and WebP (lossy); PNG is always lossless, `png_level` (0-9) only trades its
+    writing time against its size."""
     array = _array_to_rgb(image, "image to save")
     target = Path(path)
     suffix = target.suffix.lower()
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}.get(
         suffix, "PNG"
     )
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"compress_level": png_level} if fmt == "PNG" else {}
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(array, "RGB").save(target, format=fmt, **options)
