@@ -112,6 +112,9 @@ def _polish(command: TyperGroup | TyperCommand) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code: 0 ok, 1 runtime error, 2 invalid input."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--version"]:  # answered before any command module is imported
+        print(f"mfmc {__version__}")
+        return 0
     try:
         command = typer.main.get_command(build_app(_command_name(args)))
         _polish(command)
