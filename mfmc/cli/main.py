@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str, bool]] = {
     "doctor": ("mfmc.cli.faces", "doctor_command", FACES, False),
     "pool": ("mfmc.cli.pool", "pool_app", FACES, True),
     "graph": ("mfmc.cli.graph", "graph_app", "Platform", True),
+    "open": ("mfmc.cli.web", "open_command", "Platform", False),
 }
 
 

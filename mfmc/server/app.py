@@ -5,7 +5,6 @@ body `{"error": {"type", "message", "help", "exit_code"}}` with a 4xx status (5x
 with a stack trace), so the CLI prints the same `error:` line over HTTP as in-process. See docs/api.md.
 """
 
-from __future__ import annotations
 
 import base64
 import binascii
@@ -31,6 +30,7 @@ from mfmc.errors import (
 )
 from mfmc.server.auth import Authenticator
 from mfmc.server.core import RuleRecord, Server, UploadFace
+from mfmc.server.web import mount_web
 from mfmc.service.records import FaceDecision, FaceSummary
 
 log = logging.getLogger("mfmc.server")
@@ -242,6 +242,7 @@ def create_app(server: Server, *, audience: str = "mfmc", token_ttl_s: int = 900
                             status_code=500)
 
     app.add_middleware(BodyLimit, limit=max_body)
+    mount_web(app, auth)  # the web page (/web/), its sign-in and the rules editor's analysis: mfmc.server.web
 
     def actor(authorization: Annotated[str | None, Header()] = None) -> str:
         if not authorization or not authorization.startswith("Bearer "):
@@ -281,10 +282,10 @@ def create_app(server: Server, *, audience: str = "mfmc", token_ttl_s: int = 900
 
     @app.get("/api/me", tags=["users"])
     def me(user: Actor) -> dict[str, Any]:
-        graph = server.graph()
+        _, _, follows = server.graph_lists()
         return {"user": user, "enrolled": server.is_enrolled(user), "friends": server.friends_of(user),
-                "following": sorted(b for a, b in graph.follows if a == user),
-                "followers": sorted(a for a, b in graph.follows if b == user),
+                "following": sorted(b for a, b in follows if a == user),
+                "followers": sorted(a for a, b in follows if b == user),
                 "requests": [{"kind": k, "from": s} for k, s in server.requests_for(user)]}
 
     @app.post("/api/me/enrolled", tags=["users"])
@@ -292,18 +293,18 @@ def create_app(server: Server, *, audience: str = "mfmc", token_ttl_s: int = 900
         server.set_enrolled(user)
         return {"user": user, "enrolled": True}
 
-    @app.post("/api/me/rotate", tags=["users"])
-    def rotate(body: RotateIn, user: Actor) -> dict[str, Any]:
-        server.rotate_keys(user, b64d(body.notice, "notice"), rules_in(body.rules) if body.rules else None)
-        keys = server.public_keys(user)
-        return {"user": user, "fingerprint": keys.fingerprint}
+    @app.post("/api/users/{name}/rotate", tags=["users"])
+    def rotate(name: str, body: RotateIn) -> dict[str, Any]:
+        """No bearer token: the rotation notice, signed by the key the server holds for `name`, is the proof."""
+        server.rotate_keys(name, b64d(body.notice, "notice"), rules_in(body.rules) if body.rules else None)
+        keys = server.public_keys(name)
+        return {"user": name, "fingerprint": keys.fingerprint}
 
     # ------------------------------------------------------------------ graph
     @app.get("/api/graph", tags=["graph"])
     def graph(_: Actor) -> dict[str, Any]:
-        g = server.graph()
-        return {"users": sorted(g.users), "friends": [list(p) for p in g.friends],
-                "follows": [list(p) for p in g.follows]}
+        users, friends, follows = server.graph_lists()
+        return {"users": users, "friends": [list(p) for p in friends], "follows": [list(p) for p in follows]}
 
     @app.post("/api/friends/{other}", tags=["graph"])
     def befriend(other: str, user: Actor) -> dict[str, Any]:

@@ -83,6 +83,12 @@ class Authenticator:
         until = str(int(time.time()) + self.token_ttl_s)
         return f"{user}.{until}.{self._mac('token', user, until)}", self.token_ttl_s
 
+    def issue(self, user: str, ttl_s: int) -> str:
+        """A bearer token for `user` who proved their key another way: the web page's one-time sign-in code,
+        which the user's client obtained with a key login (`mfmc.server.web.signin`)."""
+        until = str(int(time.time()) + ttl_s)
+        return f"{user}.{until}.{self._mac('token', user, until)}"
+
     def user_of(self, token: str) -> str:
         parts = token.split(".")
         if len(parts) != 3:
