@@ -15,15 +15,29 @@ else), so `ever` and `always` come back in the exact form of `rules audience --j
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from mfmc.errors import RuleError
 from mfmc.policy.conditions import Context
 from mfmc.policy.engine import Audience, Decision, Engine, audience_of
 from mfmc.policy.graph import Graph
-from mfmc.policy.model import CompiledRule, DefaultAudience, Level, OwnerPolicy, PolicySet, Target
+from mfmc.policy.model import (
+    AlbumIs,
+    AllOf,
+    AnyOf,
+    CompiledRule,
+    DefaultAudience,
+    Level,
+    NotP,
+    OwnerPolicy,
+    PolicySet,
+    Predicate,
+    Target,
+    UploaderIn,
+)
 
 
 @dataclass(frozen=True)
@@ -97,55 +111,118 @@ class Change:
 # ---- context classes ---------------------------------------------------------------------------------------
 
 
-def context_classes(engine: Engine, owner: str, policies: Sequence[OwnerPolicy | None]) -> list[Context]:
-    """One representative context per equivalence class of the context space of `policies` (one owner's rules,
-    one or two versions): no uploader first, then graph users by graph order, then the owner; albums: none first
-    (it stands for every album the rules do not name), then the literals in sorted order."""
-    targets: dict[Target, None] = {}
+@dataclass(frozen=True)
+class ContextSpace:
+    """One representative context per equivalence class, and for each the truth of every uploader test."""
+
+    contexts: tuple[Context, ...]
+    tests: Mapping[frozenset[Target], int]  # uploader test -> its position in each of `truths`
+    truths: tuple[tuple[bool, ...], ...]  # per context: whether each uploader test holds
+
+
+def context_classes(engine: Engine, owner: str, policies: Sequence[OwnerPolicy | None]) -> ContextSpace:
+    """The context classes of `policies` (one owner's rules, one or two versions): uploaders — no uploader first,
+    then graph users by graph order, then the owner; albums — none first (it stands for every album the rules do
+    not name), then the literals in sorted order."""
+    tests: dict[frozenset[Target], None] = {}
     albums: set[str] = set()
     for policy in policies:
         if policy is not None:
-            targets.update(dict.fromkeys(policy.uploader_targets()))
+            tests.update(dict.fromkeys(policy.uploader_tests()))
             albums |= policy.album_literals()
-    uploaders = _uploader_representatives(engine, owner, [t for t in targets if t.level is not Level.EVERYONE])
-    return [Context(uploader=u, album=a) for u in uploaders for a in [None, *sorted(albums)]]
+    order = list(tests)
+    uploaders = _uploader_classes(engine, owner, order)
+    pairs = [(u, tuple(truth[t] for t in order), a) for u, truth in uploaders for a in [None, *sorted(albums)]]
+    return ContextSpace(tuple(Context(uploader=u, album=a) for u, _, a in pairs),
+                        {t: k for k, t in enumerate(order)}, tuple(t for _, t, _ in pairs))
 
 
-def _uploader_representatives(engine: Engine, owner: str, targets: list[Target]) -> list[str | None]:
+def _uploader_classes(engine: Engine, owner: str,
+                      tests: list[frozenset[Target]]) -> list[tuple[str | None, dict[frozenset[Target], bool]]]:
     """No uploader (standing for everyone outside the tested audiences, strangers included), one graph user per
-    distinct membership signature over `targets`, and the owner (a member of all of them)."""
-    if not targets:
-        return [None]
+    distinct membership signature over `tests`, and the owner (a member of all of them: semantics point 6); each
+    with the truth of every test. A test that includes `everyone` holds for every uploader, none included."""
+    always = {t: any(target.level is Level.EVERYONE for target in t) for t in tests}
+    splitting = [t for t in tests if not always[t]]
+    nobody: dict[frozenset[Target], bool] = dict(always)
+    if not splitting:
+        return [(None, nobody)]
     graph = engine.graph
     n = len(graph)
-    members = np.stack([engine.target_mask(t, owner)[:n] for t in targets])  # targets × users
+    members = np.zeros((len(splitting), n), dtype=bool)  # tests × users
+    for row, test in enumerate(splitting):
+        for target in test:
+            members[row] |= engine.target_mask(target, owner)[:n]
     own = graph.index.get(owner)
     if own is not None:
         members[:, own] = False  # the owner is a class of their own
+    classes: list[tuple[str | None, dict[frozenset[Target], bool]]] = [(None, nobody)]
     inside = np.flatnonzero(members.any(axis=0))
-    reps: list[str | None] = [None]
     if inside.size:
         signatures = np.packbits(members[:, inside], axis=0).T
         _, first = np.unique(signatures, axis=0, return_index=True)
-        reps.extend(graph.users[i] for i in sorted(inside[first].tolist()))
-    reps.append(owner)
-    return reps
+        for i in sorted(inside[first].tolist()):
+            column = members[:, i].tolist()
+            classes.append((graph.users[i], {**always, **dict(zip(splitting, column, strict=True))}))
+    classes.append((owner, dict.fromkeys(tests, True)))
+    return classes
+
+
+def _holds(p: Predicate | None, truth: tuple[bool, ...], album: str | None, tests: Mapping[int, int]) -> bool:
+    """A compiled condition in a context class, from the truth of its uploader tests (`tests` maps each
+    `UploaderIn` node, by id, to its position in `truth`)."""
+    match p:
+        case None:
+            return True
+        case UploaderIn(_, negated):
+            return truth[tests[id(p)]] != negated
+        case AlbumIs(literal, negated):
+            return (album == literal) != negated
+        case NotP(operand):
+            return not _holds(operand, truth, album, tests)
+        case AllOf(operands):
+            return all(_holds(o, truth, album, tests) for o in operands)
+        case AnyOf(operands):
+            return any(_holds(o, truth, album, tests) for o in operands)
+    raise RuleError([], f"unknown condition `{p!r}`")
+
+
+def _test_positions(rules: Sequence[CompiledRule], space: ContextSpace) -> dict[int, int]:
+    """id of every `UploaderIn` node of `rules` -> position of its test in the space's truths."""
+    found: dict[int, int] = {}
+    stack: list[Predicate] = [r.condition for r in rules if r.condition is not None]
+    while stack:
+        node = stack.pop()
+        match node:
+            case UploaderIn(targets):
+                found[id(node)] = space.tests[frozenset(targets)]
+            case NotP(operand):
+                stack.append(operand)
+            case AllOf(operands) | AnyOf(operands):
+                stack.extend(operands)
+    return found
 
 
 class _Vectors:
     """Reveal vectors of one owner's rules per context class, computed once per distinct set of active
     statements (with some statements removed, for the dead-statement search)."""
 
-    def __init__(self, engine: Engine, owner: str, policy: OwnerPolicy | None, contexts: Sequence[Context]) -> None:
+    def __init__(self, engine: Engine, owner: str, policy: OwnerPolicy | None, space: ContextSpace) -> None:
         self.engine, self.owner, self.policy = engine, owner, policy
-        rules = policy.rules if policy is not None else ()
+        self.rules: tuple[CompiledRule, ...] = policy.rules if policy is not None else ()
         self.default = policy.default if policy is not None else DefaultAudience.NOBODY
-        ids = {id(r): k for k, r in enumerate(rules)}
-        self.rules: tuple[CompiledRule, ...] = tuple(rules)
-        self.active: list[frozenset[int]] = [
-            frozenset(ids[id(r)] for r in engine.active_rules(policy, c)) if policy is not None else frozenset()
-            for c in contexts
-        ]
+        self.active: list[frozenset[int]] = []
+        tests = _test_positions(self.rules, space)
+        for context, truth in zip(space.contexts, space.truths, strict=True):
+            memo: dict[int, bool] = {}  # statements of a comma list share one condition object
+            active = []
+            for k, rule in enumerate(self.rules):
+                key = id(rule.condition)
+                if key not in memo:
+                    memo[key] = _holds(rule.condition, truth, context.album, tests)
+                if memo[key]:
+                    active.append(k)
+            self.active.append(frozenset(active))
         self._cache: dict[tuple[frozenset[int], DefaultAudience], np.ndarray] = {}
 
     def vector(self, active: frozenset[int], default: DefaultAudience | None = None) -> np.ndarray:
@@ -268,8 +345,9 @@ def analyze(policy: PolicySet, graph: Graph, face: str, viewer: str | None = Non
     one context that reveals and one that fakes. Pass `engine` to reuse its cached masks."""
     engine = engine if engine is not None else Engine(policy, graph)
     owner_policy = policy.get(face)
-    contexts = context_classes(engine, face, [owner_policy])
-    vectors = _Vectors(engine, face, owner_policy, contexts)
+    space = context_classes(engine, face, [owner_policy])
+    contexts = space.contexts
+    vectors = _Vectors(engine, face, owner_policy, space)
     matrix = vectors.matrix()
     ever = audience_of(matrix.any(axis=0), graph.users, face)
     always = audience_of(matrix.all(axis=0), graph.users, face)
@@ -298,9 +376,9 @@ def diff(old: PolicySet, new: PolicySet, graph: Graph, faces: Iterable[str] | No
     changes = []
     for owner in owners:
         before, after = old.get(owner), new.get(owner)
-        contexts = context_classes(new_engine, owner, [before, after])
-        was = _Vectors(old_engine, owner, before, contexts).matrix()
-        now = _Vectors(new_engine, owner, after, contexts).matrix()
+        space = context_classes(new_engine, owner, [before, after])
+        was = _Vectors(old_engine, owner, before, space).matrix()
+        now = _Vectors(new_engine, owner, after, space).matrix()
         gains = (now & ~was).any(axis=0)
         loses = (was & ~now).any(axis=0)
         changes.append(Change(owner, audience_of(gains, graph.users, owner), audience_of(loses, graph.users, owner),

@@ -177,15 +177,15 @@ def compile_condition(condition: ast.Condition, groups: Mapping[str, frozenset[s
     raise RuleError([], f"unknown condition `{condition!r}`")
 
 
-def predicate_parts(p: Predicate) -> tuple[list[Target], list[str]]:
-    """Every target tested against the uploader and every album literal in `p`."""
-    targets: list[Target] = []
+def predicate_parts(p: Predicate) -> tuple[list[tuple[Target, ...]], list[str]]:
+    """Every uploader test (the targets of one `uploader in A, B`) and every album literal in `p`."""
+    atoms: list[tuple[Target, ...]] = []
     albums: list[str] = []
     stack: list[Predicate] = [p]
     while stack:
         match stack.pop():
-            case UploaderIn(found):
-                targets.extend(found)
+            case UploaderIn(targets):
+                atoms.append(targets)
             case AlbumIs(album):
                 albums.append(album)
             case NotP(operand):
@@ -194,7 +194,7 @@ def predicate_parts(p: Predicate) -> tuple[list[Target], list[str]]:
                 stack.extend(operands)
             case other:
                 raise RuleError([], f"unknown condition `{other!r}`")
-    return targets, albums
+    return atoms, albums
 
 
 @dataclass(frozen=True)
@@ -249,12 +249,13 @@ class OwnerPolicy:
         """Every album name a condition of these rules tests."""
         return {a for r in self.rules if r.condition is not None for a in predicate_parts(r.condition)[1]}
 
-    def uploader_targets(self) -> list[Target]:
-        """Every distinct audience a condition of these rules tests the uploader against."""
-        found: dict[Target, None] = {}
+    def uploader_tests(self) -> list[frozenset[Target]]:
+        """Every distinct audience (the union of an `uploader in A, B`'s targets) a condition tests the uploader
+        against: whether a condition holds depends on the uploader only through membership in these."""
+        found: dict[frozenset[Target], None] = {}
         for r in self.rules:
             if r.condition is not None:
-                found.update(dict.fromkeys(predicate_parts(r.condition)[0]))
+                found.update(dict.fromkeys(frozenset(atom) for atom in predicate_parts(r.condition)[0]))
         return list(found)
 
 
