@@ -81,7 +81,10 @@ def eval_command(
     report = build_report(ev, meta)
     files = write_report(report, out, ev, plots=plots)
     head = report["table1"]
-    print(f"{report['meta']['photos']} photos, {report['meta']['faces']} faces in {meta['seconds']} s; "
+    from mfmc.cli.text import plural
+
+    print(f"{plural(report['meta']['photos'], 'photo')}, {plural(report['meta']['faces'], 'face')} in "
+          f"{meta['seconds']} s; "
           f"report in {out}")
     for mode, by_rec in head.items():
         cells = ", ".join(f"{r} {a:.2f} ({s})" for r, v in by_rec.items()

@@ -8,12 +8,9 @@ from typing import Annotated
 import typer
 
 from mfmc.cli.platform import DEFAULT_DIR, DataDirOpt, DbOpt, open_platform
+from mfmc.cli.text import plural
 
 graph_app = typer.Typer(help="Bring a social graph file onto the platform.", no_args_is_help=True)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @graph_app.command("import")
@@ -34,6 +31,6 @@ def import_graph(
         users = sum(bool(p.add_user(name)) for name in graph.users)
         friends = sum(bool(p.friend(a, b)) for a, b in graph.friend_pairs())
         follows = sum(bool(p.follow(a, b)) for a, b in graph.follow_pairs())
-    print(f"imported {file}: {_plural(len(graph.users), 'user')} ({users} new), "
-          f"{_plural(len(graph.friend_pairs()), 'friendship')} ({friends} new), "
-          f"{_plural(len(graph.follow_pairs()), 'follow')} ({follows} new)")
+    print(f"imported {file}: {plural(len(graph.users), 'user')} ({users} new), "
+          f"{plural(len(graph.friend_pairs()), 'friendship')} ({friends} new), "
+          f"{plural(len(graph.follow_pairs()), 'follow')} ({follows} new)")

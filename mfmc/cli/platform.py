@@ -234,7 +234,8 @@ def demo(out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the i
     from mfmc.service.demo import run_demo
 
     result = run_demo(out, seed=seed, log=print)
-    print(f"wrote {result.sheet} and {len(result.views)} per-viewer images in {out} ({result.seconds:.0f} s)")
+    print(f"wrote {result.sheet} and {len(result.views)} per-viewer image{'' if len(result.views) == 1 else 's'} "
+          f"in {out} ({result.seconds:.0f} s)")
 
 
 def register(app: typer.Typer) -> None:

@@ -77,7 +77,9 @@ def info(
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    print(f"pool `{summary['name']}`: {summary['faces']} faces, {summary['rejected']} rejected at build")
+    from mfmc.cli.text import plural
+
+    print(f"pool `{summary['name']}`: {plural(summary['faces'], 'face')}, {summary['rejected']} rejected at build")
     for key in ("sources", "gender", "age_groups"):
         print(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in summary[key].items()))
     for key in ("age", "face_size", "quality"):

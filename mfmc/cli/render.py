@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 
 from mfmc.cli.platform import DEFAULT_DIR, DataDirOpt, DbOpt
+from mfmc.cli.text import plural
 from mfmc.errors import InvalidImageError, InvalidInputError
 from mfmc.files import check_output, require_regular_file
-
 
 # how a faked face was made (the generator's `FaceReport.fallback`), in words
 MADE = {"none": "swapped, verified", "alpha": "swapped with full geometry, verified",
@@ -110,6 +110,5 @@ def _file_mode(photo: Path, viewer: str, rules: Path, graph_path: Path, people_d
               f"{f.decision.value}{how}")
         for reason in (f.identity.reason, *f.decision.reasons):
             print(f"  - {reason}")
-    n = len(view.faces)
-    real = len(view.revealed)
-    print(f"wrote {target} ({n} face{'s' if n != 1 else ''}: {real} real, {n - real} fake)")
+    n, real = len(view.faces), len(view.revealed)
+    print(f"wrote {target} ({plural(n, 'face')}: {real} real, {n - real} fake)")
