@@ -1,10 +1,10 @@
 """Face detection: CenterFace (boxes + 5 landmarks) over a scale pyramid of tiles.
 
 One pass at a fixed input size misses small faces in large photos (a 20 px face in a 4000 px photo shrinks to
-3 px at 640). So the image is searched at native resolution in overlapping tiles (small images are upscaled
-first), plus one downscaled pass for faces too large for a tile; detections cut by a tile border are dropped
-(the overlap guarantees a neighbouring tile or the coarse pass sees them whole), then all passes are merged
-with non-maximum suppression.
+3 px at 640). So the image is searched at its working scale in overlapping tiles (small images at up to 640 px,
+never enlarged), plus one downscaled pass for faces too large for a tile; detections cut by a tile border are
+dropped (the overlap guarantees a neighbouring tile or the coarse pass sees them whole), then all passes are
+merged with non-maximum suppression. Photos turned by a quarter turn without EXIF are searched turned too.
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ class TilingConfig:
 
     CenterFace finds faces of 12 px and more at its input scale (24/24 composited faces at 12, 14, 16 and
     20 px; 7/24 at 10 px; 0/24 at 8 px), so an image is searched at scale `detector_min / min_face`: 20 px
-    faces arrive as 13 px ones, and a 1 MP photo costs one 0.4 MP pass. Small images are upscaled to
-    `min_side` instead (cheap, and it finds smaller faces there).
+    faces arrive as 13 px ones, and a 1 MP photo costs one 0.4 MP pass. Smaller images are searched at up to
+    `min_side` px instead, at most at their own resolution: there every face of 12 px or more is found (composed
+    photos of 12-20 px faces: 78/78 at native resolution). Enlarging them (up to 2x, as before) cost 1.5-1.7x the
+    native pass on real 0.2-0.4 MP photos and found no extra face there, only false positives of 7-10 px.
     """
 
     min_face: float = 20.0  # smallest face (box width, pixels of the image) that must be found
@@ -47,8 +49,8 @@ class TilingConfig:
     tile_size: int = 1280  # tiles at the working scale (pixels, multiple of 32)
     overlap: int = 192  # must exceed the largest face a tile is expected to see whole
     coarse_size: int = 640  # long side of the whole-image pass for large faces (only when tiled)
-    min_side: int = 640  # images smaller than this at the working scale are upscaled to it ...
-    max_upscale: float = 2.0  # ... by at most this factor
+    min_side: int = 640  # images smaller than this at the working scale are searched at this size ...
+    max_upscale: float = 1.0  # ... but enlarged by at most this factor (1: never)
 
     def working_scale(self, long_side: int) -> float:
         scale = min(1.0, self.detector_min / self.min_face)

@@ -144,7 +144,12 @@ def test_exif_rotated_photo_gives_upright_boxes(pipeline: FacePipeline) -> None:
 
 
 @pytest.mark.slow
-def test_small_image_is_upscaled(pipeline: FacePipeline) -> None:
-    group = make_group(pipeline, [14, 16, 18], (120, 240), seed=3)
-    found, extra = match(group.boxes, pipeline.detect(group.image).boxes, min_iou=0.3)
-    assert found == 3 and extra == 0
+def test_small_images_are_searched_at_native_resolution_and_keep_12px_faces(pipeline: FacePipeline) -> None:
+    detector = pipeline.detector
+    for size, scale in (((120, 240), 1.0), ((480, 640), 1.0), ((600, 800), 0.8)):
+        assert max(s for s, _, _ in detector.passes(*size)) == pytest.approx(scale)  # never enlarged
+    for sizes, canvas, seed in (([14, 16, 18], (120, 240), 3), ([12, 13, 14, 16] * 4, (480, 640), 5),
+                                ([12, 14, 16, 18, 20] * 2, (300, 400), 6)):
+        group = make_group(pipeline, sizes, canvas, seed=seed)
+        found, extra = match(group.boxes, pipeline.detect(group.image).boxes, min_iou=0.3)
+        assert (found, extra) == (len(sizes), 0)

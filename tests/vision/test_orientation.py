@@ -96,12 +96,13 @@ def test_fake_of_a_turned_face_lands_on_the_face(pipeline: FacePipeline) -> None
     from mfmc.pool import TargetPool
     from mfmc.swap import FakeGenerator
 
-    generator = FakeGenerator(pipeline, TargetPool.default())
+    # the two built-in recognizers verify (optional ones found installed may be added to the pipeline)
+    generator = FakeGenerator(pipeline, TargetPool.default(), recognizers=["dlib", "facenet"])
     image = photo("P003", "amateur_selfie", 800)
     box = pipeline.detect(image).boxes[0]
     turned = np.ascontiguousarray(np.rot90(image, 1))
     out, reports = generator.anonymize(turned, seed=0)
-    assert len(reports) == 1 and reports[0].fallback == "none"
+    assert len(reports) == 1 and reports[0].fallback in ("none", "alpha")  # a swap, verified
     changed = np.abs(np.rot90(out, -1).astype(int) - image).sum(axis=2) > 30
     ys, xs = np.nonzero(changed)
     x1, y1, x2, y2 = box
