@@ -46,8 +46,17 @@ def _iou(a, b) -> float:
 
 @pytest.mark.slow
 def test_file_mode_json_schema_owners_and_decisions(tmp_path, capsys):
+    # the folder form too: bob's reference photos in people/bob/ (his selfie and a mirrored copy)
+    people = tmp_path / "people"
+    (people / "bob").mkdir(parents=True)
+    for name in ("alice", "carol", "dan"):
+        (people / f"{name}.jpg").write_bytes((PEOPLE / f"{name}.jpg").read_bytes())
+    (people / "bob" / "selfie.jpg").write_bytes((PEOPLE / "bob.jpg").read_bytes())
+    Image.open(PEOPLE / "bob.jpg").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(people / "bob" / "mirror.png")
     out = tmp_path / "dan.png"
-    code, stdout, err = run(capsys, *file_args("dan", "--uploader", "carol", "-o", out, "--json"))
+    args = file_args("dan", "--uploader", "carol", "-o", out, "--json")
+    args[args.index(PEOPLE)] = people
+    code, stdout, err = run(capsys, *args)
     assert code == 0, err
     data = json.loads(stdout)
     assert data["viewer"] == "dan" and data["out"] == str(out) and out.is_file()
