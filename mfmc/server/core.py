@@ -22,7 +22,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,12 +43,12 @@ from mfmc.policy import Context, Engine, Graph, PolicySet
 from mfmc.server.fakes import Compositor, FakeMaker
 from mfmc.service.backends import FaceBackend
 from mfmc.service.imaging import decode_png
-from mfmc.service.records import FaceDecision, FaceSummary, UploadResult, summaries
+from mfmc.service.records import FaceDecision, FaceSummary, FakeUse, UploadResult, summaries
 from mfmc.store import Store, Tx
 from mfmc.store import models as m
+from mfmc.store.models import AccessModel, Consent, FaceState
+from mfmc.vocabulary import Fallback
 
-ACCESS_MODELS = ("proxy", "explicit", "rules")
-FACE_STATES = ("server", "client_faked", "revealed_by_proxy")
 ROTATION = "rotation"
 REVOCATION = "revocation"
 FRIEND_REQUEST = "friend.request"
@@ -204,6 +204,11 @@ class Server:
     def graph(self) -> Graph:
         with self.store.read() as tx:
             return Graph(users=[u.name for u in tx.users()], friends=tx.friendships(), follows=tx.follows())
+
+    def graph_lists(self) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+        """Users, friendships (a, b) and follows (follower, followee), as stored."""
+        with self.store.read() as tx:
+            return [u.name for u in tx.users()], tx.friendships(), tx.follows()
 
     def friends_of(self, name: str) -> list[str]:
         with self.store.read() as tx:
@@ -401,7 +406,7 @@ class Server:
     def upload(self, actor: str, image_png: bytes, *, model: str, album: str | None, faces: Sequence[UploadFace],
                client_key: str) -> UploadResult:
         """Store a photo the uploader's client prepared (faces that had to be faked are already faked)."""
-        if model not in ACCESS_MODELS:
+        if model not in tuple(AccessModel):
             raise InvalidInputError(f"unknown access model `{model}`", help="use proxy, explicit or rules")
         if len(faces) > MAX_FACES:
             raise InvalidInputError(f"too many faces ({len(faces)}; at most {MAX_FACES})")
@@ -416,8 +421,10 @@ class Server:
         with self.store.tx() as tx:
             tx.user(actor)
             for i, face in enumerate(faces):
-                if face.state not in FACE_STATES:
+                if face.state not in tuple(FaceState):
                     raise InvalidInputError(f"face {i}: unknown state `{face.state}`")
+                if face.fake_fallback is not None and face.fake_fallback not in tuple(Fallback):
+                    raise InvalidInputError(f"face {i}: unknown fallback `{face.fake_fallback}`")
                 x1, y1, x2, y2 = face.box
                 if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):
                     raise InvalidInputError(f"face {i}: box {list(face.box)} is outside the {w}x{h} image")
@@ -426,11 +433,11 @@ class Server:
                 row = m.Face(photo_id=0, index=i, box=json.dumps([round(float(v), 2) for v in face.box]),
                              score=float(face.score), landmarks=json.dumps([list(p) for p in face.landmarks]),
                              state=face.state, fake_verified=face.fake_verified, fake_fallback=face.fake_fallback)
-                if face.state == "client_faked":
+                if face.state == FaceState.CLIENT_FAKED:
                     pass  # never associated with an identity (supplement C)
-                elif model == "explicit" and face.owner is not None:
-                    row.tag, row.consent = face.owner, "pending"  # the uploader proposes; the tagged user consents
-                elif model != "explicit":
+                elif model == AccessModel.EXPLICIT and face.owner is not None:
+                    row.tag, row.consent = face.owner, Consent.PENDING  # the uploader proposes; the user consents
+                elif model != AccessModel.EXPLICIT:
                     row.owner = face.owner
                 rows.append(row)
             blob = tx.put_blob(image_png, "png")
@@ -439,8 +446,9 @@ class Server:
             tx.add_photo(photo, rows)
             tx.bump_revision()
             tx.audit(actor, "upload", photo_id=photo.id, detail={
-                "model": model, "faces": len(rows), "client_faked": sum(r.state == "client_faked" for r in rows),
-                "blocks": sum(r.fake_fallback == "block" for r in rows)})
+                "model": model, "faces": len(rows),
+                "client_faked": sum(r.state == FaceState.CLIENT_FAKED for r in rows),
+                "fallbacks": sum(r.fake_fallback == Fallback.BLOCK for r in rows)})
             result = UploadResult(photo.id or 0, model, summaries(rows), True)
         return result
 
@@ -461,7 +469,7 @@ class Server:
     # ------------------------------------------------------------------ tags and consent (explicit model)
     def _explicit_face(self, tx: Tx, photo_id: int, index: int) -> tuple[m.Photo, m.Face]:
         photo = tx.photo(photo_id)
-        if photo.model != "explicit":
+        if photo.model != AccessModel.EXPLICIT:
             raise InvalidInputError(f"photo `{photo_id}` uses the `{photo.model}` model",
                                     help="tags and consent apply to photos uploaded with `--model explicit`")
         return photo, tx.face(photo_id, index)
@@ -476,12 +484,12 @@ class Server:
                                             help=f"ask `{photo.uploader}` to tag it")
             if face.tag == user:
                 return face.consent
-            if face.tag is not None and face.consent != "refused":
+            if face.tag is not None and face.consent != Consent.REFUSED:
                 raise PermissionDeniedError(
                     f"face {index} of photo `{photo_id}` is tagged as `{face.tag}`",
                     help=f"`{face.tag}` must refuse or untag it before it can be tagged as `{user}`")
             self._refake(tx, face)
-            face.tag, face.consent = user, "pending"
+            face.tag, face.consent = user, Consent.PENDING
             tx.save(face)
             tx.bump_revision()
             tx.audit(actor, "tag", photo_id=photo_id, detail={"face": index, "user": user})
@@ -494,9 +502,9 @@ class Server:
             if face.tag != actor:
                 raise PermissionDeniedError(f"face {index} of photo `{photo_id}` is not tagged as `{actor}`",
                                             help="only the tagged user can consent")
-            if not grant and face.consent == "granted":
+            if not grant and face.consent == Consent.GRANTED:
                 self._refake(tx, face)
-            face.consent = "granted" if grant else "refused"
+            face.consent = Consent.GRANTED if grant else Consent.REFUSED
             tx.save(face)
             tx.bump_revision()
             tx.audit(actor, "consent" if grant else "consent.refuse", photo_id=photo_id, detail={"face": index})
@@ -510,7 +518,7 @@ class Server:
                 raise PermissionDeniedError(f"`{actor}` cannot untag face {index} of photo `{photo_id}`",
                                             help="the uploader or the tagged user can untag")
             self._refake(tx, face)
-            face.tag, face.consent = None, "none"
+            face.tag, face.consent = None, Consent.NONE
             tx.save(face)
             tx.bump_revision()
             tx.audit(actor, "untag", photo_id=photo_id, detail={"face": index})
@@ -555,16 +563,18 @@ class Server:
         return compiled
 
     def _decide(self, pol: CompiledPolicy | None, photo: m.Photo, face: m.Face, viewer: str) -> FaceDecision:
-        if face.state == "client_faked":
-            return FaceDecision(face.index, False, ("faked on the uploader's client (unknown or `nobody`)",), None)
-        if photo.model == "proxy":
+        if face.state == FaceState.CLIENT_FAKED:
+            fallback = Fallback(face.fake_fallback) if face.fake_fallback else None
+            return FaceDecision(face.index, False, ("faked on the uploader's client (unknown or `nobody`)",), None,
+                                fallback=fallback)
+        if photo.model == AccessModel.PROXY:
             return FaceDecision(face.index, True, ("revealed by the uploader (proxy)",), face.owner)
-        if photo.model == "explicit":
-            if face.tag is not None and face.consent == "granted":
+        if photo.model == AccessModel.EXPLICIT:
+            if face.tag is not None and face.consent == Consent.GRANTED:
                 return FaceDecision(face.index, True, (f"tagged as `{face.tag}` with consent",), face.tag)
             why = ("untagged" if face.tag is None else f"tag `{face.tag}` awaits consent"
-                   if face.consent == "pending" else f"`{face.tag}` refused consent")
-            return FaceDecision(face.index, False, (why,), face.tag, fake_key="")
+                   if face.consent == Consent.PENDING else f"`{face.tag}` refused consent")
+            return FaceDecision(face.index, False, (why,), face.tag, fake=FakeUse.SHARED)
         assert pol is not None
         decision = pol.engine.check(viewer=viewer, owner=face.owner,
                                     context=Context(uploader=photo.uploader, album=photo.album))
@@ -573,15 +583,15 @@ class Server:
             reasons += (f"rules of `{face.owner}` refused: {pol.refused[face.owner]}",)
         if decision.reveal:
             return FaceDecision(face.index, True, reasons, face.owner)
-        key = viewer if pol.policy.fakes_per_viewer(face.owner) else ""
-        return FaceDecision(face.index, False, reasons, face.owner, fake_key=key)
+        use = FakeUse.PER_VIEWER if pol.policy.fakes_per_viewer(face.owner) else FakeUse.SHARED
+        return FaceDecision(face.index, False, reasons, face.owner, fake=use)
 
     def decide(self, viewer: str, photo_id: int) -> list[FaceDecision]:
         """`viewer`'s own decisions for every face of the photo (no pixels)."""
         with self.store.read() as tx:
             tx.user(viewer)
             photo = tx.photo(photo_id)
-            pol = self.current_policy(tx) if photo.model == "rules" else None
+            pol = self.current_policy(tx) if photo.model == AccessModel.RULES else None
             return [self._decide(pol, photo, f, viewer) for f in tx.faces(photo_id)]
 
     def decisions_for(self, photo_id: int, viewers: Sequence[str]) -> dict[str, list[bool]]:
@@ -589,7 +599,7 @@ class Server:
         with self.store.read() as tx:
             photo = tx.photo(photo_id)
             faces = tx.faces(photo_id)
-            pol = self.current_policy(tx) if photo.model == "rules" else None
+            pol = self.current_policy(tx) if photo.model == AccessModel.RULES else None
             return {v: [self._decide(pol, photo, f, v).reveal for f in faces] for v in viewers}
 
     def _owned_face(self, tx: Tx, actor: str, photo_id: int, index: int) -> tuple[m.Photo, m.Face]:
@@ -605,16 +615,16 @@ class Server:
         with self.store.read() as tx:
             photo, face = self._owned_face(tx, actor, photo_id, index)
             tx.user(viewer)
-            pol = self.current_policy(tx) if photo.model == "rules" else None
+            pol = self.current_policy(tx) if photo.model == AccessModel.RULES else None
             return self._decide(pol, photo, face, viewer)
 
     def audience(self, actor: str, photo_id: int, index: int) -> dict[str, object]:
         """For the owner of face `index`: who sees it real (`everyone except …`, `only …`, `nobody`)."""
         with self.store.read() as tx:
             photo, face = self._owned_face(tx, actor, photo_id, index)
-            if photo.model != "rules" or face.state == "client_faked":
+            if photo.model != AccessModel.RULES or face.state == FaceState.CLIENT_FAKED:
                 viewers = [u.name for u in tx.users()]
-                pol = self.current_policy(tx) if photo.model == "rules" else None
+                pol = self.current_policy(tx) if photo.model == AccessModel.RULES else None
                 real = [v for v in viewers if self._decide(pol, photo, face, v).reveal]
                 return {"kind": "only", "users": real, "text": f"only {', '.join(real)}" if real else "nobody"}
             pol = self.current_policy(tx)
@@ -629,13 +639,13 @@ class Server:
             tx.user(viewer)
             photo = tx.photo(photo_id)
             faces = tx.faces(photo_id)
-            pol = self.current_policy(tx) if photo.model == "rules" else None
+            pol = self.current_policy(tx) if photo.model == AccessModel.RULES else None
             decisions = [self._decide(pol, photo, f, viewer) for f in faces]
             fakes = {(r.face_index, r.viewer, r.generation): r for r in tx.fakes(photo_id)}
         needed: dict[int, FakeJob] = {}
         for d, face in zip(decisions, faces, strict=True):
-            if not d.reveal and d.fake_key is not None:
-                needed[face.index] = FakeJob(photo_id, face.index, d.fake_key, face.generation)
+            if not d.reveal and d.fake is not FakeUse.NONE:
+                needed[face.index] = FakeJob(photo_id, face.index, d.fake.cache_viewer(viewer), face.generation)
         missing = [job for job in needed.values() if (job.face_index, job.viewer, job.generation) not in fakes]
         if missing:
             self.queue.run(missing)
@@ -648,6 +658,8 @@ class Server:
                 raise StoreError(f"the fake of face {job.face_index} of photo `{photo_id}` is not ready",
                                  help="retry; check that `mfmc worker` is running")
             chosen.append(row)
+            if row.fallback:
+                decisions[job.face_index] = replace(decisions[job.face_index], fallback=Fallback(row.fallback))
         version = hashlib.sha256(json.dumps(
             [photo.image_blob[:16]] + [[d.index, "real" if d.reveal else (
                 fakes[(d.index, needed[d.index].viewer, needed[d.index].generation)].blob[:16]
@@ -656,7 +668,8 @@ class Server:
         if audit:
             with self.store.tx() as tx:
                 tx.audit(viewer, "view", photo_id=photo_id, version=version,
-                         detail={"real": [d.index for d in decisions if d.reveal]})
+                         detail={"real": [d.index for d in decisions if d.reveal],
+                                 "fallbacks": sum(d.fallback is Fallback.BLOCK for d in decisions)})
         return ServerRendering(photo_id, viewer, image, tuple(decisions), version, len(missing))
 
     def render_png(self, viewer: str, photo_id: int) -> tuple[ServerRendering, bytes]:

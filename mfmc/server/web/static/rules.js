@@ -33,8 +33,17 @@ class Editor {
     this.gutter = document.getElementById("gutter");
     this.seq = 0;
     this.timer = null;
-    this.area.addEventListener("input", () => { this.paint([]); this.schedule(); });
+    this.area.addEventListener("input", () => { this.pending(); this.schedule(); });
     this.area.addEventListener("scroll", () => this.sync());
+  }
+
+  // While the text changes, earlier results are withdrawn rather than shown for text that is gone.
+  pending() {
+    this.paint([]);
+    document.getElementById("validity").textContent = "Checking…";
+    document.getElementById("validity").className = "";
+    clear(document.getElementById("errors"));
+    showAudience(undefined);
   }
 
   schedule() {
@@ -142,6 +151,10 @@ function changeText(change) {
 
 function showAudience(got) {
   const box = clear(document.getElementById("audience"));
+  if (got === undefined) {
+    box.append(el("dt", { text: "Checking…" }));
+    return;
+  }
   if (!got) {
     box.append(el("dt", { text: "Not known" }), el("dd", { text: "Fix the problems above to see who would see your face." }));
     return;
