@@ -98,9 +98,15 @@ def _print_doctor(data: dict[str, Any]) -> None:
           f"(using {', '.join(data['providers']['chosen'])})")
     print("models:")
     for m in data["models"]:
-        state = "ok" if m["found"] and m["sha256_ok"] is not False else ("ALTERED" if m["found"] else "MISSING")
+        state = "ok" if m["found"] and m["sha256_ok"] is not False else (
+            "ALTERED" if m["found"] else ("absent" if m.get("optional") else "MISSING"))
         commercial = {"no": "  NON-COMMERCIAL", "unknown": "  license unknown"}.get(m["commercial_use"], "")
         print(f"  {m['name']:<18} {state:<8} {m['task']:<42} {m['license'].split(';')[0]}{commercial}")
+    print("recognizers (`mfmc anonymize --verifiers`):")
+    for r in data["recognizers"]:
+        print(f"  {r['name']:<18} " + ("available" if r["available"] else f"absent (optional): {r['missing']}"))
+    e = data["expression"]
+    print("expression classifier: " + ("available" if e["available"] else f"absent (optional): {e['missing']}"))
     ins = data["insightface"]
     print(f"insightface: root `{ins['root']}`: " + (f"pack `{ins['pack']}` ({', '.join(ins['files'])})"
                                                     if ins["pack"] else "no pack found (optional)"))

@@ -26,8 +26,8 @@ AGE_WEIGHTS = np.array([0.25, *range(1, 81)], dtype=np.float32)
 class AttributeEstimator(Protocol):
     name: str
 
-    def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
-        """(age years (N,), gender labels (N,))."""
+    def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(age years (N,), gender labels (N,), probability of "female" (N,))."""
         ...
 
 
@@ -54,15 +54,18 @@ class AgeGender:
         batch = np.stack(chips).astype(np.float32)
         return ((batch - MEANS) / 256.0).transpose(0, 3, 1, 2).copy()
 
-    def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
+    def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(age years, gender label, probability of "female") per face; the label is the likelier class."""
         n = len(faces)
         if n == 0:
-            return np.zeros(0, np.float32), np.zeros(0, dtype="<U6")
+            return np.zeros(0, np.float32), np.zeros(0, dtype="<U6"), np.zeros(0, np.float32)
         shapes = self._shapes.shapes(image, faces)
         age_chips = [dlib.extract_image_chip(image, dlib.get_face_chip_details(s, 64, CHIP_PADDING)) for s in shapes]
         gender_chips = [dlib.extract_image_chip(image, dlib.get_face_chip_details(s, 32, CHIP_PADDING)) for s in shapes]
         age_p = np.asarray(self._age.run(None, {"images": self._blob(age_chips)})[0], dtype=np.float32)
         gender_p = np.asarray(self._gender.run(None, {"images": self._blob(gender_chips)})[0], dtype=np.float32)
         ages = age_p.reshape(n, -1) @ self.age_weights
-        genders = np.asarray(self.labels)[np.argmax(gender_p.reshape(n, -1), axis=1)]
-        return ages.astype(np.float32), genders
+        gender_p = gender_p.reshape(n, -1)  # the graph ends in a softmax
+        genders = np.asarray(self.labels)[np.argmax(gender_p, axis=1)]
+        female = gender_p[:, list(self.labels).index("female")]
+        return ages.astype(np.float32), genders, np.clip(female, 0.0, 1.0).astype(np.float32)

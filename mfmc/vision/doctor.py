@@ -1,4 +1,5 @@
-"""What `mfmc doctor` reports: models found and verified, licenses, providers, optional backends."""
+"""What `mfmc doctor` reports: models found and verified, licenses, providers, the recognizers (verifier names),
+the expression classifier, optional backends. Builds no model."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ PACKAGES = ("onnxruntime", "onnxruntime-gpu", "opencv-python-headless", "dlib-bi
 
 def report(*, verify: bool = True) -> dict[str, Any]:
     from mfmc.vision.backends import insightface
+    from mfmc.vision.expression import MODEL as EXPRESSION_MODEL
+    from mfmc.vision.expression import expression_missing
+    from mfmc.vision.recognition import OPTIONAL_RECOGNIZERS, optional_model_missing
 
     models = []
     ok = True
     for spec in MODELS.values():
         path = locate(spec.name)
         sha_ok = None if (path is None or not verify) else sha256_of(path) == spec.sha256
-        ok &= path is not None and sha_ok is not False
+        ok &= (path is not None or spec.optional) and sha_ok is not False
         models.append({
             "name": spec.name,
             "task": spec.task,
@@ -30,7 +34,15 @@ def report(*, verify: bool = True) -> dict[str, Any]:
             "package": spec.distribution,
             "license": spec.license,
             "commercial_use": spec.commercial_use,
+            "optional": spec.optional,
+            "install": spec.install_command,
         })
+    recognizers = [{"name": "dlib", "model": "dlib_resnet", "available": True, "missing": None},
+                   {"name": "facenet", "model": "facenet", "available": True, "missing": None}]
+    for name, cls in OPTIONAL_RECOGNIZERS.items():
+        missing = optional_model_missing(cls.model)
+        recognizers.append({"name": name, "model": cls.model, "available": missing is None, "missing": missing})
+    expression_absent = expression_missing()
     pack = insightface.find_pack()
     packages = {}
     for name in PACKAGES:
@@ -44,6 +56,10 @@ def report(*, verify: bool = True) -> dict[str, Any]:
         "backend": f"{backend} -> " + (f"insightface:{pack.name}" if pack and backend != "embedded" else "embedded"),
         "providers": {"available": available_providers(), "chosen": choose_providers()},
         "models": models,
+        # the names `mfmc anonymize --verifiers` accepts (InsightFace's `arcface` joins them when a pack is found)
+        "recognizers": recognizers,
+        "expression": {"model": EXPRESSION_MODEL, "available": expression_absent is None,
+                       "missing": expression_absent},
         "insightface": {
             "root": str(insightface.root()),
             "pack": pack.name if pack else None,

@@ -9,12 +9,26 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 GENDERS = ("female", "male")
+
+
+class Expression(StrEnum):
+    """Facial expression classes (the 7 of FER2013, which the shipped expression classifier predicts)."""
+
+    ANGRY = "angry"
+    DISGUST = "disgust"
+    FEAR = "fear"
+    HAPPY = "happy"
+    SAD = "sad"
+    SURPRISE = "surprise"
+    NEUTRAL = "neutral"
+
 
 Index = int | slice | Sequence[int] | Sequence[bool] | np.ndarray
 
@@ -38,6 +52,8 @@ class Faces:
     - `landmarks68` (N, 68, 2) float32 in iBUG order, or None
     - `pose` (N, 3) float32: yaw, pitch, roll in degrees, or None
     - `age` (N,) float32 years, or None; `gender` (N,) str "female"/"male", or None
+    - `gender_score` (N,) float32 in [0, 1]: the gender classifier's probability of "female", or None
+    - `expression` (N,) str, values of `Expression`, or None
     - `embeddings`: recognizer name -> (N, D) float32
     """
 
@@ -48,6 +64,8 @@ class Faces:
     pose: np.ndarray | None = None
     age: np.ndarray | None = None
     gender: np.ndarray | None = None
+    gender_score: np.ndarray | None = None
+    expression: np.ndarray | None = None
     embeddings: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -71,6 +89,18 @@ class Faces:
             if bad:
                 raise ValueError(f"`gender` values must be 'female' or 'male', got `{bad[0]}`")
             put(self, "gender", gender)
+        if self.gender_score is not None:
+            score = _frozen(np.reshape(self.gender_score, (-1,)), np.float32, (), "gender_score")
+            if np.any(~((score >= 0) & (score <= 1))):
+                raise ValueError("`gender_score` values must be probabilities in [0, 1]")
+            put(self, "gender_score", score)
+        if self.expression is not None:
+            expression = _frozen(np.reshape(np.asarray(self.expression, dtype=object), (-1,)), "<U8", (),
+                                 "expression")
+            bad = sorted(set(expression.tolist()) - {e.value for e in Expression})
+            if bad:
+                raise ValueError(f"`expression` values must be Expression values, got `{bad[0]}`")
+            put(self, "expression", expression)
         embeddings = {}
         for name, values in dict(self.embeddings).items():
             array = _frozen(values, np.float32, None, f"embeddings[{name!r}]")
@@ -112,6 +142,8 @@ class Faces:
             pose=join("pose"),
             age=join("age"),
             gender=join("gender"),
+            gender_score=join("gender_score"),
+            expression=join("expression"),
             embeddings={k: np.concatenate([p.embeddings[k] for p in parts]) for k in sorted(names)},
         )
 
@@ -167,6 +199,8 @@ class Faces:
             pose=pick(self.pose),
             age=pick(self.age),
             gender=pick(self.gender),
+            gender_score=pick(self.gender_score),
+            expression=pick(self.expression),
             embeddings={k: v[key] for k, v in self.embeddings.items()},
         )
 
@@ -193,7 +227,8 @@ class Faces:
         )
 
     def to_records(self, *, digits: int = 1) -> list[dict[str, Any]]:
-        """JSON-ready dicts: box [x1,y1,x2,y2], score, landmarks 5×[x,y], age, gender (+ pose when known)."""
+        """JSON-ready dicts: box [x1,y1,x2,y2], score, landmarks 5×[x,y], age, gender (+ pose, gender_score and
+        expression when known)."""
         records = []
         for i in range(len(self)):
             record: dict[str, Any] = {
@@ -206,13 +241,17 @@ class Faces:
             if self.pose is not None:
                 yaw, pitch, roll = (round(float(v), 1) for v in self.pose[i])
                 record["pose"] = {"yaw": yaw, "pitch": pitch, "roll": roll}
+            if self.gender_score is not None:
+                record["gender_score"] = round(float(self.gender_score[i]), 3)
+            if self.expression is not None:
+                record["expression"] = str(self.expression[i])
             records.append(record)
         return records
 
     def _arrays(self) -> Iterator[tuple[str, np.ndarray]]:
         yield "scores", self.scores
         yield "landmarks5", self.landmarks5
-        for name in ("landmarks68", "pose", "age", "gender"):
+        for name in ("landmarks68", "pose", "age", "gender", "gender_score", "expression"):
             value = getattr(self, name)
             if value is not None:
                 yield name, value
@@ -220,7 +259,8 @@ class Faces:
             yield f"embeddings[{name!r}]", value
 
     def __repr__(self) -> str:
-        extra = [n for n in ("landmarks68", "pose", "age", "gender") if getattr(self, n) is not None]
+        extra = [n for n in ("landmarks68", "pose", "age", "gender", "gender_score", "expression")
+                 if getattr(self, n) is not None]
         extra += [f"emb:{k}" for k in self.embeddings]
         return f"Faces(n={len(self)}{', ' if extra else ''}{', '.join(extra)})"
 

@@ -82,11 +82,13 @@ class FacePipeline:
         landmarker: Any | None = None,
         recognizers: Mapping[str, Recognizer | Callable[[], Recognizer]] | None = None,
         attributes: Any | None = None,
+        expressions: Any | None = None,
         backend: str = "custom",
     ) -> None:
         self._detector = _Slot(detector)
         self._landmarker = _Slot(landmarker)
         self._attributes = _Slot(attributes)
+        self._expressions = _Slot(expressions)
         self.recognizers: LazyMapping = LazyMapping(recognizers or {})
         self.backend = backend
 
@@ -135,15 +137,17 @@ class FacePipeline:
         """The models that ship in registry packages: CenterFace, dlib 68 + ResNet, FaceNet, Cydral age/gender."""
         from mfmc.vision.attributes import AgeGender
         from mfmc.vision.detection import CenterFace
+        from mfmc.vision.expression import expression_factory
         from mfmc.vision.landmarks import DlibLandmarks68, DlibShapes
-        from mfmc.vision.recognition import DlibRecognizer, FaceNetRecognizer
+        from mfmc.vision.recognition import recognizer_factories
 
         shapes = DlibShapes()  # one 5-point predictor shared by the dlib recognizer and age/gender
         return cls(
             CenterFace,
             landmarker=DlibLandmarks68,
-            recognizers={"dlib": lambda: DlibRecognizer(shapes=shapes), "facenet": FaceNetRecognizer},
+            recognizers=recognizer_factories(shapes),  # dlib, facenet + optional families found installed
             attributes=lambda: AgeGender(shapes=shapes),
+            expressions=expression_factory(),  # None unless the optional classifier's package is installed
             backend="embedded",
         )
 
@@ -159,6 +163,10 @@ class FacePipeline:
     @property
     def attributes(self) -> Any | None:
         return self._attributes.get()
+
+    @property
+    def expressions(self) -> Any | None:
+        return self._expressions.get()
 
     # -- work ---------------------------------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> Faces:
@@ -192,8 +200,10 @@ class FacePipeline:
         if changes:
             faces = faces.replace(**changes)
         if attributes and self.attributes is not None:
-            age, gender = self.attributes.estimate(image, faces)
-            faces = faces.replace(age=age, gender=gender)
+            age, gender, female = self.attributes.estimate(image, faces)
+            faces = faces.replace(age=age, gender=gender, gender_score=female)
+            if self.expressions is not None:
+                faces = faces.replace(expression=self.expressions.classify(image, faces))
         names = list(self.recognizers) if recognizers is None else list(recognizers)
         embeddings = dict(faces.embeddings)
         for name in names:

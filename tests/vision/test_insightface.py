@@ -145,7 +145,7 @@ def test_arcface_alignment_and_embedding(pack_root: Path) -> None:
 
 def test_genderage_crop_and_outputs(pack_root: Path) -> None:
     image, faces = _face_image()
-    ages, genders = GenderAge(pack_root / "buffalo_l" / "genderage.onnx").estimate(image, faces)
+    ages, genders, _ = GenderAge(pack_root / "buffalo_l" / "genderage.onnx").estimate(image, faces)
     # the stub outputs mean (R, G, B) / 255 of the 1.5× crop: R > G -> "female"; age = B / 255 × 100
     coverage = (1 / 1.5) ** 2
     assert genders.tolist() == ["female"]
@@ -156,7 +156,10 @@ def test_backend_selection(pack_root: Path, monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("MFMC_INSIGHTFACE_ROOT", str(pack_root))
     pipe = FacePipeline.from_backend("auto")
     assert pipe.backend == "insightface:buffalo_l"
-    assert set(pipe.recognizers) == {"dlib", "facenet", "arcface"}
+    from mfmc.vision.recognition import OPTIONAL_RECOGNIZERS
+
+    assert {"dlib", "facenet", "arcface"} <= set(pipe.recognizers) <= {"dlib", "facenet", "arcface",
+                                                                       *OPTIONAL_RECOGNIZERS}
     assert isinstance(pipe.detector, SCRFD) and isinstance(pipe.attributes, GenderAge)
     image, _ = _face_image()
     faces = pipe.analyze(image, landmarks=False, recognizers=["arcface"])

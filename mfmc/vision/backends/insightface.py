@@ -183,8 +183,8 @@ class GenderAge:
         self._input = self._session.get_inputs()[0].name
         self.size = size
 
-    def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
-        ages, genders = [], []
+    def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ages, genders, female = [], [], []
         for box in faces.boxes:
             x1, y1, x2, y2 = (float(v) for v in box)
             scale = self.size / (max(x2 - x1, y2 - y1) * 1.5)
@@ -194,8 +194,10 @@ class GenderAge:
             blob = crop.astype(np.float32).transpose(2, 0, 1)[None].copy()
             pred = np.asarray(self._session.run(None, {self._input: blob})[0]).reshape(-1)
             genders.append("male" if pred[1] > pred[0] else "female")
+            female.append(1.0 / (1.0 + np.exp(float(pred[1] - pred[0]))))  # softmax of the two gender outputs
             ages.append(float(pred[2]) * 100.0)
-        return np.asarray(ages, dtype=np.float32), np.asarray(genders, dtype="<U6")
+        return (np.asarray(ages, dtype=np.float32), np.asarray(genders, dtype="<U6"),
+                np.asarray(female, dtype=np.float32))
 
 
 def pipeline(pack: Pack, fallback: Any) -> Any:
@@ -211,5 +213,6 @@ def pipeline(pack: Pack, fallback: Any) -> Any:
         landmarker=lambda: fallback.landmarker,
         recognizers=recognizers,
         attributes=(lambda: GenderAge(pack.genderage)) if pack.genderage else (lambda: fallback.attributes),
+        expressions=lambda: fallback.expressions,
         backend=f"insightface:{pack.name}",
     )
