@@ -34,6 +34,8 @@ from mfmc.vision.images import IMAGE_SUFFIXES, image_files
 
 #: The recognizers that must agree before a face is given an owner (the two calibrated families).
 IDENTIFY_WITH = ("dlib", "facenet")
+#: Faces smaller than this (pixels, shorter box side) are never identified: recognizers are unreliable there.
+MIN_IDENTIFY = 20
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,11 @@ class People:
             for name in self.recognizers}
         bars = {name: float(self.pipeline.recognizers[name].threshold) for name in self.recognizers}
         out = []
+        sides = np.minimum(faces.boxes[:, 2] - faces.boxes[:, 0], faces.boxes[:, 3] - faces.boxes[:, 1])
         for i in range(count):
+            if sides[i] < MIN_IDENTIFY:
+                out.append(Identity(None, f"too small to identify ({sides[i]:.0f} px < {MIN_IDENTIFY} px)", {}))
+                continue
             nearest = {name: int(np.argmin(d[i])) for name, d in dist.items()}
             under = [u for k, u in enumerate(users) if all(dist[n][i, k] < bars[n] for n in self.recognizers)]
             if not under:
@@ -126,11 +132,8 @@ class People:
                 said = ", ".join(f"{n}: `{users[k]}`" for n, k in nearest.items())
                 out.append(Identity(None, f"ambiguous: the recognizers disagree ({said})", {}))
                 continue
-            k = next(iter(nearest.values()))
+            k = next(iter(nearest.values()))  # within every threshold: someone is, and k is nearest on each
             user = users[k]
-            if user not in under:
-                out.append(Identity(None, f"closest to `{user}` but not within every recognizer's threshold", {}))
-                continue
             better = {int(np.argmin(d[:, k])) for d in dist.values()} - {i}
             if better:
                 out.append(Identity(None, f"ambiguous: `{user}` matches face {min(better)} of the photo better", {}))
