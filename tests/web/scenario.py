@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from fastapi import FastAPI
 
 from mfmc.client import Api, Client
 from mfmc.client.embedded import serve_in_thread
@@ -42,6 +43,7 @@ CELL = 32
 
 @dataclass
 class Site:
+    app: FastAPI
     url: str
     data_dir: Path
     clients: dict[str, Client]
@@ -68,7 +70,7 @@ def running_site(root: Path) -> Iterator[Site]:
             clients[name].set_rules(text, f"{name}.mfmc")
         for client in clients.values():
             client.sync()
-        site = Site(url, root, clients)
+        site = Site(app, url, root, clients)
         group = grid_photo([0, 1, 2], seed=7)
         site.photos["group"] = clients["alice"].upload(group, model="rules").photo_id
         site.originals["group"] = group
