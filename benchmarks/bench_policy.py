@@ -60,6 +60,18 @@ def make_rules(rng: random.Random, owner: str, users: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def wide_rules(owner: str, users: list[str]) -> str:
+    """Many distinct uploader tests and album literals: a worst case for the number of context classes."""
+    rng = random.Random(1)
+    others = [u for u in users if u != owner]
+    lines = [f"face {owner}", "default friends_of_friends", f"group big = {', '.join(others[:3000])}"]
+    for k in range(12):
+        lines.append(f"hide from friends when uploader in {', '.join(rng.sample(others, 50))}")
+        lines.append(f'reveal to everyone when album == "a{k}" and uploader not in big')
+    lines.append("reveal to friends_of_friends when uploader in friends_of_friends")
+    return "\n".join(lines) + "\n"
+
+
 def best_of(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -170,6 +182,13 @@ def bench_analysis(policy: PolicySet, graph: Graph, owners: list[str], texts: di
               f"({slow / fast:,.0f}x); same ever/always: {same}")
         if not same:
             raise SystemExit("analyze disagrees with brute force")
+    wide = wide_rules(owners[0], list(graph.users))
+    wide_policy = PolicySet.from_sources([(wide, "wide.mfmc")], graph=graph)
+    start = time.perf_counter()
+    result = analyze(wide_policy, graph, owners[0])
+    took = time.perf_counter() - start
+    print(f"analyze, adversarial file (25 uploader tests, 12 albums: {len(result.contexts)} context classes): "
+          f"{took * 1e3:.1f} ms cold")
     edited = dict(texts)
     owner = owners[0]
     edited[owner] = texts[owner].replace("hide from everyone when uploader not in friends\n", "")

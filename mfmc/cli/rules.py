@@ -136,11 +136,14 @@ def analyze(
     if as_json:
         print(json.dumps(result.to_dict()))
         return
-    _print_analysis(result, policy, len(social))
+    _print_analysis(result, policy, social)
 
 
-def _print_analysis(result: Analysis, policy: PolicySet, users: int) -> None:
+def _print_analysis(result: Analysis, policy: PolicySet, graph: Graph) -> None:
     from mfmc.policy.analysis import describe_context
+    from mfmc.policy.diagnostics import did_you_mean
+
+    users = len(graph)
 
     owner_policy = policy.get(result.face)
     path = owner_policy.path if owner_policy is not None else None
@@ -160,6 +163,9 @@ def _print_analysis(result: Analysis, policy: PolicySet, users: int) -> None:
     if witness is None:
         return
     who = f"`{witness.viewer}`"
+    if witness.viewer is not None and witness.viewer not in graph and witness.viewer != result.face:
+        hint = did_you_mean(witness.viewer, graph.users)
+        print(f"  note: {who} is not in the graph: answered for any viewer outside it" + (f" ({hint})" if hint else ""))
     if witness.viewer == result.face:
         print(f"  {who} is the owner and always sees their own face")
     elif witness.reveal is None:

@@ -177,3 +177,13 @@ def test_diff_invalid_new_rules_exit_2(tmp_path, capsys):
     code, _, err = run(capsys, "rules", "diff", RULES, tmp_path, "--graph", GRAPH)
     assert code == 2
     assert "unknown default level `frends`" in err
+
+
+def test_analyze_viewer_outside_the_graph_is_named_with_a_hint(tmp_path, capsys):
+    (tmp_path / "alice.mfmc").write_text(EDITED_ALICE)
+    code, out, _ = run(capsys, "rules", "analyze", "--rules", tmp_path, "--graph", GRAPH, "--face", "alice",
+                       "--viewer", "frnak")
+    assert code == 0
+    assert "  note: `frnak` is not in the graph: answered for any viewer outside it (did you mean `frank`?)" \
+        in out.splitlines()
+    assert "  `frnak` never sees the real face" in out.splitlines()
