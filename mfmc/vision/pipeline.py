@@ -182,9 +182,15 @@ class FacePipeline:
         landmarks: bool = True,
         attributes: bool = True,
         recognizers: Iterable[str] | None = None,
+        min_size: float = 0.0,
     ) -> Faces:
         """Add landmarks68 + pose, age + gender and embeddings (all recognizers unless `recognizers` names
-        some; pass `()` for none) to `faces` (detected here when None)."""
+        some; pass `()` for none) to `faces` (detected here when None).
+
+        `min_size` (px, the box's shorter side): smaller faces are not embedded, e.g. faces that will be
+        pixelated anyway (embeddings are most of an analysis: ~45 ms a face on CPU); their embedding rows are
+        NaN and `embedded_mask` says which faces have embeddings. They still get landmarks and attributes (a few
+        ms). The default (0) embeds every face."""
         _check_image(image)
         if faces is None:
             faces = self.detect(image)
@@ -206,12 +212,21 @@ class FacePipeline:
                 faces = faces.replace(expression=self.expressions.classify(image, faces))
         names = list(self.recognizers) if recognizers is None else list(recognizers)
         embeddings = dict(faces.embeddings)
+        sides = np.minimum(faces.widths, faces.heights)
+        wanted = sides >= min_size
         for name in names:
             if name not in self.recognizers:
                 raise InvalidInputError(
                     f"unknown recognizer `{name}`", help=f"available: {', '.join(self.recognizers) or 'none'}"
                 )
-            embeddings[name] = self.recognizers[name].embed(image, faces)
+            recognizer = self.recognizers[name]
+            if wanted.all():
+                embeddings[name] = recognizer.embed(image, faces)
+                continue
+            values = np.full((len(faces), recognizer.dim), np.nan, dtype=np.float32)
+            if wanted.any():
+                values[wanted] = recognizer.embed(image, faces[wanted])
+            embeddings[name] = values
         return faces.replace(embeddings=embeddings)
 
     def __call__(self, image: np.ndarray) -> Faces:
@@ -220,6 +235,16 @@ class FacePipeline:
     def describe(self) -> dict[str, Any]:
         """What this pipeline is made of (for `mfmc doctor`); builds nothing."""
         return {"backend": self.backend, "recognizers": list(self.recognizers)}
+
+
+def embedded_mask(faces: Faces, names: Iterable[str] | None = None) -> np.ndarray:
+    """(N,) bool: which faces carry every named embedding (all of `faces.embeddings` by default). A face left out
+    by `FacePipeline.analyze(min_size=...)` has NaN rows instead."""
+    mask = np.ones(len(faces), dtype=bool)
+    for name in faces.embeddings if names is None else names:
+        values = faces.embeddings.get(name)
+        mask &= False if values is None else np.isfinite(values).all(axis=1)
+    return mask
 
 
 def _check_image(image: np.ndarray) -> None:
