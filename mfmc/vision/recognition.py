@@ -278,6 +278,9 @@ class CropRecognizer(Recognizer):
                               for i in range(0, len(blob), self.batch)]).astype(np.float32)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "backend": "onnxruntime", "model": self.model}
+
 
 # Calibrated on openpeople by `python -m mfmc.vision.calibrate` (docs/faces.md, "Optional recognizers").
 OPENFACE_THRESHOLD = 0.93  # best balanced accuracy 81.4 % (dlib 94.4 %, facenet 92.3 % on the same pairs)
