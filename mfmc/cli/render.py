@@ -66,6 +66,9 @@ def render_command(
     if uploader is not None or album is not None:
         raise InvalidInputError("--uploader and --album belong to file mode",
                                 help="on the platform they were fixed at upload (`mfmc upload --album`)")
+    if not photo.isdigit() and not data_dir.exists():
+        raise InvalidInputError(f"no platform data dir at `{data_dir}` to look `{photo}` up in",
+                                help="render the file without a platform: add --rules DIR --graph FILE --people DIR")
     from mfmc.cli.platform import render as platform_render
 
     platform_render(photo, viewer, out=out, as_json=as_json, data_dir=data_dir, db=db)

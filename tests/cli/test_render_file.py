@@ -169,3 +169,11 @@ def test_reference_name_must_be_a_graph_user(tmp_path, capsys):
     code, _, err = run(capsys, *args)
     assert code == 2
     assert "`mallory` has a reference photo but is not a user of the graph" in err.splitlines()[0]
+
+
+def test_a_file_without_file_mode_or_platform_points_to_file_mode(tmp_path, capsys):
+    code, _, err = run(capsys, "render", "--viewer", "bob", GROUP, "--data-dir", tmp_path / "none")
+    assert code == 2
+    lines = err.splitlines()
+    assert lines[0] == f"error: no platform data dir at `{tmp_path / 'none'}` to look `{GROUP}` up in"
+    assert "--rules DIR --graph FILE --people DIR" in lines[1]
