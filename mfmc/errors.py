@@ -85,3 +85,7 @@ class AuthenticationError(MfmcError):
 
 class ServerUnavailableError(MfmcError):
     """The platform server cannot be reached or answered with something that is not the mfmc API."""
+
+
+class NotFoundError(InvalidInputError):
+    """A photo, face or other record the user named does not exist (exit 2, like an unknown user)."""

@@ -238,11 +238,20 @@ def demo(out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the i
           f"in {out} ({result.seconds:.0f} s)")
 
 
+def gc(min_age: Annotated[float, typer.Option(
+           "--min-age", help="Only files older than this many seconds (younger ones may belong to a running upload).")]
+       = 3600.0, data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+    """Remove stored images and fakes no photo refers to any more, and leftovers of interrupted writes."""
+    with open_platform(data_dir, db) as p:
+        removed = p.store.collect_garbage(min_age_s=min_age)
+    print(f"removed: {removed} unreferenced file{'' if removed == 1 else 's'}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the platform commands to the root `mfmc` app."""
     app.command("init")(init)
     app.add_typer(user_app, name="user")
     app.add_typer(keys_app, name="keys")
-    for fn in (enroll, friend, unfriend, follow, unfollow, upload, photos, tag, untag, consent, audit, demo):
+    for fn in (enroll, friend, unfriend, follow, unfollow, upload, photos, tag, untag, consent, audit, demo, gc):
         app.command(fn.__name__)(fn)
 

@@ -31,6 +31,7 @@ from mfmc.service.backends import DetectedFace, FaceBackend, FakeOutcome
 from mfmc.service.imaging import obfuscate
 from mfmc.store import Store
 from mfmc.store import models as m
+from mfmc.store.repository import private_dir
 from mfmc.vocabulary import Fallback
 
 if TYPE_CHECKING:
@@ -52,6 +53,12 @@ def env_passphrase(name: str) -> str:
         return getpass.getpass(f"passphrase for `{name}`: ")
     raise MissingKeyError(f"no passphrase for the keyring of `{name}`",
                           help=f"set {key} or MFMC_PASSPHRASE, or run in a terminal")
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def seed_of(*parts: object) -> int:
@@ -81,12 +88,16 @@ class PlatformBase:
             if not create:
                 raise StoreError(f"no mfmc data dir at `{self.data_dir}`",
                                  help="create one with `mfmc init` (or pass --data-dir)")
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps({"format": "mfmc-data", "version": 1}) + "\n")
+            private_dir(self.data_dir)  # 0700: real faces and sealed keys live here
+            _write_private(marker, json.dumps({"format": "mfmc-data", "version": 1}) + "\n")
         self.server_dir = self.data_dir / "server"
         self.clients_dir = self.data_dir / "clients"
-        self.clients_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(self.server_dir, db_url or os.environ.get("MFMC_DB_URL") or None, schema=schema)
+        private_dir(self.clients_dir)
+        # Only a data dir without keyrings may get a new database: a missing or empty one next to existing
+        # keyrings (or blobs) is refused, never silently recreated.
+        fresh = create and not any(self.clients_dir.iterdir())
+        self.store = Store(self.server_dir, db_url or os.environ.get("MFMC_DB_URL") or None, schema=schema,
+                           create=fresh)
         self._backend = backend
         self._passphrase: PassphraseProvider = passphrase or env_passphrase
         self._kdf = kdf

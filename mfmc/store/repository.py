@@ -14,19 +14,25 @@ import json
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine, delete, select
 
-from mfmc.errors import InvalidInputError, StoreError, UnknownUserError
+from mfmc.errors import InvalidInputError, NotFoundError, StoreError, UnknownUserError
 from mfmc.store import models as m
-from mfmc.store.migrations import LATEST, migrate
+from mfmc.store.migrations import LATEST, current_version, migrate
 from mfmc.vocabulary import check_user_name
+
+
+def _is_db_id(value: int, *, lowest: int = 1) -> bool:
+    """Whether `value` can be a row id at all (a 64-bit signed integer): huge ids are unknown, not a crash."""
+    return isinstance(value, int) and lowest <= value < 2**63
 
 
 def normalize_url(url: str) -> str:
@@ -35,6 +41,23 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) readable by the owner only: the data dir holds real faces and keys."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError as err:
+        raise StoreError(f"cannot create `{path}`: {err.strerror}",
+                         help="check the permissions of its parent") from None
+    return path
+
+
+def _reason(err: SQLAlchemyError) -> str:
+    """The database's own words (first line), without the SQL statement SQLAlchemy appends."""
+    return (str(err.orig) if isinstance(err, DBAPIError) else str(err)).splitlines()[0]
 
 
 def _redact(url: str) -> str:
@@ -90,12 +113,22 @@ class Tx:
         final = self.store.blobs.path(name)
         if final.exists() or any(f == final for _, f in self._staged):
             return name
-        final.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.store.blobs.root)
+        private_dir(final.parent)
         temp = final.with_name(f".{final.name}.{secrets.token_hex(6)}.tmp")
-        with open(temp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:  # 0600: blobs hold real faces; on any failure (e.g. a full disk) the partial file is removed
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        except OSError as err:
+            raise StoreError(f"cannot write to the store: {err.strerror or err}",
+                             help="check free space and that the data dir is writable") from None
         self._staged.append((temp, final))
         return name
 
@@ -279,9 +312,9 @@ class Tx:
         return photo
 
     def photo(self, photo_id: int) -> m.Photo:
-        found = self.session.get(m.Photo, photo_id)
+        found = self.session.get(m.Photo, photo_id) if _is_db_id(photo_id) else None
         if found is None:
-            raise StoreError(f"unknown photo `{photo_id}`", help="list photos with `mfmc photos`")
+            raise NotFoundError(f"unknown photo `{photo_id}`", help="list photos with `mfmc photos`")
         return found
 
     def photos(self) -> list[m.Photo]:
@@ -291,10 +324,12 @@ class Tx:
         return list(self.session.exec(select(m.Face).where(m.Face.photo_id == photo_id).order_by(m.Face.index)))
 
     def face(self, photo_id: int, index: int) -> m.Face:
-        found = self.session.exec(select(m.Face).where(m.Face.photo_id == photo_id, m.Face.index == index)).first()
+        self.photo(photo_id)
+        found = self.session.exec(select(m.Face).where(m.Face.photo_id == photo_id, m.Face.index == index)).first() \
+            if _is_db_id(index, lowest=0) else None
         if found is None:
-            raise StoreError(f"photo `{photo_id}` has no face `{index}`",
-                             help="faces are numbered from 0, left to right as detected")
+            raise NotFoundError(f"photo `{photo_id}` has no face `{index}`",
+                                help="faces are numbered from 0, left to right as detected")
         return found
 
     def save(self, row: Any) -> None:
@@ -330,6 +365,8 @@ class Tx:
     def audit_log(self, photo_id: int | None = None) -> list[m.AuditEntry]:
         q = select(m.AuditEntry).order_by(m.AuditEntry.id)
         if photo_id is not None:
+            if not _is_db_id(photo_id):
+                return []
             q = q.where(m.AuditEntry.photo_id == photo_id)
         return list(self.session.exec(q))
 
@@ -379,18 +416,78 @@ class Tx:
 class Store:
     """The server side of the platform: a database (SQLite file by default) plus a blob directory."""
 
-    def __init__(self, server_dir: Path, url: str | None = None, *, schema: str | None = None) -> None:
+    def __init__(self, server_dir: Path, url: str | None = None, *, schema: str | None = None,
+                 create: bool = False) -> None:
+        """Open the store; with `create` (only `mfmc init` and tests), make a new one.
+
+        Without `create`, a missing or empty database is refused (never silently recreated while keyrings and
+        blobs remain). A malformed URL is invalid input (exit 2); a database that cannot be opened or read is a
+        `StoreError` (exit 1). Folders are created 0700 and files 0600: they hold real faces.
+        """
         self.server_dir = Path(server_dir)
-        self.server_dir.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(self.server_dir / "blobs")
         self.url = normalize_url(url) if url else f"sqlite:///{self.server_dir / 'mfmc.db'}"
         self.schema = schema
+        self._check_url()
+        if create:
+            private_dir(self.server_dir)
+        elif not self.server_dir.is_dir():
+            raise StoreError(f"the server folder `{self.server_dir}` is missing",
+                             help="restore the data dir from a backup")
+        if self.is_sqlite:
+            self._check_sqlite_file(create)
         self.engine = self._make_engine()
         try:
+            if not create:
+                with self.engine.connect() as conn:
+                    if current_version(conn) == 0:
+                        raise StoreError(f"the database `{_redact(self.url)}` is empty",
+                                         help="restore it from a backup; `mfmc init` creates a new data dir")
             self.found_version = migrate(self.engine)
-        except OperationalError as err:
-            raise StoreError(f"cannot open the database `{_redact(self.url)}`: {err.orig}",
-                             help="check --db / MFMC_DB_URL") from None
+        except SQLAlchemyError as err:
+            self.engine.dispose()
+            raise StoreError(f"cannot open the database `{_redact(self.url)}`: {_reason(err)}",
+                             help="check --db / MFMC_DB_URL, and that the database file is intact") from None
+        except StoreError:
+            self.engine.dispose()
+            raise
+
+    def _check_url(self) -> None:
+        try:
+            url = make_url(self.url)
+            if url.port is not None and not 0 < url.port < 65536:
+                raise ValueError("port out of range")
+        except (ArgumentError, ValueError):
+            raise InvalidInputError(f"malformed database URL `{_redact(self.url)}`",
+                                    help="use postgresql://user@host/db (or no --db for the SQLite file)") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise InvalidInputError(f"unsupported database `{url.get_backend_name()}`",
+                                    help="use postgresql://user@host/db, or no --db for the SQLite file")
+
+    def _check_sqlite_file(self, create: bool) -> None:
+        path = make_url(self.url).database
+        if not path or path == ":memory:":
+            return
+        db = Path(path)
+        if db.exists():
+            if not db.is_file():
+                raise StoreError(f"the database `{db}` is not a file")
+            if db.stat().st_size == 0 and not create:  # refused before SQLite would turn it into a database
+                raise StoreError(f"the database `{db}` is empty",
+                                 help="restore it from a backup; `mfmc init` creates a new data dir")
+            return
+        if not create:
+            raise StoreError(f"the database `{db}` is missing",
+                             help="restore it from a backup; `mfmc init` creates a new data dir")
+        if self.blobs.root.exists() and any(p.is_file() for p in self.blobs.root.rglob("*")):
+            raise StoreError(f"the database `{db}` is missing but the store still holds images",
+                             help="restore the database from a backup, or move the data dir aside")
+        try:  # created 0600 before SQLite opens it (its -wal and -shm files copy these permissions)
+            os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as err:
+            raise StoreError(f"cannot create the database `{db}`: {err.strerror}") from None
 
     @property
     def is_sqlite(self) -> bool:
@@ -451,7 +548,13 @@ class Store:
         except SQLAlchemyError as err:
             session.rollback()
             unit._discard()
-            raise StoreError(f"database error: {err}") from None
+            raise StoreError(f"database error: {_reason(err)}",
+                             help="check free space and that the database is writable") from None
+        except OSError as err:  # publishing a file failed (read-only or full disk): nothing was committed
+            session.rollback()
+            unit._discard()
+            raise StoreError(f"cannot write to the store: {err.strerror or err}",
+                             help="check free space and that the data dir is writable") from None
         except BaseException:
             session.rollback()
             unit._discard()
@@ -468,18 +571,26 @@ class Store:
         finally:
             session.close()  # releases the connection (rolled back) and detaches rows with their loaded values
 
-    def collect_garbage(self) -> int:
-        """Remove blobs and stale temp files no row refers to; return how many files were removed."""
+    def collect_garbage(self, *, min_age_s: float = 3600.0) -> int:
+        """Remove blobs and temp files no row refers to; return how many files were removed.
+
+        Only files older than `min_age_s` are touched: a younger one may belong to a unit of work that is
+        publishing right now (its file is renamed into place just before its rows commit).
+        """
+        if not self.blobs.root.exists():
+            return 0
         with self.read() as tx:
             used = {p.image_blob for p in tx.session.exec(select(m.Photo))}
             used |= {f.blob for f in tx.session.exec(select(m.RenderedFake))}
+        cutoff = time.time() - min_age_s
         removed = 0
-        if not self.blobs.root.exists():
-            return 0
         for path in self.blobs.root.rglob("*"):
-            if path.is_file() and path.name not in used:
-                path.unlink(missing_ok=True)
-                removed += 1
+            try:
+                if path.is_file() and path.name not in used and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
         return removed
 
     def drop_schema(self) -> None:

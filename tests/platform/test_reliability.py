@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mfmc.errors import InvalidImageError, InvalidInputError, UnknownUserError
+from mfmc.errors import InvalidImageError, InvalidInputError, StoreError, UnknownUserError
 from mfmc.service import Platform
 from mfmc.service.imaging import encode_png
 from mfmc.service.testing import grid_photo
@@ -35,7 +35,7 @@ def test_crash_mid_upload_leaves_no_partial_photo_and_rerun_succeeds(platform: P
         raise OSError("disk went away")
 
     monkeypatch.setattr(Tx, "add_photo", crashing)
-    with pytest.raises(OSError):
+    with pytest.raises(StoreError, match="cannot write to the store: disk went away"):  # one clear line, exit 1
         platform.upload(image, "alice")
     assert _snapshot(platform) == before
     assert not list(platform.server_dir.rglob("*.tmp"))

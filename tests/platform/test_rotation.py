@@ -18,6 +18,7 @@ from mfmc.crypto.errors import (
 )
 from mfmc.crypto.keys import KdfParams
 from mfmc.crypto.scan import find_secrets, scan_paths
+from mfmc.errors import StoreError
 from mfmc.service import Platform
 from mfmc.service.identity import PENDING_ROTATION
 from mfmc.service.testing import GridBackend, grid_photo
@@ -169,7 +170,7 @@ def test_an_interrupted_rotation_is_finished_by_running_it_again(sqlite_platform
 
     monkeypatch.setattr(Tx, "set_user_keys", crash)
     old = _server_fingerprint(p, "alice")
-    with pytest.raises(OSError):
+    with pytest.raises(StoreError, match="the server went away"):
         p.rotate_keys("alice")
     client = p.keyring("alice").public.fingerprint
     assert _server_fingerprint(p, "alice") == old != client
