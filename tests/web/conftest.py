@@ -104,7 +104,12 @@ def screenshot(driver, name: str) -> None:  # type: ignore[no-untyped-def]
 
     Path(folder).mkdir(parents=True, exist_ok=True)
     target = Path(folder) / f"web-{name}.png"
-    driver.save_screenshot(str(target))
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    driver.set_window_size(1100, min(1800, max(900, height + 140)))  # the whole page (window chrome aside)
+    try:
+        driver.save_screenshot(str(target))
+    finally:
+        driver.set_window_size(1100, 900)
     with Image.open(target) as shot:
         small = shot.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
     small.save(target, optimize=True)

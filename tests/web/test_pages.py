@@ -36,7 +36,7 @@ def test_each_viewer_sees_exactly_the_faces_the_rules_allow(browser, site: Site,
     assert [int(c.get_attribute("data-photo")) for c in cards] == sorted(site.photos.values(), reverse=True)
     img = browser.find_element("css selector", f'li[data-photo="{site.photos["group"]}"] img')
     assert img.get_attribute("loading") == "lazy"
-    assert f"uploaded by alice, as you see it (3 faces)" in img.get_attribute("alt")
+    assert "uploaded by alice, as you see it (3 faces)" in img.get_attribute("alt")
     assert faces_real(shown_pixels(browser, img), site.originals["group"]) == EXPECTED[viewer]
     if viewer == "bob":
         screenshot(browser, "feed")

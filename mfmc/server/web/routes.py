@@ -52,7 +52,7 @@ def session_of(headers: dict[bytes, bytes]) -> str | None:
     cookie: SimpleCookie = SimpleCookie()
     try:
         cookie.load(raw.decode("latin-1"))
-    except Exception:  # noqa: BLE001 - a malformed Cookie header is no session
+    except Exception:  # a malformed Cookie header is no session
         return None
     morsel = cookie.get(SESSION_COOKIE)
     return morsel.value if morsel is not None and morsel.value else None
@@ -114,7 +114,7 @@ class AnalyzeIn(BaseModel):
     name: str = Field(default="<rules>", max_length=256)
 
 
-def audience_json(audience: Any) -> dict[str, Any]:  # noqa: ANN401 - mfmc.policy.Audience (imported lazily)
+def audience_json(audience: Any) -> dict[str, Any]:  # mfmc.policy.Audience (imported lazily)
     return {**audience.to_dict(), "text": audience.describe()}
 
 
@@ -125,7 +125,7 @@ def router_for(auth: Authenticator, signins: SignIns) -> APIRouter:
     def actor(authorization: Annotated[str | None, Header()] = None) -> str:
         if not authorization or not authorization.startswith("Bearer "):
             raise AuthenticationError("this request needs a login",
-                                      help="sign in with `mfmc open --as NAME`, or send `Authorization: Bearer <token>`")
+                                      help="sign in with `mfmc open --as NAME` (or send a bearer token)")
         return auth.user_of(authorization.removeprefix("Bearer ").strip())
 
     Actor = Annotated[str, Depends(actor)]

@@ -35,7 +35,8 @@ def _key(code: str) -> str:
 class SignIns:
     """One-time sign-in codes over the store (shared by every server process) and the session tokens they buy."""
 
-    def __init__(self, auth: Authenticator, *, code_ttl_s: int = CODE_TTL_S, session_ttl_s: int = SESSION_TTL_S) -> None:
+    def __init__(self, auth: Authenticator, *, code_ttl_s: int = CODE_TTL_S,
+                 session_ttl_s: int = SESSION_TTL_S) -> None:
         self.auth = auth
         self.code_ttl_s = code_ttl_s
         self.session_ttl_s = session_ttl_s

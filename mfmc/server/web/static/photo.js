@@ -101,6 +101,9 @@ async function load(photoId, me) {
   document.getElementById("seen").hidden = false;
   const mine = view.mine || [];
   await new Promise((resolve) => { if (img.complete && img.naturalWidth) resolve(); else img.onload = img.onerror = resolve; });
+  // at most 40rem wide and 24rem high, keeping the photo's shape (CSSOM: no inline style attributes)
+  const scale = Math.min(640 / (img.naturalWidth || 1), 384 / (img.naturalHeight || 1));
+  img.style.width = `${Math.round((img.naturalWidth || 1) * scale)}px`;
   drawBoxes(mine, img.naturalWidth || 1, img.naturalHeight || 1, user);
   const section = clear(document.getElementById("mine-list"));
   const { users } = await api("GET", "/api/users");

@@ -39,6 +39,7 @@ class Editor {
 
   // While the text changes, earlier results are withdrawn rather than shown for text that is gone.
   pending() {
+    this.seq += 1;  // answers to checks already on their way are for older text: ignored
     this.paint([]);
     document.getElementById("validity").textContent = "Checking…";
     document.getElementById("validity").className = "";
