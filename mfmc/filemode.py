@@ -31,6 +31,7 @@ from mfmc.policy import Context, Decision, Engine
 from mfmc.swap import FakeGenerator
 from mfmc.vision import FacePipeline, Faces, load_image
 from mfmc.vision.images import IMAGE_SUFFIXES, image_files
+from mfmc.vocabulary import Fallback
 
 #: The recognizers that must agree before a face is given an owner (the two calibrated families).
 IDENTIFY_WITH = ("dlib", "facenet")
@@ -154,7 +155,7 @@ class FaceView:
     box: tuple[float, float, float, float]
     identity: Identity
     decision: Decision
-    fallback: str | None = None  # for faked faces: how the fake was made ("none" = a verified swap)
+    fallback: Fallback | None = None  # for faked faces: how the fake was made (`none`: a verified swap)
     verified: bool | None = None
 
     @property
@@ -169,7 +170,7 @@ class FaceView:
         return {"index": self.index, "box": [round(v, 1) for v in self.box], "owner": self.owner,
                 "decision": self.decision.value,
                 "reasons": [self.identity.reason, *self.decision.reasons],
-                "fallback": self.fallback, "verified": self.verified}
+                "fallback": None if self.fallback is None else self.fallback.value, "verified": self.verified}
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
     decisions = [engine.check(viewer, ident.owner, context) for ident in identities]
     fake_idx = [i for i, d in enumerate(decisions) if not d.reveal]
     out = image.copy()
-    made: dict[int, tuple[str, bool]] = {}
+    made: dict[int, tuple[Fallback, bool]] = {}
     if fake_idx:
         to_fake = pipeline.analyze(image, faces[np.asarray(fake_idx)], recognizers=())
         for j, i in enumerate(fake_idx):
@@ -218,7 +219,7 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
             key = viewer if owner is not None and engine.policy.fakes_per_viewer(owner) else ""
             patch, report = generator.fake_face(image, to_fake, j, seed=_seed(seed, i, key))
             out = patch.apply(out)
-            made[i] = (str(report.fallback), bool(report.verified))
+            made[i] = (Fallback(report.fallback), bool(report.verified))
     views = []
     for i, (ident, decision) in enumerate(zip(identities, decisions, strict=True)):
         fallback, verified = made.get(i, (None, None))

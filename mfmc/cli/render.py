@@ -18,9 +18,9 @@ from mfmc.cli.text import plural
 from mfmc.errors import InvalidImageError, InvalidInputError
 from mfmc.files import check_output, require_regular_file
 
-# how a faked face was made (the generator's `FaceReport.fallback`), in words
+# how a faked face was made (`mfmc.vocabulary.Fallback` values), in words
 MADE = {"none": "swapped, verified", "alpha": "swapped with full geometry, verified",
-        "obfuscate": "pixelated, verified", "fill": "filled: no face left"}
+        "obfuscate": "pixelated, verified", "fill": "filled: no face left", "block": "blocked: no verified fake"}
 
 
 def render_command(
@@ -108,7 +108,7 @@ def _file_mode(photo: Path, viewer: str, rules: Path, graph_path: Path, people_d
         return
     for f in view.faces:
         x1, y1, x2, y2 = f.box
-        how = "" if f.reveal else f" ({MADE.get(f.fallback or '', f.fallback)})"
+        how = "" if f.reveal or f.fallback is None else f" ({MADE[f.fallback.value]})"
         print(f"face {f.index} [{x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f}] {f.owner or 'unknown'}: "
               f"{f.decision.value}{how}")
         for reason in (f.identity.reason, *f.decision.reasons):
