@@ -39,7 +39,7 @@ def render_command(
     album: Annotated[str | None, typer.Option(
         "--album", help="File mode: the photo's album (rules may test it).", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(
-        "-o", "--out", help="Image to write [default: <stem>.<viewer>.png, or photo-<id>-<viewer>.png].",
+        "-o", "--out", help="Image to write (default: <stem>.<viewer>.png, on the platform photo-<id>-<viewer>.png).",
         show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", help="File mode: seed of the fakes (same seed, same fakes).")] = 0,
     as_json: Annotated[bool, typer.Option(
