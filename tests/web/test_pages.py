@@ -115,6 +115,7 @@ def test_rules_editor_marks_a_typo_at_its_line_with_did_you_mean(browser, site: 
     gutter = [s.get_attribute("data-line") for s in browser.find_elements("css selector", "#gutter .err")]
     assert gutter == ["3"]
     assert browser.find_element("id", "text").get_attribute("aria-invalid") == "true"
+    assert not browser.find_element("id", "download").is_enabled()  # invalid text is not offered for signing
     screenshot(browser, "rules-error")
     item.find_element("css selector", "button").click()  # jumps to the error: the caret selects `revael`
     selected = browser.execute_script("const t = document.getElementById('text');"
@@ -134,6 +135,7 @@ def test_rules_editor_shows_the_audience_of_a_valid_edit_then_the_saved_version(
     change = browser.find_element("id", "aud-change").text
     assert change == "This edit reveals your face to 2 more people (alice, bob)."
     assert "mfmc rules set dave.mfmc" in browser.find_element("id", "command").text
+    assert browser.find_element("id", "download").is_enabled()
     screenshot(browser, "rules-audience")
     browser.find_element("id", "copy").click()  # starts watching for the version the client will store
     site.clients["dave"].set_rules(text, "dave.mfmc")  # what `mfmc rules set` does: sign on the client, store

@@ -1,5 +1,5 @@
 // Shared by every page: API calls (the session cookie is sent by the browser; the page never sees it),
-// DOM building without innerHTML (all user content goes in as text), and the header (who is signed in).
+// DOM building from nodes and text only (user content never goes through an HTML parser), and the header.
 "use strict";
 
 class ApiError extends Error {

@@ -44,6 +44,7 @@ class Editor {
     document.getElementById("validity").textContent = "Checking…";
     document.getElementById("validity").className = "";
     clear(document.getElementById("errors"));
+    document.getElementById("download").disabled = true;
     showAudience(undefined);
   }
 
@@ -104,6 +105,7 @@ class Editor {
         el("button", { type: "button", class: "link", onclick: () => this.jump(d) }, `${where}${d.message}`),
         d.help ? el("span", { class: "help", text: ` — ${d.help}` }) : null));
     }
+    document.getElementById("download").disabled = !got.ok;  // only valid text is worth signing
     validity.className = got.ok ? "ok" : "error";
     validity.textContent = got.ok ? "The rules are valid." : `${diagnostics.length} problem${diagnostics.length === 1 ? "" : "s"}:`;
     if (got.ok) await this.analyze(seq, text); else showAudience(null);
