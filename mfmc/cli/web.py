@@ -19,14 +19,16 @@ DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 
 def open_command(
-    as_user: Annotated[str, typer.Option("--as", help="Who signs in (their client's key signs the login).")],
-    server: Annotated[str, typer.Option("--server", envvar="MFMC_SERVER", show_envvar=True,
+    as_user: Annotated[str, typer.Option("--as", metavar="NAME",
+                                         help="Who signs in (their client's key signs the login).")],
+    server: Annotated[str, typer.Option("--server", envvar="MFMC_SERVER", show_envvar=True, metavar="URL",
                                         help="The mfmc server (`mfmc serve`).")] = DEFAULT_SERVER,
     browser: Annotated[bool, typer.Option("--browser/--no-browser",
                                           help="Also open the link in the default web browser.")] = False,
     data_dir: DataDirOpt = DEFAULT_DIR,
 ) -> None:
-    """Print a one-time link that signs USER in to the web page (valid 60 s, once); the server holds no key."""
+    """Print a one-time link that signs a user in to the web page (valid once, for 60 s): their client logs in
+    by key, so the server never holds one."""
     from mfmc.client.api import Api
     from mfmc.crypto.keyring import Keyring
     from mfmc.errors import UnknownUserError
