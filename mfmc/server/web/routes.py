@@ -19,7 +19,7 @@ import json
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -29,6 +29,9 @@ from starlette.staticfiles import StaticFiles
 from mfmc.errors import AuthenticationError, InvalidInputError, PermissionDeniedError, RuleError
 from mfmc.server.auth import Authenticator
 from mfmc.server.web.signin import SignIns
+
+if TYPE_CHECKING:
+    from mfmc.policy import Audience
 
 SESSION_COOKIE = "mfmc_session"
 WEB_HEADER = b"x-mfmc-web"
@@ -90,8 +93,7 @@ class WebSessions:
                     await _refuse(send, "a change made with the session cookie needs the page's `X-Mfmc-Web: 1` header")
                     return
             if token is not None and b"authorization" not in headers:
-                scope = {**scope, "headers": [*scope["headers"], (b"authorization", f"Bearer {token}".encode())],
-                         "state": {**scope.get("state", {}), "web_session": True}}
+                scope = {**scope, "headers": [*scope["headers"], (b"authorization", f"Bearer {token}".encode())]}
             await self.app(scope, receive, send)
             return
         if path == "/" or path.startswith("/web"):
@@ -114,7 +116,7 @@ class AnalyzeIn(BaseModel):
     name: str = Field(default="<rules>", max_length=256)
 
 
-def audience_json(audience: Any) -> dict[str, Any]:  # mfmc.policy.Audience (imported lazily)
+def audience_json(audience: "Audience") -> dict[str, Any]:
     return {**audience.to_dict(), "text": audience.describe()}
 
 
@@ -136,8 +138,9 @@ def router_for(auth: Authenticator, signins: SignIns) -> APIRouter:
 
     @router.post("/api/auth/signin", tags=["auth"])
     def signin(user: Actor, request: Request) -> dict[str, Any]:
-        """A one-time code for the web page (60 s), for a client logged in by key (not for a web session)."""
-        if getattr(request.state, "web_session", False):
+        """A one-time code for the web page (60 s), for a client logged in by key: a request with the web session
+        cookie cannot make one (a session never extends itself)."""
+        if request.cookies.get(SESSION_COOKIE):
             raise PermissionDeniedError("a web session cannot make sign-in links",
                                         help="the user's client makes them: `mfmc open --as NAME`")
         code = signins.issue(user)
