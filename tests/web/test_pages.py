@@ -123,6 +123,19 @@ def test_rules_editor_marks_a_typo_at_its_line_with_did_you_mean(browser, site: 
     assert selected == "revael"
 
 
+def test_rules_editor_warns_about_an_unknown_user_name_in_valid_rules(browser, site: Site, capsys,
+                                                                     monkeypatch) -> None:
+    sign_in(browser, site, "dave", capsys, monkeypatch)
+    browser.get(f"{site.url}/web/rules.html")
+    _type_rules(browser, "face dave\ndefault nobody\nreveal to bbo\n")
+    item = wait_for(browser, lambda d: d.find_element("css selector", "#errors li.warning"))
+    assert item.text == "Warning, line 3, column 11: unknown user `bbo` — did you mean `bob`?"
+    mark = browser.find_element("css selector", "#backdrop mark.warning")
+    assert (mark.get_attribute("data-line"), mark.get_attribute("textContent")) == ("3", "bbo")
+    assert browser.find_element("id", "validity").text == "The rules are valid, with 1 warning:"
+    assert browser.find_element("id", "aud-ever").text == "nobody (only the owner)"
+
+
 def test_rules_editor_shows_the_audience_of_a_valid_edit_then_the_saved_version(browser, site: Site, capsys,
                                                                                monkeypatch) -> None:
     sign_in(browser, site, "dave", capsys, monkeypatch)

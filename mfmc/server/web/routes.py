@@ -184,7 +184,7 @@ def router_for(auth: Authenticator, signins: SignIns) -> APIRouter:
         result = analyze(new, graph, user)
         change = diff(old, new, graph, faces=[user])[0]
         return {"face": user, "ever": audience_json(result.ever), "always": audience_json(result.always),
-                "dead": [d.to_dict() for d in result.dead],
+                "dead": [d.to_dict() for d in result.dead], "warnings": [w.render() for w in new.warnings],
                 "change": {"stored_version": server.rules_version(user), "note": note,
                            "gains": audience_json(change.gains), "loses": audience_json(change.loses),
                            "gained": change.gained, "lost": change.lost,

@@ -90,25 +90,30 @@ class Editor {
     const seq = ++this.seq;
     const text = this.area.value;
     const validity = document.getElementById("validity");
-    const list = document.getElementById("errors");
     let got;
     try {
       got = await api("POST", "/api/rules/validate", { text, name: this.file });
     } catch (err) { showError(err); return; }
     if (seq !== this.seq) return;  // the text changed meanwhile: a newer check is on its way
-    const diagnostics = got.diagnostics.map(parseDiagnostic);
+    this.show(got.diagnostics.map(parseDiagnostic));
+    document.getElementById("download").disabled = !got.ok;  // only valid text is worth signing
+    validity.className = got.ok ? "ok" : "error";
+    validity.textContent = got.ok ? "The rules are valid." : `${got.diagnostics.length} problem${got.diagnostics.length === 1 ? "" : "s"}:`;
+    if (got.ok) await this.analyze(seq, text); else showAudience(null);
+  }
+
+  // Problems (errors, or the warnings of valid text) marked in the text and listed, each a button to jump there.
+  show(diagnostics) {
+    const list = document.getElementById("errors");
     this.paint(diagnostics);
     clear(list);
     for (const d of diagnostics) {
-      const where = d.line ? `Line ${d.line}, column ${d.column}: ` : "";
+      const at = d.line ? `line ${d.line}, column ${d.column}: ` : "";
+      const where = d.severity === "warning" ? `Warning, ${at}` : at.charAt(0).toUpperCase() + at.slice(1);
       list.append(el("li", { class: d.severity, "data-line": d.line || "" },
         el("button", { type: "button", class: "link", onclick: () => this.jump(d) }, `${where}${d.message}`),
         d.help ? el("span", { class: "help", text: ` — ${d.help}` }) : null));
     }
-    document.getElementById("download").disabled = !got.ok;  // only valid text is worth signing
-    validity.className = got.ok ? "ok" : "error";
-    validity.textContent = got.ok ? "The rules are valid." : `${diagnostics.length} problem${diagnostics.length === 1 ? "" : "s"}:`;
-    if (got.ok) await this.analyze(seq, text); else showAudience(null);
   }
 
   jump(d) {
@@ -121,7 +126,13 @@ class Editor {
   async analyze(seq, text) {
     try {
       const got = await api("POST", "/api/rules/analyze", { text, name: this.file });
-      if (seq === this.seq) showAudience(got);
+      if (seq !== this.seq) return;
+      showAudience(got);
+      const warnings = got.warnings.map(parseDiagnostic);
+      this.show(warnings);
+      if (warnings.length) {
+        document.getElementById("validity").textContent = `The rules are valid, with ${warnings.length} warning${warnings.length === 1 ? "" : "s"}:`;
+      }
     } catch (err) {
       if (seq === this.seq) { showAudience(null); document.getElementById("validity").textContent = err.message; }
     }
