@@ -29,10 +29,10 @@ def open_command(
 ) -> None:
     """Print a one-time link that signs a user in to the web page (valid once, for 60 s): their client logs in
     by key, so the server never holds one."""
+    from mfmc.cli.session import env_passphrase
     from mfmc.client.api import Api
     from mfmc.crypto.keyring import Keyring
     from mfmc.errors import UnknownUserError
-    from mfmc.service.base import env_passphrase
 
     ring_dir = Path(data_dir) / "clients" / as_user
     if not ring_dir.is_dir():
