@@ -254,7 +254,8 @@ def set_rules(
     """Validate rule files, sign each with its owner's key (client side) and store them on the platform."""
     from mfmc.policy import load_sources, rule_paths
 
+    sources = [(text, str(path)) for text, path in load_sources(rule_paths(files))]
     with open_platform(data_dir, db) as platform:
-        for text, path in load_sources(rule_paths(files)):
-            owner = platform.set_rules(text, str(path))
-            print(f"set: rules of {owner} from {path} (signed)")
+        owners = platform.set_rules_many(sources)  # all files or none (an owner in two files is an error)
+    for owner, (_, path) in zip(owners, sources, strict=True):
+        print(f"set: rules of {owner} from {path} (signed)")
