@@ -90,7 +90,7 @@ class WebSessions:
                     await _refuse(send, f"cross-site request refused ({site.decode('latin-1')})")
                     return
                 if headers.get(WEB_HEADER) != b"1":
-                    await _refuse(send, "a change made with the session cookie needs the page's `X-Mfmc-Web: 1` header")
+                    await _refuse(send, "requests of the web page need the header `X-Mfmc-Web: 1`")
                     return
             if token is not None and b"authorization" not in headers:
                 scope = {**scope, "headers": [*scope["headers"], (b"authorization", f"Bearer {token}".encode())]}
