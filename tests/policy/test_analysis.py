@@ -2,6 +2,7 @@
 — every uploader of the graph, one outside it, none, the owner; every album literal, another album, none — for
 every viewer. The reference shares no code with the engine; semantics point 6 is in both."""
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -167,3 +168,48 @@ def test_owner_posted_photo_is_in_ever_for_friends_point_6():
     assert result.witness.reveal.uploader in ("u0", "u1")
     assert result.witness.fake.uploader not in ("u0", "u1")
     assert result.dead == ()
+
+
+# ---- larger graphs: classes over many uploader tests, against brute force with the engine -------------------
+# (the engine itself is differential-tested against the reference evaluator in test_properties.py)
+
+BIG = [f"p{i}" for i in range(40)]
+
+
+@st.composite
+def big_cases(draw):
+    pairs = [(a, b) for i, a in enumerate(BIG) for b in BIG[i + 1 :]]
+    friends = draw(st.lists(st.sampled_from(pairs), unique=True, min_size=20, max_size=90))
+    follows = draw(st.lists(st.tuples(st.sampled_from(BIG), st.sampled_from(BIG)).filter(lambda p: p[0] != p[1]),
+                            unique=True, max_size=40))
+    owner = draw(st.sampled_from(BIG))
+    others = [u for u in BIG if u != owner]
+    names = st.one_of(st.sampled_from(others), st.sampled_from(["friends", "friends_of_friends", "followers"]))
+    lines = [f"face {owner}", f"default {draw(st.sampled_from(['friends', 'followers', 'public', 'nobody']))}"]
+    for _ in range(draw(st.integers(1, 12))):  # up to 12 distinct uploader tests: signatures span two bytes
+        who = ", ".join(draw(st.lists(names, min_size=1, max_size=5, unique=True)))
+        audience = ", ".join(draw(st.lists(names, min_size=1, max_size=3, unique=True)))
+        negated = draw(st.booleans())
+        album = draw(st.sampled_from(["", ' and album == "x"', ' or album != "y"']))
+        effect = draw(st.sampled_from(["reveal to", "hide from"]))
+        lines.append(f"{effect} {audience} when uploader {'not in' if negated else 'in'} {who}{album}")
+    return (sorted(BIG), friends, follows), owner, "\n".join(lines) + "\n"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(big_cases())
+def test_classes_on_larger_graphs_match_brute_force_over_every_uploader(case):
+    from mfmc.policy import Context, Engine
+    from mfmc.policy.engine import audience_of
+
+    (users, friends, follows), owner, text = case
+    graph = Graph(users, friends, follows)
+    policy = PolicySet.from_sources([(text, "o.mfmc")], graph=graph)
+    engine = Engine(policy, graph)
+    vectors = np.stack([engine.reveal_vector(owner, Context(u, a))
+                        for u in [*users, "stranger", None] for a in ["x", "y", "other", None]])
+    ever = audience_of(vectors.any(axis=0), graph.users, owner)
+    always = audience_of(vectors.all(axis=0), graph.users, owner)
+    result = analyze(policy, graph, owner)
+    assert (result.ever, result.always) == (ever, always), text
+    assert len({c.uploader for c in result.contexts}) <= len(users) + 1
