@@ -64,15 +64,19 @@ class OrientationConfig:
     """How photos that lost their orientation (turned 90°, 180° or 270°, no EXIF) are searched.
 
     The upright search runs first; cheap evidence then says whether one quarter turn deserves a whole second
-    search: probe passes over the photo reduced to `probe_fraction` of the working size and turned each way,
-    and the `check_faces` best faces found upright re-detected in `check_size` px crops turned each way (a face
-    on its side often scores above the threshold upright, with wrong landmarks; turned upright it scores
-    higher).
+    search: the `check_faces` best faces found upright and the `check_candidates` best weak responses (scores
+    from `candidate_threshold` up to the threshold) re-detected in `check_size` px crops turned each way (a face
+    on its side often gets a weak or even a passing score upright, with wrong landmarks; turned upright it
+    scores higher), and, only when those are inconclusive, probe passes over the photo reduced to
+    `probe_fraction` of the working size and turned each way.
     """
 
     probe_fraction: float = 0.4  # probe long side, as a fraction of the working long side ...
-    probe_max: int = 640  # ... and at most this many pixels
+    probe_max: int = 640  # ... and at most this many pixels ...
+    probe_min: int = 256  # ... but at least this many (or the working size): faces in tiny photos are tiny
     check_faces: int = 4
+    candidate_threshold: float = 0.1  # weak upright responses kept as candidates for the check ...
+    check_candidates: int = 6  # ... at most this many (the best)
     check_size: int = 64
     check_margin: float = 0.1  # a turned crop must beat the upright one by this much heat
 
@@ -157,9 +161,11 @@ class CenterFace:
                 return list(self._net.forward(list(self._outputs)))
         return list(self._session.run(list(self._outputs), {"input.1": blob}))
 
-    def detect_pass(self, image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def detect_pass(
+        self, image: np.ndarray, scale: float, threshold: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detect in `image` resized by `scale`; returns boxes (N,4), scores (N,), landmarks (N,5,2) in the
-        coordinates of `image`."""
+        coordinates of `image`, for scores of at least `threshold` (default: the detector's)."""
         h, w = image.shape[:2]
         sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
         pw, ph = -(-sw // 32) * 32, -(-sh // 32) * 32  # the network downsamples by 32
@@ -169,7 +175,8 @@ class CenterFace:
         blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
         blob[0, :, :sh, :sw] = resized.transpose(2, 0, 1)
         heatmap, scales, offsets, landmarks = self._forward(blob)
-        boxes, scores, lms = decode_centerface(heatmap, scales, offsets, landmarks, self.threshold)
+        boxes, scores, lms = decode_centerface(heatmap, scales, offsets, landmarks,
+                                               self.threshold if threshold is None else threshold)
         fx, fy = sw / w, sh / h
         boxes /= np.array([fx, fy, fx, fy], dtype=np.float32)
         lms /= np.array([fx, fy], dtype=np.float32)
@@ -195,9 +202,16 @@ class CenterFace:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("detect() expects an RGB uint8 image (H, W, 3); use load_image()")
         height, width = image.shape[:2]
-        boxes, scores, lms = self._search(image)
-        if self.orientation is not None:
-            turns = self.turns_to_search(image, boxes, scores)
+        if self.orientation is None:
+            boxes, scores, lms = self._search(image)
+        else:
+            # Weak responses (below the threshold) are kept apart as candidates for the orientation check: on a
+            # turned photo most of them are faces lying on their side. They never reach the output.
+            boxes, scores, lms = self._search(image, min(self.threshold, self.orientation.candidate_threshold))
+            strong = scores >= self.threshold
+            candidates, candidate_scores = boxes[~strong], scores[~strong]
+            boxes, scores, lms = boxes[strong], scores[strong], lms[strong]
+            turns = self.turns_to_search(image, boxes, scores, candidates, candidate_scores)
             if turns:
                 parts = [(boxes, scores, lms)]
                 for turn in turns:
@@ -217,13 +231,15 @@ class CenterFace:
         order = np.lexsort((boxes[:, 0], np.round(boxes[:, 1] / max(1.0, float(np.median(boxes[:, 3] - boxes[:, 1]))))))
         return Faces(boxes=boxes[order], scores=scores[order], landmarks5=lms[order])
 
-    def _search(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _search(
+        self, image: np.ndarray, threshold: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every pass of the tiled search over `image`, merged: boxes (N,4), scores (N,), landmarks (N,5,2)."""
         height, width = image.shape[:2]
         all_boxes, all_scores, all_lms = [], [], []
         for scale, (x0, y0, x1, y1), is_tile in self.passes(height, width):
             crop = image[y0:y1, x0:x1]
-            boxes, scores, lms = self.detect_pass(crop, scale)
+            boxes, scores, lms = self.detect_pass(crop, scale, threshold)
             if is_tile and len(boxes):
                 # A face cut by an interior tile border is only partly visible here: keep it from the
                 # tile (or the coarse pass) that sees it whole.
@@ -249,30 +265,46 @@ class CenterFace:
         return boxes[keep], scores[keep], lms[keep]
 
     # -- photos that lost their orientation ---------------------------------------------------------------
-    def turns_to_search(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> list[int]:
-        """Quarter turns (1, 2 or 3, counter-clockwise) worth a whole second search, from two kinds of cheap
-        evidence: probe passes over the whole photo, reduced and turned each way (faces the upright search did
-        not find), and the best faces found upright re-detected in small crops turned each way (a face lying
-        on its side is often found upright too, with a worse score and meaningless landmarks)."""
+    def turns_to_search(
+        self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+        candidates: np.ndarray | None = None, candidate_scores: np.ndarray | None = None,
+    ) -> list[int]:
+        """Quarter turns (1, 2 or 3, counter-clockwise as `np.rot90`) worth a whole second search.
+
+        Evidence, cheapest first: the best faces found upright (`boxes`) and the best weak `candidates` (upright
+        scores below the threshold) re-detected in small crops turned each way; a face lying on its side scores
+        far higher turned upright. When the faces found agree and no candidate disagrees, that decides.
+        Otherwise probe passes over the whole photo, reduced and turned each way, look for faces the upright
+        search missed altogether."""
         cfg = self.orientation
         if cfg is None:
             return []
         evidence = np.zeros(4)
-        # 1. the best few faces found upright, re-detected in crops turned each way (one small batch)
-        if len(boxes):
-            votes = self._check_faces(image, boxes, scores, cfg)
-            decided = {int(np.argmax(row)) if row.max() >= self.threshold else -1 for row in votes}
-            if len(decided) == 1 and -1 not in decided:
-                turn = decided.pop()  # every face checked agrees: upright, or all turned the same way
-                return [turn] if turn else []
+        agreed: int | None = None
+        # 1. faces and candidates found upright, re-detected in crops turned each way (small batches)
+        for found, found_scores, count in ((boxes, scores, cfg.check_faces),
+                                           (candidates, candidate_scores, cfg.check_candidates)):
+            if found is None or found_scores is None or not len(found):
+                continue
+            votes = self._check_faces(image, found, found_scores, count)
+            if found is boxes:
+                decided = {int(np.argmax(row)) if row.max() >= self.threshold else -1 for row in votes}
+                if len(decided) == 1 and -1 not in decided:
+                    agreed = decided.pop()  # every face checked agrees: upright, or all turned the same way
             for row in votes:
                 turn = int(np.argmax(row))
                 if turn and row[turn] >= self.threshold and row[turn] > row[0] + cfg.check_margin:
                     evidence[turn] += float(row[turn])
+        if agreed:
+            return [agreed]
+        if agreed == 0 or evidence.any():
+            best = int(np.argmax(evidence))
+            return [best] if evidence[best] > 0 else []
         # 2. probes: the photo reduced to a fraction of the working size, then turned each way (cheap: small)
         height, width = image.shape[:2]
         long_side = max(height, width)
-        probe_side = min(cfg.probe_max, cfg.probe_fraction * self.tiling.working_scale(long_side) * long_side)
+        working = self.tiling.working_scale(long_side) * long_side
+        probe_side = min(cfg.probe_max, max(cfg.probe_fraction * working, min(working, cfg.probe_min)))
         scale = min(1.0, probe_side / long_side)
         small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
                            interpolation=cv2.INTER_AREA)
@@ -284,11 +316,12 @@ class CenterFace:
         best = int(np.argmax(evidence))
         return [best] if best and evidence[best] > 0 else []
 
-    def _check_faces(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
-                     cfg: OrientationConfig) -> np.ndarray:
-        """(n, 4) peak heat at the centre of a crop around each of the n best faces, turned 0-3 quarter turns."""
-        top = np.argsort(-scores)[: cfg.check_faces]
-        size = cfg.check_size
+    def _check_faces(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, count: int) -> np.ndarray:
+        """(n, 4) peak heat at the centre of a crop around each of the n <= `count` best boxes, turned 0-3
+        quarter turns."""
+        assert self.orientation is not None
+        top = np.argsort(-scores)[:count]
+        size = self.orientation.check_size
         blob = np.zeros((len(top) * 4, 3, size, size), np.float32)
         for j, i in enumerate(top):
             crop = _square_crop(image, boxes[i], size)

@@ -111,3 +111,14 @@ def test_fake_of_a_turned_face_lands_on_the_face(pipeline: FacePipeline) -> None
     assert inside.mean() > 0.99  # nothing changed away from the face
     face_area = (x2 - x1) * (y2 - y1)
     assert changed.sum() > 0.4 * face_area  # and the face itself was replaced
+
+
+@pytest.mark.slow
+def test_small_faces_in_small_turned_photos_are_found(pipeline: FacePipeline) -> None:
+    """12-18 px faces: the upright search finds none of them turned; its weak responses lead the check."""
+    for sizes, canvas, seed in (([14, 16, 18], (120, 240), 3), ([12, 13, 14, 16] * 4, (480, 640), 5)):
+        group = make_group(pipeline, sizes, canvas, seed=seed)
+        for turn in (1, 2, 3):
+            faces = pipeline.detect(np.ascontiguousarray(np.rot90(group.image, turn)))
+            boxes = unturn_boxes(faces.boxes, turn, *canvas)
+            assert match(group.boxes, boxes, min_iou=0.3) == (len(sizes), 0), (canvas, turn)
