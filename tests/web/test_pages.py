@@ -180,3 +180,10 @@ def test_keyboard_order_skip_link_then_navigation_then_photos(browser, site: Sit
     assert order[4].startswith(f"Photo {max(site.photos.values())} · by carol")
     outline = browser.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"  # focus is visible
+
+
+def test_a_link_opened_where_the_sign_in_page_already_is_still_signs_in(browser, site: Site, capsys,
+                                                                        monkeypatch) -> None:
+    browser.get(f"{site.url}/web/signin.html")  # the new link differs only in its fragment: no page load
+    sign_in(browser, site, "alice", capsys, monkeypatch)
+    assert "#" not in browser.current_url  # the code left the address bar
