@@ -249,19 +249,20 @@ class CropRecognizer(Recognizer):
     size: int
     margin: float
     model: str  # registry name of the weights
+    converter_version = "1"  # part of the disk cache key: bump when `build` changes
     batch = 32
 
     def __init__(self, session: Any | None = None) -> None:
         self._session = session or keras_session(self.model, self.converter_version, self.build)
 
-    converter_version = "1"
-
     @staticmethod
+    @abstractmethod
     def build(path: Path) -> Any:
-        raise NotImplementedError
+        """The ONNX model (input `images`) converted from the weights file at `path`."""
 
+    @abstractmethod
     def preprocess(self, crops: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """(N, size, size, 3) RGB uint8 crops -> the network's float32 input."""
 
     def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         pairs = zip(faces.boxes, faces.landmarks5, strict=True)
