@@ -4,8 +4,9 @@
     python scripts/build_default_pool.py [--gan 0] [--keep-gan 260] [--out mfmc/pool/data/default]
 
 Sources (all synthetic people, see docs/pool.md for licenses):
-- openpeople 0.1.2: every face of every asset (portraits, selfies, the 4-view character sheet, the 4 x 4
-  expression sheet), each cut out with a margin into its own image;
+- openpeople 0.1.2, only the people at positions 0-4 of `openpeople.curated.list()` (5-9 are the demo's):
+  every face of every asset (portraits, selfies, the 4-view character sheet, the mild cells of the 4 x 4
+  expression sheet: neutral, happy, surprised, smug, shocked, determined), each cut out with a margin;
 - gan-face-generate 1.1.1 (only with --gan N > 0; off by default since every one of them made a blurry fake:
   64 x 64 px of detail upscaled onto faces of 100-300 px): DCGAN faces (numpy port of its generator, fixed
   latent seed), upscaled and padded;
@@ -41,6 +42,22 @@ from mfmc.pool.index import ATTRIBUTES, PoolIndex
 from mfmc.pool.synth import DCGANGenerator, morph
 
 ROOT = Path(__file__).resolve().parents[1]
+# The pool uses only the openpeople people at positions 0-4 of `openpeople.curated.list()`; 5-9 are reserved
+# for the demo, examples/people/ and user-facing examples, so a fake never shows a demo person.
+POOL_POSITIONS = range(5)
+# The 4 x 4 expression sheet, row by row. Targets keep only mild expressions (labelled with the class the swap
+# matches); frowns, grimaces, winks, tongues, a hand over the mouth and sideways looks are dropped: pasted onto a
+# source they import the target's expression (issue 11).
+SHEET_LABELS = ("neutral", "happy", "sad", "angry", "surprised", "disgusted", "scared", "confused",
+                "smug", "flirty", "thoughtful", "pensive", "exhausted", "shocked", "playful", "determined")
+SHEET_KEEP = {"neutral": "neutral", "happy": "happy", "surprised": "surprise", "smug": "neutral",
+              "shocked": "surprise", "determined": "neutral"}
+
+
+def pool_people() -> list[str]:
+    import openpeople.curated
+
+    return [p.person_id for p in openpeople.curated.list()[: max(POOL_POSITIONS) + 1]]
 GAN_LICENSE = "MIT (package); trained on DigiFace-1M, whose terms allow non-commercial research use only"
 
 
@@ -61,8 +78,11 @@ def stage_openpeople(pipe, stage: Path, sources: dict) -> dict[str, tuple[np.nda
 
     base = package_dir("openpeople")
     portraits = {}
+    people = set(pool_people())
     for meta_file in sorted((base / "data" / "curated").glob("P*/metadata.json")):
         person = meta_file.parent.name
+        if person not in people:
+            continue
         demo = json.loads(meta_file.read_text())["character_details"]["demographics"]
         for asset in sorted((meta_file.parent / "assets").glob("*.jpg")):
             image = load_image(asset)
@@ -73,6 +93,12 @@ def stage_openpeople(pipe, stage: Path, sources: dict) -> dict[str, tuple[np.nda
                 if max(x2 - x1, y2 - y1) < 60:
                     continue
                 cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+                expression = None
+                if asset.stem == "emotions_sheet":
+                    cell = 4 * min(3, int(4 * cy / image.shape[0])) + min(3, int(4 * cx / image.shape[1]))
+                    expression = SHEET_KEEP.get(SHEET_LABELS[cell])
+                    if expression is None:
+                        continue
                 x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
                 crop = image[y0:int(cy + side / 2), x0:int(cx + side / 2)]
                 if crop.shape[0] > 640:
@@ -83,6 +109,8 @@ def stage_openpeople(pipe, stage: Path, sources: dict) -> dict[str, tuple[np.nda
                 sources[name] = {"package": "openpeople", "version": "0.1.2", "license": "MIT",
                                  "file": f"data/curated/{person}/assets/{asset.name}", "face": i,
                                  "person": person, "sex": demo.get("sex"), "age_range": demo.get("age_range")}
+                if expression is not None:
+                    sources[name]["expression"] = expression
             if asset.stem == "studio_portrait" and len(faces) == 1:
                 portraits[person] = (image, faces, demo.get("sex"))
     return portraits
@@ -93,7 +121,10 @@ def studio_portraits(pipe) -> dict[str, tuple[np.ndarray, object, str]]:
     from mfmc.vision import load_image
 
     out = {}
+    people = set(pool_people())
     for meta_file in sorted((package_dir("openpeople") / "data" / "curated").glob("P*/metadata.json")):
+        if meta_file.parent.name not in people:
+            continue
         image = load_image(meta_file.parent / "assets" / "studio_portrait.jpg")
         faces = pipe.detect(image)
         if len(faces) == 1:
@@ -123,7 +154,8 @@ def stage_morphs(pipe, portraits: dict, stage: Path, sources: dict) -> dict:
             save(img, stage / name)
             sources[name] = {"package": "openpeople", "version": "0.1.2", "license": "MIT",
                              "file": f"data/curated/{{{a},{b}}}/assets/studio_portrait.jpg",
-                             "derived": f"landmark morph, alpha {alpha}", "person": f"{a}+{b}"}
+                             "derived": f"landmark morph, alpha {alpha}", "person": f"{a}+{b}",
+                             "sex": aligned[a][2]}
     return aligned
 
 
@@ -163,7 +195,7 @@ def stage_composites(pipe, aligned: dict, stage: Path, sources: dict, count: int
         save(img, stage / name)
         sources[name] = {"package": "openpeople", "version": "0.1.2", "license": "MIT",
                          "file": f"data/curated/{{{','.join(sorted(set(roles)))}}}/assets/studio_portrait.jpg",
-                         "derived": "part composite, caricature 1.7", "person": "+".join(roles),
+                         "derived": "part composite, caricature 1.7", "person": "+".join(roles), "sex": sex,
                          "roles": dict(zip(("base", "brows+eyes", "nose", "mouth"), roles, strict=True)),
                          "scales": scales, "seed": seed, "candidate": i}
 
@@ -206,6 +238,29 @@ def select(index: PoolIndex, keep_gan: int) -> list[int]:
             continue
         chosen.append(i)
     return sorted(keep + chosen)
+
+
+def label_gender(index: PoolIndex) -> int:
+    """Set each face's gender from its people's recorded sex (openpeople metadata) instead of the classifier,
+    which called two of the women male on 13 of their 29 faces: the query filters targets by gender, and a
+    wrong label would put a woman's face on a man or the reverse. Returns how many labels changed."""
+    from mfmc.pool.cues import gender_code
+
+    import openpeople.curated
+
+    sexes = {p.person_id: p.demographics.sex for p in openpeople.curated.list()}
+    gender = np.asarray(index.attributes["gender"]).copy()
+    changed = 0
+    for i, rec in enumerate(index.records):
+        sex = rec["source"].get("sex")
+        if sex is None:  # morphs and composites: the sex their people share
+            named = {sexes.get(p) for p in str(rec["source"].get("person", "")).split("+")}
+            sex = named.pop() if len(named) == 1 else None
+        if sex in ("female", "male") and gender[i] != gender_code(sex):
+            gender[i] = gender_code(sex)
+            changed += 1
+    index.attributes["gender"] = gender
+    return changed
 
 
 def main() -> None:
@@ -255,6 +310,7 @@ def main() -> None:
         {k: np.asarray(index.attributes[k])[rows] for k in ATTRIBUTES},
         rejected=[], meta={},
     )
+    fixed = label_gender(sub)
     identities = {r: identity_report(sub.embeddings[r], info.threshold or 0.6, info.metric)
                   for r, info in sub.recognizers.items()}
     rejected: dict[str, int] = {}
@@ -269,6 +325,7 @@ def main() -> None:
         "packages": packages,
         "staged": report.total,
         "rejected_at_build": rejected,
+        "gender_from_metadata": fixed,
         "builder": "scripts/build_default_pool.py",
         "arguments": {"gan": args.gan, "keep_gan": args.keep_gan, "composites": args.composites,
                       "seed": args.seed},

@@ -22,10 +22,15 @@ def anonymize_command(
     pool: Annotated[
         Path | None, typer.Option("--pool", help="Target pool folder (default: the built-in pool).")
     ] = None,
+    verifiers: Annotated[
+        str | None,
+        typer.Option("--verifiers", help="Recognizers that verify each fake, NAME[,NAME…] (default: all; "
+                     "`mfmc doctor` lists them)."),
+    ] = None,
 ) -> None:
     """Replace every face with a verified fake; faces that cannot be faked safely are obfuscated."""
     from mfmc.cli.platform import data_dir_of_env
-    from mfmc.errors import InvalidImageError
+    from mfmc.errors import InvalidImageError, InvalidInputError
     from mfmc.files import check_output, check_output_folder, require_regular_file
     from mfmc.pool import TargetPool
     from mfmc.swap import FakeGenerator
@@ -37,8 +42,17 @@ def anonymize_command(
     else:
         require_regular_file(image, error=InvalidImageError)
         check_output(output, inputs=(image,), protected=(data_dir_of_env(),))
+    pipeline = FacePipeline.default()
+    names = None
+    if verifiers is not None:
+        names = [n.strip() for n in verifiers.split(",") if n.strip()]
+        known = list(pipeline.recognizers)
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise InvalidInputError(f"unknown verifier `{unknown[0] if unknown else verifiers}`",
+                                    help=f"available: {', '.join(known)}")
     gen = FakeGenerator(
-        FacePipeline.default(), TargetPool.load(pool) if pool else TargetPool.default(), swapper=swapper
+        pipeline, TargetPool.load(pool) if pool else TargetPool.default(), swapper=swapper, recognizers=names
     )
     if not image.is_dir():
         reports = _one(gen, image, output, seed)
@@ -48,8 +62,15 @@ def anonymize_command(
         return
 
     results, failed = over_folder(image, "anonymizing", lambda path, name: _one(gen, path, output / name, seed))
-    faces = sum(len(r) for r in results.values() if isinstance(r, list))
-    print(f"{len(results) - failed} photos, {faces} faces anonymized into {output}")
+    every = [f for r in results.values() if isinstance(r, list) for f in r]
+    fell: dict[str, int] = {}
+    for f in every:
+        if f["fallback"] not in ("none", "alpha"):
+            fell[f"{f['fallback']} ({f['reason']})"] = fell.get(f"{f['fallback']} ({f['reason']})", 0) + 1
+    print(f"{len(results) - failed} photos, {len(every)} faces anonymized into {output}, "
+          f"{len(every) - sum(fell.values())} swapped, {sum(fell.values())} fell back")
+    for why, n in sorted(fell.items(), key=lambda kv: -kv[1]):
+        print(f"  {n} x {why}")
     if report:
         _write_json(report, results)
     if failed:
@@ -67,11 +88,19 @@ def _one(gen: Any, path: Path, out: Path, seed: int) -> list[dict[str, Any]]:
 
 
 def _summary(path: Path, reports: list[dict[str, Any]]) -> None:
-    kinds: dict[str, int] = {}
-    for r in reports:
-        kinds[r["fallback"]] = kinds.get(r["fallback"], 0) + 1
-    detail = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-    print(f"{path}: {len(reports)} faces anonymized" + (f" (fallback: {detail})" if detail else ""))
+    """One line per photo: faces swapped, and how many fell back to what and why (a fallback is never silent)."""
+    swapped = sum(1 for r in reports if r["fallback"] in ("none", "alpha"))
+    line = f"{path}: {len(reports)} faces anonymized, {swapped} swapped"
+    fell = [r for r in reports if r["fallback"] not in ("none", "alpha")]
+    if fell:
+        kinds: dict[str, int] = {}
+        for r in fell:
+            kinds[r["fallback"]] = kinds.get(r["fallback"], 0) + 1
+        line += ", fell back: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    print(line)
+    for r in fell:
+        errors = f" [{len(r.get('errors', []))} errors]" if r.get("errors") else ""
+        print(f"  face {r['index']}: {r['fallback']}: {r['reason']}{errors}")
 
 
 def _write_json(path: Path, data: Any) -> None:

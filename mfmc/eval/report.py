@@ -169,11 +169,12 @@ def quality(ev: Evaluation, configs: list[str]) -> dict[str, Any]:
         for r in ev.recognizers:
             src = np.stack([f.embeddings[r] for f in faces]) if faces else np.zeros((0, 1))
             res = np.stack([f.result_embeddings[key][r] for f in faces]) if faces else np.zeros((0, 1))
-            if len(src) < 2:
+            if len(src) < 2 or r not in ev.pool.index.embeddings:  # a pool stores the recognizers of its build
                 continue
             pool_emb = np.asarray(ev.pool.index.embeddings[r])
             sample = pool_emb[rng.choice(len(pool_emb), size=min(len(src), len(pool_emb)), replace=False)]
-            tg = [ev.pool.entry(x["target"]).embeddings.get(r) for x in rows if x["target"]]
+            known = set(ev.pool.ids)  # recombined targets (`mix:…`) have no stored embedding
+            tg = [ev.pool.entry(x["target"]).embeddings.get(r) for x in rows if x["target"] in known]
             q["frechet"][r] = {
                 "source_vs_result": _fd(src, res),
                 "source_vs_target": _fd(src, np.stack(tg)) if len(tg) >= 2 else None,

@@ -132,6 +132,13 @@ class TargetPool:
     def entry(self, target_id: str) -> PoolEntry:
         return self.index.entry(self._position(target_id))
 
+    def identity(self, target_id: str) -> str:
+        """Who a pool face shows: the person its build source names (e.g. `P002`, or `P001+P003+…` for a
+        composite), else the face's own id. Faces of one identity must not fake two people of one photo."""
+        source = self.index.records[self._position(target_id)].get("source") or {}
+        person = source.get("person") if isinstance(source, Mapping) else None
+        return str(person) if person else target_id
+
     def _position(self, target_id: str) -> int:
         try:
             return self._pos[target_id]

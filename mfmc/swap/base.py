@@ -76,4 +76,4 @@ def create_swapper(name: str, **options: Any) -> Swapper:
 
 def _load_builtins() -> None:
     # importing the modules runs their @register_swapper decorators
-    from mfmc.swap import onnx_swapper, warp  # noqa: F401
+    from mfmc.swap import onnx_swapper, split, warp  # noqa: F401

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
 from mfmc.errors import GenerationError, MfmcError
@@ -17,8 +18,20 @@ from mfmc.swap.base import Swapper, create_swapper
 from mfmc.swap.metrics import fake_metrics
 from mfmc.swap.obfuscate import face_polygon, fill, pixelate
 from mfmc.swap.patch import FacePatch
+from mfmc.swap.recombine import Recombiner, Target
 from mfmc.swap.report import Attempt, FaceReport
-from mfmc.swap.verify import Verdict, Verifier
+from mfmc.swap.verify import Avoid, Verdict, Verifier
+
+if TYPE_CHECKING:
+    from mfmc.pool import Candidate, TargetPool
+    from mfmc.vision import FacePipeline, Faces
+
+log = logging.getLogger(__name__)
+
+# What a model, a pool file or a swapper may raise on odd input: such a failure costs one attempt (or ends in a
+# verified fallback), is logged with the exception and counted in the report; anything else is a bug and raises.
+RECOVERABLE = (MfmcError, cv2.error, ValueError, RuntimeError, OSError, KeyError, IndexError,
+               np.linalg.LinAlgError, FloatingPointError)
 
 # Recognizers cannot embed faces this small reliably, so a swap there could not be verified (pixels, min side).
 MIN_FACE = 20
@@ -32,7 +45,7 @@ REACH = {"dlib": 0.85, "facenet": 0.78}
 
 @dataclass
 class _Tried:
-    target: str
+    target: Target
     patch: FacePatch | None
     verdict: Verdict | None
     score: float  # min over recognizers of distance / bar (≥ 1 passes)
@@ -41,83 +54,136 @@ class _Tried:
 class FakeGenerator:
     """Turns a face of a photo into a verified fake (a `FacePatch`) and says how in a `FaceReport`.
 
-    Per face: up to `max_attempts` targets from the pool query are swapped with geometry transfer `alpha` and
-    verified with every recognizer of `pipeline`; then up to `alpha_retries` of the closest misses are
-    swapped again with full geometry (alpha 1); then the face is pixelated (verified), and as a last resort
-    filled with one colour. The original face is never returned.
+    Per face: up to `max_attempts` targets (pool faces of the source's gender, then identities recombined from
+    several pool people) are swapped with geometry transfer `alpha` and verified with every recognizer of
+    `pipeline` (or the `recognizers` named), against the source and against everything in `avoid`; then up to
+    `alpha_retries` of the closest misses are swapped again with more of the target (alpha 1); then the face is
+    pixelated (verified), and as a last resort filled with one colour. The original face is never returned.
+    The query never widens to the other gender.
     """
 
     def __init__(
         self,
-        pipeline: Any,
-        pool: Any,
+        pipeline: FacePipeline,
+        pool: TargetPool,
         swapper: Swapper | str | None = None,
         *,
-        max_attempts: int = 4,
-        alpha_retries: int = 2,
+        max_attempts: int = 6,
+        alpha_retries: int = 3,
         margin: float | Mapping[str, float] = 0.05,
-        alpha: float = 0.3,
+        alpha: float | None = None,
         strategy: str = "random",
-        candidates: int = 8,
-        pixelate_cells: tuple[int, ...] = (8, 5),
+        candidates: int = 12,
+        recombine: int = 4,
+        pixelate_cells: tuple[int, ...] = (8, 5, 3),
         min_face: int = MIN_FACE,
         max_shape_residual: float = 0.12,
         measure: bool = True,
         recognizers: list[str] | None = None,
+        escalate: Swapper | str | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.pool = pool
         if swapper is None or isinstance(swapper, str):
-            swapper = create_swapper(swapper or "warp")
+            swapper = create_swapper(swapper or "split")
         self.swapper = swapper
+        # the closest misses get more of the target: full geometry, and for the split swapper the plain warp
+        # (only the source's mean colour kept: the coarsest split), measured in docs/swap.md
+        if isinstance(escalate, str):
+            escalate = create_swapper(escalate)
+        elif escalate is None:
+            escalate = create_swapper("warp") if swapper.name == "split" else swapper
+        self.escalate = escalate
         self.max_attempts = max(0, int(max_attempts))
         self.alpha_retries = max(0, int(alpha_retries))
-        self.alpha = float(alpha)
+        # the split swapper takes half the target's geometry by default, the plain warp 30 % (docs/swap.md)
+        self.alpha = float(alpha) if alpha is not None else (0.5 if swapper.name == "split" else 0.3)
         self.strategy = strategy
         self.candidates = max(int(candidates), self.max_attempts)
+        self.recombine = max(0, int(recombine))
         self.pixelate_cells = pixelate_cells
         self.min_face = min_face
         self.max_shape_residual = max_shape_residual
         self.measure = measure
         self.verifier = Verifier(pipeline, margin=margin, recognizers=recognizers)
+        self.recombiner = Recombiner(pool)
 
     # -- public ------------------------------------------------------------------------------------------
     def anonymize(
-        self, image: np.ndarray, faces: Any = None, *, seed: int = 0,
+        self, image: np.ndarray, faces: Faces | None = None, *, seed: int = 0, avoid: Avoid | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> tuple[np.ndarray, list[FaceReport]]:
-        """Replace every face of `image` (detected and analyzed here when `faces` is None).
+        """Replace every face of `image` (detected and analyzed here when `faces` is None); see `patches`."""
+        pairs = self.patches(image, faces, seed=seed, avoid=avoid, progress=progress)
+        out = image
+        for patch, _ in pairs:
+            out = patch.apply(out)
+        return (out if pairs else image.copy()), [r for _, r in pairs]
 
-        Patches are computed on the original photo, so each equals what `fake_face` gives (cacheable), and
-        written in order into a copy; the input image is not modified.
+    def patches(
+        self, image: np.ndarray, faces: Faces | None = None, *, seed: int = 0, avoid: Avoid | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[tuple[FacePatch, FaceReport]]:
+        """A verified patch and its report for every face, unique across the photo.
+
+        Each fake must not match (on any verifying recognizer, with the margin) any other face of the photo,
+        real or already faked, nor anything in `avoid` (e.g. people the uploader's client knows), and no two
+        fakes share a target identity. Patches are computed on the original photo and apply in order.
         """
         if faces is None:
-            faces = self.pipeline.analyze(image)
-        out = image.copy()
-        reports = []
+            faces = self.pipeline.analyze(image, min_size=self.min_face)  # smaller faces are pixelated: not embedded
+        if not len(faces):
+            return []
+        if faces.landmarks68 is None or any(n not in faces.embeddings for n in self.verifier.names):
+            # every face's embeddings (each fake must avoid the others), but none for faces that are only pixelated
+            faces = self.pipeline.analyze(image, faces, min_size=self.min_face)
+        base = avoid or Avoid()
+        real = {n: np.asarray(v, np.float32) for n, v in faces.embeddings.items() if n in self.verifier.names}
+        big = [i for i in range(len(faces)) if _side(faces.boxes[i]) >= self.min_face]
+        out: list[tuple[FacePatch, FaceReport]] = []
+        made: dict[str, list[np.ndarray]] = {}
+        used: set[str] = set()
         for i in range(len(faces)):
-            patch, report = self.fake_face(image, faces, i, seed=seed)
-            out = patch.apply(out)
-            reports.append(report)
+            others = [j for j in big if j != i]
+            rows, floors = {}, {}
+            for n, v in real.items():
+                rec = self.pipeline.recognizers[n]
+                # other real faces (each no closer than the real pair already was), then the fakes made so far
+                # (never within the bar: two fakes of one photo are never the same person)
+                rows[n] = np.vstack([v[others]] + [np.asarray(e)[None] for e in made.get(n, [])])
+                real_pairs = np.asarray(rec.distance(v[i], v[others]), dtype=np.float64).reshape(-1)
+                floors[n] = np.concatenate([real_pairs, np.full(len(made.get(n, [])), np.inf)])
+            patch, report = self.fake_face(image, faces, i, seed=seed, avoid=base.plus(rows, used, floors))
+            if report.identity:
+                used.add(report.identity)
+            if report.fake_embeddings and all(n in report.fake_embeddings for n in real):
+                for n in real:
+                    made.setdefault(n, []).append(report.fake_embeddings[n])
+            out.append((patch, report))
             if progress is not None:
                 progress(i + 1, len(faces))
-        return out, reports
+        return out
 
-    def fake_face(self, image: np.ndarray, faces: Any, index: int, *, seed: int = 0) -> tuple[FacePatch, FaceReport]:
+    def fake_face(
+        self, image: np.ndarray, faces: Faces, index: int, *, seed: int = 0, avoid: Avoid | None = None
+    ) -> tuple[FacePatch, FaceReport]:
         """A verified fake of face `index` of `faces` in `image`, and what it took.
 
+        `avoid`: embeddings per recognizer the fake must not match (other faces and fakes of the photo, other
+        viewers' fakes of this face, people the client knows) and target identities to leave out.
         Raises GenerationError only if not even the fill could be made (an invalid box); every other
         failure (no target, a model error, a tiny or profile face) ends in a verified fallback and is
-        recorded in the report.
+        recorded in the report (and logged).
         """
         if not 0 <= index < len(faces):
             raise GenerationError(f"face index {index} is out of range for {len(faces)} faces")
+        avoid = avoid or Avoid()
         t_start = time.perf_counter()
         face = faces[index]
         box = np.asarray(face.boxes[0], dtype=np.float64)
         report = FaceReport(index=index, box=tuple(float(v) for v in box))
         report.thresholds = {n: self.verifier.bar(n) for n in self.verifier.names}
-        side = float(min(box[2] - box[0], box[3] - box[1]))
+        side = _side(box)
         if side < self.min_face:
             patch = pixelate(image, face_polygon(box, None), cells=3)
             self._finish(report, "obfuscate", None, f"face is {side:.0f} px, below the {self.min_face} px "
@@ -130,20 +196,18 @@ class FakeGenerator:
         try:
             face = self._analyzed(image, face, report)
             source_emb = self.verifier.source_embeddings(image, face)
-        except MfmcError as err:
-            reason = f"the face could not be analyzed: {err.message}"
-        except Exception as err:  # a model failing on odd pixels must not leak the face
-            reason = f"the face could not be analyzed: {type(err).__name__}: {err}"
+        except RECOVERABLE as err:  # a model failing on odd pixels must not leak the face
+            reason = self._error(report, "analysis", err, "the face could not be analyzed")
         lm68 = None if face.landmarks68 is None else np.asarray(face.landmarks68[0], dtype=np.float64)
 
         tried: list[_Tried] = []
         if not reason and lm68 is None:
             reason = "no 68-point landmarks for this face"
         if not reason:
-            reason = self._swap_targets(image, face, lm68, source_emb, seed, report, tried)
+            reason = self._swap_targets(image, face, lm68, source_emb, seed, avoid, report, tried)
             if not reason:
                 return self._accepted(image, face, lm68, source_emb, report, tried[-1], "none", t_start)
-            reason = self._alpha_retries(image, face, lm68, source_emb, report, tried) or reason
+            reason = self._alpha_retries(image, face, lm68, source_emb, avoid, report, tried) or reason
             if report.fallback == "alpha":
                 return self._accepted(image, face, lm68, source_emb, report, tried[-1], "alpha", t_start)
 
@@ -153,48 +217,61 @@ class FakeGenerator:
                 t0 = time.perf_counter()
                 patch = pixelate(image, polygon, cells)
                 report.timings_ms["swap"] += (time.perf_counter() - t0) * 1000.0
-                verdict = self._verify(patch, image, face, source_emb, report)
+                verdict = self._verify(patch, image, face, source_emb, None, report)
                 report.attempts.append(Attempt("pixelate", None, None, verdict.distances if verdict else {},
                                                bool(verdict and verdict.passed), f"{cells} cells"))
                 if verdict is not None and verdict.passed:
                     report.distances = dict(verdict.distances)
                     self._finish(report, "obfuscate", None, reason, by="recognizers")
                     self._measure(report, image, patch, face, lm68, verdict, source_emb, {})
+                    log.info("face %d: pixelated (%s)", index, reason)
                     return patch, self._close(report, t_start)
         patch = fill(image, polygon)
         report.attempts.append(Attempt("fill", None, None, {}, True, "no face left to recognise"))
         self._finish(report, "fill", None, reason or "every verified option failed", by="construction")
+        log.warning("face %d: filled (%s)", index, report.reason)
         return patch, self._close(report, t_start)
 
     # -- steps -------------------------------------------------------------------------------------------
-    def _analyzed(self, image: np.ndarray, face: Any, report: FaceReport) -> Any:
+    @staticmethod
+    def _error(report: FaceReport, stage: str, err: BaseException, what: str) -> str:
+        """Log a recovered failure with its exception, count it in the report, and say it in one line."""
+        detail = err.message if isinstance(err, MfmcError) else f"{type(err).__name__}: {err}"
+        report.errors.append(f"{stage}: {detail}")
+        log.warning("%s: %s", what, detail, exc_info=not isinstance(err, MfmcError))
+        return f"{what}: {detail}"
+
+    def _analyzed(self, image: np.ndarray, face: Faces, report: FaceReport) -> Faces:
         """The face with 68 landmarks, pose, age/gender and embeddings (analyzed here if the caller's lacks)."""
-        missing = [n for n in self.verifier.names if n not in (face.embeddings or {})]
+        missing = [n for n in self.verifier.names if n not in face.embeddings]
         if face.landmarks68 is None or missing:
             t0 = time.perf_counter()
             face = self.pipeline.analyze(image, face)
             report.timings_ms["analyze"] = (time.perf_counter() - t0) * 1000.0
         return face
 
-    def _query(self, face: Any, seed: int, report: FaceReport) -> list[Any]:
-        """Ranked candidates, widening the query until `max_attempts` promising ones are found.
+    def _query(self, face: Faces, seed: int, avoid: Avoid, report: FaceReport) -> list[Target]:
+        """Ranked targets: promising pool faces, recombined identities, then the rest.
 
-        Steps: the pool's own filters; without the age group (the gender is kept: a bearded target on a woman
-        looks wrong); without its expression filters (the swap keeps an open mouth or open eyes itself);
-        without its quality and resolution floors; last, any gender. The pose filter is never dropped (turned
-        targets on frontal faces are grotesque), and our landmark check below drops whatever shape mismatch the
-        pose estimate misses.
+        Widening steps, never to another gender (a woman given a male target reads male after any blending,
+        design notes §6b): the pool's own filters; without the age group; without its expression filters (the
+        swap keeps an open mouth or the eyes itself); without its quality and resolution floors. The pose filter
+        is widened only to 40° of yaw as the last step, and our landmark check drops whatever shape mismatch
+        the pose estimate misses.
+        Identities in `avoid.targets` (used for another face of the photo) are left out.
         """
         from mfmc.pool import Compatibility
 
         any_expression = Compatibility(match_mouth=False, avoid_closed_eyes=False)
         any_quality = dataclasses.replace(any_expression, min_quality=None, min_resolution=None)
+        wide_pose = dataclasses.replace(any_quality, max_yaw=40.0, max_pitch=30.0)
         steps: list[tuple[str, dict[str, Any]]] = [
             ("", {}),
             ("any age group", {"same_group": "gender"}),
             ("any expression", {"same_group": "gender", "compatibility": any_expression}),
             ("any quality", {"same_group": "gender", "compatibility": any_quality}),
-            ("any gender", {"same_group": False, "compatibility": any_quality}),
+            # a turned source: targets up to 40° of yaw away, still only when their 68 points fit (`_fits`)
+            ("wider pose", {"same_group": "gender", "compatibility": wide_pose}),
         ]
         lm = np.asarray(face.landmarks68[0], dtype=np.float64)
         scores: dict[str, float] = {}
@@ -204,43 +281,47 @@ class FakeGenerator:
                 scores[target_id] = self._promise(face, target_id)
             return scores[target_id]
 
-        seen: dict[str, Any] = {}
-        good: list[Any] = []
+        seen: dict[str, Candidate] = {}
+        good: list[Candidate] = []
+        fitting_all: list[Candidate] = []
+        used = set(avoid.targets)
         for label, extra in steps:
-            found = self.pool.query(face, strategy=self.strategy, k=self.candidates, seed=seed, **extra)
+            found = self.pool.query(face, strategy=self.strategy, k=4 * self.candidates, seed=seed, **extra)
             new = [c for c in found if c.id not in seen]
             for c in new:
                 seen[c.id] = c
-            fitting = [c for c in new if self._fits(lm, c.id)]
+            fitting = [c for c in new if self.pool.identity(c.id) not in used and self._fits(lm, c.id)]
+            fitting_all += fitting
             promising = [c for c in fitting if promise(c.id) >= 1.0]
             good += promising
             if label and promising:
                 report.notes.append(f"pool query widened: {label}")
-            if len(good) >= self.max_attempts:
+            if len({self.pool.identity(c.id) for c in good}) >= self.max_attempts:
                 break
-        # the rest, most promising first: a swap that misses by little is also the best alpha-1 retry
-        rest = [c for c in seen.values() if c not in good and self._fits(lm, c.id)]
-        rest.sort(key=lambda c: -promise(c.id))
-        return good + rest
+        # one target per identity first (several faces of one person rarely change the verdict), best first
+        by_identity: dict[str, Candidate] = {}
+        for c in good + sorted(fitting_all, key=lambda c: -promise(c.id)):
+            by_identity.setdefault(self.pool.identity(c.id), c)
+        plain = [Target.plain(c.id, self.pool.identity(c.id)) for c in by_identity.values()]
+        ranked = [t for t in plain if promise(t.parts[0]) >= 1.0]
+        rest = [t for t in plain if promise(t.parts[0]) < 1.0]
+        donors = [c.id for c in fitting_all]
+        mixes = self.recombiner.recipes(donors, self.recombine + max(0, self.max_attempts - len(ranked)),
+                                        seed=seed, key=_face_key(face), exclude=used)
+        return ranked + mixes + rest
 
     def _fits(self, lm: np.ndarray, target_id: str) -> bool:
         """Whether the target's landmarks, similarity-aligned to the source's, differ little enough for a warp
         to look like a face (turned heads onto frontal faces look grotesque)."""
-        try:
-            tgt = np.asarray(self.pool.entry(target_id).landmarks68, dtype=np.float64)
-        except Exception:
-            return True
+        tgt = np.asarray(self.pool.entry(target_id).landmarks68, dtype=np.float64)
         return shape_residual(lm, tgt) <= self.max_shape_residual
 
-    def _promise(self, face: Any, target_id: str) -> float:
+    def _promise(self, face: Faces, target_id: str) -> float:
         """Predicted min over recognizers of (result distance / bar) for this target: its own distance to the
         source times the swap's measured reach (REACH). Below 1 a swap rarely passes; such targets go last.
         An entry without stored embeddings is not reranked (inf)."""
-        source = face.embeddings or {}
-        try:
-            emb = self.pool.entry(target_id).embeddings
-        except Exception:
-            return float("inf")
+        source = face.embeddings
+        emb = self.pool.entry(target_id).embeddings
         score = float("inf")
         for name in self.verifier.names:
             if name in emb and name in source:
@@ -249,38 +330,42 @@ class FakeGenerator:
         return score
 
     def _swap_targets(
-        self, image: np.ndarray, face: Any, lm68: np.ndarray, source_emb: dict[str, np.ndarray], seed: int,
-        report: FaceReport, tried: list[_Tried],
+        self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], seed: int,
+        avoid: Avoid, report: FaceReport, tried: list[_Tried],
     ) -> str:
         """Swap and verify ranked targets; "" when one passed (it is tried[-1]), else the reason none did."""
         t0 = time.perf_counter()
         try:
-            candidates = self._query(face, seed, report)
-        except MfmcError as err:
-            return f"pool query failed: {err.message}"
-        except Exception as err:
-            return f"pool query failed: {type(err).__name__}: {err}"
+            candidates = self._query(face, seed, avoid, report)
+        except RECOVERABLE as err:
+            return self._error(report, "query", err, "pool query failed")
         finally:
             report.timings_ms["query"] += (time.perf_counter() - t0) * 1000.0
         if not candidates:
-            return "the pool has no target for this face" if len(self.pool) else "the pool is empty"
+            if not len(self.pool):
+                return "the pool is empty"
+            return "the pool has no target of this face's gender and pose"
         for cand in candidates[: self.max_attempts]:
-            one = self._attempt(image, face, lm68, source_emb, cand.id, self.alpha, report)
+            one = self._attempt(image, face, lm68, source_emb, avoid, cand, self.alpha, report)
             tried.append(one)
             if one.verdict is not None and one.verdict.passed:
                 return ""
         n = min(len(candidates), self.max_attempts)
-        return f"none of {n} swapped targets passed verification"
+        collided = sum(1 for t in tried if t.verdict is not None and t.verdict.collision is not None)
+        tail = f" ({collided} matched another face of the photo)" if collided else ""
+        return f"none of {n} swapped targets passed verification{tail}"
 
     def _alpha_retries(
-        self, image: np.ndarray, face: Any, lm68: np.ndarray, source_emb: dict[str, np.ndarray],
+        self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], avoid: Avoid,
         report: FaceReport, tried: list[_Tried],
     ) -> str:
         if self.alpha >= 1.0 or self.alpha_retries == 0:
             return ""
-        best = sorted((t for t in tried if t.patch is not None), key=lambda t: -t.score)[: self.alpha_retries]
+        # the closest misses on the source get more of the target; a fake that matched another face does not
+        misses = [t for t in tried if t.patch is not None and t.verdict is not None and t.verdict.collision is None]
+        best = sorted(misses, key=lambda t: -t.score)[: self.alpha_retries]
         for prev in best:
-            one = self._attempt(image, face, lm68, source_emb, prev.target, 1.0, report)
+            one = self._attempt(image, face, lm68, source_emb, avoid, prev.target, 1.0, report)
             tried.append(one)
             if one.verdict is not None and one.verdict.passed:
                 report.fallback = "alpha"
@@ -288,59 +373,70 @@ class FakeGenerator:
         return ""
 
     def _attempt(
-        self, image: np.ndarray, face: Any, lm68: np.ndarray, source_emb: dict[str, np.ndarray], target_id: str,
-        alpha: float, report: FaceReport,
+        self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], avoid: Avoid,
+        target: Target, alpha: float, report: FaceReport,
     ) -> _Tried:
         method = "swap" if alpha == self.alpha else "swap-alpha"
+        swapper = self.swapper if alpha == self.alpha else self.escalate
         t0 = time.perf_counter()
         try:
-            t_img, t_face = self.pool.target(target_id)
+            t_img, t_lm = self.recombiner.image(target)
             report.timings_ms["query"] += (time.perf_counter() - t0) * 1000.0
             t1 = time.perf_counter()
-            result = self.swapper.swap(image, lm68, t_img, np.asarray(t_face.landmarks68[0]), alpha=alpha)
+            result = swapper.swap(image, lm68, t_img, t_lm, alpha=alpha)
             report.timings_ms["swap"] += (time.perf_counter() - t1) * 1000.0
-        except Exception as err:  # a broken target or swapper costs one attempt, never the face
-            report.attempts.append(Attempt(method, target_id, alpha, {}, False, f"swap failed: {err}"))
-            return _Tried(target_id, None, None, 0.0)
+        except RECOVERABLE as err:  # a broken target or swapper costs one attempt, never the face
+            why = self._error(report, "swap", err, f"swap with `{target.id}` failed")
+            report.attempts.append(Attempt(method, target.id, alpha, {}, False, why))
+            return _Tried(target, None, None, 0.0)
         for note in result.notes:
             if note not in report.notes:
                 report.notes.append(note)
-        verdict = self._verify(result.patch, image, face, source_emb, report)
+        verdict = self._verify(result.patch, image, face, source_emb, avoid, report)
         if verdict is None:
-            report.attempts.append(Attempt(method, target_id, alpha, {}, False, "verification failed"))
-            return _Tried(target_id, result.patch, None, 0.0)
+            report.attempts.append(Attempt(method, target.id, alpha, {}, False, "verification failed"))
+            return _Tried(target, result.patch, None, 0.0)
         score = min(verdict.distances[n] / self.verifier.bar(n) for n in verdict.distances)
-        why = "" if verdict.passed else f"{verdict.failed} still matches the source"
-        report.attempts.append(Attempt(method, target_id, alpha, dict(verdict.distances), verdict.passed, why))
-        return _Tried(target_id, result.patch, verdict, score)
+        if verdict.passed:
+            why = ""
+        elif verdict.collision is not None:
+            why = f"{verdict.failed} matches another face of the photo"
+        else:
+            why = f"{verdict.failed} still matches the source"
+        report.attempts.append(Attempt(method, target.id, alpha, dict(verdict.distances), verdict.passed, why))
+        return _Tried(target, result.patch, verdict, score)
 
     def _verify(
-        self, patch: FacePatch, image: np.ndarray, face: Any, source_emb: dict[str, np.ndarray], report: FaceReport
+        self, patch: FacePatch, image: np.ndarray, face: Faces, source_emb: dict[str, np.ndarray],
+        avoid: Avoid | None, report: FaceReport,
     ) -> Verdict | None:
         t0 = time.perf_counter()
         try:
-            return self.verifier.verify(patch.apply(image), face, source_emb)
-        except Exception:  # an unverifiable result is treated as a failed one
+            return self.verifier.verify(patch.apply(image), face, source_emb, avoid)
+        except RECOVERABLE as err:  # an unverifiable result is treated as a failed one
+            self._error(report, "verify", err, "verification failed")
             return None
         finally:
             report.timings_ms["verify"] += (time.perf_counter() - t0) * 1000.0
 
     def _accepted(
-        self, image: np.ndarray, face: Any, lm68: np.ndarray, source_emb: dict[str, np.ndarray], report: FaceReport,
-        chosen: _Tried, fallback: str, t_start: float,
+        self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray],
+        report: FaceReport, chosen: _Tried, fallback: str, t_start: float,
     ) -> tuple[FacePatch, FaceReport]:
         assert chosen.patch is not None and chosen.verdict is not None
         report.distances = dict(chosen.verdict.distances)
         reason = report.reason if fallback == "none" else "swaps with partial geometry did not pass"
-        self._finish(report, fallback, chosen.target, reason, by="recognizers")
+        self._finish(report, fallback, chosen.target.id, reason, by="recognizers")
+        report.identity = chosen.target.identity
+        report.fake_embeddings = dict(chosen.verdict.embeddings)
         target_emb: dict[str, np.ndarray] = {}
-        with contextlib.suppress(Exception):  # a pool without stored embeddings just lacks that metric
-            target_emb = dict(self.pool.entry(chosen.target).embeddings)
+        if chosen.target.is_plain:  # a recombined target has no stored embeddings: that metric is absent
+            target_emb = dict(self.pool.entry(chosen.target.id).embeddings)
         self._measure(report, image, chosen.patch, face, lm68, chosen.verdict, source_emb, target_emb)
         return chosen.patch, self._close(report, t_start)
 
     def _measure(
-        self, report: FaceReport, image: np.ndarray, patch: FacePatch, face: Any, lm68: np.ndarray | None,
+        self, report: FaceReport, image: np.ndarray, patch: FacePatch, face: Faces, lm68: np.ndarray | None,
         verdict: Verdict, source_emb: dict[str, np.ndarray], target_emb: Mapping[str, np.ndarray],
     ) -> None:
         if not self.measure:
@@ -382,3 +478,12 @@ def shape_residual(source: np.ndarray, target: np.ndarray) -> float:
     s, t = lmk.as_points(source), lmk.as_points(target)
     aligned = lmk.transform(lmk.similarity_fit(t, s), t)
     return float(np.sqrt(((aligned - s) ** 2).sum(1).mean()) / max(lmk.interocular(s), 1e-6))
+
+
+def _side(box: np.ndarray) -> float:
+    return float(min(box[2] - box[0], box[3] - box[1]))
+
+
+def _face_key(face: Faces) -> bytes:
+    """Bytes fixing the draws of one face: its box, rounded (the same photo face gives the same draws)."""
+    return np.round(np.asarray(face.boxes[0], dtype=np.float64)).astype("<i4").tobytes()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Fallback = Literal["none", "alpha", "obfuscate", "fill"]
-FALLBACKS: tuple[str, ...] = ("none", "alpha", "obfuscate", "fill")
+import numpy as np
+
+from mfmc.vocabulary import Fallback  # the one fallback vocabulary (`block` is the service's)
+
+FALLBACKS: tuple[str, ...] = tuple(f.value for f in Fallback if f is not Fallback.BLOCK)
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -57,6 +60,12 @@ class FaceReport:
     notes: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=lambda: {"query": 0.0, "swap": 0.0, "verify": 0.0})
     metrics: dict[str, Any] = field(default_factory=dict)
+    # recovered failures ("stage: Type: message"), each also logged; a fallback is never silent
+    errors: list[str] = field(default_factory=list)
+    # who the fake shows (a pool person or a recombination recipe) and its embeddings as verified: what other
+    # fakes of the photo (or other viewers' fakes of this face) must avoid. Not written to reports.
+    identity: str | None = None
+    fake_embeddings: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +82,8 @@ class FaceReport:
             "notes": list(self.notes),
             "timings_ms": {k: round(float(v), 2) for k, v in self.timings_ms.items()},
             "metrics": _jsonable(self.metrics),
+            "identity": self.identity,
+            "errors": list(self.errors),
         }
 
 

@@ -1,17 +1,39 @@
-"""The default, training-free swapper: a dense piecewise-affine (Delaunay) warp of the target face onto the
-source geometry, LAB colour transfer and a feathered blend inside the face outline."""
+"""Training-free swappers: a dense piecewise-affine (Delaunay) warp of the target face onto the source geometry,
+then either a LAB colour transfer (`warp`, the first swapper) or a frequency split (`split`, the default: the
+source's coarse shading under the target's fine detail), blended with a feathered alpha inside the face outline."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
 
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.blend import blend_patch, cut_holes, feather, polygon_mask, region_box, transfer_colour
 
 _SHIFT = 4
+
+
+def triangulate(points: np.ndarray) -> np.ndarray:
+    """Delaunay triangles of `points` as (K, 3) indices, with OpenCV's Subdiv2D (no SciPy import at start-up).
+
+    Subdiv2D returns vertex coordinates; each is mapped back to the nearest input point (coincident landmarks
+    collapse into one vertex, which only drops degenerate triangles).
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    lo, hi = pts.min(0) - 2.0, pts.max(0) + 2.0
+    subdiv = cv2.Subdiv2D((int(np.floor(lo[0])), int(np.floor(lo[1])),
+                           int(np.ceil(hi[0] - lo[0])) + 2, int(np.ceil(hi[1] - lo[1])) + 2))
+    subdiv.insert([(float(x), float(y)) for x, y in pts])
+    tri = np.asarray(subdiv.getTriangleList(), dtype=np.float64).reshape(-1, 3, 2)
+    inside = np.all((tri >= lo - 1.0) & (tri <= hi + 1.0), axis=(1, 2))  # drop triangles on the outer frame
+    tri = tri[inside]
+    if not len(tri):
+        return np.zeros((0, 3), dtype=np.int64)
+    d = np.linalg.norm(tri.reshape(-1, 1, 2) - pts[None], axis=2)
+    idx = d.argmin(1).reshape(-1, 3)
+    keep = (idx[:, 0] != idx[:, 1]) & (idx[:, 1] != idx[:, 2]) & (idx[:, 0] != idx[:, 2])
+    return idx[keep]
 
 
 def piecewise_affine_maps(
@@ -102,7 +124,7 @@ class WarpSwapper:
         x1, y1, x2, y2 = box
         size = (y2 - y1, x2 - x1)
 
-        triangles = Delaunay(dst).simplices
+        triangles = triangulate(dst)
         map_x, map_y, covered = piecewise_affine_maps(dst, tgt_ext, triangles, box)
         warped = cv2.remap(target_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 

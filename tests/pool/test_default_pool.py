@@ -14,6 +14,15 @@ from mfmc.pool.cues import age_group
 from mfmc.pool.diversity import identity_report
 
 
+def _pool_people() -> list[str]:
+    import openpeople.curated
+
+    return [p.person_id for p in openpeople.curated.list()[:5]]
+
+
+POOL_PEOPLE = _pool_people()
+
+
 @pytest.fixture(scope="module")
 def pool() -> TargetPool:
     return TargetPool.default()
@@ -23,13 +32,16 @@ def test_loads_quickly_and_is_consistent(pool: TargetPool) -> None:
     t = time.perf_counter()
     TargetPool.load(default_pool_path())
     assert time.perf_counter() - t < 1.0
-    assert len(pool) >= 200
+    assert len(pool) >= 60
     assert set(pool.recognizers) == {"dlib", "facenet"}
     assert pool.index.embeddings["dlib"].shape == (len(pool), 128)
     assert pool.index.embeddings["facenet"].shape == (len(pool), 512)
     for rec in pool.index.records:
         assert (default_pool_path() / rec["crop"]).is_file()
         assert rec["source"]["package"] in {"openpeople", "gan-face-generate"}
+        if rec["source"]["package"] == "openpeople":  # positions 0-4 only: 5-9 are the demo's people
+            people = set(str(rec["source"]["person"]).split("+"))
+            assert people <= set(POOL_PEOPLE), people
     # turned heads were rejected at build (docs/pool.md): every stored face is within 30 degrees
     pose = pool.index.attributes["pose"]
     assert np.nanmax(np.abs(pose[:, 0])) <= 30 and np.nanmax(np.abs(pose[:, 1])) <= 30
@@ -41,11 +53,15 @@ def test_loads_quickly_and_is_consistent(pool: TargetPool) -> None:
 def test_advertised_diversity_holds(pool: TargetPool) -> None:
     meta = pool.index.meta["identities"]
     dlib = identity_report(pool.index.embeddings["dlib"], 0.6)
-    # docs/pool.md: 8 (ten openpeople people, three of whom dlib confuses), far short of the 100 aimed at
-    assert dlib["greedy"] == meta["dlib"]["greedy"] >= 8
+    # docs/pool.md: five openpeople people (positions 0-4) plus morphs and composites of them
+    assert dlib["greedy"] == meta["dlib"]["greedy"] >= 5
     info = pool.info()
     assert info["gender"]["female"] > 0 and info["gender"]["male"] > 0
-    assert sum(1 for v in info["age_groups"].values() if v > 0) >= 3
+    assert sum(1 for v in info["age_groups"].values() if v > 0) >= 2
+    # genders are the people's recorded sex, not the classifier's guess (it called two women male)
+    for rec, g in zip(pool.index.records, pool.index.attributes["gender"], strict=True):
+        if rec["source"].get("sex") in ("female", "male"):
+            assert g == {"female": 0, "male": 1}[rec["source"]["sex"]]
 
 
 def test_targets_have_crops_and_landmarks(pool: TargetPool) -> None:
