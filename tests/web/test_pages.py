@@ -187,3 +187,27 @@ def test_a_link_opened_where_the_sign_in_page_already_is_still_signs_in(browser,
     browser.get(f"{site.url}/web/signin.html")  # the new link differs only in its fragment: no page load
     sign_in(browser, site, "alice", capsys, monkeypatch)
     assert "#" not in browser.current_url  # the code left the address bar
+
+
+def test_the_feed_pages_and_more_photos_continues_at_the_first_new_one(browser, site: Site, capsys,
+                                                                       monkeypatch) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    sign_in(browser, site, "bob", capsys, monkeypatch)
+    browser.set_window_size(1100, 600)  # no scrolling: pages come only by "More photos"
+    try:
+        browser.get(f"{site.url}/web/?per=2")
+        wait_for(browser, lambda d: len(d.find_elements("css selector", "#feed li.card")) == 2)
+        more = browser.find_element("id", "more")
+        assert more.is_displayed() and browser.find_element("id", "count").text == "2 of 3 photos shown."
+        more.send_keys(Keys.ENTER)
+        wait_for(browser, lambda d: len(d.find_elements("css selector", "#feed li.card")) == 3)
+        focused = browser.switch_to.active_element
+        assert focused.get_attribute("href").endswith(f"photo.html?id={min(site.photos.values())}")
+        assert not browser.find_element("id", "more").is_displayed()
+        browser.get(f"{site.url}/web/?per=1")  # scrolling loads the next page before the end
+        wait_for(browser, lambda d: len(d.find_elements("css selector", "#feed li.card")) == 1)
+        browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        wait_for(browser, lambda d: len(d.find_elements("css selector", "#feed li.card")) >= 2)
+    finally:
+        browser.set_window_size(1100, 900)

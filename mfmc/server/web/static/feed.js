@@ -2,7 +2,7 @@
 // render for the signed-in viewer, loaded lazily by the browser (loading="lazy").
 "use strict";
 
-const PAGE = 12;
+const PAGE = Math.max(1, Number.parseInt(param("per") || "12", 10) || 12);  // photos per page (?per=N)
 
 function card(photo) {
   const faces = `${photo.faces} face${photo.faces === 1 ? "" : "s"}`;
@@ -52,10 +52,12 @@ async function showRequests() {
       const link = feed.children[first] && feed.children[first].querySelector("a");
       if (link) link.focus();  // keyboard users continue at the first new photo
     });
-    if ("IntersectionObserver" in window) {
-      new IntersectionObserver((entries) => {
-        if (entries.some((e) => e.isIntersecting) && shown < photos.length) next();
-      }, { rootMargin: "400px" }).observe(more);
+    if ("IntersectionObserver" in window) {  // once the reader scrolls, the next page comes before the end
+      window.addEventListener("scroll", () => {
+        new IntersectionObserver((entries) => {
+          if (entries.some((e) => e.isIntersecting) && shown < photos.length) next();
+        }, { rootMargin: "400px" }).observe(more);
+      }, { once: true, passive: true });
     }
     next();
     await showRequests();
