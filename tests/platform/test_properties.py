@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -58,6 +59,43 @@ def _nobody(text: str) -> bool:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario())
 def test_rendered_pixels_match_the_engine(sc: dict) -> None:
+    _check(sc)
+
+
+# A fixed scenario with a friend, a stranger (enrolled, not a friend) and a `nobody` friend in one photo.
+FIXED = {"users": ["u0", "u1", "u2", "u3"], "friends": [("u0", "u1"), ("u0", "u3")], "follows": [],
+         "rules": {"u0": "face u0\ndefault friends\n", "u1": "face u1\ndefault public\n",
+                   "u2": "face u2\ndefault public\n", "u3": "face u3\ndefault nobody\n"},
+         "people": [0, 1, 2, 3, None], "uploader": "u0", "album": None, "seed": 3}
+
+
+def test_the_property_holds_on_a_fixed_scenario() -> None:
+    _check(FIXED)
+
+
+@pytest.mark.parametrize("mutation", ["swap owners", "claim the stranger", "miss a friend"])
+def test_the_property_fails_when_identification_is_wrong(monkeypatch: pytest.MonkeyPatch, mutation: str) -> None:
+    """The property is not a mirror of the identification code: a wrong identification makes it fail."""
+    from mfmc.client.client import Client
+
+    real = Client.identify
+
+    def wrong(self: Client, faces: list) -> tuple[list, list]:
+        owners, notes = real(self, faces)
+        if mutation == "swap owners":
+            owners[0], owners[1] = owners[1], owners[0]
+        elif mutation == "claim the stranger":
+            owners[2] = "u1"
+        else:
+            owners[1] = None
+        return owners, notes
+
+    monkeypatch.setattr(Client, "identify", wrong)
+    with pytest.raises(AssertionError):
+        _check(FIXED)
+
+
+def _check(sc: dict) -> None:
     root = Path(tempfile.mkdtemp(prefix="mfmc-prop-"))
     p = make_platform(root / "d")
     try:

@@ -13,13 +13,17 @@ pytestmark = pytest.mark.slow
 
 
 def _needs_real_backend() -> None:
-    pytest.importorskip("openpeople", reason="the demo's sample people come from `openpeople`")
-    try:
-        from mfmc.pool import TargetPool
+    """The built-in pool and `openpeople` are installed with mfmc: if either is missing or broken the test fails
+    (it does not skip); only a pool that was deliberately not installed (`PoolError`) is a reason to skip."""
+    from mfmc.pool import TargetPool
+    from mfmc.pool.pool import PoolError, default_pool_path
 
+    if not (default_pool_path() / "index.json").is_file():
+        pytest.skip(f"the built-in target pool is not installed at {default_pool_path()}")
+    try:
         TargetPool.default()
-    except Exception as err:
-        pytest.skip(f"the built-in target pool is unavailable: {getattr(err, 'message', err)}")
+    except PoolError as err:
+        pytest.fail(f"the built-in target pool is installed but cannot be loaded: {err.message}")
 
 
 @pytest.fixture(scope="module")
