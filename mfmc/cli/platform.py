@@ -22,6 +22,9 @@ DataDirOpt = Annotated[Path, typer.Option("--data-dir", envvar="MFMC_DATA_DIR",
                                           help="Where the platform keeps its state.")]
 DbOpt = Annotated[str | None, typer.Option("--db", envvar="MFMC_DB_URL", show_envvar=True,
                                            help="Database URL (default: SQLite file in the data dir).")]
+ServerOpt = Annotated[str | None, typer.Option(
+    "--server", envvar="MFMC_SERVER", show_envvar=True,
+    help="URL of a running `mfmc serve` (default: a server embedded in this command, over the data dir).")]
 DEFAULT_DIR = Path("mfmc-data")
 
 user_app = typer.Typer(help="Manage platform users.", no_args_is_help=True)
@@ -33,10 +36,13 @@ def data_dir_of_env() -> Path:
     return Path(os.environ.get("MFMC_DATA_DIR") or DEFAULT_DIR)
 
 
-def open_platform(data_dir: Path, db: str | None, *, create: bool = False):
-    from mfmc.service import Platform
+def open_platform(data_dir: Path, db: str | None, server: str | None = None, *, create: bool = False):
+    """The users' clients in `data_dir`, talking to the server at `server` (else `MFMC_SERVER`), or to a server
+    embedded in this process (`mfmc.cli.session`)."""
+    from mfmc.cli.session import open_session
 
-    return Platform(data_dir, db_url=db, create=create)
+    return open_session(data_dir, db, server if server is not None else os.environ.get("MFMC_SERVER"),
+                        create=create)
 
 
 def init(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
@@ -48,56 +54,56 @@ def init(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
 
 @user_app.command("add")
 def user_add(names: Annotated[list[str], typer.Argument(help="User names.")],
-             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """Add users: each gets a client keyring (sealed keys); the server stores the public keys."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         for name in names:
             print(f"{'added' if p.add_user(name) else 'exists'}: {name}")
 
 
 @user_app.command("list")
-def user_list(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+def user_list(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """List users."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         for name in p.users():
             print(name)
 
 
 def enroll(name: Annotated[str, typer.Argument(help="The user.")],
            images: Annotated[list[Path], typer.Argument(help="Photos of the user (largest face is used).")],
-           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """Compute the user's face embedding on their client; shared only as ciphertexts to friends."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         n = p.enroll(name, [str(i) for i in images])
         print(f"enrolled: {name} ({n} image{'s' if n != 1 else ''})")
 
 
 def friend(a: Annotated[str, typer.Argument(help="A user.")], b: Annotated[str, typer.Argument(help="Another user.")],
-           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """Make A and B friends (symmetric); their clients exchange encrypted embeddings."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         print(f"{'friends' if p.friend(a, b) else 'already friends'}: {a} {b}")
 
 
 def unfriend(a: Annotated[str, typer.Argument(help="A user.")],
              b: Annotated[str, typer.Argument(help="Their friend.")],
-             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """End the friendship; shared embeddings are deleted and revoked."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         print(f"{'unfriended' if p.unfriend(a, b) else 'not friends'}: {a} {b}")
 
 
 def follow(a: Annotated[str, typer.Argument(help="Follower.")], b: Annotated[str, typer.Argument(help="Followee.")],
-           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """A follows B."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         print(f"{'follows' if p.follow(a, b) else 'already follows'}: {a} -> {b}")
 
 
 def unfollow(a: Annotated[str, typer.Argument(help="Follower.")], b: Annotated[str, typer.Argument(help="Followee.")],
-             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+             data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """A stops following B."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         print(f"{'unfollowed' if p.unfollow(a, b) else 'not following'}: {a} -> {b}")
 
 
@@ -109,10 +115,10 @@ def upload(image: Annotated[Path, typer.Argument(help="The photo.")],
            = None,
            album: Annotated[str | None, typer.Option("--album", help="Album name (rules may test it).")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+           data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """Upload a photo: faces are identified and the required fakes made on the uploader's client first."""
     items = [x.strip() for r in (reveal or []) for x in r.split(",") if x.strip()]
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         res = p.upload(str(image), as_user, model=model, reveal=items, album=album)
     if as_json:
         print(json.dumps({"photo": res.photo_id, "model": res.model, "created": res.created, "faces": [
@@ -133,9 +139,9 @@ def upload(image: Annotated[Path, typer.Argument(help="The photo.")],
               f"`mfmc audit {res.photo_id}`)", file=sys.stderr)
 
 
-def photos(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+def photos(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """List uploaded photos."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         for ph in p.photos():
             print(f"{ph.id}\t{ph.model}\t{ph.uploader}\t{ph.album or '-'}\t{ph.width}x{ph.height}")
 
@@ -144,18 +150,18 @@ def tag(photo: Annotated[int, typer.Argument(help="Photo id (`mfmc photos`).")],
         face: Annotated[int, typer.Argument(help="Face index.")],
         user: Annotated[str, typer.Argument(help="Who the face is.")],
         by: Annotated[str | None, typer.Option("--by", help="Who tags (default: the uploader).")] = None,
-        data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+        data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """Tag a face (explicit model); it stays fake until the tagged user consents."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         print(f"tagged: photo {photo} face {face} as {user} (consent {p.tag(photo, face, user, by=by)})")
 
 
 def untag(photo: Annotated[int, typer.Argument(help="Photo id (`mfmc photos`).")],
           face: Annotated[int, typer.Argument(help="Face index.")],
           by: Annotated[str | None, typer.Option("--by", help="Who untags.")] = None,
-          data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+          data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """Remove a tag; the face is faked again with a new fake."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         p.untag(photo, face, by=by)
         print(f"untagged: photo {photo} face {face}")
 
@@ -164,9 +170,9 @@ def consent(photo: Annotated[int, typer.Argument(help="Photo id (`mfmc photos`).
             face: Annotated[int, typer.Argument(help="Face index.")],
             user: Annotated[str, typer.Argument(help="The tagged user.")],
             refuse: Annotated[bool, typer.Option("--refuse", help="Refuse or revoke consent.")] = False,
-            data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+            data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """The tagged user grants (or with --refuse refuses/revokes) consent to reveal their face."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         print(f"consent {p.consent(photo, face, user, grant=not refuse)}: photo {photo} face {face} ({user})")
 
 
@@ -185,11 +191,17 @@ def render(photo: str, viewer: str, *, out: Path | None = None, as_json: bool = 
     write_file_atomic(target, encode_image(res.image, target.suffix))  # no partial file with real faces
     if as_json:
         print(json.dumps({"photo": photo_id, "viewer": viewer, "version": res.version, "out": str(target),
+                          "fallbacks": res.fallbacks,
                           "faces": [{"index": d.index, "decision": "reveal" if d.reveal else "fake",
-                                     "reasons": list(d.reasons)} for d in res.decisions]}, indent=2))
+                                     "fallback": d.fallback, "reasons": list(d.reasons)} for d in res.decisions]},
+                         indent=2))
         return
     for d in res.decisions:
-        print(f"face {d.index}: {'reveal' if d.reveal else 'fake'} ({'; '.join(d.reasons)})")
+        made = f", fake: {d.fallback}" if d.fallback else ""
+        print(f"face {d.index}: {'reveal' if d.reveal else 'fake'}{made} ({'; '.join(d.reasons)})")
+    if res.fallbacks:
+        print(f"warning: {res.fallbacks} face(s) blocked: no verified fake could be made (see the log)",
+              file=sys.stderr)
     print(f"wrote {target}")
 
 
@@ -205,9 +217,9 @@ def audit(photo: Annotated[int | None, typer.Argument(help="Only this photo.")] 
 
 @keys_app.command("rotate")
 def keys_rotate(name: Annotated[str, typer.Argument(help="The user whose keys are replaced.")],
-                data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+                data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """Replace USER's key pair: shares are re-sealed, rules re-signed, friends told by a signed notice."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         res = p.rotate_keys(name)
     print(f"rotated: {name} ({res.old_fingerprint} -> {res.new_fingerprint})")
     print(f"  re-shared with: {', '.join(res.reshared) or '-'}")
@@ -218,9 +230,9 @@ def keys_rotate(name: Annotated[str, typer.Argument(help="The user whose keys ar
 
 @keys_app.command("sync")
 def keys_sync(name: Annotated[str, typer.Argument(help="The user whose client fetches updates.")],
-              data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
+              data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None, server: ServerOpt = None) -> None:
     """Fetch USER's notices and friends' envelopes; fails (exit 1) if anything was refused."""
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         done = p.client_sync(name, strict=True)
     for what in ("imported", "revoked", "rotated"):
         if done[what]:

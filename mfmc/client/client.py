@@ -20,26 +20,30 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from mfmc.client.api import Api, Json, b64d, b64e
+from mfmc.client.matching import AMBIGUITY_MARGIN, match_faces
 from mfmc.crypto.errors import CryptoError, KeyringError, MissingKeyError, WrongKeyError
 from mfmc.crypto.keyring import Keyring
 from mfmc.crypto.keys import KdfParams, KeyPair, PublicKeys, verify_rotation
 from mfmc.crypto.sharing import EmbeddingSet, envelope_header, may_share
 from mfmc.crypto.signing import canonical_rules, sign_rules, verify_rules
 from mfmc.errors import InvalidImageError, InvalidInputError, MfmcError, NoFaceError, UnknownUserError
+from mfmc.files import read_regular_file
 from mfmc.policy import PolicySet
+from mfmc.policy.model import DefaultAudience
 from mfmc.service.backends import DetectedFace, FaceBackend, FakeOutcome, fake_or_block
 from mfmc.service.imaging import decode_png, encode_png, load_upload
-from mfmc.service.records import FaceDecision, FaceSummary, RotationResult, UploadResult
+from mfmc.service.records import FaceDecision, FaceSummary, FakeUse, RotationResult, UploadResult
 from mfmc.store.models import AccessModel, Consent, FaceState
 from mfmc.vocabulary import Fallback
 
 PassphraseProvider = Callable[[str], str]
+MAX_UPLOAD_BYTES = 256 * 2**20  # as `mfmc.vision.images.MAX_FILE_BYTES` (not imported: vision is heavy)
 SyncReport = dict[str, list[str]]
 ROTATION = "rotation"
 PENDING_ROTATION = "rotation.pending"  # the notice of a rotation the server has not stored yet (crash recovery)
@@ -74,11 +78,9 @@ def sharing_level(text: str, owner: str) -> str:
     """Sharing level from an owner's rule text: `nobody` iff the default is nobody and nothing can reveal."""
     compiled = PolicySet.from_sources([(text, f"{owner}.mfmc")])
     policy = next(iter(compiled))
-    default = str(policy.default)
-    if default != "nobody":
-        return default if default in ("public", "everyone", "friends", "friends_of_friends", "followers") \
-            else "friends"
-    return "friends" if any(not rule.hide for rule in policy.rules) else "nobody"
+    if policy.default is not DefaultAudience.NOBODY:
+        return str(policy.default)
+    return DefaultAudience.FRIENDS if any(not rule.hide for rule in policy.rules) else DefaultAudience.NOBODY
 
 
 def summary_of(obj: Json) -> FaceSummary:
@@ -90,7 +92,8 @@ def summary_of(obj: Json) -> FaceSummary:
 def decision_of(obj: Json) -> FaceDecision:
     fallback = obj.get("fallback")
     return FaceDecision(int(obj["index"]), obj["decision"] == "reveal", tuple(obj.get("reasons", ())),
-                        obj.get("owner"), fallback=Fallback(fallback) if fallback else None)
+                        obj.get("owner"), fake=FakeUse(obj.get("fake", FakeUse.NONE)),
+                        fallback=Fallback(fallback) if fallback else None)
 
 
 class Client:
@@ -138,6 +141,7 @@ class Client:
             from mfmc.vocabulary import check_user_name
 
             check_user_name(self.user)
+            self.api.public("POST", "/api/users/check", json={"user": self.user})  # before any keyring exists
             ring = Keyring.create(self.ring_dir, self.user, self._passphrase(self.user), kdf=self._kdf)
             self._ring = ring
         return bool(self.api.public("POST", "/api/users", json={
@@ -147,10 +151,15 @@ class Client:
         return self.call("GET", "/api/me")
 
     def enroll(self, images: Sequence[object]) -> int:
-        """Compute the embedding on this client from photos of the user (largest face of each)."""
+        """Compute the embedding on this client from photos of the user (largest face of each).
+
+        Refused when a photo's face matches a person this client already knows (a friend whose embedding it
+        holds): enrolling with someone else's photo would claim their faces (see docs/threat-model.md).
+        """
         if not images:
             raise InvalidInputError("enroll needs at least one image")
         ring = self.keyring  # wrong passphrase fails here, before anything is computed or sent
+        self.sync()  # the friends' embeddings this client may hold, to refuse a claim on one of them
         vectors = []
         for src in images:
             image = load_upload(src)
@@ -160,6 +169,7 @@ class Client:
                 raise NoFaceError(f"no face found in `{label}`", help="use a photo where the face is clearly visible")
             largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
             vectors.append(np.asarray(largest.embedding, dtype=np.float32))
+            self._refuse_known_face(vectors[-1], src)
         ring.enroll({self.backend.recognizer: np.stack(vectors)})
         self.call("POST", "/api/me/enrolled")
         self.sync_shares()
@@ -355,43 +365,68 @@ class Client:
         reshared = tuple(sorted(e["recipient"] for e in self.call("GET", "/api/envelopes/sent")["envelopes"]))
         return RotationResult(self.user, old.fingerprint, new.fingerprint, reshared, version, (), ())
 
+    def _refuse_known_face(self, embedding: np.ndarray, src: object) -> None:
+        """Enrollment fails closed: a face within reach of another person this client knows is refused."""
+        names, gallery = self.keyring.gallery(self.backend.recognizer)
+        others = [k for k, name in enumerate(names) if name != self.user]
+        if not others:
+            return
+        dist = self.backend.distance(embedding, gallery[others])
+        reach = float(self.backend.threshold) * (1 + AMBIGUITY_MARGIN)
+        k = int(np.argmin(dist))
+        if float(dist[k]) < reach:
+            label = src if isinstance(src, str | Path) else "an enrollment photo"
+            raise InvalidInputError(f"the face in `{label}` matches `{names[others[k]]}`, whom `{self.user}`'s "
+                                    "client knows: enrolling it would claim their faces",
+                                    help="enroll with photos of yourself; if you are look-alikes, the owner of "
+                                         "the face must confirm (see docs/threat-model.md)")
+
     # ------------------------------------------------------------------ upload
-    def identify(self, faces: list[DetectedFace]) -> list[str | None]:
-        """Match faces to the user and to friends whose embeddings this client holds (greedy, one face each)."""
+    def identify(self, faces: list[DetectedFace]) -> tuple[list[str | None], list[str]]:
+        """Match faces to the user and to friends whose embeddings this client holds (greedy, one face each).
+
+        Returns the owner of each face (None: unknown) and, for unknown faces, why."""
         if not faces:
-            return []
+            return [], []
         self.sync()
         names, gallery = self.keyring.gallery(self.backend.recognizer)
         if not names:
-            return [None] * len(faces)
-        pairs = []
+            why = (f"unknown: `{self.user}`'s client holds no embeddings (neither `{self.user}` nor a friend who "
+                   "shares is enrolled: `mfmc enroll`)")
+            return [None] * len(faces), [why] * len(faces)
+        held = sorted(set(names))
+        notes = [f"unknown: matches none of the {len(held)} people `{self.user}`'s client knows "
+                 f"({', '.join(held)}); friends are known once enrolled with rules that are not `nobody`"] * len(faces)
+        per_face: list[dict[str, float] | None] = []
         for i, face in enumerate(faces):
             if face.embedding is None:
+                notes[i] = "unknown: no embedding could be computed for this face (too small or turned away)"
+                per_face.append(None)
                 continue
             dist = self.backend.distance(np.asarray(face.embedding, dtype=np.float32), gallery)
             best: dict[str, float] = {}
             for name, d in zip(names, dist.tolist(), strict=True):
                 best[name] = min(best.get(name, np.inf), float(d))
-            pairs.extend((d, i, name) for name, d in best.items() if d < self.backend.threshold)
-        owners: list[str | None] = [None] * len(faces)
-        taken: set[str] = set()
-        for _d, i, name in sorted(pairs):
-            if owners[i] is None and name not in taken:
-                owners[i], _ = name, taken.add(name)
-        return owners
+            per_face.append(best)
+        # fail closed: a face two known people could claim, or a person two faces claim, stays unknown (faked)
+        threshold = float(self.backend.threshold)
+        matches = match_faces(per_face, threshold, AMBIGUITY_MARGIN * threshold)
+        for i, found in enumerate(matches):
+            if found.owner is not None or found.note.startswith("ambiguous"):
+                notes[i] = found.note
+        return [found.owner for found in matches], notes
 
-    def _owner_level(self, owner: str) -> str:
-        """The sharing level of an identified owner from their rules, verified under the key this client pinned."""
-        if owner == self.user:
-            return self.own_level()
-        keys = self.keyring.pinned(owner)
+    def _owner_level(self, owner: str) -> str | None:
+        """The sharing level of an identified owner from their rules, verified under the key this client trusts
+        for them (own key, or the pinned key of a friend); None when they have no rules yet."""
+        keys = self.keyring.public if owner == self.user else self.keyring.pinned(owner)
         if keys is None:
             return "nobody"
         try:
             text = self.verified_rules(owner, keys)
         except MfmcError:
             return "nobody"  # unverifiable or unreadable rules: fake the face on this client (fail closed)
-        return "nobody" if text is None else sharing_level(text, owner)
+        return None if text is None else sharing_level(text, owner)
 
     def upload(self, image: object, *, model: str = "rules", reveal: Iterable[str | int] = (),
                album: str | None = None) -> UploadResult:
@@ -408,7 +443,10 @@ class Client:
         key = upload_key(raw, model, album, reveal)
         faces = self.backend.detect(pixels)
         by_name = any(isinstance(r, str) and not str(r).isdigit() for r in reveal)
-        owners = self.identify(faces) if (model != AccessModel.PROXY or by_name) else [None] * len(faces)
+        if model != AccessModel.PROXY or by_name:
+            owners, notes = self.identify(faces)
+        else:
+            owners, notes = [None] * len(faces), [""] * len(faces)
         client_fake: list[bool] = []
         states: list[str] = []
         if model == AccessModel.PROXY:
@@ -419,7 +457,13 @@ class Client:
         else:
             levels = {o: self._owner_level(o) for o in set(owners) if o is not None}
             for i, owner in enumerate(owners):
+                # An explicit `nobody` is faked on the client; an owner without rules keeps their face (the
+                # engine's `default nobody` then shows it to them alone), so no owner silently loses it.
                 nobody = owner is not None and levels[owner] == "nobody"
+                if nobody:
+                    notes[i] = f"`{owner}`'s rules say `nobody`: faked on the uploader's client"
+                elif owner is not None and levels[owner] is None:
+                    notes[i] = f"`{owner}` has no rules yet: only `{owner}` sees this face"
                 must_fake = nobody or (owner is None and model == AccessModel.RULES)
                 client_fake.append(must_fake)
                 states.append(FaceState.CLIENT_FAKED if must_fake else FaceState.SERVER)
@@ -438,12 +482,15 @@ class Client:
             rows.append({"box": rec["box"], "score": rec["score"], "landmarks": rec["landmarks"], "owner": owners[i],
                          "state": str(states[i]),
                          "fake_verified": reports[i].verified if i in reports else None,
-                         "fake_fallback": str(reports[i].fallback) if i in reports else None})
+                         "fake_fallback": str(reports[i].fallback) if i in reports else None,
+                         "fake_error": str(reports[i].report.get("error", ""))[:200] or None if i in reports else None})
         del pixels  # the original goes no further (proxy: every unrevealed face is faked in `base`)
         got = self.call("POST", "/api/photos", json={"image": b64e(encode_png(base)), "model": str(model),
                                                      "album": album, "faces": rows, "client_key": key})
-        return UploadResult(int(got["photo"]), str(got["model"]), tuple(summary_of(f) for f in got["faces"]),
-                            bool(got["created"]))
+        summaries = tuple(summary_of(f) for f in got["faces"])
+        if got["created"]:
+            summaries = tuple(replace(f, note=n) for f, n in zip(summaries, notes, strict=True))
+        return UploadResult(int(got["photo"]), str(got["model"]), summaries, bool(got["created"]))
 
     # ------------------------------------------------------------------ photos, views, tags
     def photos(self) -> list[Json]:
@@ -515,12 +562,8 @@ def _raw_bytes(source: object) -> bytes:
         return source.tobytes() + str(source.shape).encode()
     if isinstance(source, bytes):
         return source
-    try:
-        return Path(source).read_bytes()  # type: ignore[arg-type]
-    except FileNotFoundError:
-        raise InvalidImageError(f"no such image `{source}`") from None
-    except OSError as err:
-        raise InvalidImageError(f"cannot read `{source}`: {err.strerror}") from None
+    # regular files only: `/dev/zero` or a FIFO is refused before a byte is read
+    return read_regular_file(Path(source), max_bytes=MAX_UPLOAD_BYTES, error=InvalidImageError)  # type: ignore[arg-type]
 
 
 def _resolve_reveal(reveal: list[str | int], owners: list[str | None], n: int) -> set[int]:

@@ -124,6 +124,7 @@ class FaceIn(BaseModel):
     state: str = Field(max_length=20)
     fake_verified: bool | None = None
     fake_fallback: str | None = Field(default=None, max_length=16)
+    fake_error: str | None = Field(default=None, max_length=200)
 
 
 class UploadIn(BaseModel):
@@ -145,7 +146,7 @@ class ConsentIn(BaseModel):
 # ---------------------------------------------------------------------------------------------- responses
 def decision_json(d: FaceDecision) -> dict[str, Any]:
     return {"index": d.index, "decision": "reveal" if d.reveal else "fake", "reasons": list(d.reasons),
-            "owner": d.owner}
+            "owner": d.owner, "fake": str(d.fake), "fallback": str(d.fallback) if d.fallback else None}
 
 
 def summary_json(f: FaceSummary) -> dict[str, Any]:
@@ -266,6 +267,12 @@ def create_app(server: Server, *, audience: str = "mfmc", token_ttl_s: int = 900
         value, ttl = auth.token(body.user, body.challenge, b64d(body.answer, "answer"))
         return {"token": value, "expires_in": ttl, "user": body.user}
 
+    @app.post("/api/users/check", tags=["users"])
+    def check_name(body: ChallengeIn) -> dict[str, Any]:
+        """Whether `user` can be registered (syntax, reserved words, taken regardless of case): 400 if not."""
+        server.check_name_free(body.user)
+        return {"user": body.user, "free": True}
+
     @app.post("/api/users", tags=["users"])
     def register(body: UserIn) -> dict[str, Any]:
         return {"created": server.register(body.name, body.public_keys), "user": body.name}
@@ -378,7 +385,7 @@ def create_app(server: Server, *, audience: str = "mfmc", token_ttl_s: int = 900
     @app.post("/api/photos", tags=["photos"])
     def upload(body: UploadIn, user: Actor) -> dict[str, Any]:
         faces = [UploadFace(tuple(f.box), f.score, tuple(tuple(p) for p in f.landmarks), f.owner,  # type: ignore[arg-type]
-                            f.state, f.fake_verified, f.fake_fallback) for f in body.faces]
+                            f.state, f.fake_verified, f.fake_fallback, f.fake_error) for f in body.faces]
         res = server.upload(user, b64d(body.image, "image"), model=body.model, album=body.album, faces=faces,
                             client_key=body.client_key)
         return {"photo": res.photo_id, "model": res.model, "created": res.created,

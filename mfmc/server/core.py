@@ -47,7 +47,7 @@ from mfmc.service.records import FaceDecision, FaceSummary, FakeUse, UploadResul
 from mfmc.store import Store, Tx
 from mfmc.store import models as m
 from mfmc.store.models import AccessModel, Consent, FaceState
-from mfmc.vocabulary import Fallback
+from mfmc.vocabulary import Fallback, check_user_name
 
 ROTATION = "rotation"
 REVOCATION = "revocation"
@@ -117,6 +117,7 @@ class UploadFace:
     state: str
     fake_verified: bool | None = None
     fake_fallback: str | None = None
+    fake_error: str | None = None  # why the client's generator failed (kept in the audit log)
 
 
 def _hwm_key(owner: str) -> str:
@@ -152,6 +153,7 @@ class Server:
             raise InvalidInputError(f"invalid public keys: {err.message}") from None
         if keys.user != name:
             raise InvalidInputError(f"the public keys are for `{keys.user}`, not `{name}`")
+        check_user_name(name)  # the rule language's identifier syntax, no reserved word (exit 2)
         with self.store.tx() as tx:
             existing = tx.find_user(name)
             if existing is not None:
@@ -162,6 +164,13 @@ class Server:
             _, created = tx.add_user(name, public_keys=keys.to_json(), fingerprint=keys.fingerprint)
             tx.audit(name, "user.add")
         return created
+
+    def check_name_free(self, name: str) -> None:
+        """Refuse a name that cannot be registered (syntax, reserved word, taken regardless of case)."""
+        check_user_name(name)
+        with self.store.read() as tx:
+            if tx.find_user(name) is None:
+                tx.check_name_free(name)
 
     def public_keys(self, name: str) -> PublicKeys:
         with self.store.read() as tx:
@@ -448,7 +457,8 @@ class Server:
             tx.audit(actor, "upload", photo_id=photo.id, detail={
                 "model": model, "faces": len(rows),
                 "client_faked": sum(r.state == FaceState.CLIENT_FAKED for r in rows),
-                "fallbacks": sum(r.fake_fallback == Fallback.BLOCK for r in rows)})
+                "fallbacks": {i: (f.fake_error or "")[:200] for i, f in enumerate(faces)
+                              if f.fake_fallback == Fallback.BLOCK}})
             result = UploadResult(photo.id or 0, model, summaries(rows), True)
         return result
 
@@ -592,7 +602,15 @@ class Server:
             tx.user(viewer)
             photo = tx.photo(photo_id)
             pol = self.current_policy(tx) if photo.model == AccessModel.RULES else None
-            return [self._decide(pol, photo, f, viewer) for f in tx.faces(photo_id)]
+            faces = tx.faces(photo_id)
+            decisions = [self._decide(pol, photo, f, viewer) for f in faces]
+            made = {(r.face_index, r.viewer, r.generation): r for r in tx.fakes(photo_id)}
+        for k, (d, face) in enumerate(zip(decisions, faces, strict=True)):  # how the fakes shown were made
+            if not d.reveal and d.fake is not FakeUse.NONE:
+                row = made.get((face.index, d.fake.cache_viewer(viewer), face.generation))
+                if row is not None:
+                    decisions[k] = replace(d, fallback=Fallback(row.fallback) if row.fallback else Fallback.NONE)
+        return decisions
 
     def decisions_for(self, photo_id: int, viewers: Sequence[str]) -> dict[str, list[bool]]:
         """Reveal flags per face for many viewers (operator/benchmark use: not exposed over HTTP)."""
@@ -669,7 +687,7 @@ class Server:
             with self.store.tx() as tx:
                 tx.audit(viewer, "view", photo_id=photo_id, version=version,
                          detail={"real": [d.index for d in decisions if d.reveal],
-                                 "fallbacks": sum(d.fallback is Fallback.BLOCK for d in decisions)})
+                                 "fallbacks": [d.index for d in decisions if d.fallback is Fallback.BLOCK]})
         return ServerRendering(photo_id, viewer, image, tuple(decisions), version, len(missing))
 
     def render_png(self, viewer: str, photo_id: int) -> tuple[ServerRendering, bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from mfmc.errors import StoreError
 from mfmc.server.core import Server
 from mfmc.service.backends import FaceBackend
 from mfmc.store import Store
+from mfmc.store.repository import private_dir
 
 MARKER = "mfmc-data.json"
 
@@ -76,14 +78,20 @@ class LazyBackend:
 
 
 def open_store(settings: ServerSettings) -> Store:
+    """The data dir's store. With `create`, a missing data dir is made (0700) and a missing database created,
+    but only while no client keyrings exist beside it: a lost database is never silently recreated."""
     marker = settings.data_dir / MARKER
     if not marker.exists():
         if not settings.create:
             raise StoreError(f"no mfmc data dir at `{settings.data_dir}`",
                              help="create one with `mfmc init` (or pass --data-dir)")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"format": "mfmc-data", "version": 1}) + "\n")
-    return Store(settings.server_dir, settings.db_url, schema=settings.schema)
+        private_dir(settings.data_dir)  # real faces and sealed keys live here
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps({"format": "mfmc-data", "version": 1}) + "\n")
+    clients = settings.data_dir / "clients"
+    fresh = settings.create and not (clients.is_dir() and any(clients.iterdir()))
+    return Store(settings.server_dir, settings.db_url, schema=settings.schema, create=fresh)
 
 
 def open_server(settings: ServerSettings, *, backend: FaceBackend | None = None) -> Server:

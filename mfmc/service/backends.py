@@ -152,3 +152,32 @@ class VisionBackend:
         new = patch.apply(image)
         return FakeOutcome(image=np.asarray(new), verified=bool(report.verified), fallback=Fallback(report.fallback),
                            report=_jsonable(report.to_dict()))
+
+
+def fake_or_block(backend: FaceBackend, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
+                  cache_key: str | None = None) -> FakeOutcome:
+    """A fake of face `index`, or a hatched block if generation fails or changes nothing (fail closed).
+
+    Used on both sides of the platform: by the uploader's client (faces that must never leave it real) and by
+    the server's fake jobs (render-time fakes). Only `MfmcError`s (e.g. `GenerationError`, a missing model)
+    fall back; each fallback is logged with its error, kept in the outcome's report and counted by the caller.
+    Anything else is a bug and propagates: nothing is stored.
+    """
+    import logging
+
+    from mfmc.errors import GenerationError, MfmcError
+    from mfmc.service.imaging import obfuscate
+
+    try:
+        outcome = backend.fake(image, faces, index, seed=seed, cache_key=cache_key)
+        if outcome.image.shape != image.shape or not np.any(outcome.image != image):
+            raise GenerationError("the fake did not change the face")
+        if not outcome.verified:
+            raise GenerationError(f"the fake did not pass verification (fallback `{outcome.fallback}`)")
+        return outcome
+    except MfmcError as err:
+        why = f"{type(err).__name__}: {err.message}"
+        logging.getLogger("mfmc.fakes").warning("face %d: no verified fake, using a block instead (%s)", index, why)
+        others = [f.box for j, f in enumerate(faces) if j != index]
+        return FakeOutcome(image=obfuscate(image, faces[index].box, others), verified=False,
+                           fallback=Fallback.BLOCK, report={"error": why})

@@ -20,7 +20,7 @@ from mfmc.crypto.keys import KdfParams
 from mfmc.crypto.scan import find_secrets, scan_paths
 from mfmc.errors import StoreError
 from mfmc.service import Platform
-from mfmc.service.identity import PENDING_ROTATION
+from mfmc.client.client import PENDING_ROTATION
 from mfmc.service.testing import GridBackend, grid_photo
 from mfmc.store import Tx
 from tests.platform.conftest import passphrase, social
