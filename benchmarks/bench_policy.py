@@ -9,7 +9,12 @@ engine) and warm, against brute force over the context space in the same run —
 one stranger, none, the owner, times every album literal, another album, none, each decided for all viewers by the
 engine's batched reveal vector — checking that both give the same `ever` and `always`; and `diff` for one edit.
 
+Last, `mfmc rules check rules/` as a fresh process (issue 17: <= 0.3 s), interleaved with `python -c pass` (the
+baseline of the same run) and with the same check after `import numpy` (what it cost when the rules CLI loaded
+the engine, and numpy with it, at import).
+
     python benchmarks/bench_policy.py [--users 10000] [--viewers 10000] [--faces 20] [--seed 0] [--brute 2]
+                                      [--startup 20] [--startup-only]
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -88,7 +94,12 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--brute", type=int, default=2, help="owners checked by brute force over contexts (slow)")
+    ap.add_argument("--startup", type=int, default=20, help="fresh processes per command for `rules check`")
+    ap.add_argument("--startup-only", action="store_true", help="only time `mfmc rules check` start-up")
     args = ap.parse_args()
+    if args.startup_only:
+        bench_check_startup(args.startup)
+        return
     rng = random.Random(args.seed)
 
     t0 = time.perf_counter()
@@ -140,6 +151,29 @@ def main() -> None:
     print(f"audience (one face, {len(graph)} users): cold median {statistics.median(audience_times) * 1e3:.2f} ms, "
           f"max {max(audience_times) * 1e3:.2f} ms; warm {warm_audience * 1e3:.2f} ms")
     bench_analysis(policy, graph, owners, texts, args.brute)
+    if args.startup:
+        bench_check_startup(args.startup)
+
+
+def bench_check_startup(runs: int) -> None:
+    root = Path(__file__).resolve().parents[1]
+    check = "import sys; from mfmc.cli.main import main; sys.exit(main(['rules', 'check', 'rules/']))"
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "mfmc rules check rules/": [sys.executable, "-c", check],
+        "the same after `import numpy`": [sys.executable, "-c", "import numpy; " + check],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):  # interleaved, so load changes hit every command alike
+        for name, command in commands.items():
+            start = time.perf_counter()
+            subprocess.run(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            times[name].append(time.perf_counter() - start)
+    loaded = "numpy" in subprocess.run([sys.executable, "-c", check.replace("sys.exit(main", "main").replace(
+        "]))", "]); print(*sys.modules)")], cwd=root, capture_output=True, text=True).stdout.split()
+    print(f"cold `rules check` ({runs} fresh processes each, interleaved; numpy imported by the check: {loaded}):")
+    for name, values in times.items():
+        print(f"  {name:<32} min {min(values) * 1e3:6.0f} ms  median {statistics.median(values) * 1e3:6.0f} ms")
 
 
 def brute_force(engine: Engine, owner: str) -> tuple[object, object, int]:
