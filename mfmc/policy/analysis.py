@@ -273,6 +273,7 @@ def _dead_statements(vectors: _Vectors) -> tuple[DeadStatement, ...]:
         viewers[own] = False  # the owner is never decided by a statement
     deciding: set[int] = set()
     default_decides = False
+    default_mask = engine.vector(owner, policy.default, [])
     for active in set(vectors.active):
         undecided = viewers.copy()
         for level in sorted(Level, reverse=True):
@@ -290,7 +291,7 @@ def _dead_statements(vectors: _Vectors) -> tuple[DeadStatement, ...]:
             for k in rules:
                 undecided &= ~masks[k]
         if not default_decides and default_line is not None:
-            default_decides = bool((engine.vector(owner, policy.default, []) & undecided).any())
+            default_decides = bool((default_mask & undecided).any())
     dead = [line for line, (_, ids) in by_line.items() if not ids & deciding]
     if default_line is not None and not default_decides:
         dead.append(default_line)
