@@ -43,6 +43,7 @@ def browser() -> Iterator[object]:
                 "--window-size=1100,900", "--force-device-scale-factor=1", "--force-color-profile=srgb",
                 "--disable-extensions", "--no-first-run", "--lang=en-US"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors (CSP violations too)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.implicitly_wait(0)
     try:

@@ -211,3 +211,16 @@ def test_the_feed_pages_and_more_photos_continues_at_the_first_new_one(browser, 
         wait_for(browser, lambda d: len(d.find_elements("css selector", "#feed li.card")) >= 2)
     finally:
         browser.set_window_size(1100, 900)
+
+
+def test_pages_run_without_console_errors_or_policy_violations(browser, site: Site, capsys, monkeypatch) -> None:
+    sign_in(browser, site, "carol", capsys, monkeypatch)
+    wait_for(browser, lambda d: d.find_elements("css selector", "#feed li.card img"))
+    browser.get_log("browser")  # what came before (other tests' pages) is not this test's
+    pages = [("/web/", "#feed li.card"), (f"/web/photo.html?id={site.photos['group']}", "#mine-list .audience"),
+             ("/web/rules.html", "#aud-ever")]
+    for path, ready in pages:
+        browser.get(site.url + path)
+        wait_for(browser, lambda d, css=ready: d.find_elements("css selector", css))
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+    assert errors == []
