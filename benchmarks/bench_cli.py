@@ -4,7 +4,8 @@
 
 Measures wall time (median and min of `--runs` fresh processes) and CPU time (user + system, median) of
 `mfmc --help`, `mfmc --version`, `mfmc rules check rules/`, `mfmc faces` and `mfmc anonymize` on a 0.2 MP photo
-(the first three faces of examples/group.jpg), and as the baseline in the same run the interpreter alone
+(the first three faces of examples/group.jpg), the README's file-mode `mfmc render` of examples/group.jpg (5 faces,
+3 faked), and as the baseline in the same run the interpreter alone
 (`python -c pass`) and `python -c "import typer"`, so figures from a busy machine can be read as ratios. "Cold"
 means a new process; the OS file cache is warm (each command runs once untimed first), and the model caches of a
 first run after install (e.g. the converted ONNX graphs) exist. The console script is called directly (not
@@ -71,6 +72,9 @@ def main() -> None:
             "rules check": [*mfmc(), "rules", "check", "rules/"],
             "faces": [*mfmc(), "faces", str(photo)],
             "anonymize": [*mfmc(), "anonymize", str(photo), "-o", str(Path(tmp) / "out.png")],
+            "render (file mode)": [*mfmc(), "render", "--viewer", "bob", "examples/group.jpg", "--rules", "rules",
+                                   "--graph", "examples/graph.toml", "--people", "examples/people", "--uploader",
+                                   "carol", "-o", str(Path(tmp) / "bob.png")],
         }
         print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
               f"{args.runs} fresh processes per command")
