@@ -138,10 +138,17 @@ class DlibRecognizer(Recognizer):
 
 def align_crop(image: np.ndarray, box: np.ndarray, landmarks5: np.ndarray, size: int, margin: float) -> np.ndarray:
     """A square, roll-corrected crop around a face: the box's dlib-style square grown by `margin` on each side,
-    rotated so that the eyes are level, resized to `size`."""
+    rotated so that the eyes are level, resized to `size`. Width, height and "down" are the face's own: a face
+    lying on its side (`upright_turn`) gets the same crop as when the photo is turned upright."""
+    from mfmc.vision.orientation import upright_turn
+
     x1, y1, x2, y2 = (float(v) for v in box)
-    side = 1.058 * (x2 - x1) * (1.0 + 2.0 * margin)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + 0.066 * (y2 - y1)
+    turn = upright_turn(landmarks5)
+    width, height = (y2 - y1, x2 - x1) if turn % 2 else (x2 - x1, y2 - y1)
+    down_x, down_y = ((0.0, 1.0), (-1.0, 0.0), (0.0, -1.0), (1.0, 0.0))[turn]
+    side = 1.058 * width * (1.0 + 2.0 * margin)
+    cx = (x1 + x2) / 2 + 0.066 * height * down_x
+    cy = (y1 + y2) / 2 + 0.066 * height * down_y
     left, right = landmarks5[0], landmarks5[1]
     angle = float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))
     scale = size / max(side, 1.0)

@@ -86,6 +86,8 @@ def test_turned_face_is_analyzed_upright_and_mapped_back(pipeline: FacePipeline,
     assert np.abs(back - upright.landmarks68).mean() < 2.0  # px, on a ~170 px face
     dlib = pipeline.recognizers["dlib"]
     assert dlib.distance(faces.embeddings["dlib"][0], upright.embeddings["dlib"][0]) < 0.2  # same person, clearly
+    facenet = pipeline.recognizers["facenet"]  # its crop follows the face's own axes (0.16-0.28 in image axes)
+    assert facenet.distance(faces.embeddings["facenet"][0], upright.embeddings["facenet"][0]) < 0.2
     assert abs(abs(faces.pose[0, 2]) - (90 * turn if turn < 3 else 90)) < 15  # roll says how it lies
     assert abs(faces.pose[0, 0] - upright.pose[0, 0]) < 10  # yaw does not depend on the turn
     assert faces.gender[0] == upright.gender[0]
