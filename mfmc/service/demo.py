@@ -3,11 +3,11 @@
 Five synthetic people from the `openpeople` package (MIT; generated, no real individuals) become users A-E:
 the people at positions 5-9 of `openpeople.curated.list()`, which are reserved for the demo and the examples and
 never enter the target pool (built from positions 0-4), so no demo face can be swapped to a demo person. Each
-enrolls with their selfie; A is friends with B, C and D, and B with C; E is friends with nobody and follows A.
-Everyone's rules say `default friends`. A uploads a group photo of A-D (their studio portraits side by side)
-under the rules model; every user then views it: each sees their own face and their friends' real faces and
-verified fakes elsewhere (B: A, B, C; D: A, D), E sees only fakes. Writes `original.png`, one
-`what-<viewer>-sees.png` per viewer and a labelled `contact-sheet.png`.
+enrolls with a casual full-length photo of themselves; A is friends with B, C and D, and B with C; E is friends
+with nobody and follows A. Everyone's rules say `default friends`. A uploads a group photo of A-D (their studio
+portraits side by side) under the rules model; every user then views it: each sees their own face and their
+friends' real faces and verified fakes elsewhere (B: A, B, C; D: A, D), E sees only fakes. Writes
+`original.png`, one `what-<viewer>-sees.png` per viewer and a labelled `contact-sheet.png`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ FRIENDS = [("A", "B"), ("A", "C"), ("A", "D"), ("B", "C")]
 FOLLOWS = [("E", "A")]
 RESERVED = slice(5, 10)  # openpeople.curated.list() positions for the demo and examples; the pool uses 0-4
 TILE = 320
+ENROLL_ASSET = "amateur_posture"  # a casual full-length photo; faces ~90-110 px at 1280 px
 DEMO_PASSPHRASE = "mfmc demo: not a secret"
 
 
@@ -114,11 +115,13 @@ def run_demo(out: str | Path = "mfmc-demo", *, seed: int = 0, data_dir: str | Pa
     try:
         with Platform(data_dir, backend=backend, passphrase=lambda _name: DEMO_PASSPHRASE,
                       kdf=KdfParams.FAST_INSECURE, create=True) as p:
-            say(f"users {USERS[0]}-{USERS[-1]} (keyrings), enrollment from their selfies")
+            say(f"users {USERS[0]}-{USERS[-1]} (keyrings), enrollment from a photo of each")
             for name in USERS:
                 p.add_user(name)
             for name, person in zip(USERS, people, strict=True):
-                p.enroll(name, [_load(person, "amateur_selfie", max_side=640)])
+                # Not the selfies: with them B's face is within dlib's threshold of C's selfie too, and the
+                # client rightly refuses to name an ambiguous face (mfmc.client.matching).
+                p.enroll(name, [_load(person, ENROLL_ASSET, max_side=1280)])
             for a, b in FRIENDS:
                 p.friend(a, b)
             for a, b in FOLLOWS:
