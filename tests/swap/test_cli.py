@@ -26,8 +26,15 @@ def test_anonymize_writes_photo_and_report(tmp_path: Path, group: Group, pool_di
     entries = json.loads(report.read_text())
     assert len(entries) == 2
     for e in entries:
-        assert e["verified"] and e["fallback"] in ("none", "alpha", "obfuscate", "fill")
         assert {"box", "target", "attempts", "distances", "timings_ms"} <= set(e)
+        assert e["verified"] is True
+        if e["verified_by"] == "construction":  # only the last resort is verified without recognizers
+            assert e["fallback"] == "fill"
+        else:  # every recognizer measured the fake far enough from the real face (same person iff < threshold)
+            assert e["verified_by"] == "recognizers" and set(e["distances"]) == set(e["thresholds"]) != set()
+            assert all(e["distances"][r] >= e["thresholds"][r] for r in e["thresholds"]), e
+        x1, y1, x2, y2 = (int(v) for v in e["box"])  # and the face in the written photo really changed
+        assert (load_image(out)[y1:y2, x1:x2].astype(int) - group.image[y1:y2, x1:x2].astype(int)).any()
 
 
 def test_unknown_swapper_is_invalid_input(tmp_path: Path, group: Group, pool_dir: Path) -> None:
