@@ -151,7 +151,7 @@ def decision_json(d: FaceDecision) -> dict[str, Any]:
 
 def summary_json(f: FaceSummary) -> dict[str, Any]:
     return {"index": f.index, "box": list(f.box), "owner": f.owner, "state": f.state, "tag": f.tag,
-            "consent": f.consent}
+            "consent": f.consent, "fallback": str(f.fallback) if f.fallback else None}
 
 
 def rules_json(r: RuleRecord) -> dict[str, Any]:
