@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -120,6 +121,10 @@ class Client:
     def keyring(self) -> Keyring:
         """The unlocked keyring (wrong passphrase: `WrongPassphraseError`, exit 1, nothing changed)."""
         if self._ring is None:
+            if not (self.ring_dir / "identity.sealed").exists():
+                self.api.public("GET", f"/api/users/{self.user}")  # an unknown user: one clear line (exit 2)
+                raise MissingKeyError(f"no keyring at `{self.ring_dir}` (the client of `{self.user}`)",
+                                      help=f"run the command where `{self.user}`'s client lives")
             self._ring = Keyring.open(self.ring_dir, self._passphrase(self.user))
         return self._ring
 
@@ -250,19 +255,16 @@ class Client:
     def sync_shares(self) -> None:
         """Make the server hold exactly the envelopes the user's own verified rules and friendships call for."""
         ring = self.keyring
-        me = self.me()
-        friends = set(me["friends"])
-        level = self.own_level()
-        wanted = friends if (me["enrolled"] and ring.own is not None and may_share(level)) else set()
-        sent = {e["recipient"]: b64d(e["envelope"]) for e in self.call("GET", "/api/envelopes/sent")["envelopes"]}
-        missing: list[tuple[str, PublicKeys]] = []
-        for friend in sorted(wanted):
-            pub = self._server_keys(friend)
-            if not _is_current(sent.get(friend), ring.own, ring.public, pub):
-                missing.append((friend, pub))
+        state = self.call("GET", "/api/me/sharing")
+        keys = {f["name"]: PublicKeys.from_json(f["public_keys"]) for f in state["friends"]}
+        friends = set(keys)
+        level = self._level_from(state["rules"], int(state["version"]))
+        wanted = friends if (state["enrolled"] and ring.own is not None and may_share(level)) else set()
+        sent = {e["recipient"]: b64d(e["envelope"]) for e in state["sent"]}
+        missing = [(f, keys[f]) for f in sorted(wanted) if not _is_current(sent.get(f), ring.own, ring.public, keys[f])]
         stale = sorted(set(sent) - wanted)
         if missing:  # a friend's relayed key rotation must move the pin before sealing to their new key
-            self._receive_notices(_report(), [])
+            self._apply_notices(self.call("GET", "/api/notices")["notices"], _report(), [])
         for _friend, pub in missing:
             try:
                 envelope = ring.share_with(pub, level=level)
@@ -275,25 +277,37 @@ class Client:
             if other not in friends:
                 ring.drop(other)
 
+    def _level_from(self, rules: Json | None, version: int) -> str:
+        """The user's sharing level from their own rules, verified under their own key (fail closed: nobody)."""
+        if rules is None:
+            return "nobody"
+        try:
+            verify_rules(rules["text"], b64d(rules["signature"]), self.keyring.public, owner=self.user,
+                         min_version=max(1, version))
+        except CryptoError:
+            return "nobody"  # rules the client cannot verify never open sharing
+        return sharing_level(rules["text"], self.user)
+
     def sync(self, *, strict: bool = False) -> SyncReport:
         """Apply relayed notices, import envelopes; refused ones are reported (and raised with `strict`)."""
         ring = self.keyring
         done = _report()
         errors: list[CryptoError] = []
-        self._receive_notices(done, errors)
-        friends = set(self.me()["friends"])
-        for item in self.call("GET", "/api/envelopes")["envelopes"]:
+        inbox = self.call("GET", "/api/me/inbox")
+        self._apply_notices(inbox["notices"], done, errors)
+        keys = {f["name"]: f["public_keys"] for f in inbox["friends"]}
+        for item in inbox["envelopes"]:
             owner = item["owner"]
-            if owner not in friends:
+            if owner not in keys:
                 continue
             try:
-                ring.import_envelope(b64d(item["envelope"]), self._server_keys(owner))
+                ring.import_envelope(b64d(item["envelope"]), PublicKeys.from_json(keys[owner]))
                 done["imported"].append(owner)
             except CryptoError as err:
                 done["refused"].append(owner)
                 errors.append(err)
         for other in list(ring.known()):
-            if other not in friends:
+            if other not in keys:
                 ring.drop(other)
         if done["rotated"]:
             self.sync_shares()
@@ -301,11 +315,10 @@ class Client:
             raise errors[0]
         return done
 
-    def _receive_notices(self, done: SyncReport, errors: list[CryptoError]) -> None:
-        ring = self.keyring
-        notices = self.call("GET", "/api/notices")["notices"]
+    def _apply_notices(self, notices: list[Json], done: SyncReport, errors: list[CryptoError]) -> None:
         if not notices:
             return
+        ring = self.keyring
         for n in notices:
             blob, sender, kind = b64d(n["blob"]), n["sender"], n["kind"]
             try:
@@ -424,8 +437,10 @@ class Client:
             return "nobody"
         try:
             text = self.verified_rules(owner, keys)
-        except MfmcError:
-            return "nobody"  # unverifiable or unreadable rules: fake the face on this client (fail closed)
+        except MfmcError as err:  # unverifiable or unreadable rules: fake the face on this client (fail closed)
+            logging.getLogger(__name__).warning("rules of `%s` cannot be verified (%s: %s); their face is faked",
+                                                owner, type(err).__name__, err.message)
+            return "nobody"
         return None if text is None else sharing_level(text, owner)
 
     def upload(self, image: object, *, model: str = "rules", reveal: Iterable[str | int] = (),

@@ -277,6 +277,12 @@ def create_app(server: Server, *, audience: str = "mfmc", token_ttl_s: int = 900
     def register(body: UserIn) -> dict[str, Any]:
         return {"created": server.register(body.name, body.public_keys), "user": body.name}
 
+    @app.get("/api/users/{name}", tags=["users"])
+    def user_exists(name: str) -> dict[str, Any]:
+        """404 (with a did-you-mean) if `name` is not a user: user names are public, keys and data are not."""
+        server.public_keys(name)
+        return {"user": name}
+
     @app.get("/api/users", tags=["users"])
     def users(_: Actor) -> dict[str, Any]:
         return {"users": server.users()}
@@ -294,6 +300,27 @@ def create_app(server: Server, *, audience: str = "mfmc", token_ttl_s: int = 900
                 "following": sorted(b for a, b in follows if a == user),
                 "followers": sorted(a for a, b in follows if b == user),
                 "requests": [{"kind": k, "from": s} for k, s in server.requests_for(user)]}
+
+    @app.get("/api/me/sharing", tags=["sharing"])
+    def sharing(user: Actor) -> dict[str, Any]:
+        """What the actor's client needs to decide its shares, in one request: enrolled, friends and their
+        current keys, the actor's signed rules and the envelopes it sent."""
+        found = server.rules(user, user)
+        return {"enrolled": server.is_enrolled(user),
+                "friends": [{"name": f, "public_keys": server.public_keys(f).to_json()}
+                            for f in server.friends_of(user)],
+                "rules": rules_json(found) if found else None, "version": server.rules_version(user),
+                "sent": [{"recipient": r, "envelope": b64e(b)} for r, b in server.envelopes_from(user)]}
+
+    @app.get("/api/me/inbox", tags=["sharing"])
+    def inbox(user: Actor) -> dict[str, Any]:
+        """What the actor's client syncs, in one request: relayed notices, envelopes addressed to it, its
+        friends and their current keys."""
+        return {"notices": [{"id": i, "sender": s, "kind": k, "blob": b64e(b)}
+                            for i, s, k, b in server.notices_for(user)],
+                "envelopes": [{"owner": o, "envelope": b64e(b)} for o, b in server.envelopes_for(user)],
+                "friends": [{"name": f, "public_keys": server.public_keys(f).to_json()}
+                            for f in server.friends_of(user)]}
 
     @app.post("/api/me/enrolled", tags=["users"])
     def enrolled(user: Actor) -> dict[str, Any]:
