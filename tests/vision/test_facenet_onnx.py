@@ -44,6 +44,7 @@ def test_default_recognizer_runs_onnx(pipeline: FacePipeline) -> None:
     assert pipeline.recognizers["facenet"].describe()["backend"] == "onnxruntime"
 
 
+@pytest.mark.slow  # converts and runs the real FaceNet graph (quick subset: -m 'not slow')
 def test_onnx_matches_cv2_on_real_crops(crops: tuple[np.ndarray, np.ndarray],
                                         cv2_recognizer: FaceNetRecognizer) -> None:
     images, people = crops
@@ -70,6 +71,7 @@ def test_batch_does_not_change_an_embedding(crops: tuple[np.ndarray, np.ndarray]
     assert np.abs(together - alone).max() < 1e-5
 
 
+@pytest.mark.slow  # converts and runs the real FaceNet graph (quick subset: -m 'not slow')
 def test_converted_graph_is_cached_on_disk_and_rebuilt_when_damaged(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache, "_state", {"dir": tmp_path})
