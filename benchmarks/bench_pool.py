@@ -113,6 +113,8 @@ def main() -> None:
                     help="instead: count mutually distinct identities of the built-in pool plus N recombinations "
                          "per gender (greedy, every recognizer)")
     ap.add_argument("--pool", type=str, default=None, help="pool folder for --identities (default: built-in)")
+    ap.add_argument("--recognizers", type=str, default="dlib,facenet",
+                    help="recognizers that must all tell identities apart, for --identities")
     args = ap.parse_args()
     if args.identities:
         from mfmc.pool import TargetPool
@@ -120,9 +122,10 @@ def main() -> None:
         from mfmc.vision import FacePipeline
 
         pool = TargetPool.load(args.pool) if args.pool else TargetPool.default()
-        rep = identity_supply(FacePipeline.default(), pool, args.identities)
+        rep = identity_supply(FacePipeline.default(), pool, args.identities,
+                              recognizers=args.recognizers.split(","))
         print(f"pool {pool.name}: {len(pool)} faces; candidates per gender {rep.candidates}")
-        print(f"distinct identities (greedy, every recognizer at its threshold): plain people {rep.plain}, "
+        print(f"distinct identities (greedy, {args.recognizers} each at its threshold): plain people {rep.plain}, "
               f"with recombinations {rep.distinct}, total {rep.total} ({rep.seconds:.0f} s)")
         return
     print(f"exact backend, {args.dim}-D, median of {args.repeat} runs x {args.queries} probes (ms per query)")

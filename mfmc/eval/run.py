@@ -305,7 +305,7 @@ class Evaluation:
             rec.result_embeddings[key] = emb
             d_res = {r: float(self.pipe.recognizers[r].distance(emb[r], rec.embeddings[r])) for r in self.recognizers}
             d_tgt: dict[str, float] = {}
-            if p.get("target"):
+            if p.get("target") and p["target"] in self.pool.index.ids:  # not a recombined (`mix:…`) target
                 t_emb = self.pool.entry(p["target"]).embeddings
                 d_tgt = {r: float(self.pipe.recognizers[r].distance(np.asarray(t_emb[r]), rec.embeddings[r]))
                          for r in self.recognizers if r in t_emb}

@@ -132,6 +132,13 @@ class TargetPool:
     def entry(self, target_id: str) -> PoolEntry:
         return self.index.entry(self._position(target_id))
 
+    def expression(self, target_id: str) -> str | None:
+        """The expression class a pool face was labelled with at build (e.g. the expression sheet's cells:
+        `neutral`, `happy`, `surprise`), or None when unlabelled."""
+        source = self.index.records[self._position(target_id)].get("source") or {}
+        label = source.get("expression") if isinstance(source, Mapping) else None
+        return str(label) if label else None
+
     def identity(self, target_id: str) -> str:
         """Who a pool face shows: the person its build source names (e.g. `P002`, or `P001+P003+…` for a
         composite), else the face's own id. Faces of one identity must not fake two people of one photo."""

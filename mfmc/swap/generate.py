@@ -87,12 +87,13 @@ class FakeGenerator:
         if swapper is None or isinstance(swapper, str):
             swapper = create_swapper(swapper or "split")
         self.swapper = swapper
-        # the closest misses get more of the target: full geometry, and for the split swapper the plain warp
-        # (only the source's mean colour kept: the coarsest split), measured in docs/swap.md
+        # the closest misses get more of the target: full geometry and, for the split swapper, the coarsest split
+        # (σ = 2 × √area: little more than the source's mean colour and lighting) — still with its beard test;
+        # the plain warp there pasted the pool man's beard onto clean-shaven sources (docs/swap.md)
         if isinstance(escalate, str):
             escalate = create_swapper(escalate)
         elif escalate is None:
-            escalate = create_swapper("warp") if swapper.name == "split" else swapper
+            escalate = create_swapper("split", sigma_max=2.0) if swapper.name == "split" else swapper
         self.escalate = escalate
         self.max_attempts = max(0, int(max_attempts))
         self.alpha_retries = max(0, int(alpha_retries))
@@ -138,31 +139,39 @@ class FakeGenerator:
             # every face's embeddings (each fake must avoid the others), but none for faces that are only pixelated
             faces = self.pipeline.analyze(image, faces, min_size=self.min_face)
         base = avoid or Avoid()
-        real = {n: np.asarray(v, np.float32) for n, v in faces.embeddings.items() if n in self.verifier.names}
-        big = [i for i in range(len(faces)) if _side(faces.boxes[i]) >= self.min_face]
         out: list[tuple[FacePatch, FaceReport]] = []
-        made: dict[str, list[np.ndarray]] = {}
-        used: set[str] = set()
+        made: list[FaceReport] = []
         for i in range(len(faces)):
-            others = [j for j in big if j != i]
-            rows, floors = {}, {}
-            for n, v in real.items():
-                rec = self.pipeline.recognizers[n]
-                # other real faces (each no closer than the real pair already was), then the fakes made so far
-                # (never within the bar: two fakes of one photo are never the same person)
-                rows[n] = np.vstack([v[others]] + [np.asarray(e)[None] for e in made.get(n, [])])
-                real_pairs = np.asarray(rec.distance(v[i], v[others]), dtype=np.float64).reshape(-1)
-                floors[n] = np.concatenate([real_pairs, np.full(len(made.get(n, [])), np.inf)])
-            patch, report = self.fake_face(image, faces, i, seed=seed, avoid=base.plus(rows, used, floors))
-            if report.identity:
-                used.add(report.identity)
-            if report.fake_embeddings and all(n in report.fake_embeddings for n in real):
-                for n in real:
-                    made.setdefault(n, []).append(report.fake_embeddings[n])
+            patch, report = self.fake_face(image, faces, i, seed=seed, avoid=self.photo_avoid(faces, i, made, base))
+            if report.identity and all(n in report.fake_embeddings for n in self.verifier.names):
+                made.append(report)
             out.append((patch, report))
             if progress is not None:
                 progress(i + 1, len(faces))
         return out
+
+    def photo_avoid(
+        self, faces: Faces, index: int, fakes: list[FaceReport] | None = None, base: Avoid | None = None
+    ) -> Avoid:
+        """What the fake of face `index` must avoid in its photo: every other real face ≥ `min_face` (each no
+        closer than the real pair already was: `Avoid.floors`), the `fakes` already made for the photo (never
+        within the bar) and their identities, plus `base` (e.g. the uploader's known people). `faces` must
+        carry the verifiers' embeddings."""
+        made = fakes or []
+        others = [j for j in range(len(faces)) if j != index and _side(faces.boxes[j]) >= self.min_face]
+        rows: dict[str, np.ndarray] = {}
+        floors: dict[str, np.ndarray] = {}
+        for n in self.verifier.names:
+            if n not in faces.embeddings:
+                continue
+            v = np.asarray(faces.embeddings[n], np.float32)
+            rec = self.pipeline.recognizers[n]
+            mine = [np.asarray(r.fake_embeddings[n], np.float32)[None] for r in made if n in r.fake_embeddings]
+            rows[n] = np.vstack([v[others], *mine])
+            real_pairs = np.asarray(rec.distance(v[index], v[others]), dtype=np.float64).reshape(-1)
+            floors[n] = np.concatenate([real_pairs, np.full(len(mine), np.inf)])
+        used = [r.identity for r in made if r.identity]
+        return (base or Avoid()).plus(rows, used, floors)
 
     def fake_face(
         self, image: np.ndarray, faces: Faces, index: int, *, seed: int = 0, avoid: Avoid | None = None
@@ -298,11 +307,25 @@ class FakeGenerator:
                 report.notes.append(f"pool query widened: {label}")
             if len({self.pool.identity(c.id) for c in good}) >= self.max_attempts:
                 break
-        # one target per identity first (several faces of one person rarely change the verdict), best first
+        # one target per identity (several faces of one person rarely change the verdict), best first; of a
+        # person's faces, one labelled with the source's expression class when there is one
+        wanted = None if face.expression is None else str(face.expression[0])
         by_identity: dict[str, Candidate] = {}
         for c in good + sorted(fitting_all, key=lambda c: -promise(c.id)):
-            by_identity.setdefault(self.pool.identity(c.id), c)
+            who = self.pool.identity(c.id)
+            have = by_identity.get(who)
+            if have is None or (wanted is not None and self.pool.expression(have.id) != wanted
+                                and self.pool.expression(c.id) == wanted):
+                by_identity[who] = c
         plain = [Target.plain(c.id, self.pool.identity(c.id)) for c in by_identity.values()]
+        if wanted is not None:
+            # the source's expression class first (a target labelled otherwise imports its expression);
+            # unlabelled targets (portraits, selfies: mostly neutral or smiling) in between
+            def mismatch(t: Target) -> int:
+                label = self.pool.expression(t.parts[0])
+                return 0 if label == wanted else 1 if label is None else 2
+
+            plain.sort(key=mismatch)
         ranked = [t for t in plain if promise(t.parts[0]) >= 1.0]
         rest = [t for t in plain if promise(t.parts[0]) < 1.0]
         donors = [c.id for c in fitting_all]

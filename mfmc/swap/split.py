@@ -20,17 +20,11 @@ import numpy as np
 
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import SwapResult, register_swapper
+from mfmc.swap.beard import beard_gap, bearded_target, lower_face
 from mfmc.swap.blend import blend_patch, cut_holes, feather, polygon_mask, region_box
 from mfmc.swap.warp import piecewise_affine_maps, triangulate
 
-# the lower face under the mouth (chin and jaw sides), and the upper cheeks beside the nose: a beard darkens
-# the first against the second. The upper lip under the nose is left out: its shading fired a plain test. On the
-# pool's crops (LAB L, cheeks minus chin) women measured -0.4 to 19, the bearded man 15 to 43 (median 34): a
-# target counts as bearded above `beard_gap` (22) and `beard_margin` (12) above the source's own gap.
-CHIN = np.array([4, 5, 6, 7, 8, 9, 10, 11, 12, 54, 55, 56, 57, 58, 59, 48])
-RIGHT_CHEEK = np.array([1, 2, 3, 31, 39, 40, 41, 36])
-LEFT_CHEEK = np.array([15, 14, 13, 35, 42, 47, 46, 45])
-
+__all__ = ["SplitSwapper", "beard_gap", "masked_blur"]
 
 def masked_blur(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     """Normalised masked Gaussian: the local mean of `lab` over pixels inside `mask` only."""
@@ -38,18 +32,6 @@ def masked_blur(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     num = cv2.GaussianBlur(lab * m[..., None], (0, 0), sigma)
     den = cv2.GaussianBlur(m, (0, 0), sigma)[..., None]
     return num / np.maximum(den, 1e-4)
-
-
-def region_lightness(lab: np.ndarray, polygon: np.ndarray, offset: tuple[int, int], inner: np.ndarray) -> float:
-    sel = polygon_mask(polygon, lab.shape[:2], offset).astype(bool) & inner
-    return float(lab[..., 0][sel].mean()) if sel.sum() >= 8 else float("nan")
-
-
-def beard_gap(lab: np.ndarray, pts: np.ndarray, offset: tuple[int, int], inner: np.ndarray) -> float:
-    """Mean L of the upper cheeks minus mean L of the chin region (LAB L, 0-100): larger = darker lower face."""
-    cheeks = np.nanmean([region_lightness(lab, pts[RIGHT_CHEEK], offset, inner),
-                         region_lightness(lab, pts[LEFT_CHEEK], offset, inner)])
-    return float(cheeks - region_lightness(lab, pts[CHIN], offset, inner))
 
 
 @register_swapper("split")
@@ -121,21 +103,18 @@ class SplitSwapper:
         t_lab = cv2.cvtColor(warped.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
         notes: list[str] = []
-        # beard test on the warped target against the source, both measured on the destination geometry
-        gap_t = beard_gap(t_lab, dst68, (x1, y1), inner)
-        gap_s = beard_gap(s_lab, src, (x1, y1), inner)
-        bearded_target = bool(np.isfinite(gap_t) and np.isfinite(gap_s) and gap_t > self.beard_gap
-                              and gap_t - gap_s > self.beard_margin)
+        # beard test on the warped target against the source
+        bearded = bearded_target(t_lab, s_lab, dst68, src, (x1, y1), inner, gap=self.beard_gap,
+                                 margin=self.beard_margin)
 
         sigma = max(1.0, self.sigma_factor(alpha) * scale)
         s_coarse = masked_blur(s_lab, inner, sigma)
         t_coarse = masked_blur(t_lab, inner, sigma)
         detail = t_lab - t_coarse
         detail[..., 1:] *= self.colour_detail
-        if bearded_target:
+        if bearded:
             # the source's own lower face instead of the target's (no facial hair added)
-            lower = polygon_mask(np.vstack([dst68[2:15], dst68[[35, 33, 31]]]), size, (x1, y1)).astype(np.float32)
-            lower = cv2.GaussianBlur(lower, (0, 0), max(1.0, 0.04 * scale))[..., None]
+            lower = lower_face(dst68, size, (x1, y1), scale)[..., None]
             detail = detail * (1.0 - lower) + (s_lab - s_coarse) * lower
             notes.append("target has facial hair the source lacks: kept the source's lower face")
         out_lab = s_coarse + detail

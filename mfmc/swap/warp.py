@@ -9,6 +9,7 @@ import numpy as np
 
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import SwapResult, register_swapper
+from mfmc.swap.beard import bearded_target, lower_face
 from mfmc.swap.blend import blend_patch, cut_holes, feather, polygon_mask, region_box, transfer_colour
 
 _SHIFT = 4
@@ -86,12 +87,14 @@ class WarpSwapper:
         keep_open_mouth: bool = True,
         keep_open_eyes: bool = True,
         colour: bool = True,
+        keep_source_hair: bool = True,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
         self.keep_open_mouth = keep_open_mouth
         self.keep_open_eyes = keep_open_eyes
         self.colour = colour
+        self.keep_source_hair = keep_source_hair
 
     def destination(self, source: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarray:
         """Source geometry with `alpha` of the target's inner geometry (brows, eyes, nose, mouth) moved in.
@@ -142,7 +145,13 @@ class WarpSwapper:
             notes.append("kept the source's open eyes (target eyes closed)")
         alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)
 
+        inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=2)
         if self.colour:
-            inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=2)
             warped = transfer_colour(warped, image[y1:y2, x1:x2], inner.astype(np.float32))
+        if self.keep_source_hair:
+            t_lab = cv2.cvtColor(warped.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+            s_lab = cv2.cvtColor(image[y1:y2, x1:x2].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+            if bearded_target(t_lab, s_lab, dst[:68], src, (x1, y1), inner.astype(bool)):
+                alpha_map = alpha_map * (1.0 - lower_face(dst[:68], size, (x1, y1), scale))
+                notes.append("target has facial hair the source lacks: kept the source's lower face")
         return SwapResult(blend_patch(image, warped, alpha_map, box), tuple(notes))

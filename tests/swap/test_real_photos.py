@@ -25,6 +25,7 @@ from mfmc.swap import landmarks as lmk
 from mfmc.swap.recombine import Target
 from mfmc.swap.split import SplitSwapper, beard_gap
 from mfmc.swap.verify import Avoid
+from mfmc.swap.warp import WarpSwapper
 from mfmc.vision import FacePipeline, Faces, load_image
 from tests.swap.conftest import VERIFIERS
 
@@ -157,7 +158,8 @@ def test_split_swap_keeps_the_sources_tone_and_lighting(pipeline: FacePipeline, 
     assert not (changed & ~patch.full_mask()).any()
 
 
-def test_a_bearded_target_adds_no_facial_hair(pipeline: FacePipeline) -> None:
+@pytest.mark.parametrize("swapper", [SplitSwapper(), WarpSwapper()], ids=["split", "warp"])
+def test_a_bearded_target_adds_no_facial_hair(pipeline: FacePipeline, swapper: SplitSwapper | WarpSwapper) -> None:
     astro = np.ascontiguousarray(skimage_data.astronaut())
     face = pipeline.analyze(astro)
     src = np.asarray(face.landmarks68[0], np.float64)
@@ -173,7 +175,7 @@ def test_a_bearded_target_adds_no_facial_hair(pipeline: FacePipeline) -> None:
     gap, tid = max(gaps)
     assert gap > 22, "the built-in pool's man has a beard"
     timg, tface = default.target(tid)
-    result = SplitSwapper().swap(astro, src, timg, tface.landmarks68[0], alpha=0.5)
+    result = swapper.swap(astro, src, timg, tface.landmarks68[0], alpha=0.5)
     assert any("facial hair" in n for n in result.notes)
     out = result.patch.apply(astro)
     x1, y1, x2, y2 = result.patch.box
