@@ -148,7 +148,9 @@ class VisionBackend:
     def fake(self, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
              cache_key: str | None = None) -> FakeOutcome:
         analyzed = self._analyzed_faces(image, faces, cache_key)
-        patch, report = self.generator.fake_face(image, analyzed, index, seed=seed)
+        # the fake must match no other face of the photo (FAKES helper: a targeted edit)
+        patch, report = self.generator.fake_face(image, analyzed, index, seed=seed,
+                                                 avoid=self.generator.photo_avoid(analyzed, index))
         new = patch.apply(image)
         return FakeOutcome(image=np.asarray(new), verified=bool(report.verified), fallback=Fallback(report.fallback),
                            report=_jsonable(report.to_dict()))
