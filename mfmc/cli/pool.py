@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 
 from mfmc.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 pool_app = typer.Typer(help="Build and inspect target pools of synthetic faces.", no_args_is_help=True)
 
@@ -96,6 +98,8 @@ def info(
 
 def write_plots(pool: Any, folder: Path, recognizer: str | None = None) -> list[Path]:
     """Embedding-distance and age histograms as PNG files (drawn with Pillow)."""
+    import numpy as np
+
     from mfmc.pool.diversity import pairwise
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -120,6 +124,7 @@ def write_plots(pool: Any, folder: Path, recognizer: str | None = None) -> list[
 
 
 def _histogram(values: np.ndarray, title: str, path: Path, marker: float | None = None) -> None:
+    import numpy as np
     from PIL import Image, ImageDraw
 
     w, h, pad = 640, 360, 40
