@@ -271,36 +271,33 @@ class CenterFace:
     ) -> list[int]:
         """Quarter turns (1, 2 or 3, counter-clockwise as `np.rot90`) worth a whole second search.
 
-        Evidence, cheapest first: the best faces found upright (`boxes`) and the best weak `candidates` (upright
-        scores below the threshold) re-detected in small crops turned each way; a face lying on its side scores
-        far higher turned upright. When the faces found agree and no candidate disagrees, that decides.
-        Otherwise probe passes over the whole photo, reduced and turned each way, look for faces the upright
-        search missed altogether."""
+        Evidence, cheapest first: the best faces found upright (`boxes`) re-detected in small crops turned each
+        way (a face lying on its side scores far higher turned upright); when they agree, that decides. Else the
+        best weak `candidates` (upright scores below the threshold) are checked the same way, and if they show
+        no turn either, probe passes over the whole photo, reduced and turned each way, look for faces the
+        upright search missed altogether."""
         cfg = self.orientation
         if cfg is None:
             return []
         evidence = np.zeros(4)
-        agreed: int | None = None
-        # 1. faces and candidates found upright, re-detected in crops turned each way (small batches)
-        for found, found_scores, count in ((boxes, scores, cfg.check_faces),
-                                           (candidates, candidate_scores, cfg.check_candidates)):
-            if found is None or found_scores is None or not len(found):
-                continue
-            votes = self._check_faces(image, found, found_scores, count)
-            if found is boxes:
-                decided = {int(np.argmax(row)) if row.max() >= self.threshold else -1 for row in votes}
-                if len(decided) == 1 and -1 not in decided:
-                    agreed = decided.pop()  # every face checked agrees: upright, or all turned the same way
-            for row in votes:
-                turn = int(np.argmax(row))
-                if turn and row[turn] >= self.threshold and row[turn] > row[0] + cfg.check_margin:
-                    evidence[turn] += float(row[turn])
-        if agreed:
-            return [agreed]
-        if agreed == 0 or evidence.any():
-            best = int(np.argmax(evidence))
-            return [best] if evidence[best] > 0 else []
-        # 2. probes: the photo reduced to a fraction of the working size, then turned each way (cheap: small)
+        # 1. the faces found upright, re-detected in crops turned each way (one small batch): when they all
+        # agree (upright, or all turned the same way), that decides
+        if len(boxes):
+            votes = self._check_faces(image, boxes, scores, cfg.check_faces)
+            # a face's vote: its best turn, if that scores above the threshold; upright needs no such score (the
+            # upright search already found it there), only no turn scoring better
+            decided = {int(np.argmax(row)) if row.max() >= self.threshold or np.argmax(row) == 0 else -1
+                       for row in votes}
+            if len(decided) == 1 and -1 not in decided:
+                turn = decided.pop()
+                return [turn] if turn else []
+            evidence += self._turn_votes(votes)
+        # 2. the weak upright responses: on a turned photo with small faces, often the only trace of them
+        if candidates is not None and candidate_scores is not None and len(candidates):
+            evidence += self._turn_votes(self._check_faces(image, candidates, candidate_scores, cfg.check_candidates))
+        if evidence.any():
+            return [int(np.argmax(evidence))]
+        # 3. probes: the photo reduced to a fraction of the working size, then turned each way (cheap: small)
         height, width = image.shape[:2]
         long_side = max(height, width)
         working = self.tiling.working_scale(long_side) * long_side
@@ -315,6 +312,17 @@ class CenterFace:
                 evidence[turn] += float(s[_novel(b, boxes)].sum())
         best = int(np.argmax(evidence))
         return [best] if best and evidence[best] > 0 else []
+
+    def _turn_votes(self, votes: np.ndarray) -> np.ndarray:
+        """(4,) evidence per quarter turn from `_check_faces` rows: a turned crop scoring above the threshold
+        and clearly above the upright crop."""
+        assert self.orientation is not None
+        evidence = np.zeros(4)
+        for row in votes:
+            turn = int(np.argmax(row))
+            if turn and row[turn] >= self.threshold and row[turn] > row[0] + self.orientation.check_margin:
+                evidence[turn] += float(row[turn])
+        return evidence
 
     def _check_faces(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, count: int) -> np.ndarray:
         """(n, 4) peak heat at the centre of a crop around each of the n <= `count` best boxes, turned 0-3
