@@ -46,8 +46,8 @@ def decode_png(data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             arr = np.asarray(img.convert("RGB"))
-    except Exception as err:
-        raise StoreError(f"a stored image cannot be decoded: {type(err).__name__}",
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:  # Pillow's errors
+        raise StoreError(f"a stored image cannot be decoded: {type(err).__name__}: {err}",
                          help="the data dir was modified outside mfmc") from None
     arr.flags.writeable = False
     return arr
@@ -59,23 +59,9 @@ def load_upload(source: object) -> np.ndarray:
         if source.dtype != np.uint8 or source.ndim != 3 or source.shape[2] != 3 or min(source.shape[:2]) < 1:
             raise InvalidImageError("an image must be an RGB uint8 array of shape (H, W, 3)")
         return source
-    try:
-        from mfmc.vision import load_image
-    except ImportError:  # vision not installed: plain Pillow, EXIF-upright
-        load_image = None
-    if load_image is not None:
-        return load_image(source)  # type: ignore[arg-type]
-    from PIL import ImageOps
+    from mfmc.vision import load_image  # regular files only, bounded, EXIF-upright; `InvalidImageError` otherwise
 
-    try:
-        raw = source if isinstance(source, bytes) else open(source, "rb").read()  # type: ignore[arg-type]  # noqa: SIM115
-        with Image.open(io.BytesIO(raw)) as img:
-            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
-    except FileNotFoundError:
-        raise InvalidImageError(f"no such image `{source}`") from None
-    except Exception:
-        raise InvalidImageError(f"`{source}` is not a readable image" if not isinstance(source, bytes)
-                                else "the uploaded bytes are not a readable image") from None
+    return load_image(source)  # type: ignore[arg-type]
 
 
 def clip_box(box: Box | list[float], shape: tuple[int, ...], pad: float = 0.0) -> Box:

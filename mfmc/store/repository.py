@@ -63,7 +63,7 @@ def _reason(err: SQLAlchemyError) -> str:
 def _redact(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except (ArgumentError, ValueError):  # a malformed URL: show none of it (it may hold a password)
         return "<database url>"
 
 

@@ -193,3 +193,10 @@ def test_the_library_refuses_a_missing_database_too(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is missing"):
         Platform(tmp_path / "d", create=True)  # keyrings remain: a new database would orphan them
     assert not (tmp_path / "d" / "server" / "mfmc.db").exists()
+
+
+def test_a_stored_image_that_cannot_be_decoded_is_a_store_error() -> None:
+    from mfmc.service.imaging import decode_png
+
+    with pytest.raises(StoreError, match="a stored image cannot be decoded: UnidentifiedImageError"):
+        decode_png(b"not a png at all")
