@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str, str, bool]] = {
     "pool": ("mfmc.cli.pool", "pool_app", FACES, True),
     "graph": ("mfmc.cli.graph", "graph_app", "Platform", True),
     "open": ("mfmc.cli.web", "open_command", "Platform", False),
+    "serve": ("mfmc.cli.server", "serve_command", "Server", False),
+    "worker": ("mfmc.cli.server", "worker_command", "Server", False),
 }
 
 

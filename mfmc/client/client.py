@@ -309,8 +309,7 @@ class Client:
         for other in list(ring.known()):
             if other not in keys:
                 ring.drop(other)
-        if done["rotated"]:
-            self.sync_shares()
+        self.sync_shares()  # e.g. a friendship the other side accepted since: share with them now
         if strict and errors:
             raise errors[0]
         return done

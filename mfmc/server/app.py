@@ -23,6 +23,7 @@ from mfmc.errors import (
     AuthenticationError,
     InvalidInputError,
     MfmcError,
+    NotFoundError,
     PermissionDeniedError,
     ServerUnavailableError,
     StoreError,
@@ -43,8 +44,7 @@ def status_of(err: MfmcError) -> int:
         return 401
     if isinstance(err, PermissionDeniedError):
         return 403
-    if isinstance(err, UnknownUserError) or (isinstance(err, StoreError) and err.message.startswith(
-            ("unknown photo", "photo `"))):
+    if isinstance(err, UnknownUserError | NotFoundError):
         return 404
     if isinstance(err, ServerUnavailableError):
         return 503
@@ -176,33 +176,40 @@ class BodyLimit:
             return
         limit = self.limit
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(send, limit)
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > limit:
+                await _too_large(send, limit)
+                return
+            await self.app(scope, receive, send)
             return
-        seen = 0
-
-        async def counted() -> dict[str, Any]:
-            nonlocal seen
+        # no Content-Length (chunked): read the body here, up to the limit, then hand it on
+        body = bytearray()
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge()
-            return message
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if len(body) > limit:
+                await _too_large(send, limit)
+                return
+            if not message.get("more_body", False):
+                break
+        sent = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await _too_large(send, limit)
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 async def _too_large(send: Callable[[dict[str, Any]], Awaitable[None]], limit: int) -> None:
-    body = json.dumps(error_body("RequestTooLarge", f"request body over {limit // (1024 * 1024)} MiB",
-                                 "send a smaller image", 2)).encode()
+    size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+    body = json.dumps(error_body("RequestTooLarge", f"request body over {size}", "send a smaller image",
+                                 2)).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -34,6 +34,14 @@ class ServerSettings:
     def server_dir(self) -> Path:
         return self.data_dir / "server"
 
+    def to_json(self) -> str:
+        return json.dumps({**self.__dict__, "data_dir": str(self.data_dir)})
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerSettings:
+        obj = json.loads(text)
+        return cls(**{**obj, "data_dir": Path(obj["data_dir"])})
+
 
 def make_backend(name: str) -> FaceBackend:
     if name == "grid":
