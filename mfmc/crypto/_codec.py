@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mfmc.crypto.errors import TamperedError
+from mfmc.crypto.errors import KeyringError, TamperedError
 
 
 def dumps(obj: Any) -> bytes:
@@ -76,7 +76,11 @@ def require(
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` with mode 0600 so that readers see the old or the new file, never a mix."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise KeyringError(f"cannot write `{path}`: {err.strerror or err}",
+                           help="check free space and that the folder is writable") from None
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as fh:
@@ -84,9 +88,12 @@ def atomic_write(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError):  # a full or read-only disk: one clear error, the old file is intact
+            raise KeyringError(f"cannot write `{path}`: {err.strerror or err}",
+                               help="check free space and that the folder is writable") from None
         raise
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)

@@ -200,3 +200,23 @@ def test_a_stored_image_that_cannot_be_decoded_is_a_store_error() -> None:
 
     with pytest.raises(StoreError, match="a stored image cannot be decoded: UnidentifiedImageError"):
         decode_png(b"not a png at all")
+
+
+def test_a_full_disk_while_adding_a_user_is_one_clear_line(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from mfmc.crypto import _codec
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    assert cli("init") == 0
+    monkeypatch.setattr(_codec.os, "fsync", full)
+    capsys.readouterr()
+    assert cli("user", "add", "alice") == 1
+    err = capsys.readouterr().err
+    _one_clear_line(err)
+    assert "No space left on device" in err
+    assert not list((tmp_path / "data" / "clients").rglob("*.tmp"))  # no half-written sealed key left
+    monkeypatch.undo()
+    with Platform(tmp_path / "data") as p, p.store.read() as tx:
+        assert tx.users() == []
