@@ -48,8 +48,10 @@ def open_platform(data_dir: Path, db: str | None, server: str | None = None, *, 
 def init(data_dir: DataDirOpt = DEFAULT_DIR, db: DbOpt = None) -> None:
     """Create (or check) a data dir and its database schema; safe to run again."""
     with open_platform(data_dir, db, create=True) as p:
+        tightened = p.store.make_private()  # real faces: owner-only modes, also for data dirs made before
         print(f"ok: data dir `{p.data_dir}` ready (schema version {p.store.version}, "
-              f"{'sqlite' if p.store.is_sqlite else 'postgresql'})")
+              f"{'sqlite' if p.store.is_sqlite else 'postgresql'})"
+              + (f"; made {tightened} file(s) private (0600/0700)" if tightened else ""))
 
 
 @user_app.command("add")

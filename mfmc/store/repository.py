@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,23 @@ def private_dir(path: Path) -> Path:
         raise StoreError(f"cannot create `{path}`: {err.strerror}",
                          help="check the permissions of its parent") from None
     return path
+
+
+def tighten(root: Path) -> int:
+    """Make every folder under `root` 0700 and every file 0600 (owner only); returns how many were changed."""
+    changed = 0
+    for path in [root, *root.rglob("*")]:
+        try:
+            mode = path.lstat().st_mode
+            want = 0o700 if stat.S_ISDIR(mode) else 0o600 if stat.S_ISREG(mode) else None
+            if want is not None and stat.S_IMODE(mode) & 0o077:
+                path.chmod(stat.S_IMODE(mode) & want)
+                changed += 1
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise StoreError(f"cannot make `{path}` private: {err.strerror}") from None
+    return changed
 
 
 def _reason(err: SQLAlchemyError) -> str:
@@ -570,6 +588,11 @@ class Store:
             yield Tx(self, session, writable=False)
         finally:
             session.close()  # releases the connection (rolled back) and detaches rows with their loaded values
+
+    def make_private(self) -> int:
+        """Folders 0700, files 0600 under the server dir (older data dirs had umask modes); returns the count
+        changed. `mfmc init` runs it."""
+        return tighten(self.server_dir) if self.server_dir.is_dir() else 0
 
     def collect_garbage(self, *, min_age_s: float = 3600.0) -> int:
         """Remove blobs and temp files no row refers to; return how many files were removed.

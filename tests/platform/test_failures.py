@@ -220,3 +220,11 @@ def test_a_full_disk_while_adding_a_user_is_one_clear_line(cli, tmp_path: Path, 
     monkeypatch.undo()
     with Platform(tmp_path / "data") as p, p.store.read() as tx:
         assert tx.users() == []
+
+
+def test_init_makes_an_older_data_dir_private(cli, populated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blob = next(p for p in (populated / "server" / "blobs").rglob("*") if p.is_file())
+    blob.chmod(0o644)  # as an older mfmc left it (the umask)
+    blob.parent.chmod(0o755)
+    assert cli("init") == 0
+    assert stat.S_IMODE(blob.stat().st_mode) == 0o600 and stat.S_IMODE(blob.parent.stat().st_mode) == 0o700
