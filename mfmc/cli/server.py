@@ -32,6 +32,7 @@ def serve_command(
     token_ttl: Annotated[int, typer.Option("--token-ttl", help="Lifetime of a login, in seconds.")] = 900,
     workers: Annotated[int, typer.Option("--workers", help="Server processes (uvicorn workers).")] = 1,
     init: Annotated[bool, typer.Option("--init", help="Create the data dir and database if missing.")] = False,
+    queue: Annotated[str, typer.Option("--queue", help="Redis queue name for fake jobs.")] = "mfmc-fakes",
 ) -> None:
     """Run the platform server: the HTTP API (OpenAPI at /docs) and the web page, over the data dir."""
     import uvicorn
@@ -40,7 +41,7 @@ def serve_command(
 
     settings = ServerSettings(data_dir=Path(data_dir), db_url=db, redis_url=redis, backend=backend,
                               audience=audience or f"http://{host}:{port}", token_ttl_s=token_ttl,
-                              max_body_mb=max_body_mb, create=init)
+                              max_body_mb=max_body_mb, create=init, queue=queue)
     open_server(settings).close()  # fail before listening: data dir, database, Redis (one clear line each)
     print(f"mfmc serve: http://{host}:{port}/docs (data dir `{data_dir}`, "
           f"{'postgresql' if db else 'sqlite'}, fakes {'on ' + redis if redis else 'in-process'})", flush=True)
@@ -67,6 +68,7 @@ def worker_command(
     backend: BackendOpt = "vision",
     burst: Annotated[bool, typer.Option("--burst", help="Exit when the queue is empty.")] = False,
     name: Annotated[str | None, typer.Option("--name", help="Worker name (default: host and pid).")] = None,
+    queue: Annotated[str, typer.Option("--queue", help="Queue name (as `mfmc serve --queue`).")] = "mfmc-fakes",
 ) -> None:
     """Make fakes for the server: take jobs from Redis, store each fake in the data dir's store (idempotent)."""
     from mfmc.jobs.worker import run_worker
@@ -74,4 +76,4 @@ def worker_command(
     from mfmc.server.settings import LazyBackend, ServerSettings, open_store
 
     store = open_store(ServerSettings(data_dir=Path(data_dir), db_url=db))
-    run_worker(FakeMaker(store, LazyBackend(backend)), redis, burst=burst, name=name)
+    run_worker(FakeMaker(store, LazyBackend(backend)), redis, burst=burst, name=name, queue=queue)

@@ -37,7 +37,7 @@ class RedisQueue:
     """Enqueue missing fakes for `mfmc worker`s and wait until their rows exist (re-enqueue after the lease)."""
 
     def __init__(self, url: str, maker: FakeMaking, *, lease_s: float = 30.0, timeout_s: float = 120.0,
-                 poll_s: float = 0.02) -> None:
+                 poll_s: float = 0.02, queue: str = QUEUE_NAME) -> None:
         from rq import Queue
 
         self.url = url
@@ -46,7 +46,7 @@ class RedisQueue:
         self.timeout_s = timeout_s
         self.poll_s = poll_s
         self.conn = connect(url)
-        self.queue = Queue(QUEUE_NAME, connection=self.conn)
+        self.queue = Queue(queue, connection=self.conn)
 
     def enqueue(self, job: FakeJob) -> None:
         self.queue.enqueue(TASK, job.photo_id, job.face_index, job.viewer, job.generation, job_id=job.key,

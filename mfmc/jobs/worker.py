@@ -15,7 +15,8 @@ def make_fake(photo_id: int, face_index: int, viewer: str, generation: int) -> s
     return _maker.make(FakeJob(photo_id, face_index, viewer, generation)).blob
 
 
-def run_worker(maker: FakeMaker, redis_url: str, *, burst: bool = False, name: str | None = None) -> None:
+def run_worker(maker: FakeMaker, redis_url: str, *, burst: bool = False, name: str | None = None,
+               queue: str | None = None) -> None:
     """Process fake jobs until stopped (or, with `burst`, until the queue is empty)."""
     global _maker
     from rq import SimpleWorker
@@ -24,5 +25,5 @@ def run_worker(maker: FakeMaker, redis_url: str, *, burst: bool = False, name: s
 
     _maker = maker
     conn = connect(redis_url)
-    worker = SimpleWorker([QUEUE_NAME], connection=conn, name=name)
+    worker = SimpleWorker([queue or QUEUE_NAME], connection=conn, name=name)
     worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")

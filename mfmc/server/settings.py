@@ -22,6 +22,7 @@ class ServerSettings:
     db_url: str | None = None  # PostgreSQL by URL
     schema: str | None = None  # PostgreSQL schema (tests)
     redis_url: str | None = None  # fake jobs on Redis for `mfmc worker`s; None: made in the server process
+    queue: str = "mfmc-fakes"  # the Redis queue's name (one per deployment)
     backend: str = "vision"  # "vision" (real models) or "grid" (cheap deterministic backend for tests/benchmarks)
     audience: str = "mfmc"  # names this deployment inside login signatures
     token_ttl_s: int = 900
@@ -43,16 +44,48 @@ class ServerSettings:
         return cls(**{**obj, "data_dir": Path(obj["data_dir"])})
 
 
+class CostlyGrid:
+    """The grid backend with a fixed CPU cost per fake (`grid:MS`): stands in for a real swapper's work in
+    benchmarks (1 vs 2 workers) and in the kill-a-worker-mid-job test."""
+
+    def __init__(self, cost_ms: int) -> None:
+        from mfmc.service.testing import GridBackend
+
+        self.inner = GridBackend()
+        self.recognizer, self.threshold = self.inner.recognizer, self.inner.threshold
+        self.cost_ms = cost_ms
+
+    def detect(self, image):  # type: ignore[no-untyped-def]
+        return self.inner.detect(image)
+
+    def distance(self, a, b):  # type: ignore[no-untyped-def]
+        return self.inner.distance(a, b)
+
+    def fake(self, image, faces, index, *, seed, cache_key=None):  # type: ignore[no-untyped-def]
+        import time
+
+        import numpy as np
+
+        until = time.process_time() + self.cost_ms / 1000
+        block = np.ones((64, 64), np.float32)
+        while time.process_time() < until:  # CPU work, not sleep: two workers compete for cores like real ones
+            block = (block @ block) / 64.0
+        return self.inner.fake(image, faces, index, seed=seed, cache_key=cache_key)
+
+
 def make_backend(name: str) -> FaceBackend:
     if name == "grid":
         from mfmc.service.testing import GridBackend
 
         return GridBackend()
+    if name.startswith("grid:") and name[5:].isdigit():
+        return CostlyGrid(int(name[5:]))
     if name == "vision":
         from mfmc.service.backends import VisionBackend
 
         return VisionBackend()
-    raise StoreError(f"unknown face backend `{name}`", help="use `vision` (default) or `grid` (tests, benchmarks)")
+    raise StoreError(f"unknown face backend `{name}`",
+                     help="use `vision` (default), or `grid` / `grid:MS` (tests, benchmarks)")
 
 
 class LazyBackend:
@@ -110,5 +143,5 @@ def open_server(settings: ServerSettings, *, backend: FaceBackend | None = None)
         from mfmc.jobs.redis_queue import RedisQueue
 
         server.queue = RedisQueue(settings.redis_url, server.maker, lease_s=settings.job_lease_s,
-                                  timeout_s=settings.job_timeout_s)
+                                  timeout_s=settings.job_timeout_s, queue=settings.queue)
     return server

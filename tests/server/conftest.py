@@ -60,12 +60,13 @@ class Deployment:
 
 @contextlib.contextmanager
 def deployment(root: Path, *, db: str = "sqlite", redis_url: str | None = None, lease_s: float = 30.0,
-               backend: GridBackend | None = None, max_body: int = 32 * 1024 * 1024) -> Iterator[Deployment]:
+               backend: GridBackend | None = None, max_body: int = 32 * 1024 * 1024,
+               queue: str = "mfmc-fakes") -> Iterator[Deployment]:
     url = schema = None
     if db == "postgres":
         url, schema = pg_url_or_skip(), "mfmc_s_" + secrets.token_hex(6)
     settings = ServerSettings(data_dir=root, db_url=url, schema=schema, redis_url=redis_url, backend="grid",
-                              job_lease_s=lease_s, job_timeout_s=60, create=True)
+                              job_lease_s=lease_s, job_timeout_s=60, create=True, queue=queue)
     server = open_server(settings, backend=backend or GridBackend())
     try:
         with serve_in_thread(create_app(server, audience="mfmc-test", max_body=max_body)) as base:
