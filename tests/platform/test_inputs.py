@@ -54,6 +54,8 @@ COMMANDS = {
     "anonymize": lambda p: ["anonymize", p, "-o", "anon.png"],
     "render (file mode)": lambda p: ["render", p, "--viewer", "bob", "--rules", "rules", "--graph", "graph.toml",
                                      "--people", "people", "-o", "out.png"],
+    "render (platform, by file)": lambda p: ["render", p, "--viewer", "bob"],
+    "graph import": lambda p: ["graph", "import", p],
     "upload": lambda p: ["upload", p, "--as", "alice"],
     "enroll": lambda p: ["enroll", "alice", p],
 }
