@@ -28,7 +28,7 @@ import numpy as np
 
 from mfmc.errors import InvalidInputError, ModelNotFoundError, NoFaceError, UnknownUserError
 from mfmc.policy import Context, Decision, Engine
-from mfmc.swap import FakeGenerator
+from mfmc.swap import FaceReport, FakeGenerator
 from mfmc.vision import FacePipeline, Faces, load_image
 from mfmc.vision.images import IMAGE_SUFFIXES, image_files
 from mfmc.vocabulary import Fallback
@@ -157,6 +157,7 @@ class FaceView:
     decision: Decision
     fallback: Fallback | None = None  # for faked faces: how the fake was made (`none`: a verified swap)
     verified: bool | None = None
+    fallback_reason: str = ""  # why the generator fell back (empty for a swap that passed at once)
 
     @property
     def owner(self) -> str | None:
@@ -170,7 +171,8 @@ class FaceView:
         return {"index": self.index, "box": [round(v, 1) for v in self.box], "owner": self.owner,
                 "decision": self.decision.value,
                 "reasons": [self.identity.reason, *self.decision.reasons],
-                "fallback": None if self.fallback is None else self.fallback.value, "verified": self.verified}
+                "fallback": None if self.fallback is None else self.fallback.value, "verified": self.verified,
+                "fallback_reason": self.fallback_reason}
 
 
 @dataclass(frozen=True)
@@ -190,8 +192,8 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
                 context: Context | None = None, seed: int = 0) -> View:
     """Detect and identify the faces of `image`, decide each for `viewer`, and fake every face not revealed.
 
-    A fake depends only on the photo, the face and (for owners with `fakes per_viewer`) the viewer, so two
-    viewers who both get a fake of a face get the same fake unless the owner asks otherwise.
+    A fake's seed depends only on the photo's face and (for owners with `fakes per_viewer`) the viewer; each fake
+    also avoids the photo's other faces and the fakes made before it in this view.
     """
     engine.graph.require(viewer)
     for user in people.users:
@@ -211,20 +213,28 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
     decisions = [engine.check(viewer, ident.owner, context) for ident in identities]
     fake_idx = [i for i, d in enumerate(decisions) if not d.reveal]
     out = image.copy()
-    made: dict[int, tuple[Fallback, bool]] = {}
+    made: dict[int, tuple[Fallback, bool, str]] = {}
     if fake_idx:
-        to_fake = pipeline.analyze(image, faces[np.asarray(fake_idx)], recognizers=())
-        for j, i in enumerate(fake_idx):
+        # every face with the verifiers' embeddings: a fake must match no other face of the photo, real (revealed
+        # or not) or already faked, and no two fakes share a target identity (FakeGenerator.photo_avoid)
+        missing = [n for n in generator.verifier.names if n not in faces.embeddings]
+        full = pipeline.analyze(image, faces, recognizers=missing, min_size=generator.min_face)
+        fakes: list[FaceReport] = []
+        for i in fake_idx:
             owner = identities[i].owner
             key = viewer if owner is not None and engine.policy.fakes_per_viewer(owner) else ""
-            patch, report = generator.fake_face(image, to_fake, j, seed=_seed(seed, i, key))
+            patch, report = generator.fake_face(image, full, i, seed=_seed(seed, i, key),
+                                                avoid=generator.photo_avoid(full, i, fakes))
+            if report.identity and all(n in report.fake_embeddings for n in generator.verifier.names):
+                fakes.append(report)
             out = patch.apply(out)
-            made[i] = (Fallback(report.fallback), bool(report.verified))
+            fallback = Fallback(report.fallback)
+            made[i] = (fallback, bool(report.verified), "" if fallback is Fallback.NONE else report.reason)
     views = []
     for i, (ident, decision) in enumerate(zip(identities, decisions, strict=True)):
-        fallback, verified = made.get(i, (None, None))
+        fallback, verified, why = made.get(i, (None, None, ""))
         box = tuple(float(v) for v in faces.boxes[i])
-        views.append(FaceView(i, box, ident, decision, fallback, verified))  # type: ignore[arg-type]
+        views.append(FaceView(i, box, ident, decision, fallback, verified, why))  # type: ignore[arg-type]
     return View(viewer, out, tuple(views))
 
 

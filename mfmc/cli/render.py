@@ -113,5 +113,7 @@ def _file_mode(photo: Path, viewer: str, rules: Path, graph_path: Path, people_d
               f"{f.decision.value}{how}")
         for reason in (f.identity.reason, *f.decision.reasons):
             print(f"  - {reason}")
+        if f.fallback_reason:
+            print(f"  - fake: {f.fallback_reason}")
     n, real = len(view.faces), len(view.revealed)
     print(f"wrote {target} ({plural(n, 'face')}: {real} real, {n - real} fake)")
