@@ -15,7 +15,7 @@ import typer
 
 from mfmc.cli.platform import DEFAULT_DIR, DataDirOpt
 
-DEFAULT_SERVER = "http://127.0.0.1:8000"
+DEFAULT_SERVER = "http://127.0.0.1:8750"  # `mfmc serve`'s default
 
 
 def open_command(

@@ -3,11 +3,14 @@ the browser shows), the photo page's audience/explain/consent, the rules editor,
 
 from __future__ import annotations
 
+import shlex
+
 import numpy as np
 import pytest
 
+from mfmc.cli.main import main
 from tests.web.conftest import screenshot, shown_pixels, sign_in, wait_for
-from tests.web.scenario import ALBUM, CELL, Site
+from tests.web.scenario import ALBUM, CELL, PASSPHRASE, Site
 
 # From the rules in tests/web/scenario.py (faces alice, bob, carol of the group photo): True = the real face.
 EXPECTED = {"alice": [True, False, True], "bob": [True, True, False], "carol": [False, True, True],
@@ -137,7 +140,7 @@ def test_rules_editor_warns_about_an_unknown_user_name_in_valid_rules(browser, s
 
 
 def test_rules_editor_shows_the_audience_of_a_valid_edit_then_the_saved_version(browser, site: Site, capsys,
-                                                                               monkeypatch) -> None:
+                                                                               monkeypatch, tmp_path) -> None:
     sign_in(browser, site, "dave", capsys, monkeypatch)
     browser.get(f"{site.url}/web/rules.html")
     text = "face dave\ndefault nobody\nreveal to alice, bob\n"
@@ -147,11 +150,19 @@ def test_rules_editor_shows_the_audience_of_a_valid_edit_then_the_saved_version(
     assert ever == "only alice, bob"
     change = browser.find_element("id", "aud-change").text
     assert change == "This edit reveals your face to 2 more people (alice, bob)."
-    assert "mfmc rules set dave.mfmc" in browser.find_element("id", "command").text
+    command = browser.find_element("id", "command").text
+    assert command == f"MFMC_SERVER={site.url} mfmc rules set dave.mfmc"
     assert browser.find_element("id", "download").is_enabled()
     screenshot(browser, "rules-audience")
     browser.find_element("id", "copy").click()  # starts watching for the version the client will store
-    site.clients["dave"].set_rules(text, "dave.mfmc")  # what `mfmc rules set` does: sign on the client, store
+    # the user runs exactly that command (their client signs with dave's key) on the text the page offers
+    env, *args = shlex.split(command)
+    monkeypatch.setenv(*env.split("=", 1))
+    monkeypatch.setenv("MFMC_DATA_DIR", str(site.data_dir))
+    monkeypatch.setenv("MFMC_PASSPHRASE", PASSPHRASE)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dave.mfmc").write_text(browser.find_element("id", "text").get_attribute("value"))
+    assert args[0] == "mfmc" and main(args[1:]) == 0, capsys.readouterr()
     wait_for(browser, lambda d: "version 1" in d.find_element("id", "saved").text)
     wait_for(browser, lambda d: d.find_element("id", "aud-change").text == "No change in who can see your real face.")
 

@@ -185,7 +185,8 @@ function showAudience(got) {
   }
 }
 
-function saveCommand(file) { return `mfmc rules set ${file} --server ${location.origin}`; }
+// What signs and stores the file with the user's client (run where its data dir is, as for `mfmc open`).
+function saveCommand(file) { return `MFMC_SERVER=${location.origin} mfmc rules set ${file}`; }
 
 async function savedVersion(user) {
   const got = await api("GET", `/api/rules/${encodeURIComponent(user)}`);
