@@ -58,3 +58,20 @@ def test_cli_errors_exit_2_without_traceback(cli, tmp_path: Path, capsys: pytest
     assert "unknown user `mallory`" in capsys.readouterr().err
     (tmp_path / "bad.mfmc").write_text("face alice\ndefault sometimes\n")
     assert cli("rules", "set", "bad.mfmc") == 2
+
+
+def test_cli_summaries_count_blocked_faces(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from mfmc.service import backends
+    from mfmc.service.testing import GridBackend
+
+    monkeypatch.setattr(backends, "VisionBackend", lambda *a, **k: GridBackend(fail_on={1}))
+    (tmp_path / "party.png").write_bytes(encode_png(grid_photo([0, 1, 2], seed=40)))
+    assert cli("init") == 0 and cli("user", "add", "alice") == 0
+    capsys.readouterr()
+    assert cli("upload", "party.png", "--as", "alice") == 0  # nobody is known: every face is faked on the client
+    out = capsys.readouterr()
+    assert "face 1: unknown [client_faked, fake: block]" in out.out and "fake: none" in out.out
+    assert "warning: 1 face(s) blocked: no verified fake could be made" in out.err
+    assert cli("upload", "party.png", "--as", "alice", "--model", "proxy", "--json") == 0
+    assert '"fallbacks": 1' in capsys.readouterr().out
