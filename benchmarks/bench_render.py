@@ -108,7 +108,7 @@ def main() -> None:
               f"upload {upload_s * 1e3:.0f} ms")
 
         # --- cold render: a viewer who sees only fakes (no friend of anyone in the photo)
-        p._images.clear()
+        p.clear_caches()
         t0 = time.perf_counter()
         cold = p.render(up.photo_id, "stranger")
         cold_s = time.perf_counter() - t0
@@ -132,15 +132,13 @@ def main() -> None:
             base.append(time.perf_counter() - t0)
         compose = []
         for _ in range(args.repeat):
-            p._composed.clear()
+            p.clear_caches("composed")
             t0 = time.perf_counter()
             p.render(up.photo_id, "stranger")
             compose.append(time.perf_counter() - t0)
         warm_nocache = []
         for _ in range(max(3, args.repeat // 4)):
-            p._images.clear()
-            p._patches.clear()
-            p._composed.clear()
+            p.clear_caches()
             t0 = time.perf_counter()
             p.render(up.photo_id, "stranger")
             warm_nocache.append(time.perf_counter() - t0)
@@ -167,7 +165,7 @@ def main() -> None:
         flags = p.decisions_for(up.photo_id, viewers)
         dec_s = time.perf_counter() - t0
         with p.store.read() as tx:
-            pol = p._current_policy(tx)
+            pol = p.server.current_policy(tx)
             faces = tx.faces(up.photo_id)
             photo_row = tx.photo(up.photo_id)
         ctx = Context(uploader=photo_row.uploader, album=photo_row.album)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -40,6 +41,7 @@ from mfmc.errors import (
 )
 from mfmc.jobs import FakeJob, FakeQueue, InlineQueue
 from mfmc.policy import Context, Engine, Graph, PolicySet
+from mfmc.server.audit import ViewLog
 from mfmc.server.fakes import Compositor, FakeMaker
 from mfmc.service.backends import FaceBackend
 from mfmc.service.imaging import decode_png
@@ -120,6 +122,11 @@ class UploadFace:
     fake_error: str | None = None  # why the client's generator failed (kept in the audit log)
 
 
+def _view_detail(decisions: Sequence[FaceDecision]) -> dict[str, object]:
+    return {"real": [d.index for d in decisions if d.reveal],
+            "fallbacks": [d.index for d in decisions if d.fallback is Fallback.BLOCK]}
+
+
 def _hwm_key(owner: str) -> str:
     return "rules.hwm." + hashlib.sha256(owner.encode()).hexdigest()[:40]
 
@@ -132,10 +139,15 @@ class Server:
         self.maker = FakeMaker(store, backend)
         self.compositor = Compositor(self.maker)
         self.queue: FakeQueue = queue or InlineQueue(self.maker)
+        self.views = ViewLog(store)
         self._policy: CompiledPolicy | None = None
         self._lock = threading.Lock()
+        # warm renders: (viewer, photo) -> (store revision, rendering); any change of graph, rules, tags or keys
+        # bumps the revision, and a cached rendering only names fakes that exist
+        self._rendered: OrderedDict[tuple[str, int], tuple[int, ServerRendering]] = OrderedDict()
 
     def close(self) -> None:
+        self.views.close()
         self.queue.close()
         self.store.close()
 
@@ -654,6 +666,14 @@ class Server:
         """The photo as `viewer` sees it: real faces where allowed, cached verified fakes elsewhere. Missing
         fakes are made by the fake queue (in-process, or `mfmc worker`s over Redis) before composing."""
         with self.store.read() as tx:
+            revision = tx.revision()
+            with self._lock:
+                hit = self._rendered.get((viewer, photo_id))
+            if hit is not None and hit[0] == revision:  # warm: nothing changed since this viewer's last render
+                out = replace(hit[1], generated=0)
+                if audit:
+                    self.views.add(viewer, photo_id, out.version, _view_detail(out.decisions))
+                return out
             tx.user(viewer)
             photo = tx.photo(photo_id)
             faces = tx.faces(photo_id)
@@ -683,12 +703,24 @@ class Server:
                 fakes[(d.index, needed[d.index].viewer, needed[d.index].generation)].blob[:16]
                 if d.index in needed else "base")] for d in decisions]).encode()).hexdigest()[:16]
         image = self.compositor.compose(photo, chosen, version)
+        out = ServerRendering(photo_id, viewer, image, tuple(decisions), version, len(missing))
+        with self._lock:
+            self._rendered[(viewer, photo_id)] = (revision, out)
+            while len(self._rendered) > 4096:
+                self._rendered.popitem(last=False)
         if audit:
-            with self.store.tx() as tx:
-                tx.audit(viewer, "view", photo_id=photo_id, version=version,
-                         detail={"real": [d.index for d in decisions if d.reveal],
-                                 "fallbacks": [d.index for d in decisions if d.fallback is Fallback.BLOCK]})
-        return ServerRendering(photo_id, viewer, image, tuple(decisions), version, len(missing))
+            self.views.add(viewer, photo_id, version, _view_detail(out.decisions))
+        return out
+
+    def clear_caches(self, what: str = "all") -> None:
+        """Drop warm renders (`views`), and composed images (`composed`), or also decoded images and patches
+        (`all`): for benchmarks and for operators after editing the store by hand."""
+        with self._lock:
+            self._rendered.clear()
+        if what == "composed":
+            self.compositor.clear_composed()
+        elif what == "all":
+            self.compositor.clear()
 
     def render_png(self, viewer: str, photo_id: int) -> tuple[ServerRendering, bytes]:
         out = self.render(viewer, photo_id)
@@ -697,6 +729,7 @@ class Server:
     # ------------------------------------------------------------------ audit
     def audit_log(self, actor: str, photo_id: int | None = None) -> list[m.AuditEntry]:
         """What `actor` did, and what happened to photos they uploaded or faces they own or are tagged in."""
+        self.views.flush()
         with self.store.read() as tx:
             entries = tx.audit_log(photo_id)
             mine: set[int] = set()

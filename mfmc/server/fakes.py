@@ -107,6 +107,10 @@ class Compositor:
         self._composed: OrderedDict[tuple[int, str], tuple[np.ndarray, bytes | None]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clear_composed(self) -> None:
+        with self._lock:
+            self._composed.clear()
+
     def clear(self) -> None:
         with self._lock:
             self._patches.clear()

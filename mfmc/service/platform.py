@@ -309,13 +309,16 @@ class Platform:
 
     def audit_log(self, photo_id: int | None = None) -> list[m.AuditEntry]:
         """The whole audit log (operator view, embedded server only); users see theirs with `Client.audit`."""
+        if self.server is not None:
+            self.server.views.flush()
         with self.store.read() as tx:
             return tx.audit_log(photo_id)
 
     # ------------------------------------------------------------------ caches (benchmarks)
-    def clear_caches(self) -> None:
+    def clear_caches(self, what: str = "all") -> None:
+        """Embedded server: drop warm renders (`views`), composed images (`composed`) or every cache (`all`)."""
         if self.server is not None:
-            self.server.compositor.clear()
+            self.server.clear_caches(what)
 
 
 class _SharedBackend:
