@@ -98,3 +98,16 @@ def test_mfmc_open_fails_with_one_clear_line(site: Site, capsys, monkeypatch) ->
     monkeypatch.setenv("MFMC_PASSPHRASE", "wrong")
     code = main(["open", "--as", "bob", "--server", site.url, "--data-dir", str(site.data_dir)])
     assert code == 1 and capsys.readouterr().err.startswith("error: ")
+
+
+def test_the_web_endpoints_that_act_for_a_user_need_a_login(site: Site) -> None:
+    with httpx.Client(base_url=site.url) as http:
+        for path, body in (("/api/auth/signin", None), ("/api/rules/analyze", {"text": "face bob\n"})):
+            for headers in ({}, {"Authorization": "Bearer bob.9999999999.forged"}):
+                got = http.post(path, json=body, headers=headers)
+                assert got.status_code == 401, (path, headers, got.text)
+                assert got.json()["error"]["type"] == "AuthenticationError"
+        # a forged session cookie is no login either
+        http.cookies.set("mfmc_session", "bob.9999999999.forged")
+        assert http.get("/api/me").status_code == 401
+        assert http.post("/api/rules/analyze", json={"text": "face bob\n"}, headers=WEB).status_code == 401
