@@ -67,7 +67,9 @@ def anonymize_command(
     for f in every:
         if f["fallback"] not in ("none", "alpha"):
             fell[f"{f['fallback']} ({f['reason']})"] = fell.get(f"{f['fallback']} ({f['reason']})", 0) + 1
-    print(f"{len(results) - failed} photos, {len(every)} faces anonymized into {output}, "
+    from mfmc.cli.text import plural
+
+    print(f"{plural(len(results) - failed, 'photo')}, {plural(len(every), 'face')} anonymized into {output}, "
           f"{len(every) - sum(fell.values())} swapped, {sum(fell.values())} fell back")
     for why, n in sorted(fell.items(), key=lambda kv: -kv[1]):
         print(f"  {n} x {why}")
@@ -90,7 +92,9 @@ def _one(gen: Any, path: Path, out: Path, seed: int) -> list[dict[str, Any]]:
 def _summary(path: Path, reports: list[dict[str, Any]]) -> None:
     """One line per photo: faces swapped, and how many fell back to what and why (a fallback is never silent)."""
     swapped = sum(1 for r in reports if r["fallback"] in ("none", "alpha"))
-    line = f"{path}: {len(reports)} faces anonymized, {swapped} swapped"
+    from mfmc.cli.text import plural
+
+    line = f"{path}: {plural(len(reports), 'face')} anonymized, {swapped} swapped"
     fell = [r for r in reports if r["fallback"] not in ("none", "alpha")]
     if fell:
         kinds: dict[str, int] = {}
