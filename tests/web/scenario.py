@@ -27,7 +27,6 @@ from mfmc.crypto.keys import KdfParams
 from mfmc.server.app import create_app
 from mfmc.server.settings import ServerSettings, open_server
 from mfmc.service.testing import GridBackend, grid_photo
-from mfmc.store import Store
 
 PASSPHRASE = "correct horse battery staple"
 PEOPLE = {"alice": 0, "bob": 1, "carol": 2, "dave": 3}
@@ -53,7 +52,6 @@ class Site:
 
 @contextmanager
 def running_site(root: Path) -> Iterator[Site]:
-    Store(root / "server", create=True).close()  # a new store, as `mfmc init` makes it
     server = open_server(ServerSettings(data_dir=root, create=True, backend="grid"))
     app = create_app(server)
     with serve_in_thread(app) as url:
