@@ -40,6 +40,10 @@ class FakeMaking(Protocol):
         """The stored fake of `job`, or None."""
         ...
 
+    def missing(self, jobs: Sequence[FakeJob]) -> list[FakeJob]:
+        """The jobs whose fake is not stored yet."""
+        ...
+
 
 class FakeQueue(Protocol):
     def run(self, jobs: Sequence[FakeJob]) -> None:

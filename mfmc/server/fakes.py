@@ -13,6 +13,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,6 +47,14 @@ class FakeMaker:
     def find(self, job: FakeJob) -> m.RenderedFake | None:
         with self.store.read() as tx:
             return tx.fake(job.photo_id, job.face_index, job.viewer, job.generation)
+
+    def missing(self, jobs: Sequence[FakeJob]) -> list[FakeJob]:
+        """The jobs whose fake is not stored yet (one query per photo)."""
+        have: set[tuple[int, int, str, int]] = set()
+        with self.store.read() as tx:
+            for photo_id in {j.photo_id for j in jobs}:
+                have.update((r.photo_id, r.face_index, r.viewer, r.generation) for r in tx.fakes(photo_id))
+        return [j for j in jobs if (j.photo_id, j.face_index, j.viewer, j.generation) not in have]
 
     def base_image(self, tx: Tx, blob: str) -> np.ndarray:
         with self._lock:

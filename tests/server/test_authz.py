@@ -283,3 +283,34 @@ def test_expired_login_is_refused(tmp_path) -> None:
         token = auth.issue("someone", -5)
         with pytest.raises(AuthenticationError, match="expired"):
             auth.user_of(token)
+
+
+@pytest.mark.postgres
+def test_authorization_on_postgresql(tmp_path) -> None:
+    """The same rules on the real PostgreSQL: tags, consent, rule rollback, a viewer's own view."""
+    from tests.server.conftest import deployment
+
+    with deployment(tmp_path / "d", db="postgres") as dep:
+        clients = {n: dep.client(n) for n in ("alice", "bob", "carol")}
+        for c in clients.values():
+            c.create()
+        alice, bob, carol = clients.values()
+        for n, c in clients.items():
+            c.set_rules(f"face {n}\ndefault friends\n", f"{n}.mfmc")
+        for k, c in enumerate(clients.values()):
+            c.enroll([grid_photo([k], seed=100 + k)])
+        befriend(alice, bob)
+        photo = grid_photo([0, 1, 2], seed=8)
+        up = alice.upload(photo, model="explicit")
+        with pytest.raises(PermissionDeniedError):
+            bob.tag(up.photo_id, 2, carol.user)
+        alice.tag(up.photo_id, 2, carol.user)
+        with pytest.raises(PermissionDeniedError):
+            bob.consent(up.photo_id, 2)
+        carol.consent(up.photo_id, 2)
+        assert [d.reveal for d in bob.render(up.photo_id).decisions] == [False, False, True]
+        old = "face alice\ndefault friends\n"
+        sig1 = sign_rules(canonical_rules(old).decode(), alice.keyring.keys, version=1)
+        with pytest.raises(StaleVersionError):
+            alice.call("PUT", "/api/rules", json={"owner": "alice", "name": "a.mfmc", "text": old, "version": 1,
+                                                  "signature": _b64(sig1)})
