@@ -108,3 +108,36 @@ def test_graph_import_refuses_a_bad_file(tmp_path, capsys, monkeypatch):
     assert code == 2
     assert err.startswith("error: ")
     assert run(capsys, "user", "list", "--data-dir", data)[1] == ""
+
+
+@pytest.mark.slow  # real models and production-strength key derivations
+def test_render_by_image_path_on_the_platform(tmp_path, capsys, monkeypatch):
+    """The issue's first command: `mfmc render --viewer V photo.jpg` after uploading photo.jpg."""
+    from pathlib import Path
+
+    from mfmc.vision import load_image
+
+    root = Path(__file__).resolve().parents[2]
+    group, carol = root / "examples" / "group.jpg", root / "examples" / "people" / "carol.jpg"
+    monkeypatch.setenv("MFMC_PASSPHRASE", "test passphrase")
+    data = tmp_path / "data"
+    graph = tmp_path / "graph.toml"
+    graph.write_text('users = ["bob", "carol"]\nfriends = [["bob", "carol"]]\n')
+    rules = tmp_path / "carol.mfmc"
+    rules.write_text("face carol\ndefault friends\n")
+    for args in (("init",), ("graph", "import", graph), ("rules", "set", rules), ("enroll", "carol", carol),
+                 ("upload", group, "--as", "carol")):
+        code, _, err = run(capsys, *args, "--data-dir", data)
+        assert code == 0, (args, err)
+    out = tmp_path / "bob.png"
+    code, stdout, err = run(capsys, "render", "--viewer", "bob", group, "-o", out, "--data-dir", data)
+    assert code == 0, err
+    assert "Input should be a valid integer" not in err
+    lines = stdout.splitlines()
+    assert lines[-1] == f"wrote {out}"
+    assert sum(line.startswith("face ") for line in lines) == 5
+    assert lines[2].startswith("face 2: reveal")  # carol, bob's friend, left to right the third face
+    original, view = load_image(group), load_image(out)
+    assert view.shape == original.shape
+    assert not np.array_equal(view[:, :256], original[:, :256])  # face 0 (unknown on carol's client): faked
+    assert np.array_equal(view[:, 512:768], original[:, 512:768])  # carol's tile: unchanged
