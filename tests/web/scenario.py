@@ -7,7 +7,8 @@ Photo 1 (rules model, uploaded by alice): faces alice, bob, carol.
 - carol: `default friends`                      -> alice (her only friend) sees carol real
 So alice sees [real, fake, real], bob [real, real, fake], carol [fake, real, real], dave [fake, fake, fake].
 Photo 2 (explicit model, uploaded by alice): one face, bob's, tagged as bob (consent pending).
-Photo 3 (rules model, uploaded by carol, album with markup in its name): carol alone.
+Photo 3 (explicit model, uploaded by alice): one face, dave's, not tagged.
+Photo 4 (rules model, uploaded by carol, album with markup in its name): carol alone.
 Friends: alice-bob, alice-carol. dave is nobody's friend and has no rules.
 """
 
@@ -76,6 +77,9 @@ def running_site(root: Path) -> Iterator[Site]:
         site.photos["tagged"] = clients["alice"].upload(tagged, model="explicit").photo_id
         site.originals["tagged"] = tagged
         clients["alice"].tag(site.photos["tagged"], 0, "bob")
+        untagged = grid_photo([3], seed=10)
+        site.photos["untagged"] = clients["alice"].upload(untagged, model="explicit").photo_id
+        site.originals["untagged"] = untagged
         solo = grid_photo([2], seed=9)
         site.photos["album"] = clients["carol"].upload(solo, model="rules", album=ALBUM).photo_id
         site.originals["album"] = solo

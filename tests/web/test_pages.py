@@ -214,12 +214,12 @@ def test_the_feed_pages_and_more_photos_continues_at_the_first_new_one(browser, 
         browser.get(f"{site.url}/web/?per=2")
         wait_for(browser, lambda d: len(d.find_elements("css selector", "#feed li.card")) == 2)
         more = browser.find_element("id", "more")
-        assert more.is_displayed() and browser.find_element("id", "count").text == "2 of 3 photos shown."
+        assert more.is_displayed() and browser.find_element("id", "count").text == "2 of 4 photos shown."
         browser.execute_script("arguments[0].focus()", more)
         ActionChains(browser).send_keys(Keys.ENTER).perform()
-        wait_for(browser, lambda d: len(d.find_elements("css selector", "#feed li.card")) == 3)
+        wait_for(browser, lambda d: len(d.find_elements("css selector", "#feed li.card")) == 4)
         focused = browser.switch_to.active_element
-        assert focused.get_attribute("href").endswith(f"photo.html?id={min(site.photos.values())}")
+        assert focused.get_attribute("href").endswith(f"photo.html?id={sorted(site.photos.values())[1]}")
         assert not browser.find_element("id", "more").is_displayed()
         browser.set_window_size(1100, 500)
         browser.get(f"{site.url}/web/?per=1")  # scrolling loads the next page before the end
@@ -241,3 +241,24 @@ def test_pages_run_without_console_errors_or_policy_violations(browser, site: Si
         wait_for(browser, lambda d, css=ready: d.find_elements("css selector", css))
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
     assert errors == []
+
+
+def test_uploader_tags_a_face_and_the_tagged_user_refuses_it(browser, site: Site, capsys, monkeypatch) -> None:
+    photo = site.photos["untagged"]
+    sign_in(browser, site, "alice", capsys, monkeypatch)
+    browser.get(f"{site.url}/web/photo.html?id={photo}")
+    select = wait_for(browser, lambda d: d.find_element("id", "tag-0"))
+    assert browser.find_element("id", "mine-h").text == "Faces in your photo"
+    select.send_keys("dave")
+    select.submit()
+    wait_for(browser, lambda d: "Tagged as dave (waiting for their consent" in d.find_element("id", "face-0").text)
+    screenshot(browser, "photo-uploader-tags")
+    sign_in(browser, site, "dave", capsys, monkeypatch)
+    browser.get(f"{site.url}/web/photo.html?id={photo}")
+    refuse = wait_for(browser, lambda d: d.find_element(
+        "xpath", "//*[@id='face-0']//*[contains(@class, 'consent')]//button[normalize-space()='Refuse']"))
+    refuse.click()
+    wait_for(browser, lambda d: "consent refused" in d.find_element("id", "status").text)
+    wait_for(browser, lambda d: "You refused this tag." in d.find_element("id", "face-0").text)
+    assert faces_real(shown_pixels(browser, browser.find_element("id", "photo")), site.originals["untagged"]) == [False]
+    assert site.clients["dave"].faces(photo)[0].consent == "refused"

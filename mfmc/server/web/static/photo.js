@@ -63,12 +63,47 @@ function consentControls(photoId, face, refresh) {
   }
 }
 
+// The uploader of an explicit-model photo proposes who a face is; it stays fake until that person consents.
+function tagControls(photoId, face, users, refresh) {
+  const group = el("div", { class: "tagging" });
+  if (face.tag && face.consent !== "refused") {
+    const state = face.consent === "granted" ? "consented: shown real" : "waiting for their consent: shown fake";
+    group.append(el("p", {}, `Tagged as ${face.tag} (${state}). `,
+      el("button", { type: "button", onclick: () => act("DELETE", undefined, "Tag removed.") }, "Remove tag")));
+    return group;
+  }
+  if (face.tag) group.append(el("p", { text: `${face.tag} refused this tag.` }));
+  const id = `tag-${face.index}`;
+  const select = el("select", { id, name: "user" }, ...users.map((u) => el("option", { value: u, text: u })));
+  const form = el("form", { class: "inline" }, el("label", { for: id, text: "Who is this? Tag as" }), " ", select, " ",
+    el("button", { type: "submit", text: "Tag" }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act("POST", { user: select.value }, `Tagged face ${face.index} as ${select.value}: it stays fake until they accept.`);
+  });
+  group.append(form);
+  return group;
+
+  async function act(method, body, done) {
+    try {
+      await api(method, `/api/photos/${photoId}/faces/${face.index}/tag`, body);
+      say(done, "ok");
+      await refresh();
+    } catch (err) { showError(err); }
+  }
+}
+
 async function faceSection(photoId, view, face, users, user, refresh) {
   const box = el("article", { class: "face", id: `face-${face.index}`, "aria-labelledby": `face-h-${face.index}` },
     el("h3", { id: `face-h-${face.index}`, text: `Face ${face.index}` }));
   const mine = face.owner === user || face.tag === user;
+  if (view.model === "explicit" && view.uploader === user && face.tag !== user) {
+    box.append(tagControls(photoId, face, users, refresh));
+  }
   if (!mine) {  // the uploader sees every face's summary; only owners ask who sees a face
-    box.append(el("p", { class: "muted", text: face.owner ? `Identified as ${face.owner}.` : "Not identified." }));
+    if (view.model !== "explicit") {
+      box.append(el("p", { class: "muted", text: face.owner ? `Identified as ${face.owner}.` : "Not identified." }));
+    }
     return box;
   }
   if (view.model === "explicit" && face.tag === user) box.append(consentControls(photoId, face, refresh));
@@ -108,6 +143,7 @@ async function load(photoId, me) {
   const section = clear(document.getElementById("mine-list"));
   const { users } = await api("GET", "/api/users");
   for (const face of mine) section.append(await faceSection(photoId, view, face, users, user, () => load(photoId, me)));
+  document.getElementById("mine-h").textContent = view.uploader === user ? "Faces in your photo" : "Your faces in this photo";
   if (!mine.length) section.append(el("p", { class: "muted", text: "None of the faces is yours." }));
   document.getElementById("mine").hidden = false;
   return view;
