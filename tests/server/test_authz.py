@@ -314,3 +314,22 @@ def test_authorization_on_postgresql(tmp_path) -> None:
         with pytest.raises(StaleVersionError):
             alice.call("PUT", "/api/rules", json={"owner": "alice", "name": "a.mfmc", "text": old, "version": 1,
                                                   "signature": _b64(sig1)})
+
+
+def test_a_wrong_passphrase_stores_nothing(live: Deployment, people) -> None:
+    from mfmc.client import Client
+    from mfmc.crypto.errors import WrongPassphraseError
+    from mfmc.crypto.keys import KdfParams
+    from mfmc.service.testing import GridBackend
+
+    alice, bob = people("alice", "bob").values()
+    before = (len(live.server.photos()), alice.me()["friends"])
+    wrong = Client(alice.api, alice.user, alice.ring_dir, backend=GridBackend(), passphrase=lambda _n: "wrong",
+                   kdf=KdfParams.FAST_INSECURE)
+    for action in (lambda: wrong.upload(grid_photo([0, None], seed=3)), lambda: wrong.befriend(bob.user),
+                   lambda: wrong.enroll([grid_photo([0], seed=5)]), lambda: wrong.set_rules("x", "x.mfmc")):
+        with pytest.raises(WrongPassphraseError) as err:
+            action()
+        assert err.value.exit_code == 1
+    assert (len(live.server.photos()), alice.me()["friends"]) == before
+    assert ("friend.request", alice.user) not in live.server.requests_for(bob.user)
