@@ -79,6 +79,19 @@ IMAGE_OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp":
                         ".tif": "TIFF", ".tiff": "TIFF"}
 
 
+#: The file that marks an mfmc data dir (written by `mfmc init`); outputs are never written below one.
+DATA_DIR_MARKER = "mfmc-data.json"
+
+
+def _inside_data_dir(resolved: Path, protected: tuple[str | os.PathLike[str], ...]) -> Path | None:
+    """The data dir `resolved` lies in: one of `protected`, or any folder above it holding the marker."""
+    for folder in protected:
+        f = Path(folder)
+        if f.exists() and resolved.is_relative_to(f.resolve()):
+            return f
+    return next((d for d in resolved.parents if (d / DATA_DIR_MARKER).is_file()), None)
+
+
 def check_output(path: str | os.PathLike[str], *, inputs: tuple[str | os.PathLike[str], ...] = (),
                  protected: tuple[str | os.PathLike[str], ...] = (), image: bool = True) -> Path:
     """Refuse (exit 2) an output path before any work: not an image suffix, a missing or unwritable folder,
@@ -101,11 +114,10 @@ def check_output(path: str | os.PathLike[str], *, inputs: tuple[str | os.PathLik
         if s.exists() and (resolved == s.resolve() or (p.exists() and os.path.samefile(p, s))):
             raise InvalidInputError(f"`{p}` is the input file; writing it would destroy the original",
                                     help="write the result to another file")
-    for folder in protected:
-        f = Path(folder)
-        if f.exists() and resolved.is_relative_to(f.resolve()):
-            raise InvalidInputError(f"`{p}` is inside the data dir `{f}`",
-                                    help="the data dir belongs to mfmc; write the result elsewhere")
+    data_dir = _inside_data_dir(resolved, protected)
+    if data_dir is not None:
+        raise InvalidInputError(f"`{p}` is inside the data dir `{data_dir}`",
+                                help="the data dir belongs to mfmc; write the result elsewhere")
     return p
 
 
@@ -121,11 +133,10 @@ def check_output_folder(path: str | os.PathLike[str], *, inputs: tuple[str | os.
         if resolved == Path(src).resolve():
             raise InvalidInputError(f"`{p}` is the input folder; the results would replace the originals",
                                     help="write the results to another folder")
-    for folder in protected:
-        f = Path(folder)
-        if f.exists() and resolved.is_relative_to(f.resolve()):
-            raise InvalidInputError(f"`{p}` is inside the data dir `{f}`",
-                                    help="the data dir belongs to mfmc; write the results elsewhere")
+    data_dir = _inside_data_dir(resolved, protected)
+    if data_dir is not None or (resolved / DATA_DIR_MARKER).is_file():
+        raise InvalidInputError(f"`{p}` is inside the data dir `{data_dir or p}`",
+                                help="the data dir belongs to mfmc; write the results elsewhere")
     return p
 
 

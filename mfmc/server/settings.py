@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfmc.errors import StoreError
+from mfmc.files import DATA_DIR_MARKER
 from mfmc.server.core import Server
 from mfmc.service.backends import FaceBackend
 from mfmc.store import Store
 from mfmc.store.repository import private_dir
 
-MARKER = "mfmc-data.json"
+MARKER = DATA_DIR_MARKER  # `mfmc.files` refuses outputs below a folder holding it
 
 
 @dataclass(frozen=True)

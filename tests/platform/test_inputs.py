@@ -133,6 +133,14 @@ def test_anonymize_and_file_render_never_overwrite_the_input(cli, tmp_path: Path
         err = capsys.readouterr().err
         assert err.startswith("error: ") and ("input" in err or "data dir" in err), err
     assert photo.read_bytes() == original
+    # a data dir elsewhere (not MFMC_DATA_DIR) is recognised by its marker file
+    other = tmp_path / "elsewhere"
+    assert cli("init", "--data-dir", str(other)) == 0
+    capsys.readouterr()
+    assert cli("anonymize", "party.png", "-o", str(other / "server" / "x.png")) == 2
+    assert "inside the data dir" in capsys.readouterr().err
+    assert cli("anonymize", "photos", "-o", str(other)) == 2
+    assert "inside the data dir" in capsys.readouterr().err
 
 
 def test_a_tampered_blob_is_never_shown(cli, uploaded: np.ndarray, tmp_path: Path,
