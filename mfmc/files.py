@@ -11,6 +11,7 @@ input, never inside the data dir) and written atomically (`write_file_atomic`: n
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def write_file_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     the user can fix, `MfmcError` (exit 1) for the disk.
     """
     p = Path(path)
-    temp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    temp = p.with_name(f".{p.name}.{secrets.token_hex(6)}.tmp")
     try:
         try:
             with open(temp, "wb") as fh:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mfmc.errors import InvalidImageError
-from mfmc.files import read_regular_file
+from mfmc.files import read_regular_file, write_file_atomic
 
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | np.ndarray | Image.Image
 
@@ -95,10 +95,12 @@ def save_image(
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"compress_level": png_level} if fmt == "PNG" else {}
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(array, "RGB").save(target, format=fmt, **options)
+        buffer = io.BytesIO()
+        Image.fromarray(array, "RGB").save(buffer, format=fmt, **options)
     except OSError as err:
         raise InvalidImageError(f"cannot write `{target}`", help=str(err)) from None
-    return target
+    # written under a temporary name and renamed: a full disk leaves no partial image (with real faces) behind
+    return write_file_atomic(target, buffer.getvalue())
 
 
 def is_image_path(path: Path) -> bool:

@@ -228,3 +228,19 @@ def test_init_makes_an_older_data_dir_private(cli, populated: Path, capsys: pyte
     blob.parent.chmod(0o755)
     assert cli("init") == 0
     assert stat.S_IMODE(blob.stat().st_mode) == 0o600 and stat.S_IMODE(blob.parent.stat().st_mode) == 0o700
+
+
+def test_save_image_on_a_full_disk_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`anonymize` and file-mode `render` write with `save_image`: a full disk leaves neither image nor temp."""
+    from mfmc import files
+    from mfmc.errors import MfmcError
+    from mfmc.vision import save_image
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    for name in ("out.png", "out.jpg"):
+        with pytest.raises(MfmcError, match="No space left on device"):
+            save_image(tmp_path / name, grid_photo([0, 1], seed=12))
+    assert list(tmp_path.iterdir()) == []
