@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,12 @@ class Recognizer(ABC):
     @abstractmethod
     def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         """(N, dim) float32 embeddings of `faces` in `image`."""
+
+    def embed_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
+        """Embeddings of the faces of several images (e.g. candidate fakes of one face), rows in order: one
+        network batch where the recognizer can cut every crop first (all built-in ones do)."""
+        parts = [self.embed(image, faces) for image, faces in items]
+        return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Distances between embeddings, broadcasting over leading axes: (D,) vs (N, D) gives (N,);
@@ -116,20 +122,35 @@ class DlibRecognizer(Recognizer):
             str(model_path("dlib_resnet")))
         self.backend = "onnxruntime" if self._net is not None else "dlib"
 
-    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        if not len(faces):
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def _shapes_of(self, image: np.ndarray, faces: Faces) -> Any:
         shapes = dlib.full_object_detections()
         for shape in self._shapes.shapes(image, faces):
             shapes.append(shape)
+        return shapes
+
+    def chips(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        """The chips dlib's compute_face_descriptor would cut (same call, same size and padding), (N, 150, 150, 3)."""
+        shapes = self._shapes_of(image, faces)
+        return np.stack(dlib.get_face_chips(image, shapes, size=self.chip_size, padding=self.chip_padding))
+
+    def _run(self, chips: np.ndarray) -> np.ndarray:
+        # batched: half the CPU time per face of one-chip runs (benchmarks/bench_faces.py); chunks bound memory
+        return np.concatenate([self._net(chips[i : i + 16]) for i in range(0, len(chips), 16)]).astype(np.float32)
+
+    def embed_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
+        items = [(image, faces) for image, faces in items if len(faces)]
+        if self._net is None or not items:
+            return super().embed_many(items)
+        return self._run(np.concatenate([self.chips(image, faces) for image, faces in items]))
+
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        if not len(faces):
+            return np.zeros((0, self.dim), dtype=np.float32)
         if self._net is not None:
-            # the chips dlib's compute_face_descriptor would cut (same call, same size and padding)
-            chips = np.stack(dlib.get_face_chips(image, shapes, size=self.chip_size, padding=self.chip_padding))
-            # batched: half the CPU time per face of one-chip runs (benchmarks/bench_faces.py); chunks bound memory
-            vectors = np.concatenate([self._net(chips[i : i + 16]) for i in range(0, len(chips), 16)])
-        else:
-            with self._lock:
-                vectors = self._model.compute_face_descriptor(image, shapes, 0, self.chip_padding)
+            return self._run(self.chips(image, faces)).reshape(len(faces), self.dim)
+        shapes = self._shapes_of(image, faces)
+        with self._lock:
+            vectors = self._model.compute_face_descriptor(image, shapes, 0, self.chip_padding)
         return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32).reshape(len(faces), self.dim)
 
     def describe(self) -> dict[str, Any]:
@@ -203,6 +224,10 @@ class FaceNetRecognizer(Recognizer):
         if not len(faces):
             return np.zeros((0, self.dim), dtype=np.float32)
         return self.embed_crops(self.crops(image, faces))
+
+    def embed_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
+        crops = [self.crops(image, faces) for image, faces in items if len(faces)]
+        return self.embed_crops(np.concatenate(crops)) if crops else np.zeros((0, self.dim), np.float32)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, dim) unit embeddings of (N, 160, 160, 3) RGB uint8 crops (as `crops` cuts them)."""
@@ -279,6 +304,10 @@ class CropRecognizer(Recognizer):
         if not len(faces):
             return np.zeros((0, self.dim), dtype=np.float32)
         return self.embed_crops(self.crops(image, faces))
+
+    def embed_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
+        crops = [self.crops(image, faces) for image, faces in items if len(faces)]
+        return self.embed_crops(np.concatenate(crops)) if crops else np.zeros((0, self.dim), np.float32)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         blob = self.preprocess(np.asarray(crops))

@@ -297,3 +297,20 @@ def test_openface_aligns_on_detector_points_without_68_landmarks(pipeline: FaceP
     assert recognizer.distance(with68[0], with5[0]) < 0.5 * recognizer.threshold  # nearly the same crop
     assert recognizer.distance(reference[0], with5[0]) < recognizer.threshold  # same person either way
     assert recognizer.distance(reference[0], with68[0]) < recognizer.threshold
+
+
+@pytest.mark.slow
+def test_every_recognizer_embeds_many_images_in_one_go_as_one_by_one(pipeline: FacePipeline) -> None:
+    """`embed_many` (candidate fakes of one face verified in one network batch) gives the per-image rows."""
+    items = []
+    for person, asset in (("P001", "studio_portrait"), ("P002", "amateur_selfie"), ("P003", "emotions_sheet")):
+        image = photo(person, asset, 800)
+        items.append((image, pipeline.analyze(image, attributes=False, recognizers=())[:3]))
+    items.append((items[0][0], Faces.empty()))
+    for name in pipeline.recognizers:
+        recognizer = pipeline.recognizers[name]
+        together = recognizer.embed_many(items)
+        apart = np.concatenate([recognizer.embed(image, faces) for image, faces in items])
+        assert together.shape == apart.shape == (sum(len(f) for _, f in items), recognizer.dim), name
+        assert np.abs(together - apart).max() < 1e-4, name
+    assert pipeline.recognizers["dlib"].embed_many([]).shape == (0, 128)
