@@ -74,10 +74,10 @@ class OrientationConfig:
     probe_fraction: float = 0.4  # probe long side, as a fraction of the working long side ...
     probe_max: int = 640  # ... and at most this many pixels ...
     probe_min: int = 256  # ... but at least this many (or the working size): faces in tiny photos are tiny
-    check_faces: int = 4
+    check_faces: int = 2
     candidate_threshold: float = 0.1  # weak upright responses kept as candidates for the check ...
     check_candidates: int = 6  # ... at most this many (the best)
-    check_size: int = 64
+    check_size: int = 64  # px, a multiple of 32 (the network downsamples by 32)
     check_margin: float = 0.1  # a turned crop must beat the upright one by this much heat
 
 
