@@ -12,7 +12,8 @@
 
 The face backend is the cheap deterministic grid backend (mfmc.service.testing): the server's own work (login,
 decisions, cache lookups, composition, PNG bytes, HTTP) is what is measured, not the face models. The server runs
-in its own process (uvicorn, 1 worker), the load generator in this one: both share the machine's cores.
+in its own process (uvicorn, `--server-workers` processes, default 1), the load generator in this one: both
+share the machine's cores.
 """
 
 from __future__ import annotations
@@ -85,7 +86,40 @@ def setup(url: str, data: Path, faces: int, viewers: int) -> tuple[Platform, lis
     return p, owners[:viewers], up.photo_id
 
 
-def bench_renders(p: Platform, url: str, viewers: list[str], photo_id: int, seconds: float) -> dict:
+def _viewer_process(url: str, photo_id: int, viewers: list[tuple[str, str, str]], stop: float) -> tuple[list, list]:
+    """One load-generator process: a thread per viewer (token, expected version), until `stop` (wall clock)."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def run(viewer: str, token: str, version: str) -> None:
+        mine: list[float] = []
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+            while time.time() < stop:
+                t = time.perf_counter()
+                r = http.get(f"/api/photos/{photo_id}/render.png")
+                dt = time.perf_counter() - t
+                if r.status_code != 200 or r.headers.get("x-mfmc-version") != version or not r.content:
+                    with lock:
+                        errors.append(f"{viewer}: {r.status_code}")
+                mine.append(dt)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=run, args=v) for v in viewers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors
+
+
+def bench_renders(p: Platform, url: str, viewers: list[str], photo_id: int, seconds: float,
+                  processes: int = 4) -> dict:
+    """Concurrent viewers from `processes` load-generator processes (one Python process alone would measure its
+    own GIL queue, not the server)."""
+    from concurrent.futures import ProcessPoolExecutor
+
     tokens = {v: p.api.login(p.client(v).keyring.keys) for v in viewers}
     versions = {}
     for v in viewers:  # warm: fakes made and cached, one composed version per viewer
@@ -93,37 +127,19 @@ def bench_renders(p: Platform, url: str, viewers: list[str], photo_id: int, seco
                       timeout=60)
         r.raise_for_status()
         versions[v] = r.headers["x-mfmc-version"]
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-    start_gate = threading.Barrier(len(viewers))
-
-    def run(viewer: str) -> None:
-        mine: list[float] = []
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tokens[viewer]}"}, timeout=30) as http:
-            start_gate.wait()
-            while time.monotonic() < stop:
-                t = time.perf_counter()
-                r = http.get(f"/api/photos/{photo_id}/render.png")
-                dt = time.perf_counter() - t
-                if r.status_code != 200 or r.headers.get("x-mfmc-version") != versions[viewer] or not r.content:
-                    with lock:
-                        errors.append(f"{viewer}: {r.status_code}")
-                mine.append(dt)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=run, args=(v,)) for v in viewers]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    return {"viewers": len(viewers), "requests": len(latencies), "seconds": round(wall, 2),
-            "req_per_s": round(len(latencies) / wall, 1), "p50_ms": round(percentile(latencies, 50) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+    groups = [[(v, tokens[v], versions[v]) for v in viewers[k::processes]] for k in range(processes)]
+    with ProcessPoolExecutor(processes) as pool:
+        pool.submit(time.sleep, 0).result()  # processes started before the clock
+        stop = time.time() + seconds + 1.0
+        t0 = time.perf_counter()
+        parts = [pool.submit(_viewer_process, url, photo_id, g, stop) for g in groups if g]
+        results = [f.result() for f in parts]
+        wall = time.perf_counter() - t0
+    latencies = [x for lat, _ in results for x in lat]
+    errors = [e for _, err in results for e in err]
+    return {"viewers": len(viewers), "load_processes": processes, "requests": len(latencies),
+            "seconds": round(wall, 2), "req_per_s": round(len(latencies) / wall, 1),
+            "p50_ms": round(percentile(latencies, 50) * 1000, 1), "p99_ms": round(percentile(latencies, 99) * 1000, 1),
             "mean_ms": round(statistics.fmean(latencies) * 1000, 1), "errors": len(errors),
             "distinct_versions": len(set(versions.values()))}
 
@@ -163,6 +179,8 @@ def bench_uploads(p: Platform, owners: list[str], count: int, threads_n: int = 8
 def bench_jobs(url: str, data: Path, p: Platform, owners: list[str], jobs: int) -> dict | None:
     import redis
 
+    if jobs <= 0:
+        return None
     try:
         redis.Redis.from_url("redis://127.0.0.1:6379/14", socket_connect_timeout=1).ping()
     except redis.exceptions.ConnectionError:
@@ -207,18 +225,22 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=20)
     ap.add_argument("--uploads", type=int, default=32)
     ap.add_argument("--jobs", type=int, default=40)
+    ap.add_argument("--server-workers", type=int, default=1, help="uvicorn worker processes of the server.")
+    ap.add_argument("--load-processes", type=int, default=2, help="Load-generator processes for the viewers.")
     ap.add_argument("--json", type=Path, help="Also write the results here.")
     args = ap.parse_args()
     args.seconds = min(args.seconds, 60.0)  # bounded
     with tempfile.TemporaryDirectory(prefix="mfmc-bench-http-") as tmp:
         data = Path(tmp) / "data"
         port = free_port()
-        server = start_server(data, port)
+        server = start_server(data, port, "--workers", str(args.server_workers))
         url = f"http://127.0.0.1:{port}"
         try:
             p, viewers, photo_id = setup(url, data, args.faces, args.viewers)
-            result = {"machine": {"cpus": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 1)},
-                      "renders": bench_renders(p, url, viewers, photo_id, args.seconds)}
+            result = {"machine": {"cpus": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 1),
+                                  "server_workers": args.server_workers},
+                      "renders": bench_renders(p, url, viewers, photo_id, args.seconds,
+                                                args.load_processes)}
             print(json.dumps({"renders": result["renders"]}), flush=True)
             result["uploads"] = bench_uploads(p, [f"p{k:02d}" for k in range(args.faces)], args.uploads)
             print(json.dumps({"uploads": result["uploads"]}), flush=True)

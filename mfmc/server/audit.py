@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from datetime import datetime
 
 from mfmc.errors import MfmcError
 from mfmc.store import Store
@@ -24,7 +25,7 @@ class ViewLog:
         self.store = store
         self.interval_s = interval_s
         self.limit = limit
-        self._pending: list[m.AuditEntry] = []
+        self._pending: list[tuple[str, int, str, dict[str, object], datetime]] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -33,10 +34,8 @@ class ViewLog:
         self._thread.start()
 
     def add(self, viewer: str, photo_id: int, version: str, detail: dict[str, object]) -> None:
-        entry = m.AuditEntry(actor=viewer, action="view", photo_id=photo_id, version=version,
-                             detail=json.dumps(detail, sort_keys=True))
-        with self._lock:
-            self._pending.append(entry)
+        with self._lock:  # rows are built when written: the request path only appends a tuple
+            self._pending.append((viewer, photo_id, version, detail, m.utcnow()))
             full = len(self._pending) >= self.limit
         if full:
             self._wake.set()
@@ -49,7 +48,9 @@ class ViewLog:
                 return
             try:
                 with self.store.tx() as tx:
-                    tx.session.add_all(batch)
+                    tx.session.add_all([m.AuditEntry(at=at, actor=viewer, action="view", photo_id=photo_id,
+                                                     version=version, detail=json.dumps(detail, sort_keys=True))
+                                        for viewer, photo_id, version, detail, at in batch])
             except MfmcError as err:  # keep them for the next try; say so
                 log.error("view log: %d entries not written yet: %s", len(batch), err.message)
                 with self._lock:
