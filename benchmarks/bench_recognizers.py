@@ -3,6 +3,9 @@ converted to ONNX and run by onnxruntime (one face a call, and batched), and eve
 
     python benchmarks/bench_recognizers.py [--faces 32] [--repeat 5] [--json]
 
+Also, per recognizer, the verification pattern of the fake generator: 8 candidate images of one face each,
+embedded one call per image against one `embed_many` call (one network batch).
+
 Input: real crops from openpeople expression sheets (16 faces each, a dev dependency), cut as each recognizer
 cuts them. Times are the best of `--repeat` runs after one warm-up (the minimum is the least disturbed by other
 processes on a shared machine; the median is printed too). Ratios are against the cv2.dnn baseline of the same
@@ -90,11 +93,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         recognizer = pipe.recognizers[name]
         rows[f"{name}, whole photo per call (batched)"] = (
             lambda r=recognizer: [r.embed(im, f) for im, f in zip(images, faces_per_image, strict=True)])
+    # verification of K candidates of one face: K single-face images, one `embed` each vs one `embed_many`
+    singles = [(images[0], faces_per_image[0][i : i + 1]) for i in range(min(8, len(faces_per_image[0])))]
+    for name in pipe.recognizers:
+        recognizer = pipe.recognizers[name]
+        rows[f"{name}, {len(singles)} one-face images, embed each"] = (
+            lambda r=recognizer: [r.embed(im, f) for im, f in singles])
+        rows[f"{name}, {len(singles)} one-face images, embed_many"] = lambda r=recognizer: r.embed_many(singles)
     counts = {name: n for name in rows}
     total = sum(len(f) for f in faces_per_image)
     for name in rows:
         if "whole photo" in name:
             counts[name] = total
+        elif "one-face images" in name:
+            counts[name] = len(singles)
     baseline = None
     for name, fn in rows.items():
         best, median = timed(fn, args.repeat)
@@ -108,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{n} real face crops, {results['cpus']} CPUs ({results['machine']}); load: "
               f"cv2 {load_cv2:.2f} s, onnxruntime {load_onnx:.2f} s")
         for name, row in results["ms_per_face"].items():
-            print(f"  {name:48s} {row['best']:7.2f} ms/face (median {row['median']:.2f})  "
+            print(f"  {name:52s} {row['best']:7.2f} ms/face (median {row['median']:.2f})  "
                   f"x{row['speedup_vs_baseline']:.2f} vs baseline")
     return results
 
