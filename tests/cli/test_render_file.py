@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +34,16 @@ def file_args(viewer: str, *extra) -> list:
 
 @pytest.fixture(scope="module")
 def bob_view(tmp_path_factory):
-    """Bob's view of the group photo uploaded by carol, rendered once for the module."""
-    out = tmp_path_factory.mktemp("render") / "bob.png"
-    code = main([str(a) for a in file_args("bob", "--uploader", "carol", "-o", out, "--json")])
-    return code, out
+    """Bob's view of the group photo uploaded by carol, rendered once for the module (text output, default name)."""
+    folder = tmp_path_factory.mktemp("render")
+    here, text = os.getcwd(), io.StringIO()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(text):
+            code = main([str(a) for a in file_args("bob", "--uploader", "carol")])
+    finally:
+        os.chdir(here)
+    return code, folder / "group.bob.png", text.getvalue()
 
 
 def _iou(a, b) -> float:
@@ -74,7 +83,7 @@ def test_file_mode_json_schema_owners_and_decisions(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_file_mode_reveals_exact_pixels_and_verifies_fakes(bob_view):
-    code, out = bob_view
+    code, out, _ = bob_view
     assert code == 0
     original = load_image(GROUP)
     view = np.asarray(Image.open(out).convert("RGB"))
@@ -111,13 +120,11 @@ def test_file_mode_reveals_exact_pixels_and_verifies_fakes(bob_view):
 
 
 @pytest.mark.slow
-def test_file_mode_default_output_name_and_text(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    code, out, err = run(capsys, *file_args("carol"))
-    assert code == 0, err
-    assert (tmp_path / "group.carol.png").is_file()
-    assert "wrote group.carol.png (5 faces: " in out
-    assert "identified as `carol`" in out
+def test_file_mode_default_output_name_and_text(bob_view):
+    code, out, text = bob_view
+    assert code == 0 and out.is_file()
+    assert text.splitlines()[-1] == "wrote group.bob.png (5 faces: 2 real, 3 fake)"
+    assert "identified as `carol`" in text and "`bob` always sees their own face" in text
 
 
 def test_unknown_viewer_exits_2(tmp_path, capsys):
