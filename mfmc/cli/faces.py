@@ -104,7 +104,9 @@ def _print_doctor(data: dict[str, Any]) -> None:
         print(f"  {m['name']:<18} {state:<8} {m['task']:<42} {m['license'].split(';')[0]}{commercial}")
     print("recognizers (`mfmc anonymize --verifiers`):")
     for r in data["recognizers"]:
-        print(f"  {r['name']:<18} " + ("available" if r["available"] else f"absent (optional): {r['missing']}"))
+        role = "" if r["verifier"] else " (evaluation only, not a verifier)"
+        print(f"  {r['name']:<18} " + ("available" if r["available"] else f"absent (optional): {r['missing']}")
+              + role)
     e = data["expression"]
     print("expression classifier: " + ("available" if e["available"] else f"absent (optional): {e['missing']}"))
     ins = data["insightface"]

@@ -17,7 +17,7 @@ def report(*, verify: bool = True) -> dict[str, Any]:
     from mfmc.vision.backends import insightface
     from mfmc.vision.expression import MODEL as EXPRESSION_MODEL
     from mfmc.vision.expression import expression_missing
-    from mfmc.vision.recognition import OPTIONAL_RECOGNIZERS, optional_model_missing
+    from mfmc.vision.recognition import EVALUATION_RECOGNIZERS, OPTIONAL_RECOGNIZERS, optional_model_missing
 
     models = []
     ok = True
@@ -37,11 +37,13 @@ def report(*, verify: bool = True) -> dict[str, Any]:
             "optional": spec.optional,
             "install": spec.install_command,
         })
-    recognizers = [{"name": "dlib", "model": "dlib_resnet", "available": True, "missing": None},
-                   {"name": "facenet", "model": "facenet", "available": True, "missing": None}]
-    for name, cls in OPTIONAL_RECOGNIZERS.items():
-        missing = optional_model_missing(cls.model)
-        recognizers.append({"name": name, "model": cls.model, "available": missing is None, "missing": missing})
+    recognizers = [{"name": "dlib", "model": "dlib_resnet", "available": True, "missing": None, "verifier": True},
+                   {"name": "facenet", "model": "facenet", "available": True, "missing": None, "verifier": True}]
+    for group, verifier in ((OPTIONAL_RECOGNIZERS, True), (EVALUATION_RECOGNIZERS, False)):
+        for name, cls in group.items():
+            missing = optional_model_missing(cls.model)
+            recognizers.append({"name": name, "model": cls.model, "available": missing is None, "missing": missing,
+                                "verifier": verifier})
     expression_absent = expression_missing()
     pack = insightface.find_pack()
     packages = {}
@@ -56,7 +58,8 @@ def report(*, verify: bool = True) -> dict[str, Any]:
         "backend": f"{backend} -> " + (f"insightface:{pack.name}" if pack and backend != "embedded" else "embedded"),
         "providers": {"available": available_providers(), "chosen": choose_providers()},
         "models": models,
-        # the names `mfmc anonymize --verifiers` accepts (InsightFace's `arcface` joins them when a pack is found)
+        # the names `mfmc anonymize --verifiers` accepts are those with verifier=True and available=True
+        # (InsightFace's `arcface` joins them when a pack is found); verifier=False: evaluation only
         "recognizers": recognizers,
         "expression": {"model": EXPRESSION_MODEL, "available": expression_absent is None,
                        "missing": expression_absent},

@@ -392,8 +392,15 @@ class FaceVerifyAIRecognizer(CropRecognizer):
         return np.ascontiguousarray(crops.astype(np.float32) / 255.0)
 
 
+# Optional recognizers that join `pipeline.recognizers` (and so verify fakes by default) when installed.
 OPTIONAL_RECOGNIZERS: dict[str, type[CropRecognizer]] = {
     OpenFaceRecognizer.name: OpenFaceRecognizer,
+}
+# Recognizers for evaluation only, built explicitly (`FaceVerifyAIRecognizer()`), never verifiers by default:
+# faceverifyai's crop keeps hair, ears and background, which a face swap keeps by design, so it matched 92-94 %
+# of verified fakes to their source (13.6 % false matches between different people): as a default verifier it
+# left no face swapped (docs/faces.md, "Transfer").
+EVALUATION_RECOGNIZERS: dict[str, type[CropRecognizer]] = {
     FaceVerifyAIRecognizer.name: FaceVerifyAIRecognizer,
 }
 

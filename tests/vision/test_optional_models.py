@@ -17,6 +17,7 @@ from mfmc.vision import keras_onnx as K
 from mfmc.vision.expression import CLASSES, ExpressionClassifier, expression_missing
 from mfmc.vision.faces import Expression
 from mfmc.vision.recognition import (
+    EVALUATION_RECOGNIZERS,
     OPTIONAL_RECOGNIZERS,
     CropRecognizer,
     optional_model_missing,
@@ -160,7 +161,8 @@ def test_doctor_lists_recognizer_names_and_explains_absent_ones() -> None:
 
     data = report(verify=False)
     names = [r["name"] for r in data["recognizers"]]
-    assert names[:2] == ["dlib", "facenet"] and set(OPTIONAL_RECOGNIZERS) <= set(names)
+    assert names[:2] == ["dlib", "facenet"] and set(OPTIONAL_RECOGNIZERS) | set(EVALUATION_RECOGNIZERS) <= set(names)
+    assert [r["name"] for r in data["recognizers"] if not r["verifier"]] == list(EVALUATION_RECOGNIZERS)
     for r in data["recognizers"]:
         assert r["available"] == (r["missing"] is None)
         if not r["available"]:
@@ -247,17 +249,19 @@ BALANCED_ACCURACY_FLOOR = {"openface": 0.86, "faceverifyai": 0.75}  # measured 0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(OPTIONAL_RECOGNIZERS))
+@pytest.mark.parametrize("name", [*OPTIONAL_RECOGNIZERS, *EVALUATION_RECOGNIZERS])
 def test_optional_recognizer_calibration_on_labelled_faces(
     pipeline: FacePipeline, labelled_faces: tuple[np.ndarray, list[tuple[np.ndarray, Faces]]], name: str
 ) -> None:
     """Same person matches and different people don't, at the calibrated threshold, far better than chance.
     Measured by `python -m mfmc.vision.calibrate` (222 faces, balanced accuracy): openface 91.6 % (landmark
     alignment), faceverifyai 80.4 % (dlib 94.4 %, facenet 92.3 %)."""
-    missing = optional_model_missing(OPTIONAL_RECOGNIZERS[name].model)
+    cls = {**OPTIONAL_RECOGNIZERS, **EVALUATION_RECOGNIZERS}[name]
+    missing = optional_model_missing(cls.model)
     if missing is not None:
         pytest.skip(f"optional recognizer `{name}`: {missing}")
-    recognizer = pipeline.recognizers[name]
+    recognizer = pipeline.recognizers[name] if name in OPTIONAL_RECOGNIZERS else cls()
+    assert (name in pipeline.recognizers) == (name in OPTIONAL_RECOGNIZERS)  # evaluation-only: never a verifier
     labels, photos = labelled_faces
     embeddings = np.concatenate([recognizer.embed(image, faces) for image, faces in photos])
     assert embeddings.shape == (len(labels), recognizer.dim) and len(labels) > 150
