@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mfmc.cli.platform import DEFAULT_DIR, DataDirOpt, DbOpt, open_platform
+from mfmc.cli.platform import DEFAULT_DIR, DataDirOpt, DbOpt, ServerOpt, open_platform
 from mfmc.cli.text import plural
 
 graph_app = typer.Typer(help="Bring a social graph file onto the platform.", no_args_is_help=True)
@@ -19,6 +19,7 @@ def import_graph(
                                          show_default=False)],
     data_dir: DataDirOpt = DEFAULT_DIR,
     db: DbOpt = None,
+    server: ServerOpt = None,
 ) -> None:
     """Add the file's users, friendships and follows to the platform (nothing is removed; safe to run again).
 
@@ -27,7 +28,7 @@ def import_graph(
     from mfmc.policy import Graph
 
     graph = Graph.load(file)  # a malformed file is refused before anything is written
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         users = sum(bool(p.add_user(name)) for name in graph.users)
         friends = sum(bool(p.friend(a, b)) for a, b in graph.friend_pairs())
         follows = sum(bool(p.follow(a, b)) for a, b in graph.follow_pairs())

@@ -179,13 +179,13 @@ def consent(photo: Annotated[int, typer.Argument(help="Photo id (`mfmc photos`).
 
 
 def render(photo: str, viewer: str, *, out: Path | None = None, as_json: bool = False,
-           data_dir: Path = DEFAULT_DIR, db: str | None = None) -> None:
+           data_dir: Path = DEFAULT_DIR, db: str | None = None, server: str | None = None) -> None:
     """Platform mode of `mfmc render` (the command lives in mfmc.cli.render): PHOTO is an uploaded photo's id
     or the image file that was uploaded (found by its content)."""
     from mfmc.files import check_output, write_file_atomic
     from mfmc.service.imaging import encode_image
 
-    with open_platform(data_dir, db) as p:
+    with open_platform(data_dir, db, server) as p:
         photo_id = p.find_photo(photo)
         # before rendering: an image suffix, an existing writable folder, never a file inside the data dir
         target = check_output(out or Path(f"photo-{photo_id}-{viewer}.png"), protected=(p.data_dir,))

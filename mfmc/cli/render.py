@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mfmc.cli.platform import DEFAULT_DIR, DataDirOpt, DbOpt
+from mfmc.cli.platform import DEFAULT_DIR, DataDirOpt, DbOpt, ServerOpt
 from mfmc.cli.text import plural
 from mfmc.errors import InvalidImageError, InvalidInputError
 from mfmc.files import check_output, require_regular_file
@@ -46,6 +46,7 @@ def render_command(
         "--json", help="Print per face: box, owner (or null), decision, reasons.", show_default=False)] = False,
     data_dir: DataDirOpt = DEFAULT_DIR,
     db: DbOpt = None,
+    server: ServerOpt = None,
 ) -> None:
     """The photo as VIEWER sees it: real faces where the owners' rules allow, verified fakes elsewhere.
 
@@ -66,12 +67,12 @@ def render_command(
     if uploader is not None or album is not None:
         raise InvalidInputError("--uploader and --album belong to file mode",
                                 help="on the platform they were fixed at upload (`mfmc upload --album`)")
-    if not photo.isdigit() and not data_dir.exists():
+    if server is None and not photo.isdigit() and not data_dir.exists():
         raise InvalidInputError(f"no platform data dir at `{data_dir}` to look `{photo}` up in",
                                 help="render the file without a platform: add --rules DIR --graph FILE --people DIR")
     from mfmc.cli.platform import render as platform_render
 
-    platform_render(photo, viewer, out=out, as_json=as_json, data_dir=data_dir, db=db)
+    platform_render(photo, viewer, out=out, as_json=as_json, data_dir=data_dir, db=db, server=server)
 
 
 def _file_mode(photo: Path, viewer: str, rules: Path, graph_path: Path, people_dir: Path, uploader: str | None,
