@@ -4,8 +4,8 @@ Every mfmc error is printed as one short message (plus an optional help line) wi
 embeddings may live in local variables, so tracebacks are only shown when MFMC_DEBUG=1.
 
 Start-up is kept short: the command modules import only typer and the standard library at the top, and a
-command line that names one of the commands in `COMMANDS` registers (and imports) only that command's module;
-`mfmc --help`, the platform commands and unknown names register everything.
+command line registers (and imports) only what it names: one command of `COMMANDS`, or the platform commands;
+`mfmc --help`, `mfmc` alone and unknown names register everything.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def _root(
     """My Face, My Choice: per-face access rules and verified deepfakes for shared photos."""
 
 
-def build_app(only: str | None = None) -> typer.Typer:
-    """The `mfmc` app: every command, or only `only` (one of `COMMANDS`) for a faster start."""
+def build_app(only: str | None = None, *, platform: bool = True) -> typer.Typer:
+    """The `mfmc` app: every command, or for a faster start only `only` (one of `COMMANDS`; `""` for none of
+    them) and, when `platform`, the platform commands."""
     app = typer.Typer(name="mfmc", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
     app.callback()(_root)
     for name, (module, attr, panel, group) in COMMANDS.items():
@@ -65,7 +66,7 @@ def build_app(only: str | None = None) -> typer.Typer:
             app.add_typer(target, name=name, rich_help_panel=panel)
         else:
             app.command(name, rich_help_panel=panel)(target)
-    if only is None:
+    if platform:
         from mfmc.cli.platform import register as register_platform
 
         register_platform(app)  # init, user, keys, enroll, friend, upload, tag, consent, demo, …
@@ -74,13 +75,17 @@ def build_app(only: str | None = None) -> typer.Typer:
     return app
 
 
-def _command_name(argv: list[str]) -> str | None:
-    """The command an argument list names when it is one of `COMMANDS` (options before it are root options)."""
-    for arg in argv:
-        if arg.startswith("-"):
-            return None  # --help, --version: the whole app
-        return arg if arg in COMMANDS else None
-    return None
+def app_for(argv: list[str]) -> typer.Typer:
+    """The smallest app that runs `argv`: the named command of `COMMANDS` alone, or the platform commands alone
+    when one of them is named; everything for `--help`, `--version`, no command or an unknown one."""
+    name = next(iter(argv), "")
+    if not name or name.startswith("-"):
+        return build_app()  # root options apply to the whole app
+    if name in COMMANDS:
+        return build_app(name, platform=False)
+    platform = build_app("", platform=True)
+    names = {info.name for info in (*platform.registered_commands, *platform.registered_groups)}
+    return platform if name in names else build_app()
 
 
 class _Argument(TyperArgument):
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mfmc {__version__}")
         return 0
     try:
-        command = typer.main.get_command(build_app(_command_name(args)))
+        command = typer.main.get_command(app_for(args))
         _polish(command)
         # Without standalone mode, click returns the code of a `typer.Exit` instead of raising it.
         result = command.main(args=args, prog_name="mfmc", standalone_mode=False)

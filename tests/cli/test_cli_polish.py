@@ -73,3 +73,19 @@ def test_a_named_command_imports_only_its_module():
                   "mfmc.cli.faces", "mfmc.cli.render"):
         assert f"'{heavy}'" not in loaded, loaded
     assert set(COMMANDS) >= {"rules", "render", "faces", "anonymize", "graph"}
+
+
+def test_a_platform_command_imports_only_the_platform_commands():
+    code = ("import sys, io, contextlib; from mfmc.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()): main(['user', 'list', '--help'])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('mfmc.cli.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    loaded = out.strip().splitlines()[-1]
+    assert "'mfmc.cli.platform'" in loaded
+    for other in ("mfmc.cli.rules", "mfmc.cli.render", "mfmc.cli.faces", "mfmc.cli.pool", "mfmc.cli.eval"):
+        assert f"'{other}'" not in loaded, loaded
+
+
+def test_an_unknown_command_still_gets_a_suggestion(capsys):
+    assert main(["rulez"]) == 2
+    assert "rules" in capsys.readouterr().err
