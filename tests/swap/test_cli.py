@@ -42,3 +42,32 @@ def test_unknown_swapper_is_invalid_input(tmp_path: Path, group: Group, pool_dir
     save_image(src, group.image[:50, :50])
     code = main(["anonymize", str(src), "-o", str(tmp_path / "o.png"), "--swapper", "warpp", "--pool", str(pool_dir)])
     assert code == 2
+
+
+def test_verifiers_choose_the_recognizers_and_the_summary_names_fallbacks(
+    tmp_path: Path, group: Group, pool_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in.png"
+    save_image(src, group.image[:350, :600])
+    report = tmp_path / "r.json"
+    code = main(["anonymize", str(src), "-o", str(tmp_path / "o.png"), "--report", str(report), "--seed", "3",
+                 "--pool", str(pool_dir), "--verifiers", "dlib"])
+    assert code == 0
+    entries = json.loads(report.read_text())
+    for e in entries:
+        assert set(e["thresholds"]) == {"dlib"}  # only the chosen recognizer verifies
+    out = capsys.readouterr().out
+    swapped = sum(e["fallback"] in ("none", "alpha") for e in entries)
+    assert f"{len(entries)} faces anonymized, {swapped} swapped" in out
+    for e in entries:
+        if e["fallback"] not in ("none", "alpha"):
+            assert f"face {e['index']}: {e['fallback']}: {e['reason']}" in out
+
+
+def test_unknown_verifier_is_invalid_input(tmp_path: Path, group: Group, pool_dir: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "g.png"
+    save_image(src, group.image[:50, :50])
+    code = main(["anonymize", str(src), "-o", str(tmp_path / "o.png"), "--verifiers", "dlibb", "--pool", str(pool_dir)])
+    assert code == 2
+    assert "unknown verifier `dlibb`" in capsys.readouterr().err
