@@ -2,7 +2,7 @@
 
 ```python
 from mfmc.swap import FakeGenerator, FacePatch
-gen = FakeGenerator(pipeline, pool)              # default training-free swapper, every recognizer verifies
+gen = FakeGenerator(pipeline, pool)              # `split` swapper, every recognizer verifies, unique per photo
 patch, report = gen.fake_face(image, faces, index, seed=0)
 new_image = patch.apply(image)                   # pixels outside patch.mask unchanged
 new_image, reports = gen.anonymize(image, seed=0)
@@ -15,16 +15,19 @@ from mfmc.swap.metrics import changed_outside, fake_metrics, landmark_error, psn
 from mfmc.swap.onnx_swapper import ArcFaceEncoder, OnnxSwapper
 from mfmc.swap.patch import FacePatch
 from mfmc.swap.report import Attempt, FaceReport
-from mfmc.swap.verify import Verdict, Verifier
+from mfmc.swap.split import SplitSwapper
+from mfmc.swap.verify import Avoid, Verdict, Verifier
 from mfmc.swap.warp import WarpSwapper
 
 __all__ = [
     "ArcFaceEncoder",
     "Attempt",
+    "Avoid",
     "FacePatch",
     "FaceReport",
     "FakeGenerator",
     "OnnxSwapper",
+    "SplitSwapper",
     "SwapResult",
     "Swapper",
     "Verdict",
