@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mfmc.client.client import PENDING_ROTATION
 from mfmc.crypto import EmbeddingSet, envelope_header, seal_embeddings, sign_rules
 from mfmc.crypto.errors import (
     CryptoError,
@@ -20,7 +21,6 @@ from mfmc.crypto.keys import KdfParams
 from mfmc.crypto.scan import find_secrets, scan_paths
 from mfmc.errors import StoreError
 from mfmc.service import Platform
-from mfmc.client.client import PENDING_ROTATION
 from mfmc.service.testing import GridBackend, grid_photo
 from mfmc.store import Tx
 from tests.platform.conftest import passphrase, social
