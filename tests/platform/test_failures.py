@@ -244,3 +244,21 @@ def test_save_image_on_a_full_disk_leaves_no_partial_file(tmp_path: Path, monkey
         with pytest.raises(MfmcError, match="No space left on device"):
             save_image(tmp_path / name, grid_photo([0, 1], seed=12))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.postgres
+def test_an_empty_postgresql_database_is_refused_without_init(tmp_path: Path) -> None:
+    import secrets
+
+    from mfmc.store import Store
+    from tests.platform.conftest import pg_url_or_skip
+
+    url, schema = pg_url_or_skip(), "mfmc_t_" + secrets.token_hex(6)
+    (tmp_path / "server").mkdir()
+    with pytest.raises(StoreError, match="is empty"):
+        Store(tmp_path / "server", url, schema=schema)
+    store = Store(tmp_path / "server", url, schema=schema, create=True)  # what `mfmc init` does
+    try:
+        assert Store(tmp_path / "server", url, schema=schema).found_version == store.version
+    finally:
+        store.drop_schema()
