@@ -332,5 +332,6 @@ class Evaluation:
 
         src = Probe.from_faces(faces, image, index=i).aligned
         res = Probe.from_faces(faces, out, index=i).aligned
-        tgt = self.pool.crop_image(target) if target else None
+        # a recombined target (`mix:…`) has no stored crop: the sheet shows none for it
+        tgt = self.pool.crop_image(target) if target and target in self.pool.index.ids else None
         return {"source": src, "target": tgt, "result": res}
