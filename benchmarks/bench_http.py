@@ -203,7 +203,7 @@ def bench_jobs(url: str, data: Path, p: Platform, owners: list[str], jobs: int) 
                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   env={**os.environ, "PYTHONPATH": str(ROOT)}) for _ in range(workers)]
         time.sleep(4)  # workers import and connect before the clock starts
-        q = RedisQueue("redis://127.0.0.1:6379/14", maker, lease_s=120, timeout_s=600, queue=queue)
+        q = RedisQueue("redis://127.0.0.1:6379/14", maker, lease_s=20, timeout_s=600, queue=queue)
         t0 = time.perf_counter()
         q.run(todo)
         wall = time.perf_counter() - t0
