@@ -244,9 +244,9 @@ def label_gender(index: PoolIndex) -> int:
     """Set each face's gender from its people's recorded sex (openpeople metadata) instead of the classifier,
     which called two of the women male on 13 of their 29 faces: the query filters targets by gender, and a
     wrong label would put a woman's face on a man or the reverse. Returns how many labels changed."""
-    from mfmc.pool.cues import gender_code
-
     import openpeople.curated
+
+    from mfmc.pool.cues import gender_code
 
     sexes = {p.person_id: p.demographics.sex for p in openpeople.curated.list()}
     gender = np.asarray(index.attributes["gender"]).copy()
