@@ -37,7 +37,7 @@ from mfmc.errors import InvalidImageError, InvalidInputError, MfmcError, NoFaceE
 from mfmc.files import read_regular_file
 from mfmc.policy import PolicySet
 from mfmc.policy.model import DefaultAudience
-from mfmc.service.backends import DetectedFace, FaceBackend, FakeOutcome, fake_or_block
+from mfmc.service.backends import DetectedFace, FaceBackend, FakeOutcome, fake_or_block, seed_of
 from mfmc.service.imaging import decode_png, encode_png, load_upload
 from mfmc.service.records import FaceDecision, FaceSummary, FakeUse, RotationResult, UploadResult
 from mfmc.store.models import AccessModel, Consent, FaceState
@@ -62,11 +62,6 @@ class ClientRendering:
     @property
     def fallbacks(self) -> int:
         return sum(d.fallback is Fallback.BLOCK for d in self.decisions)
-
-
-def seed_of(*parts: object) -> int:
-    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 def upload_key(raw: bytes, model: str, album: str | None, reveal: Iterable[str | int]) -> str:

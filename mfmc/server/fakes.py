@@ -9,7 +9,6 @@ job again (another worker, or the server re-enqueueing it) loses nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -20,19 +19,13 @@ import numpy as np
 
 from mfmc.errors import StoreError
 from mfmc.jobs import FakeJob
-from mfmc.service.backends import DetectedFace, FaceBackend, fake_or_block
+from mfmc.service.backends import DetectedFace, FaceBackend, fake_or_block, seed_of
 from mfmc.service.imaging import decode_png, diff_patch, encode_png, patch_from_bytes
 from mfmc.store import Store, Tx
 from mfmc.store import models as m
 
 if TYPE_CHECKING:
     from mfmc.swap.patch import FacePatch
-
-
-def seed_of(*parts: object) -> int:
-    """A deterministic 32-bit seed for fakes (same upload, face and viewer -> same fake)."""
-    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 class FakeMaker:

@@ -156,6 +156,14 @@ class VisionBackend:
                            report=_jsonable(report.to_dict()))
 
 
+def seed_of(*parts: object) -> int:
+    """A deterministic 32-bit seed for fakes (same upload, face and viewer -> same fake), on either side."""
+    import hashlib
+
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
 def fake_or_block(backend: FaceBackend, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
                   cache_key: str | None = None) -> FakeOutcome:
     """A fake of face `index`, or a hatched block if generation fails or changes nothing (fail closed).
