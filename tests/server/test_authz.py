@@ -333,3 +333,20 @@ def test_a_wrong_passphrase_stores_nothing(live: Deployment, people) -> None:
         assert err.value.exit_code == 1
     assert (len(live.server.photos()), alice.me()["friends"]) == before
     assert ("friend.request", alice.user) not in live.server.requests_for(bob.user)
+
+
+def test_keys_change_only_by_a_notice_signed_with_the_current_key(live: Deployment, people) -> None:
+    alice, bob = people("alice", "bob", enroll=False, rules="").values()
+    before = live.server.public_keys(alice.user)
+    _, forged = bob.keyring.keys.rotate()  # bob's key signs a "rotation" of bob, sent as alice's
+    r = httpx.post(f"{live.url}/api/users/{alice.user}/rotate", json={"notice": _b64(forged), "rules": None})
+    assert r.status_code in (400, 403, 422) and "Traceback" not in r.text
+    assert live.server.public_keys(alice.user) == before
+    res = alice.rotate_keys()  # alice's client: a notice signed by her current key
+    assert live.server.public_keys(alice.user).fingerprint == res.new_fingerprint != before.fingerprint
+    # a notice is good once: replayed after it was applied, the key that signed it is no longer the server's
+    _, notice = bob.keyring.keys.rotate()  # (the new private key is thrown away: bob is only a prop here)
+    r = httpx.post(f"{live.url}/api/users/{bob.user}/rotate", json={"notice": _b64(notice), "rules": None})
+    assert r.status_code == 200
+    r = httpx.post(f"{live.url}/api/users/{bob.user}/rotate", json={"notice": _b64(notice), "rules": None})
+    assert r.status_code in (400, 403, 422)
