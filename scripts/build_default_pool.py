@@ -268,6 +268,8 @@ def main() -> None:
     ap.add_argument("--gan", type=int, default=0, help="GAN faces to generate (0: none, the default)")
     ap.add_argument("--composites", type=int, default=240, help="part-composite candidates to try")
     ap.add_argument("--seed", type=int, default=7, help="seed of the composites")
+    ap.add_argument("--max-yaw", type=float, default=30.0,
+                    help="turned faces beyond this yaw are rejected (character-sheet side views)")
     ap.add_argument("--keep-gan", type=int, default=260, help="most GAN faces to keep")
     ap.add_argument("--out", type=Path, default=ROOT / "mfmc" / "pool" / "data" / "default")
     ap.add_argument("--work", type=Path, default=None, help="staging folder (kept; default: a temp dir)")
@@ -298,7 +300,7 @@ def main() -> None:
         stage_gan(args.gan, stage, sources)
     # GAN faces needed a sharpness floor of 8; without them the library default (15) applies
     opts = BuildOptions(min_face=48, min_sharpness=8.0 if args.gan > 0 else 15.0, crop_size=256, margin=1.8,
-                        jpeg_quality=88)
+                        jpeg_quality=88, max_yaw=args.max_yaw)
     report = build_pool(stage, full, name="default", pipeline=pipe, options=opts, sources=sources)
     print(f"staged {report.total}: {report.added} accepted, rejected {report.reasons()}")
 
@@ -328,7 +330,7 @@ def main() -> None:
         "gender_from_metadata": fixed,
         "builder": "scripts/build_default_pool.py",
         "arguments": {"gan": args.gan, "keep_gan": args.keep_gan, "composites": args.composites,
-                      "seed": args.seed},
+                      "seed": args.seed, "max_yaw": args.max_yaw},
     }
     if args.out.exists():
         shutil.rmtree(args.out)
