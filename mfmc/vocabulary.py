@@ -1,6 +1,8 @@
 """Words shared by several layers (the lowest layer that uses them): the swap generator, the store, the service.
 
 - `Fallback`: how a faked face was produced (the swap generator's outcomes and the service's fail-closed block).
+- `DefaultAudience` and `Relation`: the rule language's audiences, resolved by `mfmc.policy` at compile time and
+  read by `mfmc.crypto` (an owner whose default is `nobody` never shares an embedding).
 - User names: the rule language's identifier syntax (`face NAME`, `reveal to NAME`), at most 64 characters,
   never a reserved word of the language, unique case-insensitively (see `check_user_name`).
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from mfmc.errors import InvalidInputError
+from mfmc.errors import InvalidInputError, RuleError
 
 
 class Fallback(StrEnum):
@@ -27,6 +29,42 @@ class Fallback(StrEnum):
     def is_failure(self) -> bool:
         """A fallback the service had to apply because the generator could not deliver (logged and counted)."""
         return self is Fallback.BLOCK
+
+
+class Relation(StrEnum):
+    """A relationship of the social graph, relative to the face's owner."""
+
+    FRIENDS = "friends"
+    FRIENDS_OF_FRIENDS = "friends_of_friends"
+    FOLLOWERS = "followers"
+
+
+EVERYONE_WORDS = ("everyone", "public")
+
+
+class DefaultAudience(StrEnum):
+    """Who sees the face when no statement applies. `public` is written for `everyone` too."""
+
+    EVERYONE = "everyone"
+    FRIENDS = "friends"
+    FRIENDS_OF_FRIENDS = "friends_of_friends"
+    FOLLOWERS = "followers"
+    NOBODY = "nobody"
+
+    @classmethod
+    def parse(cls, word: str) -> DefaultAudience:
+        """The audience a `default` word denotes; unknown words raise `RuleError` (exit 2)."""
+        if word in EVERYONE_WORDS:
+            return cls.EVERYONE
+        try:
+            return cls(word)
+        except ValueError:
+            raise RuleError([], f"unknown default level `{word}`") from None
+
+    @property
+    def relation(self) -> Relation | None:
+        """The relationship this default reveals to, if it is one."""
+        return None if self in (DefaultAudience.EVERYONE, DefaultAudience.NOBODY) else Relation(self.value)
 
 
 # The identifier shape of the rule language's NAME token (grammar.lark), capped at the store's column size.

@@ -29,7 +29,7 @@ from mfmc.crypto.errors import (
     WrongRecipientError,
 )
 from mfmc.crypto.keys import KeyPair, PublicKeys, check_user
-from mfmc.errors import InvalidInputError
+from mfmc.vocabulary import DefaultAudience
 
 __all__ = [
     "EmbeddingSet",
@@ -42,21 +42,15 @@ __all__ = [
 
 ENVELOPE_FORMAT = "mfmc.envelope"
 PAYLOAD_FORMAT = "mfmc.embeddings"
-LEVELS = ("public", "everyone", "friends", "friends_of_friends", "followers", "nobody")
 
 
-def may_share(default_level: str) -> bool:
+def may_share(default_level: DefaultAudience | str) -> bool:
     """Whether an owner with this `default` level may share embeddings with friends at all.
 
     A `nobody` user is always faked on the uploader's client and never identified, so nobody may hold the
     embedding (paper Fig. 2). Every other level needs friends' clients to recognise the face at upload time.
     """
-    if default_level not in LEVELS:
-        raise InvalidInputError(
-            f"unknown default level `{default_level}`",
-            help="expected one of: public, friends, friends_of_friends, followers, nobody",
-        )
-    return default_level != "nobody"
+    return DefaultAudience.parse(str(default_level)) is not DefaultAudience.NOBODY
 
 
 class EmbeddingSet:

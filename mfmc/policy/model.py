@@ -1,10 +1,11 @@
 """The compiled policy: what each owner's rules mean, independent of syntax.
 
-Every word of the language is resolved here, at compile time, into a closed vocabulary (`StrEnum`s owned by this
-package, the lowest layer that uses them): default audiences, relationships, fakes modes. Audience names resolve
-to a `Target` with a specificity level and `when` conditions to a `Predicate` tree over targets, so the engine
-never looks at a string it would have to guess the meaning of. Constructors check their fields: a policy built by
-hand with an unknown word raises `RuleError` instead of being evaluated.
+Every word of the language is resolved here, at compile time, into a closed vocabulary of `StrEnum`s: fakes modes
+(owned by this package), default audiences and relationships (owned by `mfmc.vocabulary`, the lowest layer that
+uses them: `mfmc.crypto` reads them too). Audience names resolve to a `Target` with a specificity level and `when`
+conditions to a `Predicate` tree over targets, so the engine never looks at a string it would have to guess the
+meaning of. Constructors check their fields: a policy built by hand with an unknown word raises `RuleError`
+instead of being evaluated.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from mfmc.errors import RuleError
 from mfmc.policy import ast
 from mfmc.policy.diagnostics import Diagnostic
+from mfmc.vocabulary import EVERYONE_WORDS, DefaultAudience, Relation
 
 if TYPE_CHECKING:
     from mfmc.policy.graph import Graph
@@ -29,39 +31,6 @@ class Level(IntEnum):
     RELATION = 1
     GROUP = 2
     USER = 3
-
-
-class Relation(StrEnum):
-    """A relationship of the social graph, relative to the face's owner."""
-
-    FRIENDS = "friends"
-    FRIENDS_OF_FRIENDS = "friends_of_friends"
-    FOLLOWERS = "followers"
-
-
-class DefaultAudience(StrEnum):
-    """Who sees the face when no statement applies. `public` is written for `everyone` too."""
-
-    EVERYONE = "everyone"
-    FRIENDS = "friends"
-    FRIENDS_OF_FRIENDS = "friends_of_friends"
-    FOLLOWERS = "followers"
-    NOBODY = "nobody"
-
-    @classmethod
-    def parse(cls, word: str) -> DefaultAudience:
-        """The audience a `default` word denotes; unknown words raise `RuleError`."""
-        if word in EVERYONE_WORDS:
-            return cls.EVERYONE
-        try:
-            return cls(word)
-        except ValueError:
-            raise RuleError([], f"unknown default level `{word}`") from None
-
-    @property
-    def relation(self) -> Relation | None:
-        """The relationship this default reveals to, if it is one."""
-        return Relation(self.value) if self.value in RELATIONS else None
 
 
 class FakesMode(StrEnum):
@@ -79,7 +48,6 @@ class FakesMode(StrEnum):
 
 
 RELATIONS = tuple(r.value for r in Relation)
-EVERYONE_WORDS = ("everyone", "public")
 DEFAULT_LEVELS = ("public", *(d.value for d in DefaultAudience))
 FAKES_MODES = tuple(m.value for m in FakesMode)
 RESERVED = frozenset((*RELATIONS, *EVERYONE_WORDS, "nobody"))
