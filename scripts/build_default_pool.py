@@ -57,7 +57,19 @@ SHEET_KEEP = {"neutral": "neutral", "happy": "happy", "surprised": "surprise", "
 def pool_people() -> list[str]:
     import openpeople.curated
 
-    return [p.person_id for p in openpeople.curated.list()[: max(POOL_POSITIONS) + 1]]
+    people = openpeople.curated.list()
+    return [people[i].person_id for i in POOL_POSITIONS]
+
+
+def parse_positions(text: str) -> list[int]:
+    """`0-4,6` -> [0, 1, 2, 3, 4, 6]."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return sorted(set(out))
+
+
 GAN_LICENSE = "MIT (package); trained on DigiFace-1M, whose terms allow non-commercial research use only"
 
 
@@ -273,7 +285,13 @@ def main() -> None:
     ap.add_argument("--keep-gan", type=int, default=260, help="most GAN faces to keep")
     ap.add_argument("--out", type=Path, default=ROOT / "mfmc" / "pool" / "data" / "default")
     ap.add_argument("--work", type=Path, default=None, help="staging folder (kept; default: a temp dir)")
+    ap.add_argument("--positions", default=None,
+                    help="openpeople positions to use, e.g. 0-4,6 (default 0-4; for experiments: the others are "
+                         "reserved for the demo and examples)")
     args = ap.parse_args()
+    if args.positions:
+        global POOL_POSITIONS
+        POOL_POSITIONS = parse_positions(args.positions)
 
     from mfmc.vision import FacePipeline
 
@@ -332,6 +350,8 @@ def main() -> None:
         "arguments": {"gan": args.gan, "keep_gan": args.keep_gan, "composites": args.composites,
                       "seed": args.seed, "max_yaw": args.max_yaw},
     }
+    if args.positions:
+        sub.meta["arguments"]["positions"] = list(POOL_POSITIONS)
     if args.out.exists():
         shutil.rmtree(args.out)
     (args.out / "crops").mkdir(parents=True)

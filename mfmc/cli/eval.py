@@ -1,4 +1,5 @@
-"""`mfmc eval DIR [--out REPORT_DIR] [--anon DIR] [--strategy furthest|random|both] [--limit N] [--seed N]`."""
+"""`mfmc eval DIR [--out REPORT_DIR] [--anon DIR] [--strategy furthest|random|both] [--modes M,…] [--limit N]
+[--seed N]`."""
 
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ def eval_command(
     strategy: Annotated[str, typer.Option("--strategy", help="Pool query: `furthest`, `random` or `both`.")] = "both",
     modes: Annotated[
         str, typer.Option("--modes", help="Comma list of `single` (one unverified swap), `verified` (as shipped), "
-                                          "`holdout` (verify with one recognizer, evaluate the others).")
-    ] = "single,verified,holdout",
+                                          "`holdout` (verify with one recognizer, evaluate the others), `kept` "
+                                          "(gender, expression, facial hair kept on whole photos), `loo` "
+                                          "(leave-one-out transfer: verify with all recognizers but one, "
+                                          "evaluate with it).")
+    ] = "single,verified,holdout,kept,loo",
     holdout: Annotated[str, typer.Option("--holdout-verifier", help="The only verifier of `holdout` mode.")] = "dlib",
     limit: Annotated[int | None, typer.Option("--limit", help="At most N photos (spread over people).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the target choice.")] = 0,
@@ -48,8 +52,9 @@ def eval_command(
         raise InvalidInputError(f"unknown strategy `{strategy}`", help="use `furthest`, `random` or `both`")
     mode_list = tuple(m.strip() for m in modes.split(",") if m.strip())
     for m in mode_list:
-        if m not in ("single", "verified", "holdout"):
-            raise InvalidInputError(f"unknown mode `{m}`", help="use `single`, `verified` and/or `holdout`")
+        if m not in ("single", "verified", "holdout", "kept", "loo"):
+            raise InvalidInputError(f"unknown mode `{m}`",
+                                    help="use `single`, `verified`, `holdout`, `kept` and/or `loo`")
     if anon is not None and not anon.is_dir():
         raise InvalidInputError(f"`{anon}` is not a folder", help="`--anon` takes the folder of anonymized photos")
     if plots and not available():
@@ -90,5 +95,18 @@ def eval_command(
         cells = ", ".join(f"{r} {a:.2f} ({s})" for r, v in by_rec.items()
                           for s, a in v["source_vs_result"].items() if a is not None)
         print(f"  accuracy after, {mode}: {cells}")
+    kept = report.get("kept")
+    if kept:
+        print(f"  kept ({kept['eligible']} eligible faces): swapped {_pct(kept['swapped'])}, gender kept "
+              f"{_pct(kept['gender_kept'])}, expression kept {_pct(kept['expression_kept'])}, facial hair added "
+              f"{kept['beard_added']}")
+    loo = report.get("leave_one_out")
+    if loo:
+        cells = ", ".join(f"{r} {v['reidentified']}/{v['swapped']}" for r, v in loo.items())
+        print(f"  leave-one-out, re-identified by the recognizer left out: {cells}")
     for f in files:
         print(f"  wrote {f}")
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.0f} %"

@@ -325,6 +325,32 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str], *
     return np.vstack([head, *lines])
 
 
+def transfer(gen: FakeGenerator, pipe: FacePipeline, left: str, image: np.ndarray, *, seed: int = 0) -> tuple[int, int]:
+    """Anonymize `image` with `gen` (which does not verify with `left`); return (faces ending as swaps, those of
+    them that recognizer `left` still matches to their source on the composed photo)."""
+    faces = pipe.analyze(image)
+    pairs = gen.patches(image, faces, seed=seed)
+    composed = image.copy()
+    for patch, _ in pairs:
+        composed = patch.apply(composed)
+    after = pipe.analyze(composed, faces.replace(embeddings={}, landmarks68=None), recognizers=[left])
+    rec = pipe.recognizers[left]
+    swapped = matched = 0
+    for _, rep in pairs:
+        if rep.fallback not in ("none", "alpha"):
+            continue
+        swapped += 1
+        d = float(rec.distance(after.embeddings[left][rep.index], faces.embeddings[left][rep.index]))
+        matched += d <= float(rec.threshold)
+    return swapped, matched
+
+
+def transfer_row(verifiers: int, swapped: int, matched: int) -> dict[str, float | int]:
+    """One recognizer's leave-one-out figures."""
+    return {"verifiers": verifiers, "swapped": swapped, "reidentified": matched,
+            "rate": matched / swapped if swapped else float("nan")}
+
+
 def leave_one_out(
     pipe: FacePipeline, pool: TargetPool, photos: Sequence[tuple[str, np.ndarray]], *, seed: int = 0,
     swapper: str | None = None,
@@ -340,26 +366,45 @@ def leave_one_out(
         gen = FakeGenerator(pipe, pool, swapper=swapper, recognizers=verifiers)
         swapped = matched = 0
         for _, image in photos:
-            faces = pipe.analyze(image)
-            pairs = gen.patches(image, faces, seed=seed)
-            composed = image.copy()
-            for patch, _ in pairs:
-                composed = patch.apply(composed)
-            after = pipe.analyze(composed, faces.replace(embeddings={}, landmarks68=None), recognizers=[left])
-            rec = pipe.recognizers[left]
-            for _, rep in pairs:
-                if rep.fallback not in ("none", "alpha"):
-                    continue
-                swapped += 1
-                d = float(rec.distance(after.embeddings[left][rep.index], faces.embeddings[left][rep.index]))
-                matched += d <= float(rec.threshold)
-        out[left] = {"verifiers": len(verifiers), "swapped": swapped, "reidentified": matched,
-                     "rate": matched / swapped if swapped else float("nan")}
+            s, m = transfer(gen, pipe, left, image, seed=seed)
+            swapped += s
+            matched += m
+        out[left] = transfer_row(len(verifiers), swapped, matched)
+    return out
+
+
+# rules of the generator that `--relax` switches off one by one (attribution of lost swaps, docs/swap.md)
+RELAX = ("real-faces", "real-matched", "fakes", "identities", "expression", "beard")
+
+
+def relaxed(relax: Sequence[str], swapper: str | None = None) -> dict[str, Any]:
+    """FakeGenerator keyword arguments with the named rules off: `real-faces` (other real faces of the photo
+    not avoided), `real-matched` (a real face the recognizer already matched to the original is not avoided;
+    the others at the bar: no floor), `fakes` (the photo's other fakes not
+    avoided), `identities` (an identity may be used twice), `expression` (targets not ranked by the source's
+    expression class), `beard` (the split swapper's beard test off)."""
+    from mfmc.swap import SplitSwapper
+
+    out: dict[str, Any] = {"swapper": swapper}
+    if "real-faces" in relax:
+        out["real_faces"] = "off"
+    elif "real-matched" in relax:
+        out["real_faces"] = "apart"
+    if "fakes" in relax:
+        out["avoid_fakes"] = False
+    if "identities" in relax:
+        out["unique_identities"] = False
+    if "expression" in relax:
+        out["match_expression"] = False
+    if "beard" in relax and swapper in (None, "split"):
+        out["swapper"] = SplitSwapper(beard_gap=float("inf"))
+        out["escalate"] = SplitSwapper(sigma_max=2.0, beard_gap=float("inf"))
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m mfmc.eval.photos [PHOTO …] [--verifiers A,B] [--loo] [--swapper NAME] [--seed N]`"""
+    """`python -m mfmc.eval.photos [PHOTO …] [--verifiers A,B] [--loo] [--swapper NAME] [--seed N] [--pool DIR]
+    [--relax RULE,…]`"""
     import argparse
     import json
 
@@ -370,15 +415,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--loo", action="store_true", help="also leave-one-out transfer (slow: one run per recognizer)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
+    ap.add_argument("--pool", type=Path, default=None, help="a pool folder (default: the built-in pool)")
+    ap.add_argument("--relax", default="", help="rules to switch off, to measure what each costs: "
+                    + ",".join(RELAX))
     args = ap.parse_args(argv)
+    relax = [r for r in args.relax.split(",") if r]
+    unknown = sorted(set(relax) - set(RELAX))
+    if unknown:
+        ap.error(f"unknown --relax `{','.join(unknown)}` (known: {', '.join(RELAX)})")
     pipe = FacePipeline.default()
-    pool = TargetPool.default()
+    pool = TargetPool.load(args.pool) if args.pool else TargetPool.default()
     photos = real_photos(args.photos)
     verifiers = args.verifiers.split(",") if args.verifiers else None
-    gen = FakeGenerator(pipe, pool, swapper=args.swapper, recognizers=verifiers)
+    options = relaxed(relax, args.swapper)
+    gen = FakeGenerator(pipe, pool, recognizers=verifiers, **options)
     _, summary = evaluate_photos(gen, pipe, photos, seed=args.seed)
     summary["verifiers"] = gen.verifier.names
     summary["photos_used"] = [name for name, _ in photos]
+    summary["pool"] = str(args.pool or "built-in")
+    summary["relaxed"] = relax
     if args.loo:
         summary["leave_one_out"] = leave_one_out(pipe, pool, photos, seed=args.seed, swapper=args.swapper)
     text = json.dumps(summary, indent=1, default=str)

@@ -48,6 +48,14 @@ def build(ev: Evaluation, meta: dict[str, Any]) -> dict[str, Any]:
         "photos": [{k: v for k, v in p.items()} for p in ev.photos],
         "faces": [face_json(f) for f in ev.faces],
     }
+    if ev.kept:
+        from mfmc.eval.photos import summarize
+
+        report["kept"] = summarize(ev.kept)
+    if ev.transfer:
+        from mfmc.eval.photos import transfer_row
+
+        report["leave_one_out"] = {r: transfer_row(len(recs) - 1, s, n) for r, (s, n) in ev.transfer.items()}
     report["headline"] = headline(report, recs)
     return _clean(report)
 
@@ -423,6 +431,7 @@ def markdown(r: dict[str, Any], figures: dict[str, str]) -> str:
             means.append(" / ".join(_f(float(np.mean([d[rec] for d in ds if rec in d])) if any(rec in d for d in ds)
                                        else None, 2) for rec in recs))
         lines.append("| **mean** | " + " | ".join(means) + " |")
+    lines += kept_markdown(r)
     lines += ["", "## Time", ""]
     t = r["timings"]
     lines.append(f"Detection {_mean(t['detect_ms_per_photo'], 0)} ms per photo; analysis (68 landmarks, pose, "
@@ -440,6 +449,38 @@ def markdown(r: dict[str, Any], figures: dict[str, str]) -> str:
     else:
         lines += ["", "Plots were not drawn (matplotlib is not installed: `pip install matplotlib`)."]
     return "\n".join(lines) + "\n"
+
+
+def kept_markdown(r: dict[str, Any]) -> list[str]:
+    """The `kept` and `loo` sections (issue 11 figures of mfmc.eval.photos), when measured."""
+    lines: list[str] = []
+    k = r.get("kept")
+    if k:
+        lines += ["", "## Kept: the shipped generator on whole photos (`kept`)", "",
+                  f"{k['faces']} faces, {k['eligible']} of them ≥ 24 px with |yaw| ≤ 60°. Gender and expression "
+                  "are judged by the pipeline's classifiers on the faces that became swaps.", "",
+                  "| figure | value |", "|---|---|",
+                  f"| verified swap (eligible faces) | {_pct(k['swapped'])} |",
+                  f"| gender kept | {_pct(k['gender_kept'])} |",
+                  f"| expression kept | {_pct(k['expression_kept'])} |",
+                  f"| facial hair added | {k['beard_added']} |",
+                  f"| faces still detected | {_pct(k['detected'])} |",
+                  f"| swapped pairs that match each other | {k['swapped_pairs_matching']} of {k['swapped_pairs']} |",
+                  f"| fakes matching another real face | {k['fakes_matching_real']} |",
+                  f"| pixels changed > 1 level outside masks | {k['changed_outside']} |",
+                  f"| landmark error (inter-ocular) | {_f(k['landmark_error_mean'], 3)} |",
+                  f"| fallbacks | {', '.join(f'{n} {c}' for n, c in sorted(k['fallbacks'].items()))} |"]
+    loo = r.get("leave_one_out")
+    if loo:
+        lines += ["", "## Leave-one-out transfer (`loo`)", "",
+                  "The generator verifies with every recognizer but one; the one left out counts the swapped fakes "
+                  "it still matches to their source.", "",
+                  "| left out | verifiers | swapped | re-identified | rate |", "|---|---|---|---|---|"]
+        for rec, row in loo.items():
+            rate = row["rate"]
+            lines.append(f"| {rec} | {row['verifiers']} | {row['swapped']} | {row['reidentified']} | "
+                         f"{_pct(rate if isinstance(rate, float) and math.isfinite(rate) else None)} |")
+    return lines
 
 
 def _mean(s: dict[str, Any] | None, digits: int = 2) -> str:

@@ -9,6 +9,13 @@ Configurations are `MODE/STRATEGY` with strategy `furthest` or `random` (the poo
   recognizers never saw the fakes and measure how the protection transfers;
 - `given`: results read from a folder (`--anon DIR`) made by any tool; no target is known.
 
+Two more figures per photo (modes that are not configurations), measured by `mfmc.eval.photos`:
+- `kept`: the generator as shipped on the whole photo (unique fakes), then gender and expression kept by the
+  pipeline's classifiers, facial hair added, faces still detected, fakes matching each other or another real
+  face (issue 11);
+- `loo`: leave-one-out transfer: for each recognizer, the generator verifies with all the others and the one
+  left out counts the swapped fakes it still matches to their source.
+
 Recognition of a result follows an attacker: faces are detected again on the anonymized photo; a source face
 whose box a detection overlaps (IoU ≥ 0.5) is embedded from that detection, an undetected one at its source box
 (the stricter choice for us: the recognizer gets the face whether or not a detector would find it).
@@ -17,11 +24,12 @@ whose box a detection overlaps (IoU ≥ 0.5) is embedded from that detection, an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +37,11 @@ from mfmc.errors import InvalidImageError, InvalidInputError, MfmcError
 from mfmc.eval import metrics as m
 from mfmc.eval.dataset import Photo
 
+if TYPE_CHECKING:
+    from mfmc.eval.photos import PhotoOutcome
+
 MODES = ("single", "verified", "holdout")
+FIGURES = ("kept", "loo")  # per-photo figures of mfmc.eval.photos, not anonymization configurations
 STRATEGIES = ("furthest", "random")
 DETECTION_IOU = 0.5
 
@@ -111,12 +123,14 @@ class Evaluation:
         self.photos: list[dict[str, Any]] = []
         self.samples: dict[str, list[dict[str, np.ndarray]]] = {}
         self.similarity: list[dict[str, Any]] = []
+        self.kept: list[PhotoOutcome] = []  # `kept`: per photo, without its output image
+        self.transfer: dict[str, list[int]] = {}  # `loo`: left-out recognizer -> [swapped, re-identified]
 
     # -- configurations ------------------------------------------------------------------------------------
     def configs(self, given: bool) -> list[str]:
         if given:
             return ["given/given"]
-        return [f"{mode}/{s}" for mode in self.opt.modes for s in self.opt.strategies]
+        return [f"{mode}/{s}" for mode in self.opt.modes if mode in MODES for s in self.opt.strategies]
 
     def _generator(self, mode: str, strategy: str, pool: Any) -> Any:
         from mfmc.swap import FakeGenerator
@@ -211,6 +225,26 @@ class Evaluation:
                     mask |= p["mask"]
             info["configs"][key]["changed_outside_masks"] = (
                 m.changed_outside(image, out, mask) if have_masks else None)
+        if given is None:
+            self._figures(photo, image, pool)
+
+    def _figures(self, photo: Photo, image: np.ndarray, pool: Any) -> None:
+        """`kept` and `loo` (mfmc.eval.photos) on this photo, with the pool the configurations used."""
+        from mfmc.eval.photos import evaluate_photo, transfer
+        from mfmc.swap import FakeGenerator
+
+        if "kept" in self.opt.modes:
+            gen = FakeGenerator(self.pipe, pool)
+            outcome = evaluate_photo(gen, self.pipe, photo.name, image, seed=self.opt.seed)
+            self.kept.append(dataclasses.replace(outcome, output=np.zeros((0, 0, 3), np.uint8)))
+        if "loo" in self.opt.modes and len(self.recognizers) > 1:
+            for left in self.recognizers:
+                others = [r for r in self.recognizers if r != left]
+                gen = FakeGenerator(self.pipe, pool, recognizers=others, measure=False)
+                swapped, matched = transfer(gen, self.pipe, left, image, seed=self.opt.seed)
+                row = self.transfer.setdefault(left, [0, 0])
+                row[0] += swapped
+                row[1] += matched
 
     def _anonymize(self, mode: str, strategy: str, pool: Any, image: np.ndarray,
                    faces: Any) -> tuple[np.ndarray, list[dict[str, Any]]]:

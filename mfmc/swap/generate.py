@@ -81,6 +81,10 @@ class FakeGenerator:
         measure: bool = True,
         recognizers: list[str] | None = None,
         escalate: Swapper | str | None = None,
+        real_faces: str = "floor",
+        unique_identities: bool = True,
+        avoid_fakes: bool = True,
+        match_expression: bool = True,
     ) -> None:
         self.pipeline = pipeline
         self.pool = pool
@@ -106,6 +110,16 @@ class FakeGenerator:
         self.min_face = min_face
         self.max_shape_residual = max_shape_residual
         self.measure = measure
+        # the photo's uniqueness rules (`photo_avoid`), switchable to measure what each costs (mfmc.eval.photos
+        # --relax); the defaults are the product's behaviour. `real_faces`: "floor" (every other real face: the
+        # bar, or no closer than the real pair was when the recognizer already matched the two), "apart" (only
+        # the real faces the recognizer tells apart from the original, at the bar), "off" (not checked)
+        if real_faces not in ("floor", "apart", "off"):
+            raise ValueError(f"`real_faces` must be floor, apart or off, not `{real_faces}`")
+        self.real_faces = real_faces
+        self.unique_identities = unique_identities
+        self.avoid_fakes = avoid_fakes
+        self.match_expression = match_expression
         self.verifier = Verifier(pipeline, margin=margin, recognizers=recognizers)
         self.recombiner = Recombiner(pool)
 
@@ -159,6 +173,11 @@ class FakeGenerator:
         carry the verifiers' embeddings."""
         made = fakes or []
         others = [j for j in range(len(faces)) if j != index and _side(faces.boxes[j]) >= self.min_face]
+        if self.real_faces == "off":
+            others = []
+        used = [r.identity for r in made if r.identity] if self.unique_identities else []
+        if not self.avoid_fakes:
+            made = []
         rows: dict[str, np.ndarray] = {}
         floors: dict[str, np.ndarray] = {}
         for n in self.verifier.names:
@@ -167,10 +186,14 @@ class FakeGenerator:
             v = np.asarray(faces.embeddings[n], np.float32)
             rec = self.pipeline.recognizers[n]
             mine = [np.asarray(r.fake_embeddings[n], np.float32)[None] for r in made if n in r.fake_embeddings]
-            rows[n] = np.vstack([v[others], *mine])
-            real_pairs = np.asarray(rec.distance(v[index], v[others]), dtype=np.float64).reshape(-1)
+            real_pairs = (np.asarray(rec.distance(v[index], v[others]), dtype=np.float64).reshape(-1) if others
+                          else np.zeros(0))
+            keep = np.asarray(others, dtype=np.int64)
+            if self.real_faces == "apart":  # faces this recognizer already confuses with the original: not checked
+                apart = real_pairs > self.verifier.bar(n)
+                keep, real_pairs = keep[apart], np.full(int(apart.sum()), np.inf)
+            rows[n] = np.vstack([v[keep], *mine])
             floors[n] = np.concatenate([real_pairs, np.full(len(mine), np.inf)])
-        used = [r.identity for r in made if r.identity]
         return (base or Avoid()).plus(rows, used, floors)
 
     def fake_face(
@@ -309,7 +332,7 @@ class FakeGenerator:
                 break
         # one target per identity (several faces of one person rarely change the verdict), best first; of a
         # person's faces, one labelled with the source's expression class when there is one
-        wanted = None if face.expression is None else str(face.expression[0])
+        wanted = None if face.expression is None or not self.match_expression else str(face.expression[0])
         by_identity: dict[str, Candidate] = {}
         for c in good + sorted(fitting_all, key=lambda c: -promise(c.id)):
             who = self.pool.identity(c.id)

@@ -90,3 +90,41 @@ def test_eval_rejects_unknown_strategy_and_missing_folder(tmp_path: Path, capsys
     assert "is not a folder" in capsys.readouterr().err
     assert main(["eval", str(tmp_path)]) == 2
     assert "no photos in" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_reports_kept_figures_and_leave_one_out_transfer(photos: Path, pool_arg: list[str], tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    """`kept` and `loo` (issue 11) come from mfmc.eval.photos on the same photos; a verifying recognizer never
+    matches a swapped fake to its source, and the one left out counts at most the faces that were swapped."""
+    from mfmc.vision import FacePipeline
+
+    out = tmp_path / "report"
+    code = main(["eval", str(photos), "--out", str(out), "--limit", "2", "--modes", "kept,loo", "--max-side", "640",
+                 "--no-plots", *pool_arg])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["meta"]["configs"] == []  # kept and loo are figures, not anonymization configurations
+    kept = report["kept"]
+    assert kept["photos"] == 2 and kept["faces"] == report["meta"]["faces"] >= 2
+    assert sum(kept["fallbacks"].values()) == kept["faces"]
+    assert kept["changed_outside"] == 0
+    for key in ("swapped", "detected", "gender_kept", "expression_kept"):
+        assert kept[key] is None or 0.0 <= kept[key] <= 1.0
+    # the generator of `kept` verifies with every recognizer: none matches a swapped fake to its source
+    assert kept["source_matches"] == 0
+    recognizers = list(FacePipeline.default().recognizers)
+    loo = report["leave_one_out"]
+    assert list(loo) == recognizers
+    for row in loo.values():
+        assert row["verifiers"] == len(recognizers) - 1
+        assert 0 <= row["reidentified"] <= row["swapped"] <= kept["faces"]
+    md = (out / "report.md").read_text()
+    assert "## Kept: the shipped generator" in md and "## Leave-one-out transfer" in md
+    printed = capsys.readouterr().out
+    assert "gender kept" in printed and "leave-one-out, re-identified by the recognizer left out" in printed
+
+
+def test_eval_rejects_unknown_mode(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval", str(tmp_path), "--modes", "kept,everything"]) == 2
+    assert "unknown mode `everything`" in capsys.readouterr().err
