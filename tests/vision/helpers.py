@@ -19,6 +19,11 @@ from mfmc.vision import FacePipeline, load_image
 from mfmc.vision.registry import package_dir
 
 PEOPLE = [f"P{i:03d}" for i in range(1, 11)]
+# Every openpeople photo kind with frontal faces; the session fixture `labelled_photos` analyses each person's
+# once at this size.
+LABELLED_ASSETS = ("studio_portrait", "amateur_selfie", "studio_posture", "amateur_posture", "character_sheet",
+                   "emotions_sheet")
+LABELLED_SIDE = 1024
 
 
 def openpeople_root() -> Path:
