@@ -71,6 +71,7 @@ class FakeMaker:
             photo = tx.photo(job.photo_id)
             faces = tx.faces(job.photo_id)
             base = self.base_image(tx, photo.image_blob)
+            taken = taken_identities(tx.fakes(job.photo_id), job)
         face = next((f for f in faces if f.index == job.face_index), None)
         if face is None:
             raise StoreError(f"photo `{job.photo_id}` has no face `{job.face_index}`")
@@ -82,7 +83,7 @@ class FakeMaker:
                     for f in faces]
         outcome = fake_or_block(self.backend, base, detected, job.face_index,
                                 seed=seed_of(photo.upload_key, job.face_index, job.viewer, job.generation),
-                                cache_key=photo.image_blob)
+                                cache_key=photo.image_blob, avoid_identities=taken)
         patch = diff_patch(base, outcome.image)
         if patch is None:  # fake_or_block guarantees a change; refuse to store a fake that reveals the face
             raise StoreError("internal: a fake left the face unchanged")
@@ -98,6 +99,26 @@ class FakeMaker:
             if found is None:
                 raise
             return found
+
+
+def taken_identities(stored: Sequence[m.RenderedFake], job: FakeJob) -> frozenset[str]:
+    """Identities a new fake must not show (issue 11, `fakes per_viewer`): those of the stored fakes of the same
+    face for other viewers, and of the other faces' fakes this viewer sees (shared or its own). Reports carry
+    `identity` (mfmc.swap.FaceReport); blocks and fakes of other generations carry none that counts."""
+    out: set[str] = set()
+    for f in stored:
+        same_face = f.face_index == job.face_index
+        if same_face and (f.viewer == job.viewer or f.generation != job.generation):
+            continue
+        if not same_face and f.viewer not in ("", job.viewer):
+            continue
+        try:
+            who = json.loads(f.report or "{}").get("identity")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(who, str) and who:
+            out.add(who)
+    return frozenset(out)
 
 
 class Compositor:

@@ -62,7 +62,7 @@ class CostlyGrid:
     def distance(self, a, b):  # type: ignore[no-untyped-def]
         return self.inner.distance(a, b)
 
-    def fake(self, image, faces, index, *, seed, cache_key=None):  # type: ignore[no-untyped-def]
+    def fake(self, image, faces, index, *, seed, cache_key=None, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
         import hashlib
         import time
 
@@ -70,7 +70,8 @@ class CostlyGrid:
         digest = b"mfmc"
         while time.thread_time() < until:  # single-threaded CPU work (not sleep, not a BLAS pool): one core
             digest = hashlib.sha256(digest * 64).digest()
-        return self.inner.fake(image, faces, index, seed=seed, cache_key=cache_key)
+        return self.inner.fake(image, faces, index, seed=seed, cache_key=cache_key,
+                               avoid_identities=avoid_identities)
 
 
 def make_backend(name: str) -> FaceBackend:
@@ -114,8 +115,9 @@ class LazyBackend:
     def distance(self, a, b):  # type: ignore[no-untyped-def]
         return self._get().distance(a, b)
 
-    def fake(self, image, faces, index, *, seed, cache_key=None):  # type: ignore[no-untyped-def]
-        return self._get().fake(image, faces, index, seed=seed, cache_key=cache_key)
+    def fake(self, image, faces, index, *, seed, cache_key=None, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
+        return self._get().fake(image, faces, index, seed=seed, cache_key=cache_key,
+                                avoid_identities=avoid_identities)
 
 
 def open_store(settings: ServerSettings) -> Store:

@@ -56,8 +56,9 @@ class FaceBackend(Protocol):
         ...
 
     def fake(self, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
-             cache_key: str | None = None) -> FakeOutcome:
-        """A fake of face `index`; may raise (the service then fails closed by obfuscating)."""
+             cache_key: str | None = None, avoid_identities: frozenset[str] = frozenset()) -> FakeOutcome:
+        """A fake of face `index`, showing none of `avoid_identities` (other viewers' fakes of the face); may
+        raise (the service then fails closed by obfuscating)."""
         ...
 
 
@@ -146,11 +147,14 @@ class VisionBackend:
         return analyzed
 
     def fake(self, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
-             cache_key: str | None = None) -> FakeOutcome:
+             cache_key: str | None = None, avoid_identities: frozenset[str] = frozenset()) -> FakeOutcome:
+        from mfmc.swap import Avoid
+
         analyzed = self._analyzed_faces(image, faces, cache_key)
-        # the fake must match no other face of the photo (FAKES helper: a targeted edit)
-        patch, report = self.generator.fake_face(image, analyzed, index, seed=seed,
-                                                 avoid=self.generator.photo_avoid(analyzed, index))
+        # the fake must match no other face of the photo and show none of the identities other viewers' fakes
+        # of it show (FAKES helpers: targeted edits)
+        avoid = self.generator.photo_avoid(analyzed, index, base=Avoid(targets=frozenset(avoid_identities)))
+        patch, report = self.generator.fake_face(image, analyzed, index, seed=seed, avoid=avoid)
         new = patch.apply(image)
         return FakeOutcome(image=np.asarray(new), verified=bool(report.verified), fallback=Fallback(report.fallback),
                            report=_jsonable(report.to_dict()))
@@ -165,7 +169,7 @@ def seed_of(*parts: object) -> int:
 
 
 def fake_or_block(backend: FaceBackend, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
-                  cache_key: str | None = None) -> FakeOutcome:
+                  cache_key: str | None = None, avoid_identities: frozenset[str] = frozenset()) -> FakeOutcome:
     """A fake of face `index`, or a hatched block if generation fails or changes nothing (fail closed).
 
     Used on both sides of the platform: by the uploader's client (faces that must never leave it real) and by
@@ -179,7 +183,8 @@ def fake_or_block(backend: FaceBackend, image: np.ndarray, faces: list[DetectedF
     from mfmc.service.imaging import obfuscate
 
     try:
-        outcome = backend.fake(image, faces, index, seed=seed, cache_key=cache_key)
+        outcome = backend.fake(image, faces, index, seed=seed, cache_key=cache_key,
+                               avoid_identities=avoid_identities)
         if outcome.image.shape != image.shape or not np.any(outcome.image != image):
             raise GenerationError("the fake did not change the face")
         if not outcome.verified:

@@ -341,5 +341,6 @@ class _SharedBackend:
     def distance(self, a, b):  # type: ignore[no-untyped-def]
         return self.platform.backend.distance(a, b)
 
-    def fake(self, image, faces, index, *, seed, cache_key=None):  # type: ignore[no-untyped-def]
-        return self.platform.backend.fake(image, faces, index, seed=seed, cache_key=cache_key)
+    def fake(self, image, faces, index, *, seed, cache_key=None, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
+        return self.platform.backend.fake(image, faces, index, seed=seed, cache_key=cache_key,
+                                          avoid_identities=avoid_identities)

@@ -61,6 +61,7 @@ class GridBackend:
         self.cell = cell
         self.fail_on = fail_on or set()  # face indices whose fake raises (to test failing closed)
         self.fake_calls = 0
+        self.avoided: list[frozenset[str]] = []
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         c = self.cell
@@ -80,8 +81,9 @@ class GridBackend:
         return np.linalg.norm(np.asarray(b, np.float32) - np.asarray(a, np.float32)[None, :], axis=1)
 
     def fake(self, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
-             cache_key: str | None = None) -> FakeOutcome:
+             cache_key: str | None = None, avoid_identities: frozenset[str] = frozenset()) -> FakeOutcome:
         self.fake_calls += 1
+        self.avoided.append(frozenset(avoid_identities))  # what the caller asked to avoid (plumbing tests)
         if index in self.fail_on:
             raise GenerationError("injected generator failure")
         x1, y1, x2, y2 = (int(v) for v in faces[index].box)
@@ -95,4 +97,4 @@ class GridBackend:
         dst = out[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0) / 255.0
         dist = float(np.linalg.norm(src - dst))
         return FakeOutcome(image=out, verified=dist >= self.threshold, fallback=Fallback.NONE,
-                           report={"distance": round(dist, 4), "seed": seed})
+                           report={"distance": round(dist, 4), "seed": seed, "identity": f"grid-{seed}"})

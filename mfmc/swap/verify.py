@@ -71,6 +71,9 @@ class Avoid:
     def __len__(self) -> int:
         return max((len(v) for v in self.embeddings.values()), default=0)
 
+    def __bool__(self) -> bool:  # identities alone are something to avoid (`len` counts embedding rows only)
+        return len(self) > 0 or bool(self.targets)
+
 
 @dataclass
 class Verdict:
