@@ -374,7 +374,7 @@ def leave_one_out(
 
 
 # rules of the generator that `--relax` switches off one by one (attribution of lost swaps, docs/swap.md)
-RELAX = ("real-faces", "real-matched", "fakes", "identities", "expression", "beard")
+RELAX = ("real-faces", "real-matched", "fakes", "identities", "expression", "expression-first", "beard")
 
 
 def relaxed(relax: Sequence[str], swapper: str | None = None) -> dict[str, Any]:
@@ -382,7 +382,8 @@ def relaxed(relax: Sequence[str], swapper: str | None = None) -> dict[str, Any]:
     not avoided), `real-matched` (a real face the recognizer already matched to the original is not avoided;
     the others at the bar: no floor), `fakes` (the photo's other fakes not
     avoided), `identities` (an identity may be used twice), `expression` (targets not ranked by the source's
-    expression class), `beard` (the split swapper's beard test off)."""
+    expression class), `expression-first` (a person's face of the source's class is still preferred, but the
+    class no longer ranks targets before their promise), `beard` (the split swapper's beard test off)."""
     from mfmc.swap import SplitSwapper
 
     out: dict[str, Any] = {"swapper": swapper}
@@ -396,6 +397,8 @@ def relaxed(relax: Sequence[str], swapper: str | None = None) -> dict[str, Any]:
         out["unique_identities"] = False
     if "expression" in relax:
         out["match_expression"] = False
+    if "expression-first" in relax:
+        out["expression_first"] = False
     if "beard" in relax and swapper in (None, "split"):
         out["swapper"] = SplitSwapper(beard_gap=float("inf"))
         out["escalate"] = SplitSwapper(sigma_max=2.0, beard_gap=float("inf"))

@@ -85,6 +85,7 @@ class FakeGenerator:
         unique_identities: bool = True,
         avoid_fakes: bool = True,
         match_expression: bool = True,
+        expression_first: bool = True,
     ) -> None:
         self.pipeline = pipeline
         self.pool = pool
@@ -120,6 +121,9 @@ class FakeGenerator:
         self.unique_identities = unique_identities
         self.avoid_fakes = avoid_fakes
         self.match_expression = match_expression
+        # with `match_expression`: targets of the source's expression class go first (else only a person's face
+        # of that class is preferred over the person's other faces, and targets stay ranked by promise)
+        self.expression_first = expression_first
         self.verifier = Verifier(pipeline, margin=margin, recognizers=recognizers)
         self.recombiner = Recombiner(pool)
 
@@ -152,7 +156,7 @@ class FakeGenerator:
         if faces.landmarks68 is None or any(n not in faces.embeddings for n in self.verifier.names):
             # every face's embeddings (each fake must avoid the others), but none for faces that are only pixelated
             faces = self.pipeline.analyze(image, faces, min_size=self.min_face)
-        base = avoid or Avoid()
+        base = Avoid() if avoid is None else avoid  # not `or`: an Avoid of identities only has no rows
         out: list[tuple[FacePatch, FaceReport]] = []
         made: list[FaceReport] = []
         for i in range(len(faces)):
@@ -194,7 +198,7 @@ class FakeGenerator:
                 keep, real_pairs = keep[apart], np.full(int(apart.sum()), np.inf)
             rows[n] = np.vstack([v[keep], *mine])
             floors[n] = np.concatenate([real_pairs, np.full(len(mine), np.inf)])
-        return (base or Avoid()).plus(rows, used, floors)
+        return (Avoid() if base is None else base).plus(rows, used, floors)
 
     def fake_face(
         self, image: np.ndarray, faces: Faces, index: int, *, seed: int = 0, avoid: Avoid | None = None
@@ -209,7 +213,7 @@ class FakeGenerator:
         """
         if not 0 <= index < len(faces):
             raise GenerationError(f"face index {index} is out of range for {len(faces)} faces")
-        avoid = avoid or Avoid()
+        avoid = Avoid() if avoid is None else avoid
         t_start = time.perf_counter()
         face = faces[index]
         box = np.asarray(face.boxes[0], dtype=np.float64)
@@ -341,7 +345,7 @@ class FakeGenerator:
                                 and self.pool.expression(c.id) == wanted):
                 by_identity[who] = c
         plain = [Target.plain(c.id, self.pool.identity(c.id)) for c in by_identity.values()]
-        if wanted is not None:
+        if wanted is not None and self.expression_first:
             # the source's expression class first (a target labelled otherwise imports its expression);
             # unlabelled targets (portraits, selfies: mostly neutral or smiling) in between
             def mismatch(t: Target) -> int:
