@@ -66,11 +66,14 @@ def sign_in_link(site: Site, user: str, capsys: pytest.CaptureFixture[str],
 
 
 def wait_for(driver, condition, timeout: float = WAIT_S):  # type: ignore[no-untyped-def]
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.05,
-                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(condition)
+    # while a page is being replaced, the driver can answer about the old document ("no such element", "stale
+    # element", or an inspector error that a node "does not belong to the document"): ask again until `timeout`;
+    # a condition that never holds still fails the test with a TimeoutException
+    wait = WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=(WebDriverException,))
+    return wait.until(condition)
 
 
 def sign_in(driver, site: Site, user: str, capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
