@@ -110,12 +110,18 @@ def test_graph_import_refuses_a_bad_file(tmp_path, capsys, monkeypatch):
     assert run(capsys, "user", "list", "--data-dir", data)[1] == ""
 
 
-@pytest.mark.slow  # real models and production-strength key derivations
+@pytest.mark.slow  # real models
 def test_render_by_image_path_on_the_platform(tmp_path, capsys, monkeypatch):
-    """The issue's first command: `mfmc render --viewer V photo.jpg` after uploading photo.jpg."""
+    """The issue's first command: `mfmc render --viewer V photo.jpg` after uploading photo.jpg. Keys are derived
+    with the fast test parameters here: the CLI's production-strength derivation is exercised by
+    test_graph_import_and_rules_set_folder."""
     from pathlib import Path
 
+    from mfmc.crypto.keys import KdfParams
+    from mfmc.service import platform as platform_mod
     from mfmc.vision import load_image
+
+    monkeypatch.setattr(platform_mod.Platform, "_kdf_params", lambda self: KdfParams.FAST_INSECURE)
 
     root = Path(__file__).resolve().parents[2]
     group, carol = root / "examples" / "group.jpg", root / "examples" / "people" / "carol.jpg"

@@ -56,7 +56,9 @@ def _nobody(text: str) -> bool:
     return "default nobody" in text and "reveal to" not in text
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 20 random scenarios (each a fresh platform, ~0.3 s): the decisions themselves are checked against a brute-force
+# reference on many more policies by tests/policy; this property is about pixels and identification following them.
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario())
 def test_rendered_pixels_match_the_engine(sc: dict) -> None:
     _check(sc)

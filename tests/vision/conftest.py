@@ -13,8 +13,8 @@ from tests.vision.helpers import LABELLED_ASSETS, LABELLED_SIDE, PEOPLE, photo
 
 
 @pytest.fixture(scope="session")
-def pipeline() -> FacePipeline:
-    return FacePipeline.embedded()
+def pipeline(embedded_pipeline: FacePipeline) -> FacePipeline:
+    return embedded_pipeline
 
 
 @pytest.fixture(scope="session")

@@ -56,8 +56,8 @@ def test_turned_detector_points_override_the_68_point_shape() -> None:
 
 
 @pytest.fixture(scope="module")
-def pipe() -> FacePipeline:
-    return FacePipeline.embedded()
+def pipe(pipeline: FacePipeline) -> FacePipeline:
+    return pipeline
 
 
 def _sheet_faces(pipe: FacePipeline, person: str, mirror: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -24,14 +24,18 @@ def test_distance_broadcasts_and_pairwise() -> None:
 
 
 @pytest.fixture(scope="module")
-def other_photos(pipeline: FacePipeline) -> dict[str, dict[str, Faces]]:
-    """The largest face of each person's selfie and full-body studio shot."""
+def other_photos(pipeline: FacePipeline,
+                 labelled_photos: dict[tuple[str, str], tuple[np.ndarray, Faces]]) -> dict[str, dict[str, Faces]]:
+    """The largest face of each person's selfie and full-body studio shot (1024 px, detected and analysed once
+    for the session by `labelled_photos`), embedded here by the two default recognizers."""
     out: dict[str, dict[str, Faces]] = {"amateur_selfie": {}, "studio_posture": {}}
     for asset, faces_by_person in out.items():
         for person in PEOPLE:
-            faces = pipeline.analyze(photo(person, asset, 800), attributes=False)
+            image, faces = labelled_photos[person, asset]
             assert len(faces) >= 1, f"{person} {asset}: no face"
-            faces_by_person[person] = faces[int(np.argmax(faces.areas))]
+            largest = faces[int(np.argmax(faces.areas))]
+            faces_by_person[person] = pipeline.analyze(image, largest, landmarks=False, attributes=False,
+                                                       recognizers=("dlib", "facenet"))
     return out
 
 
