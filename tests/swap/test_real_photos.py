@@ -234,3 +234,32 @@ def test_recombined_targets_come_from_different_people(pool: TargetPool) -> None
         assert lmk.interocular(lm) > 20
     assert rec.recipes(donors, 6, seed=0, key=b"k") == recipes
     assert Target.plain("a", "P1").is_plain
+
+
+def test_photo_avoid_switches_and_identities_only(
+    pipeline: FacePipeline, pool: TargetPool, real_group: tuple[np.ndarray, Faces]
+) -> None:
+    """The rule switches `mfmc.eval.photos --relax` measures with: `floor` (default) avoids every other real face,
+    `apart` only those a recognizer tells apart from the original (at the plain bar), `off` none; an `Avoid` of
+    identities only is kept (it has no embedding rows, so `len` is 0)."""
+    _, faces = real_group
+    base = Avoid(targets={"P001"})
+    assert base and len(base) == 0
+    for mode in ("floor", "apart", "off"):
+        gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, real_faces=mode)
+        avoid = gen.photo_avoid(faces, 0, base=base)
+        assert avoid.targets == {"P001"}
+        for name in VERIFIERS:
+            rec, bar = pipeline.recognizers[name], gen.verifier.bar(name)
+            real = np.asarray(rec.distance(faces.embeddings[name][0], faces.embeddings[name][1:]), np.float64)
+            rows = avoid.rows(name)
+            if mode == "floor":
+                assert len(rows) == 3
+                assert np.allclose(avoid.limits(name, bar), np.minimum(bar, real))
+            elif mode == "apart":
+                assert len(rows) == int((real > bar).sum())
+                assert np.all(avoid.limits(name, bar) == bar)
+            else:
+                assert len(rows) == 0
+    with pytest.raises(ValueError, match="real_faces"):
+        FakeGenerator(pipeline, pool, real_faces="never")
