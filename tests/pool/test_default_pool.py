@@ -13,14 +13,19 @@ from mfmc.pool import TargetPool, default_pool_path
 from mfmc.pool.cues import age_group
 from mfmc.pool.diversity import identity_report
 
+# openpeople.curated.list() positions in the pool (P001-P004 women, P005 and P007 men); 5, 7, 8, 9 are the demo's
+POOL_POSITIONS = (0, 1, 2, 3, 4, 6)
+RESERVED_POSITIONS = (5, 7, 8, 9)
 
-def _pool_people() -> list[str]:
+
+def _people(positions: tuple[int, ...]) -> list[str]:
     import openpeople.curated
 
-    return [p.person_id for p in openpeople.curated.list()[:5]]
+    people = openpeople.curated.list()
+    return [people[i].person_id for i in positions]
 
 
-POOL_PEOPLE = _pool_people()
+POOL_PEOPLE = _people(POOL_POSITIONS)
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +38,18 @@ def test_loads_quickly_and_is_consistent(pool: TargetPool) -> None:
     TargetPool.load(default_pool_path())
     assert time.perf_counter() - t < 1.0
     assert len(pool) >= 60
-    assert set(pool.recognizers) == {"dlib", "facenet"}
+    assert set(pool.recognizers) == {"dlib", "facenet", "openface"}
     assert pool.index.embeddings["dlib"].shape == (len(pool), 128)
     assert pool.index.embeddings["facenet"].shape == (len(pool), 512)
+    assert pool.index.embeddings["openface"].shape == (len(pool), 128)
+    assert pool.index.meta["arguments"]["positions"] == list(POOL_POSITIONS)
     for rec in pool.index.records:
         assert (default_pool_path() / rec["crop"]).is_file()
         assert rec["source"]["package"] in {"openpeople", "gan-face-generate"}
-        if rec["source"]["package"] == "openpeople":  # positions 0-4 only: 5-9 are the demo's people
+        if rec["source"]["package"] == "openpeople":  # positions 0-4 and 6 only: 5, 7, 8, 9 are the demo's
             people = set(str(rec["source"]["person"]).split("+"))
             assert people <= set(POOL_PEOPLE), people
+            assert not people & set(_people(RESERVED_POSITIONS)), people
     # turned heads were rejected at build (docs/pool.md): every stored face is within 30 degrees
     pose = pool.index.attributes["pose"]
     assert np.nanmax(np.abs(pose[:, 0])) <= 30 and np.nanmax(np.abs(pose[:, 1])) <= 30
@@ -53,10 +61,15 @@ def test_loads_quickly_and_is_consistent(pool: TargetPool) -> None:
 def test_advertised_diversity_holds(pool: TargetPool) -> None:
     meta = pool.index.meta["identities"]
     dlib = identity_report(pool.index.embeddings["dlib"], 0.6)
-    # docs/pool.md: five openpeople people (positions 0-4) plus morphs and composites of them
-    assert dlib["greedy"] == meta["dlib"]["greedy"] >= 5
+    # docs/pool.md: six openpeople people (positions 0-4 and 6) plus morphs and composites of them
+    assert dlib["greedy"] == meta["dlib"]["greedy"] >= 6
+    people = {str(r["source"]["person"]) for r in pool.index.records if r["source"]["package"] == "openpeople"}
+    assert set(POOL_PEOPLE) <= people
     info = pool.info()
-    assert info["gender"]["female"] > 0 and info["gender"]["male"] > 0
+    # four women and two men: every man (studio portraits, morph) has a male target besides his own face
+    assert info["gender"]["female"] > 0 and info["gender"]["male"] >= 20
+    male_people = {str(r["source"]["person"]) for r in pool.index.records if r["source"].get("sex") == "male"}
+    assert {"P005", "P007"} <= male_people
     assert sum(1 for v in info["age_groups"].values() if v > 0) >= 2
     # genders are the people's recorded sex, not the classifier's guess (it called two women male)
     for rec, g in zip(pool.index.records, pool.index.attributes["gender"], strict=True):
@@ -71,7 +84,7 @@ def test_targets_have_crops_and_landmarks(pool: TargetPool) -> None:
         assert len(face) == 1 and face.landmarks68 is not None
         lm = face.landmarks68[0]
         assert np.all((lm > -32) & (lm < 288))
-        assert set(face.embeddings) == {"dlib", "facenet"}
+        assert set(face.embeddings) == {"dlib", "facenet", "openface"}
 
 
 @pytest.mark.slow
