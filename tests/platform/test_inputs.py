@@ -62,6 +62,7 @@ COMMANDS = {
 FOLDER_IS_VALID = {"rules check", "rules set", "faces", "anonymize"}  # these take folders on purpose
 
 
+@pytest.mark.slow  # 26 cases, each a fresh data dir with users and keys
 @pytest.mark.parametrize(("command", "kind"), [(c, k) for c in sorted(COMMANDS) for k in ("devzero", "fifo", "folder")
                                                if not (k == "folder" and c in FOLDER_IS_VALID)])
 def test_non_regular_files_are_refused_before_reading(cli, tmp_path: Path, capsys: pytest.CaptureFixture[str],

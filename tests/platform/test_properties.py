@@ -59,6 +59,7 @@ def _nobody(text: str) -> bool:
 # 20 random scenarios (each a fresh platform, ~0.3 s): the decisions themselves are checked against a brute-force
 # reference on many more policies by tests/policy; this property is about pixels and identification following them.
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow  # 20 whole platforms (users, keys, upload, a render per viewer); the fixed scenario below is quick
 @given(scenario())
 def test_rendered_pixels_match_the_engine(sc: dict) -> None:
     _check(sc)

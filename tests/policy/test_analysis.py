@@ -3,6 +3,7 @@
 every viewer. The reference shares no code with the engine; semantics point 6 is in both."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +13,9 @@ from tests.policy import reference
 from tests.policy.strategies import OUTSIDER, USERS, graphs, policies, rule_files
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The brute-force comparisons below enumerate the whole context space for every example: about 1 s each, so they
+# are `slow` (the full suite and CI run them; `-m "not slow"` leaves them out).
+slow = pytest.mark.slow
 VIEWERS = [*USERS, OUTSIDER, None]
 
 
@@ -58,6 +62,7 @@ def decisions(files, graph_dict, owner, contexts):
     return {(v, c): reference.decide(files, graph_dict, v, owner, *c) for v in VIEWERS for c in contexts}
 
 
+@slow
 @SETTINGS
 @given(policies())
 def test_ever_and_always_match_brute_force(case):
@@ -73,6 +78,7 @@ def test_ever_and_always_match_brute_force(case):
         assert result["always"] == as_audience(always, owner), texts.get(owner)
 
 
+@slow
 @SETTINGS
 @given(policies())
 def test_dead_statements_match_brute_force(case):
@@ -93,6 +99,7 @@ def without(text: str, lines: set) -> str:
     return "".join(f"{line}\n" for n, line in enumerate(text.splitlines(), 1) if n not in lines)
 
 
+@slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies())
 def test_redundant_statements_can_all_go_and_the_rest_cannot(case):
@@ -120,6 +127,7 @@ def edits(draw):
     return graph, {o: draw(rule_files(o)) for o in old_owners}, {o: draw(rule_files(o)) for o in new_owners}
 
 
+@slow
 @SETTINGS
 @given(edits())
 def test_diff_matches_brute_force(case):
@@ -139,6 +147,7 @@ def test_diff_matches_brute_force(case):
         assert got["loses"] == as_audience(loses, owner), (old_texts.get(owner), new_texts.get(owner))
 
 
+@slow
 @SETTINGS
 @given(policies(), st.sampled_from(USERS), st.sampled_from([*USERS, OUTSIDER]))
 def test_witness_contexts_really_reveal_and_fake(case, owner, viewer):
@@ -196,6 +205,7 @@ def big_cases(draw):
     return (sorted(BIG), friends, follows), owner, "\n".join(lines) + "\n"
 
 
+@slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(big_cases())
 def test_classes_on_larger_graphs_match_brute_force_over_every_uploader(case):

@@ -124,6 +124,7 @@ def test_deeply_nested_condition_is_an_error_not_a_crash():
         PolicySet.from_sources([(nots, "nots.mfmc")])
 
 
+@pytest.mark.slow  # a scale check: 10,000 statements parsed, compiled and decided
 def test_ten_thousand_statements():
     users = [f"user{i}" for i in range(200)]
     graph = Graph(["alice", *users])

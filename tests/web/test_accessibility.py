@@ -12,6 +12,8 @@ import pytest
 from tests.web.conftest import sign_in, wait_for
 from tests.web.scenario import Site
 
+pytestmark = pytest.mark.slow  # drives a real browser (headless Chromium) and runs axe on every page
+
 AXE = Path(__file__).resolve().parents[2] / "build" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 
 

@@ -12,6 +12,8 @@ from mfmc.cli.main import main
 from tests.web.conftest import screenshot, shown_pixels, sign_in, wait_for
 from tests.web.scenario import ALBUM, CELL, PASSPHRASE, Site
 
+pytestmark = pytest.mark.slow  # drives a real browser (headless Chromium) through whole pages
+
 # From the rules in tests/web/scenario.py (faces alice, bob, carol of the group photo): True = the real face.
 EXPECTED = {"alice": [True, False, True], "bob": [True, True, False], "carol": [False, True, True],
             "dave": [False, False, False]}
