@@ -100,19 +100,24 @@ def crop(image: np.ndarray, box: tuple[float, ...]) -> np.ndarray:
     return image[y1:y2, x1:x2]
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def cli_environment(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """The in-process CLI on `root/data` (working directory `root`), grid backend, fast test keys."""
     monkeypatch.setattr(backends, "VisionBackend", lambda *a, **k: GridBackend())
-    monkeypatch.setenv("MFMC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MFMC_DATA_DIR", str(root / "data"))
     monkeypatch.setenv("MFMC_PASSPHRASE", "cli test passphrase")
     monkeypatch.delenv("MFMC_DB_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(root)
     from mfmc.crypto.keys import KdfParams
     from mfmc.service import platform as platform_mod
 
     monkeypatch.setattr(platform_mod.Platform, "_kdf_params", lambda self: KdfParams.FAST_INSECURE)
 
-    def run(*args: str) -> int:
-        return main(list(args))
 
-    return run
+def run_cli(*args: str) -> int:
+    return main(list(args))
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    cli_environment(monkeypatch, tmp_path)
+    return run_cli

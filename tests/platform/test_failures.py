@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -16,18 +17,29 @@ from mfmc.errors import StoreError
 from mfmc.service import Platform
 from mfmc.service.imaging import encode_png
 from mfmc.service.testing import grid_photo
-from tests.platform.conftest import make_platform
+from tests.platform.conftest import cli_environment, make_platform, run_cli
+
+
+@pytest.fixture(scope="module")
+def populated_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir made through the CLI once for the module: users, an enrolment, rules, an upload, a render."""
+    root = tmp_path_factory.mktemp("populated")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        cli_environment(monkeypatch, root)
+        (root / "party.png").write_bytes(encode_png(grid_photo([0, 1], seed=8)))
+        (root / "alice.png").write_bytes(encode_png(grid_photo([0], seed=9)))
+        (root / "alice.mfmc").write_text("face alice\ndefault friends\n")
+        for args in (["init"], ["user", "add", "alice", "bob", "carol"], ["enroll", "alice", "alice.png"],
+                     ["rules", "set", "alice.mfmc"], ["upload", "party.png", "--as", "alice"],
+                     ["render", "1", "--viewer", "carol", "-o", "carol.png"]):
+            assert run_cli(*args) == 0, args
+    return root
 
 
 @pytest.fixture
-def populated(cli, tmp_path: Path) -> Path:
-    (tmp_path / "party.png").write_bytes(encode_png(grid_photo([0, 1], seed=8)))
-    (tmp_path / "alice.png").write_bytes(encode_png(grid_photo([0], seed=9)))
-    (tmp_path / "alice.mfmc").write_text("face alice\ndefault friends\n")
-    for args in (["init"], ["user", "add", "alice", "bob", "carol"], ["enroll", "alice", "alice.png"],
-                 ["rules", "set", "alice.mfmc"], ["upload", "party.png", "--as", "alice"],
-                 ["render", "1", "--viewer", "carol", "-o", "carol.png"]):
-        assert cli(*args) == 0, args
+def populated(cli, tmp_path: Path, populated_once: Path) -> Path:
+    """A copy of `populated_once` (files, modes and all) in this test's own folder, which `cli` works in."""
+    shutil.copytree(populated_once, tmp_path, dirs_exist_ok=True)
     return tmp_path / "data"
 
 
