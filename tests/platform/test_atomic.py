@@ -3,6 +3,7 @@ passphrase in `rules set`, `friend`, `unfriend` and `upload` change nothing and 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,16 +11,28 @@ import pytest
 from mfmc.service import Platform
 from mfmc.service.imaging import encode_png
 from mfmc.service.testing import grid_photo
+from tests.platform.conftest import cli_environment, run_cli
+
+
+@pytest.fixture(scope="module")
+def users_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three enrolled users made through the CLI once for the module (their photos and rule files beside)."""
+    root = tmp_path_factory.mktemp("users")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        cli_environment(monkeypatch, root)
+        assert run_cli("init") == 0
+        assert run_cli("user", "add", "alice", "bob", "carol") == 0
+        for k, name in enumerate(["alice", "bob", "carol"]):
+            (root / f"{name}.png").write_bytes(encode_png(grid_photo([k], seed=20 + k)))
+            (root / f"{name}.mfmc").write_text(f"face {name}\ndefault friends\n")
+            assert run_cli("enroll", name, f"{name}.png") == 0
+    return root
 
 
 @pytest.fixture
-def users(cli, tmp_path: Path) -> Path:
-    assert cli("init") == 0
-    assert cli("user", "add", "alice", "bob", "carol") == 0
-    for k, name in enumerate(["alice", "bob", "carol"]):
-        (tmp_path / f"{name}.png").write_bytes(encode_png(grid_photo([k], seed=20 + k)))
-        (tmp_path / f"{name}.mfmc").write_text(f"face {name}\ndefault friends\n")
-        assert cli("enroll", name, f"{name}.png") == 0
+def users(cli, tmp_path: Path, users_once: Path) -> Path:
+    """A copy of `users_once` in this test's own folder, which `cli` works in."""
+    shutil.copytree(users_once, tmp_path, dirs_exist_ok=True)
     return tmp_path / "data"
 
 
