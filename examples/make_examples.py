@@ -1,14 +1,14 @@
 """Rebuild `examples/people/` and `examples/group.jpg` from the `openpeople` package (MIT, synthetic people).
 
-Only the people at positions 5-9 of `openpeople.curated.list()` are used: they are reserved for the examples and
-the demo and never enter the target pool (which is built from positions 0-4), so a fake can never be "swapped"
-to a person who also appears in an example.
+Only the people at positions 5, 7, 8 and 9 of `openpeople.curated.list()` are used: they are reserved for the
+examples and the demo and never enter the target pool (which is built from positions 0-4 and 6), so a fake can
+never be "swapped" to a person who also appears in an example.
 
     python examples/make_examples.py        # rewrites the files below; the output is deterministic
 
 - `people/<user>.jpg`: each user's reference photo (their `amateur_selfie`, 480 px), one face each.
-- `group.jpg`: a synthetic group photo, the five `studio_portrait`s side by side (erin has no reference photo,
-  so her face stays unknown and is faked for every viewer).
+- `group.jpg`: a synthetic group photo, the four `studio_portrait`s of alice, bob, carol and dan side by side
+  (erin, a user of graph.toml, has no face in it and no reference photo).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from pathlib import Path
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-# graph user -> index in openpeople.curated.list() (5-9 only; see the module docstring)
-USERS = {"alice": 5, "bob": 6, "dan": 7, "carol": 8, "erin": 9}
+# graph user -> index in openpeople.curated.list() (the reserved positions only; see the module docstring):
+# alice P006 (a woman), bob P008 (a man), carol P009 and dan P010 (women)
+RESERVED = (5, 7, 8, 9)
+USERS = {"alice": 5, "bob": 7, "carol": 8, "dan": 9}
 WITH_REFERENCE = ("alice", "bob", "carol", "dan")
-GROUP_ORDER = ("alice", "bob", "carol", "dan", "erin")
+GROUP_ORDER = ("alice", "bob", "carol", "dan")
 REFERENCE_SIDE = 480
 TILE = 256
 
@@ -30,8 +32,8 @@ def _person(index: int):
     import openpeople
 
     people = openpeople.curated.list()
-    if not 5 <= index <= 9:
-        raise ValueError("examples use only the reserved people at positions 5-9")
+    if index not in RESERVED:
+        raise ValueError(f"examples use only the reserved people at positions {RESERVED}")
     return people[index]
 
 

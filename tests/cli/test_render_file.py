@@ -18,8 +18,8 @@ from mfmc.vision import FacePipeline, load_image
 ROOT = Path(__file__).resolve().parents[2]
 RULES, GRAPH = ROOT / "rules", ROOT / "examples" / "graph.toml"
 PEOPLE, GROUP = ROOT / "examples" / "people", ROOT / "examples" / "group.jpg"
-# examples/group.jpg, left to right; erin has no reference photo, so her face is unknown
-OWNERS = ["alice", "bob", "carol", "dan", None]
+# examples/group.jpg, left to right (erin has no face in it)
+OWNERS = ["alice", "bob", "carol", "dan"]
 
 
 def run(capsys, *args):
@@ -76,9 +76,8 @@ def test_file_mode_json_schema_owners_and_decisions(tmp_path, capsys):
         assert len(f["box"]) == 4 and all(isinstance(v, float | int) for v in f["box"])
         assert f["decision"] in ("reveal", "fake")
         assert f["reasons"] and all(isinstance(r, str) and r for r in f["reasons"])
-    # dan: alice's family (uploader carol is alice's friend), bob is public, carol's friend, himself; erin unknown
-    assert [f["decision"] for f in faces] == ["reveal", "reveal", "reveal", "reveal", "fake"]
-    assert "no known owner" in " ".join(faces[4]["reasons"])
+    # dan: alice's family (uploader carol is alice's friend), bob is public, carol's friend, herself
+    assert [f["decision"] for f in faces] == ["reveal", "reveal", "reveal", "reveal"]
 
 
 @pytest.mark.slow
@@ -92,8 +91,8 @@ def test_file_mode_reveals_exact_pixels_and_verifies_fakes(bob_view):
     faces = pipe.detect(original)
     faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]
     assert len(faces) == len(OWNERS)
-    # bob: alice hides from bob, bob himself, carol's friend, dan is `nobody`, erin unknown
-    expected = ["fake", "reveal", "reveal", "fake", "fake"]
+    # bob: alice hides from bob, bob himself, carol's friend, dan is `nobody`
+    expected = ["fake", "reveal", "reveal", "fake"]
     before = pipe.analyze(original, faces, landmarks=False, attributes=False)
     after_faces = pipe.detect(view)
     changed = np.any(view != original, axis=2)
@@ -123,7 +122,7 @@ def test_file_mode_reveals_exact_pixels_and_verifies_fakes(bob_view):
 def test_file_mode_default_output_name_and_text(bob_view):
     code, out, text = bob_view
     assert code == 0 and out.is_file()
-    assert text.splitlines()[-1] == "wrote group.bob.png (5 faces: 2 real, 3 fake)"
+    assert text.splitlines()[-1] == "wrote group.bob.png (4 faces: 2 real, 2 fake)"
     assert "identified as `carol`" in text and "`bob` always sees their own face" in text
 
 
