@@ -1,13 +1,17 @@
 """`mfmc demo`: the paper's Fig. 1 on synthetic people, end to end through the real platform.
 
-Five synthetic people from the `openpeople` package (MIT; generated, no real individuals) become users A-E:
-the people at positions 5-9 of `openpeople.curated.list()`, which are reserved for the demo and the examples and
-never enter the target pool (built from positions 0-4), so no demo face can be swapped to a demo person. Each
-enrolls with a casual full-length photo of themselves; A is friends with B, C and D, and B with C; E is friends
-with nobody and follows A. Everyone's rules say `default friends`. A uploads a group photo of A-D (their studio
-portraits side by side) under the rules model; every user then views it: each sees their own face and their
-friends' real faces and verified fakes elsewhere (B: A, B, C; D: A, D), E sees only fakes. Writes
-`original.png`, one `what-<viewer>-sees.png` per viewer and a labelled `contact-sheet.png`.
+Users A-E. A, B and C are synthetic people from the `openpeople` package (MIT; generated, no real individuals):
+positions 5, 7 and 8 of `openpeople.curated.list()` (P006, a woman; P008, a man; P009, a woman). Positions 5, 7,
+8 and 9 are reserved for the demo and the examples and never enter the target pool (built from positions 0-4 and
+6), so no demo face can be swapped to a demo person. The fourth reserved person, P010 (position 9), is left out:
+dlib puts every photo of her within 0.42-0.56 of P006's portrait (threshold 0.6), so an uploader who knows both
+rightly names neither (mfmc.client.matching) and both would be faked for everyone. A, B and C each enroll with a
+casual full-length photo of themselves; D and E enroll no face. A is friends with B, C and D; B and C are not
+friends; E is friends with nobody and follows A. Everyone's rules say `default friends`. A uploads a group photo
+of A, B and C (their studio portraits side by side) under the rules model; every user then views it: each sees
+their own face and their friends' real faces and verified fakes elsewhere (A: A, B, C; B: A, B; C: A, C; D: A),
+E sees only fakes. Writes `original.png`, one `what-<viewer>-sees.png` per viewer and a labelled
+`contact-sheet.png`.
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ from PIL import Image, ImageDraw, ImageFont
 from mfmc.errors import ModelNotFoundError
 
 USERS = ["A", "B", "C", "D", "E"]
-IN_PHOTO = USERS[:4]
-FRIENDS = [("A", "B"), ("A", "C"), ("A", "D"), ("B", "C")]
+IN_PHOTO = USERS[:3]  # A-C: enrolled, each one of the reserved people; D and E enroll no face
+FRIENDS = [("A", "B"), ("A", "C"), ("A", "D")]
 FOLLOWS = [("E", "A")]
-RESERVED = slice(5, 10)  # openpeople.curated.list() positions for the demo and examples; the pool uses 0-4
+# openpeople.curated.list() positions reserved for the demo and examples (P006 F, P008 M, P009 F, P010 F); the pool
+# uses 0-4 and 6. The demo shows the first three: P010 and P006 are look-alikes to every recognizer (see above).
+RESERVED = (5, 7, 8, 9)
+DEMO_PEOPLE = RESERVED[:len(IN_PHOTO)]
 TILE = 320
 ENROLL_ASSET = "amateur_posture"  # a casual full-length photo; faces ~90-110 px at 1280 px
 DEMO_PASSPHRASE = "mfmc demo: not a secret"
@@ -48,10 +55,10 @@ def _people() -> list:
     except ImportError:
         raise ModelNotFoundError("the demo needs the `openpeople` sample people",
                                  help="pip install openpeople") from None
-    people = openpeople.curated.list()[RESERVED]
-    if len(people) < len(USERS):
+    people = openpeople.curated.list()
+    if len(people) <= max(DEMO_PEOPLE):
         raise ModelNotFoundError("`openpeople` ships too few people for the demo")
-    return people[:len(USERS)]
+    return [people[i] for i in DEMO_PEOPLE]
 
 
 def _load(person, asset: str, size: int | None = None, max_side: int | None = None) -> np.ndarray:
@@ -66,7 +73,7 @@ def _load(person, asset: str, size: int | None = None, max_side: int | None = No
 
 
 def group_photo(people: list) -> np.ndarray:
-    """A-D's studio portraits side by side (a synthetic group photo)."""
+    """A-C's studio portraits side by side (a synthetic group photo)."""
     return np.concatenate([_load(p, "studio_portrait", size=TILE) for p in people[:len(IN_PHOTO)]], axis=1)
 
 
@@ -115,10 +122,11 @@ def run_demo(out: str | Path = "mfmc-demo", *, seed: int = 0, data_dir: str | Pa
     try:
         with Platform(data_dir, backend=backend, passphrase=lambda _name: DEMO_PASSPHRASE,
                       kdf=KdfParams.FAST_INSECURE, create=True) as p:
-            say(f"users {USERS[0]}-{USERS[-1]} (keyrings), enrollment from a photo of each")
+            say(f"users {USERS[0]}-{USERS[-1]} (keyrings), enrollment from a photo of each of "
+                f"{IN_PHOTO[0]}-{IN_PHOTO[-1]}; {' and '.join(USERS[len(IN_PHOTO):])} enroll no face")
             for name in USERS:
                 p.add_user(name)
-            for name, person in zip(USERS, people, strict=True):
+            for name, person in zip(IN_PHOTO, people, strict=True):
                 # Not the selfies: with them B's face is within dlib's threshold of C's selfie too, and the
                 # client rightly refuses to name an ambiguous face (mfmc.client.matching).
                 p.enroll(name, [_load(person, ENROLL_ASSET, max_side=1280)])

@@ -38,10 +38,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
 
 def test_fig1_decisions(demo) -> None:
     result, _, _ = demo
-    assert result.revealed["A"] == ["A", "B", "C", "D"]
-    assert result.revealed["B"] == ["A", "B", "C"]
-    assert result.revealed["C"] == ["A", "B", "C"]
-    assert result.revealed["D"] == ["A", "D"]
+    # A, B, C in the photo (enrolled); D (A's friend) and E (a stranger) enroll no face; B and C are not friends
+    assert result.revealed["A"] == ["A", "B", "C"]
+    assert result.revealed["B"] == ["A", "B"]
+    assert result.revealed["C"] == ["A", "C"]
+    assert result.revealed["D"] == ["A"]
     assert result.revealed["E"] == []
     assert result.sheet.exists() and len(result.views) == 5
 
@@ -54,7 +55,7 @@ def test_fig1_pixels_match_decisions_and_fakes_are_verified(demo) -> None:
     original = group_photo(_people()).astype(int)
     with Platform(data, passphrase=lambda _n: DEMO_PASSPHRASE) as p:
         faces = p.faces(result.photo_id)
-        for viewer in ["B", "E"]:
+        for viewer in ["B", "C", "E"]:
             view = p.render(result.photo_id, viewer)
             for d, f in zip(view.decisions, faces, strict=True):
                 x1, y1, x2, y2 = (int(v) for v in f.box)
@@ -63,3 +64,14 @@ def test_fig1_pixels_match_decisions_and_fakes_are_verified(demo) -> None:
         with p.store.read() as tx:
             fakes = tx.fakes(result.photo_id)
         assert fakes and all(f.verified for f in fakes)
+
+
+def test_demo_people_are_reserved_and_never_in_the_pool() -> None:
+    from mfmc.pool import TargetPool
+    from mfmc.service.demo import DEMO_PEOPLE, RESERVED, _people
+
+    assert set(DEMO_PEOPLE) <= set(RESERVED)
+    demo_ids = {p.person_id for p in _people()}
+    pool_ids = {person for rec in TargetPool.default().index.records
+                for person in str(rec["source"].get("person", "")).split("+")}
+    assert len(demo_ids) == len(DEMO_PEOPLE) and not demo_ids & pool_ids
