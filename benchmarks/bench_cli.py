@@ -4,8 +4,8 @@
 
 Measures wall time (median and min of `--runs` fresh processes) and CPU time (user + system, median) of
 `mfmc --help`, `mfmc --version`, `mfmc rules check rules/`, `mfmc faces` and `mfmc anonymize` on a 0.2 MP photo
-(the first three faces of examples/group.jpg), the README's file-mode `mfmc render` of examples/group.jpg (5 faces,
-3 faked), and as the baseline in the same run the interpreter alone
+(the first three faces of examples/group.jpg), the README's file-mode `mfmc render` of examples/group.jpg (4 faces,
+2 faked), and as the baseline in the same run the interpreter alone
 (`python -c pass`) and `python -c "import typer"`, so figures from a busy machine can be read as ratios. "Cold"
 means a new process; the OS file cache is warm (each command runs once untimed first), and the model caches of a
 first run after install (e.g. the converted ONNX graphs) exist. The console script is called directly (not
