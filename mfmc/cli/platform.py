@@ -244,7 +244,7 @@ def keys_sync(name: Annotated[str, typer.Argument(help="The user whose client fe
 
 def demo(out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the images.")] = Path("mfmc-demo"),
          seed: Annotated[int, typer.Option("--seed", help="Seed for fakes.")] = 0) -> None:
-    """The paper's Fig. 1: A uploads a group photo of A-D; each sees only friends' real faces; E sees only fakes."""
+    """The paper's Fig. 1: A uploads a group photo of A-C; each sees only friends' real faces; E sees only fakes."""
     from mfmc.service.demo import run_demo
 
     result = run_demo(out, seed=seed, log=print)
