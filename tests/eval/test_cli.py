@@ -74,7 +74,12 @@ def test_eval_writes_a_complete_report(photos: Path, pool_arg: list[str], tmp_pa
     q = report["quality"]["holdout/random"]
     assert q["changed_outside_masks"] == 0
     assert 0.0 <= q["detection_retention"] <= 1.0
-    assert set(q["frechet"]) == {"dlib", "facenet"}
+    # every recognizer both the evaluation and the pool store (the built-in pool: dlib, FaceNet, openface)
+    from mfmc.pool import TargetPool
+
+    pool = TargetPool.load(pool_arg[1]) if pool_arg else TargetPool.default()
+    evaluated = set(report["table1"]["holdout"]) - {"average"}
+    assert set(q["frechet"]) == evaluated & set(pool.recognizers) >= {"dlib", "facenet"}
     assert report["pool"]["distance"]["dlib"]["histogram"]["counts"]
     assert report["similarity_metrics"][0]["metrics"]
     md = (out / "report.md").read_text()
