@@ -4,7 +4,7 @@ Users A-E. A, B and C are synthetic people from the `openpeople` package (MIT; g
 positions 5, 7 and 8 of `openpeople.curated.list()` (P006, a woman; P008, a man; P009, a woman). Positions 5, 7,
 8 and 9 are reserved for the demo and the examples and never enter the target pool (built from positions 0-4 and
 6), so no demo face can be swapped to a demo person. The fourth reserved person, P010 (position 9), is left out:
-dlib puts every photo of her within 0.42-0.56 of P006's portrait (threshold 0.6), so an uploader who knows both
+dlib puts every frontal photo of her within 0.42-0.56 of P006's portrait (threshold 0.6), so an uploader who knows both
 rightly names neither (mfmc.client.matching) and both would be faked for everyone. A, B and C each enroll with a
 casual full-length photo of themselves; D and E enroll no face. A is friends with B, C and D; B and C are not
 friends; E is friends with nobody and follows A. Everyone's rules say `default friends`. A uploads a group photo
