@@ -23,6 +23,8 @@ from mfmc.jobs import FakeJob
 from mfmc.service.testing import grid_photo
 from tests.server.conftest import Deployment, deployment, passphrase, redis_or_skip
 
+pytestmark = pytest.mark.slow  # `mfmc worker` processes on the real Redis, killed mid-job, leases waited out
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from mfmc.policy import Context, Engine, Graph, PolicySet
@@ -21,6 +22,7 @@ def _crop(image: np.ndarray, box: tuple[float, ...]) -> np.ndarray:
     return image[y1:y2, x1:x2]
 
 
+@pytest.mark.slow  # a real server and a whole deployment per example
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario())
 def test_rendered_pixels_over_http_match_the_engine(sc: dict) -> None:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mfmc.client.embedded import free_port
 
@@ -22,6 +23,7 @@ def _serve(*args: str) -> subprocess.Popen:
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+@pytest.mark.slow  # starts `mfmc serve` as a process and waits for it to listen
 def test_serve_answers_with_its_openapi_schema(tmp_path: Path) -> None:
     port = free_port()
     proc = _serve("--data-dir", str(tmp_path / "data"), "--init", "--backend", "grid", "--port", str(port))
