@@ -21,8 +21,8 @@ import numpy as np
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import beard_gap, bearded_target, lower_face
-from mfmc.swap.blend import blend_patch, cut_holes, feather, polygon_mask, region_box
-from mfmc.swap.warp import piecewise_affine_maps, triangulate
+from mfmc.swap.blend import blend_patch, cut_holes, feather
+from mfmc.swap.warp import warp_target
 
 __all__ = ["SplitSwapper", "beard_gap", "masked_blur"]
 
@@ -98,17 +98,9 @@ class SplitSwapper:
         tgt = lmk.as_points(target_landmarks)
         alpha = float(np.clip(alpha, 0.0, 1.0))
         dst68 = self.destination(src, tgt, alpha)
-        dst = lmk.extended(dst68, self.forehead)
-        src_ext = lmk.extended(src, self.forehead)
-        box = region_box(np.vstack([dst, src_ext]), image.shape[:2])
-        x1, y1, x2, y2 = box
-        size = (y2 - y1, x2 - x1)
-        map_x, map_y, covered = piecewise_affine_maps(dst, lmk.extended(tgt, self.forehead), triangulate(dst), box)
-        warped = cv2.remap(target_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-        mask = polygon_mask(lmk.outline(src_ext), size, (x1, y1)) & covered.astype(np.uint8)
-        area = max(int(mask.sum()), 1)
-        scale = float(np.sqrt(area))
+        region = warp_target(image, src, tgt, dst68, target_image, self.forehead)
+        x1, y1, x2, y2 = box = region.box
+        size, mask, scale, warped = region.size, region.mask, region.scale, region.image
         inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=2).astype(bool)
         source = image[y1:y2, x1:x2]
         s_lab = cv2.cvtColor(source.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)

@@ -4,6 +4,8 @@ source's coarse shading under the target's fine detail), blended with a feathere
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -68,6 +70,38 @@ def piecewise_affine_maps(
     return map_x, map_y, covered
 
 
+@dataclass(frozen=True)
+class WarpedTarget:
+    """The target warped onto a destination geometry, cut to the region around both faces.
+
+    `image` and `mask` are region-sized (`box` in the photo); `mask` (uint8 0/1) is the source's face outline
+    where the warp covers it; `scale` is √ of the mask's area, the face's size in pixels."""
+
+    box: tuple[int, int, int, int]
+    image: np.ndarray
+    mask: np.ndarray
+    scale: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        x1, y1, x2, y2 = self.box
+        return y2 - y1, x2 - x1
+
+
+def warp_target(image: np.ndarray, source: np.ndarray, target: np.ndarray, destination: np.ndarray,
+                target_image: np.ndarray, forehead: float) -> WarpedTarget:
+    """Warp `target_image` (its 68 `target` landmarks) onto the 68 `destination` points, each set extended by
+    `forehead`, per Delaunay triangle; mask the `source` face outline within the warp's coverage."""
+    dst = lmk.extended(destination, forehead)
+    src_ext = lmk.extended(source, forehead)
+    box = region_box(np.vstack([dst, src_ext]), image.shape[:2])
+    x1, y1, x2, y2 = box
+    map_x, map_y, covered = piecewise_affine_maps(dst, lmk.extended(target, forehead), triangulate(dst), box)
+    warped = cv2.remap(target_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    mask = polygon_mask(lmk.outline(src_ext), (y2 - y1, x2 - x1), (x1, y1)) & covered.astype(np.uint8)
+    return WarpedTarget(box, warped, mask, float(np.sqrt(max(int(mask.sum()), 1))))
+
+
 @register_swapper("warp")
 class WarpSwapper:
     """Dense-landmark swap with no learned model (design notes §6).
@@ -120,19 +154,10 @@ class WarpSwapper:
         src = lmk.as_points(source_landmarks)
         tgt = lmk.as_points(target_landmarks)
         alpha = float(np.clip(alpha, 0.0, 1.0))
-        dst = lmk.extended(self.destination(src, tgt, alpha), self.forehead)
-        tgt_ext = lmk.extended(tgt, self.forehead)
-        src_ext = lmk.extended(src, self.forehead)
-        box = region_box(np.vstack([dst, src_ext]), image.shape[:2])
-        x1, y1, x2, y2 = box
-        size = (y2 - y1, x2 - x1)
-
-        triangles = triangulate(dst)
-        map_x, map_y, covered = piecewise_affine_maps(dst, tgt_ext, triangles, box)
-        warped = cv2.remap(target_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-        mask = polygon_mask(lmk.outline(src_ext), size, (x1, y1)) & covered.astype(np.uint8)
-        scale = float(np.sqrt(max(mask.sum(), 1)))
+        dst68 = self.destination(src, tgt, alpha)
+        region = warp_target(image, src, tgt, dst68, target_image, self.forehead)
+        x1, y1, x2, y2 = box = region.box
+        size, mask, scale, warped = region.size, region.mask, region.scale, region.image
         alpha_map = feather(mask, self.feather * scale)
 
         notes: list[str] = []
@@ -151,7 +176,7 @@ class WarpSwapper:
         if self.keep_source_hair:
             t_lab = cv2.cvtColor(warped.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
             s_lab = cv2.cvtColor(image[y1:y2, x1:x2].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-            if bearded_target(t_lab, s_lab, dst[:68], src, (x1, y1), inner.astype(bool)):
-                alpha_map = alpha_map * (1.0 - lower_face(dst[:68], size, (x1, y1), scale))
+            if bearded_target(t_lab, s_lab, dst68, src, (x1, y1), inner.astype(bool)):
+                alpha_map = alpha_map * (1.0 - lower_face(dst68, size, (x1, y1), scale))
                 notes.append("target has facial hair the source lacks: kept the source's lower face")
         return SwapResult(blend_patch(image, warped, alpha_map, box), tuple(notes))
