@@ -20,14 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from bench_cli import mfmc, timed  # the same cold timing as the CLI benchmark (this folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"faces": 1.0, "anonymize": 1.5, "rules check": 0.3}
@@ -60,25 +60,13 @@ print(json.dumps(out))
 """
 
 
-def mfmc() -> list[str]:
-    script = Path(sys.executable).parent / "mfmc"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "mfmc.cli.main"]
-
-
 def cold(cmd: list[str], runs: int) -> dict[str, Any]:
-    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if first.returncode != 0:
-        return {"error": (first.stderr.strip().splitlines() or [f"exit {first.returncode}"])[-1]}
-    times, cpu = [], []
-    for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True)
-        times.append(time.perf_counter() - t0)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-    return {"median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3),
-            "cpu_median_s": round(statistics.median(cpu), 3)}
+    result = timed(cmd, runs)
+    if isinstance(result, str):
+        return {"error": result}
+    walls, cpus = result
+    return {"median_s": round(statistics.median(walls), 3), "min_s": round(min(walls), 3),
+            "cpu_median_s": round(statistics.median(cpus), 3)}
 
 
 def stages(photo: Path, cache_dir: str) -> dict[str, float]:
