@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mfmc.policy import Context, Engine, Graph, PolicySet
+from mfmc.policy import Context, Decision, Engine, Graph, PolicySet
 from mfmc.service.testing import grid_photo
 from tests.platform.conftest import crop, make_platform, social
 
@@ -98,6 +100,36 @@ def test_the_property_fails_when_identification_is_wrong(monkeypatch: pytest.Mon
         _check(FIXED)
 
 
+def expected_owners(sc: dict, graph: Graph) -> list[str | None]:
+    """Who each face of a scenario's photo belongs to as the uploader's client can tell: the uploader and the
+    uploader's friends (whose embeddings it holds), unless their rules say `default nobody`."""
+    up = sc["uploader"]
+    truth = [None if k is None else sc["users"][k] for k in sc["people"]]
+    return [o if o is not None and not _nobody(sc["rules"][o]) and (o == up or o in graph.friends(up)) else None
+            for o in truth]
+
+
+def check_view(view: Any, image: np.ndarray, faces: Sequence[Any], owners: Sequence[str | None],
+               check: Callable[..., Decision], viewer: str, context: Context, rows: dict, fakes: dict) -> None:
+    """One viewer's render against the engine: revealed faces pixel-identical to the original, faked faces
+    different and from a verified fake (client-side or stored), nothing outside the faces changed."""
+    for d, f in zip(view.decisions, faces, strict=True):
+        want = check(viewer=viewer, owner=owners[f.index], context=context).reveal
+        assert d.reveal == want, (viewer, f, d.reasons)
+        same = np.array_equal(crop(view.image, f.box), crop(image, f.box))
+        assert same == want, (viewer, f.index, want)
+        if not want:
+            if rows[f.index].state == "client_faked":
+                assert rows[f.index].fake_verified
+            else:
+                assert fakes[(f.index, d.fake.cache_viewer(viewer))].verified
+    mask = np.ones(image.shape[:2], bool)
+    for f in faces:
+        x1, y1, x2, y2 = (int(v) for v in f.box)
+        mask[y1:y2, x1:x2] = False
+    assert np.array_equal(view.image[mask], image[mask])
+
+
 def _check(sc: dict) -> None:
     root = Path(tempfile.mkdtemp(prefix="mfmc-prop-"))
     p = make_platform(root / "d")
@@ -111,10 +143,7 @@ def _check(sc: dict) -> None:
         image = grid_photo(sc["people"], seed=sc["seed"])
         up = sc["uploader"]
         res = p.upload(image, up, model="rules", album=sc["album"])
-        truth = [None if k is None else sc["users"][k] for k in sc["people"]]
-        expected_owner = [
-            o if o is not None and not _nobody(sc["rules"][o]) and (o == up or o in graph.friends(up)) else None
-            for o in truth]
+        expected_owner = expected_owners(sc, graph)
         assert [f.owner for f in res.faces] == expected_owner
         with p.store.read() as tx:
             faces = {f.index: f for f in tx.faces(res.photo_id)}
@@ -123,22 +152,7 @@ def _check(sc: dict) -> None:
             view = p.render(res.photo_id, viewer)
             with p.store.read() as tx:
                 fakes = {(f.face_index, f.viewer): f for f in tx.fakes(res.photo_id)}
-            for d, f in zip(view.decisions, res.faces, strict=True):
-                want = engine.check(viewer=viewer, owner=expected_owner[f.index], context=context).reveal
-                assert d.reveal == want, (viewer, f, d.reasons)
-                same = np.array_equal(crop(view.image, f.box), crop(image, f.box))
-                assert same == want, (viewer, f.index, want)
-                if not want:
-                    if faces[f.index].state == "client_faked":
-                        assert faces[f.index].fake_verified
-                    else:
-                        assert fakes[(f.index, d.fake.cache_viewer(viewer))].verified
-            # outside the faces, nothing changes
-            mask = np.ones(image.shape[:2], bool)
-            for f in res.faces:
-                x1, y1, x2, y2 = (int(v) for v in f.box)
-                mask[y1:y2, x1:x2] = False
-            assert np.array_equal(view.image[mask], image[mask])
+            check_view(view, image, res.faces, expected_owner, engine.check, viewer, context, faces, fakes)
         # a warm second pass is composition only and gives the same pixels
         again = p.render(res.photo_id, sc["users"][0])
         assert again.generated == 0

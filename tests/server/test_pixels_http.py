@@ -7,19 +7,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from mfmc.policy import Context, Engine, Graph, PolicySet
 from mfmc.service.testing import grid_photo
-from tests.platform.test_properties import _nobody, scenario
+from tests.platform.test_properties import check_view, expected_owners, scenario
 from tests.server.conftest import befriend, deployment
-
-
-def _crop(image: np.ndarray, box: tuple[float, ...]) -> np.ndarray:
-    x1, y1, x2, y2 = (int(v) for v in box)
-    return image[y1:y2, x1:x2]
 
 
 @pytest.mark.slow  # a real server and a whole deployment per example
@@ -46,9 +40,7 @@ def test_rendered_pixels_over_http_match_the_engine(sc: dict) -> None:
         image = grid_photo(sc["people"], seed=sc["seed"])
         up = sc["uploader"]
         res = clients[up].upload(image, album=sc["album"])
-        truth = [None if k is None else sc["users"][k] for k in sc["people"]]
-        owners = [o if o is not None and not _nobody(sc["rules"][o]) and (o == up or o in graph.friends(up))
-                  else None for o in truth]
+        owners = expected_owners(sc, graph)
         assert [f.owner for f in res.faces] == owners
         context = Context(uploader=up, album=sc["album"])
         for viewer, client in clients.items():
@@ -56,17 +48,4 @@ def test_rendered_pixels_over_http_match_the_engine(sc: dict) -> None:
             with dep.server.store.read() as tx:
                 rows = {f.index: f for f in tx.faces(res.photo_id)}
                 fakes = {(f.face_index, f.viewer): f for f in tx.fakes(res.photo_id)}
-            for d, f in zip(view.decisions, res.faces, strict=True):
-                want = engine.check(viewer=viewer, owner=owners[f.index], context=context).reveal
-                assert d.reveal == want, (viewer, f, d.reasons)
-                assert np.array_equal(_crop(view.image, f.box), _crop(image, f.box)) == want, (viewer, f.index)
-                if not want:
-                    if rows[f.index].state == "client_faked":
-                        assert rows[f.index].fake_verified
-                    else:
-                        assert fakes[(f.index, d.fake.cache_viewer(viewer))].verified
-            mask = np.ones(image.shape[:2], bool)
-            for f in res.faces:
-                x1, y1, x2, y2 = (int(v) for v in f.box)
-                mask[y1:y2, x1:x2] = False
-            assert np.array_equal(view.image[mask], image[mask])
+            check_view(view, image, res.faces, owners, engine.check, viewer, context, rows, fakes)
