@@ -72,7 +72,7 @@ USER_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
 
 # Words a rule file reads as something other than a user: audiences, keywords, `fakes` modes.
 RESERVED_NAMES = frozenset({
-    "public", "everyone", "friends", "friends_of_friends", "followers", "nobody",
+    *EVERYONE_WORDS, *(audience.value for audience in DefaultAudience),  # every audience word
     "face", "default", "group", "reveal", "to", "hide", "from", "fakes", "when", "and", "or", "not", "in",
     "uploader", "album", "per_viewer", "per_photo",
 })
