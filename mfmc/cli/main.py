@@ -14,7 +14,7 @@ import functools
 import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated
 
 import typer
@@ -117,6 +117,14 @@ def _polish(command: TyperGroup | TyperCommand) -> None:
         _polish(sub)
 
 
+def configure_vision(environ: Mapping[str, str]) -> None:
+    """The vision settings of this process (models, devices, the model cache folder) from the MFMC_* variables:
+    read here, once, and handed to the library (`mfmc.vision.settings`; imports only the standard library)."""
+    from mfmc.vision.settings import VisionSettings, configure
+
+    configure(VisionSettings.from_env(environ))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code: 0 ok, 1 runtime error, 2 invalid input."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -124,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mfmc {__version__}")
         return 0
     try:
+        configure_vision(os.environ)
         command = typer.main.get_command(app_for(args))
         _polish(command)
         # Without standalone mode, click returns the code of a `typer.Exit` instead of raising it.

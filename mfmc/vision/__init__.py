@@ -3,10 +3,40 @@
 Everything runs offline on CPU with model files that ship inside installed packages; see MODELS.md.
 """
 
-from mfmc.vision.faces import GENDERS, Faces
-from mfmc.vision.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image, save_image
-from mfmc.vision.pipeline import FacePipeline
-from mfmc.vision.recognition import Recognizer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mfmc.vision.faces import GENDERS, Faces
+    from mfmc.vision.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image, save_image
+    from mfmc.vision.pipeline import FacePipeline
+    from mfmc.vision.recognition import Recognizer
+
+# name -> submodule: imported on first use, so that `mfmc.vision.settings` or `mfmc.vision.cache` (read by the
+# CLI before it knows the command) do not pull in numpy, OpenCV, dlib and onnxruntime
+_LAZY = {
+    "DEFAULT_MAX_PIXELS": "images",
+    "GENDERS": "faces",
+    "FacePipeline": "pipeline",
+    "Faces": "faces",
+    "LoadedImage": "images",
+    "Recognizer": "recognition",
+    "load_image": "images",
+    "read_image": "images",
+    "save_image": "images",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module `mfmc.vision` has no attribute `{name}`")
+    value = getattr(importlib.import_module(f"mfmc.vision.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",

@@ -99,14 +99,15 @@ def _read(path: Path) -> bytes | None:
     check guards against accidents (a full disk, a crash mid-write elsewhere, bit rot), not against someone who
     can write the cache folder: they could as well change the model files themselves."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # head and payload read apart: no copy of a 100 MB payload
+            head = handle.read(_HEAD)
+            payload = handle.read()
     except FileNotFoundError:
         return None
     except OSError as error:
         _log.debug("cache: cannot read `%s`: %s", path, error)
         return None
-    payload = raw[_HEAD:]
-    if raw[:_HEAD] != _frame(payload):
+    if head != _frame(payload):
         _log.warning("cache entry `%s` is corrupt; rebuilding it", path)
         return None
     return payload

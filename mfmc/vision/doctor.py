@@ -4,16 +4,17 @@ the expression classifier, optional backends. Builds no model."""
 from __future__ import annotations
 
 import importlib.metadata
-import os
 from typing import Any
 
 from mfmc.vision.registry import MODELS, locate, sha256_of
 from mfmc.vision.runtime import available_providers, choose_providers
+from mfmc.vision.settings import VisionSettings, current
 
 PACKAGES = ("onnxruntime", "onnxruntime-gpu", "opencv-python-headless", "dlib-bin", "numpy", "pillow", "onnx")
 
 
-def report(*, verify: bool = True) -> dict[str, Any]:
+def report(*, verify: bool = True, settings: VisionSettings | None = None) -> dict[str, Any]:
+    """What is installed and what would be used under `settings` (default: the process's `VisionSettings`)."""
     from mfmc.vision.backends import insightface
     from mfmc.vision.expression import MODEL as EXPRESSION_MODEL
     from mfmc.vision.expression import expression_missing
@@ -45,18 +46,20 @@ def report(*, verify: bool = True) -> dict[str, Any]:
             recognizers.append({"name": name, "model": cls.model, "available": missing is None, "missing": missing,
                                 "verifier": verifier})
     expression_absent = expression_missing()
-    pack = insightface.find_pack()
+    settings = settings or current()
+    pack = insightface.find_pack(settings=settings)
     packages = {}
     for name in PACKAGES:
         try:
             packages[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-    backend = os.environ.get("MFMC_BACKEND", "auto")
+    backend = settings.backend
     return {
         "ok": ok,
         "backend": f"{backend} -> " + (f"insightface:{pack.name}" if pack and backend != "embedded" else "embedded"),
-        "providers": {"available": available_providers(), "chosen": choose_providers()},
+        "providers": {"available": available_providers(),
+                      "chosen": choose_providers(allow_gpu=settings.allow_gpu, tensorrt=settings.tensorrt)},
         "models": models,
         # the names `mfmc anonymize --verifiers` accepts are those with verifier=True and available=True
         # (InsightFace's `arcface` joins them when a pack is found); verifier=False: evaluation only
@@ -64,7 +67,7 @@ def report(*, verify: bool = True) -> dict[str, Any]:
         "expression": {"model": EXPRESSION_MODEL, "available": expression_absent is None,
                        "missing": expression_absent},
         "insightface": {
-            "root": str(insightface.root()),
+            "root": str(insightface.root(settings)),
             "pack": pack.name if pack else None,
             "files": [p.name for p in (pack.detector, pack.recognizer, pack.genderage) if p] if pack else [],
             "license": "InsightFace packs: non-commercial research use only (per the InsightFace project)",

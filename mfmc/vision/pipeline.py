@@ -8,35 +8,41 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from mfmc.errors import InvalidInputError
 from mfmc.vision.faces import Faces
 from mfmc.vision.landmarks import estimate_pose
+from mfmc.vision.protocols import AttributeEstimator, Detector, ExpressionModel, Landmarker
 from mfmc.vision.recognition import Recognizer
+from mfmc.vision.settings import VisionSettings, current
+
+T = TypeVar("T")
 
 
-class LazyMapping(Mapping[str, Any]):
+class LazyMapping(Mapping[str, T], Generic[T]):
     """name -> component, each built by its factory the first time it is looked up (thread-safe)."""
 
-    def __init__(self, factories: Mapping[str, Callable[[], Any] | Any]) -> None:
+    def __init__(self, factories: Mapping[str, Callable[[], T] | T]) -> None:
         self._factories = dict(factories)
-        self._built: dict[str, Any] = {}
+        self._built: dict[str, T] = {}
         self._lock = threading.Lock()
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str) -> T:
         if name not in self._factories:
             raise KeyError(name)
         with self._lock:
             if name not in self._built:
                 factory = self._factories[name]
-                self._built[name] = factory() if _is_factory(factory) else factory
+                self._built[name] = factory() if _is_factory(factory) else factory  # type: ignore[operator]
             return self._built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._factories  # without building it (Mapping's own `in` looks the item up)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._factories)
@@ -53,19 +59,19 @@ def _is_factory(value: Any) -> bool:
     return isinstance(value, type | functools.partial) or inspect.isroutine(value)
 
 
-class _Slot:
+class _Slot(Generic[T]):
     """One lazily built component."""
 
-    def __init__(self, factory: Callable[[], Any] | Any | None) -> None:
+    def __init__(self, factory: Callable[[], T | None] | T | None) -> None:
         self._factory = factory
-        self._value: Any = None if _is_factory(factory) else factory
+        self._value: T | None = None if _is_factory(factory) else factory  # type: ignore[assignment]
         self._lock = threading.Lock()
 
-    def get(self) -> Any:
+    def get(self) -> T | None:
         if self._value is None and self._factory is not None:
             with self._lock:
                 if self._value is None:
-                    self._value = self._factory()
+                    self._value = self._factory()  # type: ignore[operator]
         return self._value
 
 
@@ -73,54 +79,60 @@ class FacePipeline:
     """detect -> Faces(boxes, scores, landmarks5); analyze -> + landmarks68, pose, age, gender, embeddings."""
 
     _default: FacePipeline | None = None
+    _default_settings: VisionSettings | None = None
     _default_lock = threading.Lock()
 
     def __init__(
         self,
-        detector: Any,
+        detector: Detector | Callable[[], Detector],
         *,
-        landmarker: Any | None = None,
+        landmarker: Landmarker | Callable[[], Landmarker | None] | None = None,
         recognizers: Mapping[str, Recognizer | Callable[[], Recognizer]] | None = None,
-        attributes: Any | None = None,
-        expressions: Any | None = None,
+        attributes: AttributeEstimator | Callable[[], AttributeEstimator | None] | None = None,
+        expressions: ExpressionModel | Callable[[], ExpressionModel | None] | None = None,
         backend: str = "custom",
     ) -> None:
-        self._detector = _Slot(detector)
-        self._landmarker = _Slot(landmarker)
-        self._attributes = _Slot(attributes)
-        self._expressions = _Slot(expressions)
-        self.recognizers: LazyMapping = LazyMapping(recognizers or {})
+        self._detector: _Slot[Detector] = _Slot(detector)
+        self._landmarker: _Slot[Landmarker] = _Slot(landmarker)
+        self._attributes: _Slot[AttributeEstimator] = _Slot(attributes)
+        self._expressions: _Slot[ExpressionModel] = _Slot(expressions)
+        self.recognizers: LazyMapping[Recognizer] = LazyMapping(recognizers or {})
         self.backend = backend
 
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
-    def default(cls) -> FacePipeline:
-        """The shared offline pipeline (built once per process).
+    def default(cls, settings: VisionSettings | None = None) -> FacePipeline:
+        """The shared offline pipeline (built once per process and settings).
 
-        `MFMC_BACKEND` picks it: `auto` (default) uses an InsightFace pack when one is found under
-        `MFMC_INSIGHTFACE_ROOT` (else ~/.insightface/models), else the embedded CPU models; `embedded` or
-        `insightface` force one.
+        `settings.backend` (default: the process's `VisionSettings`, MFMC_BACKEND at the CLI or server) picks
+        it: `auto` uses an InsightFace pack when one is found under `settings.insightface_root`, else the
+        embedded CPU models; `embedded` or `insightface` force one.
         """
+        settings = settings or current()
         with cls._default_lock:
-            if cls._default is None:
-                cls._default = cls.from_backend(os.environ.get("MFMC_BACKEND", "auto"))
+            if cls._default is None or cls._default_settings != settings:
+                cls._default = cls.from_backend(settings.backend, settings)
+                cls._default_settings = settings
             return cls._default
 
     @classmethod
     def reset_default(cls) -> None:
-        """Forget the cached default (after changing MFMC_* variables)."""
+        """Forget the cached default."""
         with cls._default_lock:
             cls._default = None
+            cls._default_settings = None
 
     @classmethod
-    def from_backend(cls, backend: str = "auto") -> FacePipeline:
+    def from_backend(cls, backend: str = "auto", settings: VisionSettings | None = None) -> FacePipeline:
         backend = backend.lower()
         if backend not in ("auto", "embedded", "insightface"):
             raise InvalidInputError(f"unknown backend `{backend}`", help="use `auto`, `embedded` or `insightface`")
-        if backend in ("auto", "insightface"):
+        settings = settings or current()
+        # the InsightFace plumbing is imported only when its folder exists (start-up of the common case)
+        if backend == "insightface" or (backend == "auto" and settings.insightface_root.is_dir()):
             from mfmc.vision.backends import insightface
 
-            pack = insightface.find_pack()
+            pack = insightface.find_pack(settings=settings)
             if pack is not None:
                 return insightface.pipeline(pack, fallback=cls.embedded())
             if backend == "insightface":
@@ -128,7 +140,8 @@ class FacePipeline:
 
                 raise ModelNotFoundError(
                     "no insightface model pack found",
-                    help=f"put one (e.g. buffalo_l) under `{insightface.root()}` or set MFMC_INSIGHTFACE_ROOT",
+                    help=f"put one (e.g. buffalo_l) under `{settings.insightface_root}` or set "
+                         "MFMC_INSIGHTFACE_ROOT",
                 )
         return cls.embedded()
 
@@ -153,19 +166,22 @@ class FacePipeline:
 
     # -- components ---------------------------------------------------------------------------------------
     @property
-    def detector(self) -> Any:
-        return self._detector.get()
+    def detector(self) -> Detector:
+        detector = self._detector.get()
+        if detector is None:
+            raise InvalidInputError("this pipeline has no face detector")
+        return detector
 
     @property
-    def landmarker(self) -> Any | None:
+    def landmarker(self) -> Landmarker | None:
         return self._landmarker.get()
 
     @property
-    def attributes(self) -> Any | None:
+    def attributes(self) -> AttributeEstimator | None:
         return self._attributes.get()
 
     @property
-    def expressions(self) -> Any | None:
+    def expressions(self) -> ExpressionModel | None:
         return self._expressions.get()
 
     # -- work ---------------------------------------------------------------------------------------------

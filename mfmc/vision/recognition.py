@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -92,7 +91,7 @@ class DlibRecognizer(Recognizer):
     Fast path: the same weights converted in memory to an ONNX graph and run by onnxruntime
     (`mfmc.vision.dlib_onnx`; ~15x faster than the `dlib-bin` wheel, which has no BLAS/AVX; descriptors agree
     to ~1e-6). dlib's own `face_recognition_model_v1` is the fallback when the conversion fails, when a dlib
-    `model` is passed in, or with `backend="dlib"` / MFMC_DLIB_BACKEND=dlib.
+    `model` is passed in, or with `backend="dlib"` (default: `VisionSettings.dlib_backend`, MFMC_DLIB_BACKEND).
     """
 
     name = "dlib"
@@ -103,7 +102,11 @@ class DlibRecognizer(Recognizer):
     chip_padding = 0.25
 
     def __init__(self, model: Any | None = None, shapes: DlibShapes | None = None, backend: str | None = None) -> None:
-        backend = (backend or os.environ.get("MFMC_DLIB_BACKEND", "auto")).lower()
+        if backend is None:
+            from mfmc.vision.settings import current
+
+            backend = current().dlib_backend
+        backend = backend.lower()
         if backend not in ("auto", "onnxruntime", "dlib"):
             raise ValueError(f"unknown dlib recognizer backend `{backend}` (auto, onnxruntime or dlib)")
         self._shapes = shapes or DlibShapes()
@@ -274,15 +277,11 @@ def prewhiten(crops: np.ndarray) -> np.ndarray:
 def keras_session(model: str, version: str, build: Callable[[Path], Any]) -> Any:
     """An onnxruntime session for registered model `model`, converted from its Keras weights by `build(path)`
     (an ONNX ModelProto) once and then read from the disk cache (`mfmc.vision.cache`)."""
-    from mfmc.vision.cache import load_or_build
-    from mfmc.vision.runtime import create_session
+    from mfmc.vision.runtime import cached_session
 
     path = model_path(model)
-    return load_or_build(
-        model, path, version=version, content_hash=MODELS[model].sha256,
-        build=lambda: build(path).SerializeToString(),
-        use=lambda data: create_session(data, providers=["CPUExecutionProvider"], threads=os.cpu_count()),
-    )
+    return cached_session(model, path, lambda: build(path).SerializeToString(), version=version,
+                          content_hash=MODELS[model].sha256)
 
 
 class CropRecognizer(AlignedCropRecognizer):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,8 +211,9 @@ def locate(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def model_path(name: str, *, verify: bool = True) -> Path:
-    """A registered model's file, checked against its sha256 once per process.
+def model_path(name: str, *, verify: bool | None = None) -> Path:
+    """A registered model's file, checked against its sha256 once per process (`verify`; by default unless the
+    process's `VisionSettings.verify_model_hashes` is off: MFMC_SKIP_MODEL_HASH=1).
 
     Raises `ModelNotFoundError` (with the pip command) when it is missing or altered.
     """
@@ -223,7 +223,11 @@ def model_path(name: str, *, verify: bool = True) -> Path:
     path = locate(name)
     if path is None:
         raise ModelNotFoundError(f"model `{name}` is not installed", help=spec.install_command)
-    if verify and os.environ.get("MFMC_SKIP_MODEL_HASH") != "1":
+    if verify is None:
+        from mfmc.vision.settings import current
+
+        verify = current().verify_model_hashes
+    if verify:
         check_sha256(path, spec.sha256, name)
     return path
 

@@ -19,13 +19,19 @@ from tests.vision.helpers import photo
 
 
 def test_providers_prefer_accelerators_and_end_with_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MFMC_DEVICE", raising=False)
-    monkeypatch.delenv("MFMC_TENSORRT", raising=False)
+    from mfmc.vision import settings
+
+    monkeypatch.setattr(settings, "_state", {"current": settings.VisionSettings()})
     gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider", "AzureExecutionProvider"]
     assert choose_providers(gpu) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert choose_providers(["AzureExecutionProvider", "CPUExecutionProvider"]) == ["CPUExecutionProvider"]
-    monkeypatch.setenv("MFMC_DEVICE", "cpu")
+    assert choose_providers(gpu, tensorrt=True)[0] == "TensorrtExecutionProvider"
+    assert choose_providers(gpu, allow_gpu=False) == ["CPUExecutionProvider"]
+    # the process's settings, as the CLI configures them from MFMC_DEVICE / MFMC_TENSORRT
+    monkeypatch.setattr(settings, "_state", {"current": settings.VisionSettings.from_env({"MFMC_DEVICE": "cpu"})})
     assert choose_providers(gpu) == ["CPUExecutionProvider"]
+    monkeypatch.setattr(settings, "_state", {"current": settings.VisionSettings.from_env({"MFMC_TENSORRT": "1"})})
+    assert choose_providers(gpu) == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 def test_every_model_is_installed_and_verified() -> None:

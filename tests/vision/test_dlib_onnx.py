@@ -98,6 +98,9 @@ def test_failed_conversion_falls_back_to_dlib(monkeypatch: pytest.MonkeyPatch) -
     assert recognizer.backend == "dlib" and recognizer.name == "dlib"
     with pytest.raises(dlib_onnx.DlibFormatError):
         DlibRecognizer(backend="onnxruntime")
-    monkeypatch.setenv("MFMC_DLIB_BACKEND", "dlib")
+    from mfmc.vision import settings
+
+    forced = settings.VisionSettings.from_env({"MFMC_DLIB_BACKEND": "dlib"})
+    monkeypatch.setattr(settings, "_state", {"current": forced})
     monkeypatch.setattr(dlib_onnx, "load", lambda path: pytest.fail("must not convert"))
     assert DlibRecognizer().backend == "dlib"

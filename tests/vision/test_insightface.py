@@ -17,6 +17,7 @@ from mfmc.errors import InvalidInputError, ModelNotFoundError
 from mfmc.vision import FacePipeline, Faces
 from mfmc.vision.backends import insightface
 from mfmc.vision.backends.insightface import ARCFACE_TEMPLATE, SCRFD, ArcFace, GenderAge, arcface_crops
+from mfmc.vision.settings import VisionSettings
 
 OPSET = [helper.make_opsetid("", 13)]
 
@@ -92,15 +93,15 @@ def pack_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_pack_discovery(pack_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("MFMC_INSIGHTFACE_ROOT", str(pack_root))
-    pack = insightface.find_pack()
+def test_pack_discovery(pack_root: Path, tmp_path: Path) -> None:
+    settings = VisionSettings.from_env({"MFMC_INSIGHTFACE_ROOT": str(pack_root)})
+    pack = insightface.find_pack(settings=settings)
     assert pack is not None and pack.name == "buffalo_l" and pack.complete
     assert pack.genderage is not None and pack.genderage.name == "genderage.onnx"
     assert insightface.find_pack(tmp_path) is None
     assert insightface.find_pack(tmp_path / "missing") is None
-    monkeypatch.setenv("MFMC_INSIGHTFACE_PACK", "empty_pack")
-    assert insightface.find_pack() is None
+    settings = VisionSettings.from_env({"MFMC_INSIGHTFACE_ROOT": str(pack_root), "MFMC_INSIGHTFACE_PACK": "empty_pack"})
+    assert insightface.find_pack(settings=settings) is None
 
 
 def test_scrfd_decoding_finds_the_bright_square(pack_root: Path) -> None:
@@ -152,9 +153,8 @@ def test_genderage_crop_and_outputs(pack_root: Path) -> None:
     assert ages[0] == pytest.approx(90 / 255 * 100 * coverage, rel=0.05)
 
 
-def test_backend_selection(pack_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("MFMC_INSIGHTFACE_ROOT", str(pack_root))
-    pipe = FacePipeline.from_backend("auto")
+def test_backend_selection(pack_root: Path, tmp_path: Path) -> None:
+    pipe = FacePipeline.from_backend("auto", VisionSettings(insightface_root=pack_root))
     assert pipe.backend == "insightface:buffalo_l"
     from mfmc.vision.recognition import OPTIONAL_RECOGNIZERS
 
@@ -164,9 +164,9 @@ def test_backend_selection(pack_root: Path, monkeypatch: pytest.MonkeyPatch, tmp
     image, _ = _face_image()
     faces = pipe.analyze(image, landmarks=False, recognizers=["arcface"])
     assert set(faces.embeddings) <= {"arcface"}
-    monkeypatch.setenv("MFMC_INSIGHTFACE_ROOT", str(tmp_path))
-    assert FacePipeline.from_backend("auto").backend == "embedded"
+    empty = VisionSettings(insightface_root=tmp_path)
+    assert FacePipeline.from_backend("auto", empty).backend == "embedded"
     with pytest.raises(ModelNotFoundError, match="no insightface model pack"):
-        FacePipeline.from_backend("insightface")
+        FacePipeline.from_backend("insightface", empty)
     with pytest.raises(InvalidInputError, match="unknown backend `gpu`"):
         FacePipeline.from_backend("gpu")

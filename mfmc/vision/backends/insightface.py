@@ -17,10 +17,10 @@ generated graphs of the same signatures (tests/vision/test_insightface.py).
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -29,6 +29,10 @@ from mfmc.vision.detection import nms
 from mfmc.vision.faces import Faces
 from mfmc.vision.recognition import Recognizer
 from mfmc.vision.runtime import create_session
+from mfmc.vision.settings import VisionSettings, current
+
+if TYPE_CHECKING:
+    from mfmc.vision.pipeline import FacePipeline
 
 # Cosine distance (1 - cos). Commonly used operating point for w600k/glint ArcFace models; NOT measured here.
 ARCFACE_THRESHOLD = 0.65
@@ -38,8 +42,9 @@ ARCFACE_TEMPLATE = np.array(
 )
 
 
-def root() -> Path:
-    return Path(os.environ.get("MFMC_INSIGHTFACE_ROOT", "~/.insightface/models")).expanduser()
+def root(settings: VisionSettings | None = None) -> Path:
+    """Where packs are looked for: `settings.insightface_root` (MFMC_INSIGHTFACE_ROOT at the edge)."""
+    return (settings or current()).insightface_root
 
 
 @dataclass(frozen=True)
@@ -67,13 +72,15 @@ def scan(folder: Path) -> Pack:
     return Pack(folder.name, folder, detector, recognizer, genderage)
 
 
-def find_pack(base: Path | None = None) -> Pack | None:
-    """The pack named by MFMC_INSIGHTFACE_PACK, else buffalo_l, else the first with a detector and a
-    recognizer; None when there is none."""
-    base = base or root()
+def find_pack(base: Path | None = None, settings: VisionSettings | None = None) -> Pack | None:
+    """The pack under `base` (default: the settings' root) named by `settings.insightface_pack`
+    (MFMC_INSIGHTFACE_PACK), else buffalo_l, else the first with a detector and a recognizer; None when there is
+    none."""
+    settings = settings or current()
+    base = base or root(settings)
     if not base.is_dir():
         return None
-    wanted = os.environ.get("MFMC_INSIGHTFACE_PACK")
+    wanted = settings.insightface_pack
     folders = sorted(p for p in base.iterdir() if p.is_dir())
     if wanted:
         folders = [p for p in folders if p.name == wanted]
@@ -200,12 +207,13 @@ class GenderAge:
                 np.asarray(female, dtype=np.float32))
 
 
-def pipeline(pack: Pack, fallback: Any) -> Any:
+def pipeline(pack: Pack, fallback: FacePipeline) -> FacePipeline:
     """A FacePipeline using the pack's models where present and `fallback`'s for the rest (dlib 68 landmarks,
     the dlib and FaceNet recognizers stay available so embeddings stay comparable across installs)."""
     from mfmc.vision.pipeline import FacePipeline
 
-    recognizers: dict[str, Any] = {name: (lambda n=name: fallback.recognizers[n]) for name in fallback.recognizers}
+    recognizers: dict[str, Callable[[], Recognizer]] = {
+        name: (lambda n=name: fallback.recognizers[n]) for name in fallback.recognizers}
     if pack.recognizer is not None:
         recognizers["arcface"] = lambda: ArcFace(pack.recognizer)
     return FacePipeline(

@@ -1,0 +1,96 @@
+"""Settings of the vision package, read once at the application's edge and handed to the library.
+
+The library never reads environment variables: `mfmc.cli` and `mfmc.server` call
+`VisionSettings.from_env(os.environ)` once and pass the result to `configure()`, which makes it the process's
+settings (`current()`); code that builds models reads them from there or takes them as an argument. A program
+using the library directly gets the defaults unless it calls `configure()` itself.
+
+| variable | field | default |
+|---|---|---|
+| `MFMC_BACKEND` | `backend`: `auto` (an InsightFace pack if found, else embedded), `embedded`, `insightface` | `auto` |
+| `MFMC_DEVICE` | `allow_gpu`: `cpu` keeps onnxruntime on the CPU; anything else lets it use an accelerator | `auto` |
+| `MFMC_TENSORRT` | `tensorrt`: `1` allows TensorRT (it compiles engines for minutes on first use) | off |
+| `MFMC_DLIB_BACKEND` | `dlib_backend`: `auto`, `onnxruntime` or `dlib` for the dlib recognizer | `auto` |
+| `MFMC_SKIP_MODEL_HASH` | `verify_model_hashes`: `1` skips the sha256 check of model files | checked |
+| `MFMC_INSIGHTFACE_ROOT` | `insightface_root`: where InsightFace packs are looked for | `~/.insightface/models` |
+| `MFMC_INSIGHTFACE_PACK` | `insightface_pack`: which pack (folder name) to use | buffalo_l, else the first |
+| `MFMC_CACHE_DIR` | `cache_dir`: derived model files (`mfmc.vision.cache`); `off`: none | `~/.cache/mfmc/models` |
+
+This module imports only the standard library (the CLI reads it before knowing which command runs).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mfmc.errors import InvalidInputError
+
+BACKENDS = ("auto", "embedded", "insightface")
+DLIB_BACKENDS = ("auto", "onnxruntime", "dlib")
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "mfmc" / "models"
+DEFAULT_INSIGHTFACE_ROOT = Path("~/.insightface/models").expanduser()
+
+
+@dataclass(frozen=True)
+class VisionSettings:
+    """How the vision package picks and loads its models (see the module's table for the variables)."""
+
+    backend: str = "auto"
+    allow_gpu: bool = True
+    tensorrt: bool = False
+    dlib_backend: str = "auto"
+    verify_model_hashes: bool = True
+    insightface_root: Path = DEFAULT_INSIGHTFACE_ROOT
+    insightface_pack: str | None = None
+    cache_dir: Path | None = field(default=DEFAULT_CACHE_DIR)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise InvalidInputError(f"unknown backend `{self.backend}`",
+                                    help="use `auto`, `embedded` or `insightface` (MFMC_BACKEND)")
+        if self.dlib_backend not in DLIB_BACKENDS:
+            raise InvalidInputError(f"unknown dlib recognizer backend `{self.dlib_backend}`",
+                                    help="use `auto`, `onnxruntime` or `dlib` (MFMC_DLIB_BACKEND)")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> VisionSettings:
+        """The settings the `MFMC_*` variables of `environ` ask for: the edge (CLI, server) passes `os.environ`;
+        unset or empty variables give the defaults."""
+
+        def get(name: str) -> str:
+            return environ.get(name, "").strip()
+
+        cache = get("MFMC_CACHE_DIR")
+        root = get("MFMC_INSIGHTFACE_ROOT")
+        return cls(
+            backend=(get("MFMC_BACKEND") or "auto").lower(),
+            allow_gpu=get("MFMC_DEVICE").lower() != "cpu",
+            tensorrt=get("MFMC_TENSORRT") == "1",
+            dlib_backend=(get("MFMC_DLIB_BACKEND") or "auto").lower(),
+            verify_model_hashes=get("MFMC_SKIP_MODEL_HASH") != "1",
+            insightface_root=Path(root).expanduser() if root else DEFAULT_INSIGHTFACE_ROOT,
+            insightface_pack=get("MFMC_INSIGHTFACE_PACK") or None,
+            cache_dir=None if cache.lower() == "off" else Path(cache).expanduser() if cache else DEFAULT_CACHE_DIR,
+        )
+
+
+_state: dict[str, VisionSettings] = {"current": VisionSettings()}
+_lock = threading.Lock()
+
+
+def configure(settings: VisionSettings) -> None:
+    """Make `settings` the process's vision settings (the edge calls this once, before building models). A
+    later `FacePipeline.default()` is built with them; the disk cache moves to `settings.cache_dir`."""
+    from mfmc.vision import cache
+
+    with _lock:
+        _state["current"] = settings
+        cache.set_cache_dir(settings.cache_dir)
+
+
+def current() -> VisionSettings:
+    """The settings given to `configure()`, or the defaults."""
+    return _state["current"]

@@ -1,0 +1,102 @@
+"""Vision settings are read at the edge (`VisionSettings.from_env`, called by the CLI) and handed down: every
+MFMC_* variable maps to its field with the documented default, bad values are refused, the library itself
+reads no environment variable, and the CLI wires the model cache folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mfmc.vision
+from mfmc.errors import InvalidInputError
+from mfmc.vision import cache, settings
+from mfmc.vision.settings import DEFAULT_CACHE_DIR, DEFAULT_INSIGHTFACE_ROOT, VisionSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    s = VisionSettings.from_env({})
+    assert s == VisionSettings()
+    assert (s.backend, s.allow_gpu, s.tensorrt, s.dlib_backend, s.verify_model_hashes) == (
+        "auto", True, False, "auto", True)
+    assert s.insightface_root == DEFAULT_INSIGHTFACE_ROOT and s.insightface_pack is None
+    assert s.cache_dir == DEFAULT_CACHE_DIR
+    # empty values count as unset
+    assert VisionSettings.from_env({"MFMC_BACKEND": "", "MFMC_CACHE_DIR": " ", "MFMC_DEVICE": ""}) == s
+
+
+def test_each_variable_maps_to_its_field(tmp_path: Path) -> None:
+    s = VisionSettings.from_env({
+        "MFMC_BACKEND": "Embedded", "MFMC_DEVICE": "CPU", "MFMC_TENSORRT": "1", "MFMC_DLIB_BACKEND": "dlib",
+        "MFMC_SKIP_MODEL_HASH": "1", "MFMC_INSIGHTFACE_ROOT": str(tmp_path), "MFMC_INSIGHTFACE_PACK": "antelopev2",
+        "MFMC_CACHE_DIR": str(tmp_path / "c"),
+    })
+    assert s == VisionSettings(backend="embedded", allow_gpu=False, tensorrt=True, dlib_backend="dlib",
+                               verify_model_hashes=False, insightface_root=tmp_path, insightface_pack="antelopev2",
+                               cache_dir=tmp_path / "c")
+    assert VisionSettings.from_env({"MFMC_CACHE_DIR": "off"}).cache_dir is None
+    # only the exact values switch things: as before, MFMC_TENSORRT=yes or MFMC_SKIP_MODEL_HASH=true do not
+    assert not VisionSettings.from_env({"MFMC_TENSORRT": "yes"}).tensorrt
+    assert VisionSettings.from_env({"MFMC_SKIP_MODEL_HASH": "true"}).verify_model_hashes
+    assert VisionSettings.from_env({"MFMC_DEVICE": "cuda"}).allow_gpu
+
+
+def test_bad_values_are_refused_with_the_variable_named() -> None:
+    with pytest.raises(InvalidInputError, match="unknown backend `gpu`") as err:
+        VisionSettings.from_env({"MFMC_BACKEND": "gpu"})
+    assert "MFMC_BACKEND" in str(err.value.help)
+    with pytest.raises(InvalidInputError, match="unknown dlib recognizer backend `tf`"):
+        VisionSettings.from_env({"MFMC_DLIB_BACKEND": "tf"})
+
+
+def test_configure_sets_the_process_settings_and_the_cache_folder(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "_state", dict(settings._state))
+    monkeypatch.setattr(cache, "_state", dict(cache._state))
+    chosen = VisionSettings(allow_gpu=False, cache_dir=tmp_path)
+    settings.configure(chosen)
+    assert settings.current() is chosen and cache.cache_dir() == tmp_path
+    settings.configure(VisionSettings(cache_dir=None))
+    assert cache.cache_dir() is None
+
+
+def test_the_library_reads_no_environment_variable() -> None:
+    package = Path(mfmc.vision.__file__).parent
+    offenders = [f"{path.relative_to(package)}:{n}" for path in sorted(package.rglob("*.py"))
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r"os\.environ|getenv\(|environ\[", line) and not line.lstrip().startswith("#")
+                 and path.name != "settings.py"]
+    assert offenders == []
+    # settings.py documents `os.environ` but is handed the mapping: it does not even import `os`
+    assert not re.search(r"^\s*(import os\b|from os\b)", (package / "settings.py").read_text(), re.MULTILINE)
+
+
+def test_the_cli_puts_the_model_cache_where_mfmc_cache_dir_says(tmp_path: Path) -> None:
+    """A fresh `mfmc faces` process hashes the detector's model file through the disk cache: the entry lands in
+    MFMC_CACHE_DIR (the CLI wires the variable), and nothing is cached with MFMC_CACHE_DIR=off."""
+    from PIL import Image
+
+    from tests.vision.helpers import photo
+
+    image = tmp_path / "p.png"
+    Image.fromarray(photo("P001", "studio_portrait", 320)).save(image)
+    folder = tmp_path / "models"
+    env = {**os.environ, "MFMC_CACHE_DIR": str(folder)}
+    cmd = [sys.executable, "-m", "mfmc.cli.main", "faces", str(image), "--no-attributes", "--json"]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) == 1  # the portrait's one face
+    assert sorted(p.name.split("-")[0] for p in folder.glob("*.bin")) == ["sha256"]
+    off = tmp_path / "off-run"
+    off.mkdir()
+    env = {**os.environ, "MFMC_CACHE_DIR": "off", "HOME": str(off)}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert list(off.rglob("*.bin")) == []
