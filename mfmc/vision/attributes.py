@@ -16,18 +16,12 @@ import numpy as np
 from mfmc.vision.faces import GENDERS, Faces
 from mfmc.vision.landmarks import DlibShapes
 from mfmc.vision.protocols import AttributeEstimator as AttributeEstimator  # re-exported
-from mfmc.vision.registry import MODELS, model_path
-from mfmc.vision.runtime import cached_session
+from mfmc.vision.registry import model_path
+from mfmc.vision.runtime import create_session
 
 MEANS = np.array([122.781998, 117.000999, 104.297997], dtype=np.float32)
 CHIP_PADDING = 0.2
 AGE_WEIGHTS = np.array([0.25, *range(1, 81)], dtype=np.float32)
-
-
-def _session(name: str) -> Any:
-    """A CPU session of registered model `name`, its optimized graph kept in the disk cache."""
-    path = model_path(name)
-    return cached_session(name, path, path.read_bytes, version="1", content_hash=MODELS[name].sha256)
 
 
 class AgeGender:
@@ -37,8 +31,8 @@ class AgeGender:
 
     def __init__(self, age_session: Any | None = None, gender_session: Any | None = None,
                  shapes: DlibShapes | None = None) -> None:
-        self._age = age_session or _session("age")
-        self._gender = gender_session or _session("gender")
+        self._age = age_session or create_session(model_path("age"), providers=["CPUExecutionProvider"])
+        self._gender = gender_session or create_session(model_path("gender"), providers=["CPUExecutionProvider"])
         self._shapes = shapes or DlibShapes()
         self.labels = GENDERS
         self.age_weights = AGE_WEIGHTS

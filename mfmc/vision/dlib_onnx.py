@@ -26,6 +26,7 @@ every byte of the file must be consumed.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -343,16 +344,19 @@ def convert(path: str | Path) -> bytes:
 class DlibOnnxNet:
     """The dlib face recognition network as an onnxruntime session: `net(chips)` -> (N, 128) float32.
 
-    The converted graph is cached on disk as onnxruntime optimized it (`mfmc.vision.runtime.cached_session`, keyed
-    by the weights file's path, size and mtime, the converter's and onnxruntime's versions): later processes skip
-    the conversion (and the `onnx` import) and most of the session's start."""
+    The converted graph is cached on disk (`mfmc.vision.cache`, keyed by the weights file's path, size and mtime
+    and the converter's version): later processes skip the conversion (and the `onnx` import)."""
 
     def __init__(self, path: str | Path, *, content_hash: str = "", threads: int | None = None) -> None:
-        from mfmc.vision.runtime import cached_session
+        from mfmc.vision.cache import load_or_build
+        from mfmc.vision.runtime import create_session
 
-        # CPU only: on a GPU host dlib itself would be the better-tested path, and the graph is tiny anyway
-        self._session = cached_session("dlib_resnet", Path(path), lambda: convert(path), version=CONVERTER_VERSION,
-                                       content_hash=content_hash, threads=threads)
+        def session(data: bytes) -> Any:
+            # CPU only: on a GPU host dlib itself would be the better-tested path, and the graph is tiny anyway
+            return create_session(data, providers=["CPUExecutionProvider"], threads=threads or os.cpu_count())
+
+        self._session = load_or_build("dlib_resnet", Path(path), version=CONVERTER_VERSION,
+                                      content_hash=content_hash, build=lambda: convert(path), use=session)
 
     def __call__(self, chips: np.ndarray) -> np.ndarray:
         chips = np.ascontiguousarray(chips, dtype=np.uint8)

@@ -17,6 +17,7 @@ L2-normalised (the graph's own last op).
 
 from __future__ import annotations
 
+import os
 import struct
 import threading
 from collections.abc import Iterator
@@ -444,11 +445,15 @@ class FaceNetOnnx:
     """The FaceNet graph as an onnxruntime session: `net(faces)` -> (N, 512) float32, L2-normalised."""
 
     def __init__(self, path: str | Path, *, content_hash: str = "", threads: int | None = None) -> None:
-        from mfmc.vision.runtime import cached_session
+        from mfmc.vision.cache import load_or_build
+        from mfmc.vision.runtime import create_session
 
-        self._session = cached_session(
-            "facenet", Path(path), lambda: build_onnx(read_graph(path)).SerializeToString(),
-            version=CONVERTER_VERSION, content_hash=content_hash, threads=threads,
+        def session(data: bytes) -> Any:
+            return create_session(data, providers=["CPUExecutionProvider"], threads=threads or os.cpu_count())
+
+        self._session = load_or_build(
+            "facenet", Path(path), version=CONVERTER_VERSION, content_hash=content_hash,
+            build=lambda: build_onnx(read_graph(path)).SerializeToString(), use=session,
         )
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
