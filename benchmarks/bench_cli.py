@@ -1,6 +1,6 @@
 """Cold start of the `mfmc` command: each run is a fresh process, as a user typing the command gets.
 
-    python benchmarks/bench_cli.py [--runs 5]
+    python benchmarks/bench_cli.py [--runs 5] [--against OLD_TREE [--tree NEW_TREE]] [--only NAME,NAME]
 
 Measures wall time (median and min of `--runs` fresh processes) and CPU time (user + system, median) of
 `mfmc --help`, `mfmc --version`, `mfmc rules check rules/`, `mfmc faces` and `mfmc anonymize` on a 0.2 MP photo
@@ -11,6 +11,11 @@ means a new process; the OS file cache is warm (each command runs once untimed f
 first run after install (e.g. the converted ONNX graphs) exist. The console script is called directly (not
 through a pyenv or other shim, which adds its own start-up).
 Targets: rules check <= 0.3 s, faces <= 1.0 s, anonymize <= 1.5 s.
+
+`--against OLD_TREE` compares two source trees of mfmc on the same machine at the same time (a before/after of a
+change on a shared, busy machine): each command runs alternately from `--tree` (default: this checkout) and from
+OLD_TREE (both as `python -m mfmc.cli.main` with the tree first on PYTHONPATH), and the ratio new/old of the wall
+and CPU medians is printed. Make OLD_TREE e.g. with `git archive <commit> | tar -x -C /tmp/old`.
 """
 
 from __future__ import annotations
@@ -36,29 +41,70 @@ def mfmc() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "mfmc.cli.main"]
 
 
-def timed(cmd: list[str], runs: int) -> tuple[list[float], list[float]] | str:
+def timed(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> tuple[list[float], list[float]] | str:
     """Wall and CPU (user + system) times of `runs` fresh processes, or the error line of a failing command.
 
     CPU time is what the command itself costs; on a machine shared with other work the wall time also holds
     the time spent waiting for a core.
     """
-    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)  # also warms the OS file cache
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)  # also warms the OS file cache
     if first.returncode != 0:
         return (first.stderr.strip().splitlines() or [f"exit {first.returncode}"])[0]
     walls, cpus = [], []
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True)
-        walls.append(time.perf_counter() - t0)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        wall, cpu = _once(cmd, env)
+        walls.append(wall)
+        cpus.append(cpu)
     return walls, cpus
+
+
+def _once(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True, env=env)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def tree_env(tree: Path) -> dict[str, str]:
+    """The environment that runs `python -m mfmc.cli.main` from the source tree `tree`."""
+    paths = [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def compare(cases: dict[str, list[str]], new: Path, old: Path, runs: int) -> None:
+    """Each command from both trees, alternately (new, old, new, old, ...), after one untimed run of each."""
+    envs = {"new": tree_env(new), "old": tree_env(old)}
+    print(f"{'command':<22} {'new wall':>9} {'old wall':>9} {'ratio':>6}   {'new cpu':>8} {'old cpu':>8} {'ratio':>6}")
+    for name, cmd in cases.items():
+        if cmd[0] != sys.executable:
+            cmd = [sys.executable, "-m", "mfmc.cli.main", *cmd[1:]]
+        times: dict[str, tuple[list[float], list[float]]] = {"new": ([], []), "old": ([], [])}
+        failed = False
+        for which, env in envs.items():
+            first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+            if first.returncode != 0:
+                print(f"{name:<22} failed ({which}): {(first.stderr.strip().splitlines() or ['?'])[-1]}")
+                failed = True
+        if failed:
+            continue
+        for _ in range(runs):
+            for which, env in envs.items():
+                wall, cpu = _once(cmd, env)
+                times[which][0].append(wall)
+                times[which][1].append(cpu)
+        nw, nc = (statistics.median(v) for v in times["new"])
+        ow, oc = (statistics.median(v) for v in times["old"])
+        print(f"{name:<22} {nw:>8.3f}s {ow:>8.3f}s {nw / ow:>6.2f}   {nc:>7.3f}s {oc:>7.3f}s {nc / oc:>6.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--against", type=Path, default=None, help="an older source tree to compare with")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the newer source tree (default: this checkout)")
+    parser.add_argument("--only", default="", help="comma-separated command names (default: all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "three.png"
@@ -76,8 +122,15 @@ def main() -> None:
                                    "--graph", "examples/graph.toml", "--people", "examples/people", "--uploader",
                                    "carol", "-o", str(Path(tmp) / "bob.png")],
         }
+        if args.only:
+            wanted = {n.strip() for n in args.only.split(",")}
+            cases = {k: v for k, v in cases.items() if k in wanted}
         print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
               f"{args.runs} fresh processes per command")
+        if args.against is not None:
+            compare(cases, args.tree.resolve(), args.against.resolve(), args.runs)
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
+            return
         print(f"{'command':<28} {'wall med':>9} {'wall min':>9} {'cpu med':>8}  target (on wall median)")
         base = None
         for name, cmd in cases.items():

@@ -32,8 +32,6 @@ def anonymize_command(
     from mfmc.cli.platform import data_dir_of_env
     from mfmc.errors import InvalidImageError, InvalidInputError
     from mfmc.files import check_output, check_output_folder, require_regular_file
-    from mfmc.pool import TargetPool
-    from mfmc.swap import FakeGenerator
     from mfmc.vision import FacePipeline
 
     # refuse `/dev/zero`, a FIFO, a missing file, an output over the input or inside the data dir, before any model
@@ -51,6 +49,11 @@ def anonymize_command(
         if unknown or not names:
             raise InvalidInputError(f"unknown verifier `{unknown[0] if unknown else verifiers}`",
                                     help=f"available: {', '.join(known)}")
+    # the recognizers and age/gender load in the background while the swap code is imported and faces detected
+    pipeline.preload(attributes=True, expressions=True, recognizers=list(pipeline.recognizers))
+    from mfmc.pool import TargetPool
+    from mfmc.swap import FakeGenerator
+
     gen = FakeGenerator(
         pipeline, TargetPool.load(pool) if pool else TargetPool.default(), swapper=swapper, recognizers=names
     )

@@ -7,8 +7,8 @@ Each entry stores its payload's length and CRC-32: a corrupt or truncated entry 
 A cache that cannot be read or written (read-only home, full disk) costs only the rebuild: it is logged at
 debug level and never fails the caller. An entry the caller cannot use (`use` raises) is rebuilt once.
 
-The folder is `~/.cache/mfmc/models` unless the application's edge (CLI, server) calls `set_cache_dir`;
-`set_cache_dir(None)` turns the disk cache off.
+The folder is `~/.cache/mfmc/models` unless the application's edge (CLI, server) configures another
+(`mfmc.vision.settings.configure`, MFMC_CACHE_DIR) or calls `set_cache_dir`; None turns the disk cache off.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from mfmc.vision import settings
+
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_DEFAULT = Path.home() / ".cache" / "mfmc" / "models"
-_state: dict[str, Path | None] = {"dir": _DEFAULT}
+_state: dict[str, Path | None] = {"dir": settings.current().cache_dir}  # `configure` updates it
 _lock = threading.Lock()
 
 

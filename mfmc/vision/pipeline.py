@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
@@ -22,6 +23,7 @@ from mfmc.vision.recognition import Recognizer
 from mfmc.vision.settings import VisionSettings, current
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 class LazyMapping(Mapping[str, T], Generic[T]):
@@ -30,12 +32,12 @@ class LazyMapping(Mapping[str, T], Generic[T]):
     def __init__(self, factories: Mapping[str, Callable[[], T] | T]) -> None:
         self._factories = dict(factories)
         self._built: dict[str, T] = {}
-        self._lock = threading.Lock()
+        self._locks = {name: threading.Lock() for name in self._factories}  # one per item: builds run in parallel
 
     def __getitem__(self, name: str) -> T:
         if name not in self._factories:
             raise KeyError(name)
-        with self._lock:
+        with self._locks[name]:
             if name not in self._built:
                 factory = self._factories[name]
                 self._built[name] = factory() if _is_factory(factory) else factory  # type: ignore[operator]
@@ -183,6 +185,35 @@ class FacePipeline:
     @property
     def expressions(self) -> ExpressionModel | None:
         return self._expressions.get()
+
+    def preload(self, *, attributes: bool = False, expressions: bool = False, recognizers: Iterable[str] = (),
+                landmarks: bool = False) -> threading.Thread:
+        """Start building the named parts in a background thread (returned, already started) while the caller
+        goes on (imports, detection): a later use of a part waits for its build instead of starting another.
+
+        The onnxruntime-based parts (recognizers, age/gender, expressions) mostly release the GIL while they load,
+        so on two cores they load beside the caller's work; dlib's 68-point predictor (`landmarks`) holds the GIL
+        for its whole load, so it gains nothing there and is off by default. A part that fails to build here is
+        logged and built again (raising) where it is used."""
+        jobs: list[tuple[str, Callable[[], object]]] = [
+            (f"recognizer `{n}`", functools.partial(self.recognizers.__getitem__, n)) for n in recognizers]
+        if attributes:
+            jobs.append(("age/gender", self._attributes.get))
+        if expressions:
+            jobs.append(("expressions", self._expressions.get))
+        if landmarks:
+            jobs.append(("landmarks", self._landmarker.get))
+
+        def run() -> None:
+            for what, job in jobs:
+                try:
+                    job()
+                except Exception as error:  # built again (and raised) where it is used
+                    _log.info("preloading %s failed (%s); it is built again when used", what, error)
+
+        thread = threading.Thread(target=run, name="mfmc-preload", daemon=True)
+        thread.start()
+        return thread
 
     # -- work ---------------------------------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> Faces:

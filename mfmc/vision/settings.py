@@ -21,6 +21,7 @@ This module imports only the standard library (the CLI reads it before knowing w
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -84,11 +85,11 @@ _lock = threading.Lock()
 def configure(settings: VisionSettings) -> None:
     """Make `settings` the process's vision settings (the edge calls this once, before building models). A
     later `FacePipeline.default()` is built with them; the disk cache moves to `settings.cache_dir`."""
-    from mfmc.vision import cache
-
     with _lock:
         _state["current"] = settings
-        cache.set_cache_dir(settings.cache_dir)
+        cache = sys.modules.get("mfmc.vision.cache")  # not imported yet: it starts from `current()` when it is
+        if cache is not None:
+            cache.set_cache_dir(settings.cache_dir)
 
 
 def current() -> VisionSettings:
