@@ -22,6 +22,7 @@ from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import beard_gap, bearded_target, lower_face
 from mfmc.swap.blend import blend_patch, cut_holes, feather
+from mfmc.swap.pose import destination
 from mfmc.swap.warp import warp_target
 
 __all__ = ["SplitSwapper", "beard_gap", "masked_blur"]
@@ -73,14 +74,6 @@ class SplitSwapper:
         self.beard_gap = beard_gap
         self.beard_margin = beard_margin
 
-    def destination(self, source: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarray:
-        """Source geometry with `alpha` of the target's inner shape (similarity-aligned to the source)."""
-        dst = source.copy()
-        if alpha > 0:
-            aligned = lmk.transform(lmk.similarity_fit(target, source), target)
-            dst[lmk.INNER] = source[lmk.INNER] + alpha * (aligned[lmk.INNER] - source[lmk.INNER])
-        return dst
-
     def sigma_factor(self, alpha: float) -> float:
         extra = max(0.0, alpha - self.base_alpha) / max(1.0 - self.base_alpha, 1e-6)
         return self.sigma + (self.sigma_max - self.sigma) * min(extra, 1.0)
@@ -97,7 +90,7 @@ class SplitSwapper:
         src = lmk.as_points(source_landmarks)
         tgt = lmk.as_points(target_landmarks)
         alpha = float(np.clip(alpha, 0.0, 1.0))
-        dst68 = self.destination(src, tgt, alpha)
+        dst68 = destination(src, tgt, alpha)
         region = warp_target(image, src, tgt, dst68, target_image, self.forehead)
         x1, y1, x2, y2 = box = region.box
         size, mask, scale, warped = region.size, region.mask, region.scale, region.image

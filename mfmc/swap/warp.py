@@ -13,6 +13,7 @@ from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import bearded_target, lower_face
 from mfmc.swap.blend import blend_patch, cut_holes, feather, polygon_mask, region_box, transfer_colour
+from mfmc.swap.pose import destination
 
 _SHIFT = 4
 
@@ -39,6 +40,18 @@ def triangulate(points: np.ndarray) -> np.ndarray:
     return idx[keep]
 
 
+def folded(a: np.ndarray, b: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Per triangle: 1 where its orientation in points `a` is the opposite of that in points `b` (or it is
+    degenerate in one of them but not the other), else 0."""
+    def signs(p: np.ndarray) -> np.ndarray:
+        t = p[triangles]
+        cross = ((t[:, 1, 0] - t[:, 0, 0]) * (t[:, 2, 1] - t[:, 0, 1])
+                 - (t[:, 1, 1] - t[:, 0, 1]) * (t[:, 2, 0] - t[:, 0, 0]))
+        return np.sign(np.where(np.abs(cross) < 1e-9, 0.0, cross))
+
+    return (signs(a) != signs(b)).astype(np.int8)
+
+
 def piecewise_affine_maps(
     dst: np.ndarray, src: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,6 +70,10 @@ def piecewise_affine_maps(
     # affine A_k with A_k @ [x, y, 1] = source point; solve d @ A^T = s (skip degenerate triangles)
     det = np.linalg.det(d)
     ok = np.abs(det) > 1e-6
+    # a triangle whose orientation differs between the two point sets folds over (the far side of a face turned
+    # away, posed onto a frontal target): sampling it would mirror the target's texture there, so it is left
+    # uncovered and the source keeps its pixels
+    ok &= folded(dst, src, triangles) == 0
     affines = np.zeros((len(triangles), 2, 3), dtype=np.float64)
     affines[ok] = np.transpose(np.linalg.solve(d[ok], s[ok]), (0, 2, 1))
     for k in np.flatnonzero(ok):
@@ -130,18 +147,6 @@ class WarpSwapper:
         self.colour = colour
         self.keep_source_hair = keep_source_hair
 
-    def destination(self, source: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarray:
-        """Source geometry with `alpha` of the target's inner geometry (brows, eyes, nose, mouth) moved in.
-
-        The jaw stays on the source outline so the mask, and everything outside it, keeps its place.
-        """
-        dst = source.copy()
-        if alpha > 0:
-            fit = lmk.similarity_fit(target, source)
-            aligned = lmk.transform(fit, target)
-            dst[lmk.INNER] = source[lmk.INNER] + alpha * (aligned[lmk.INNER] - source[lmk.INNER])
-        return dst
-
     def swap(
         self,
         image: np.ndarray,
@@ -154,7 +159,7 @@ class WarpSwapper:
         src = lmk.as_points(source_landmarks)
         tgt = lmk.as_points(target_landmarks)
         alpha = float(np.clip(alpha, 0.0, 1.0))
-        dst68 = self.destination(src, tgt, alpha)
+        dst68 = destination(src, tgt, alpha)
         region = warp_target(image, src, tgt, dst68, target_image, self.forehead)
         x1, y1, x2, y2 = box = region.box
         size, mask, scale, warped = region.size, region.mask, region.scale, region.image

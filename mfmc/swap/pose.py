@@ -1,0 +1,269 @@
+"""Pose-aware geometry for the training-free swappers: a frontal target's 68 points turned to a source's pose.
+
+The pool is frontal (|yaw| ≤ 30°); a source turned by 30-60° needs the target's shape *as it would look at the
+source's pose* before the warp can take any of it. Each 2D landmark set is lifted to 3D with one generic depth
+per point (`DEPTH`), rotated under scaled orthography, and projected back (`posed`).
+
+The generic depth (hand-designed for this project, in units of the outer-eye-corner distance, + towards the
+camera, 0 at the outer eye corners): estimated from a generic adult head of 90 mm between the outer eye corners
+(per point, in mm: nose tip +38, nose bridge +20…+32, nostrils +22…+30, inner eye corners +10, the eyelids'
+middles +8, brows +2…+20 from the outer ends inwards, lips +12 at the corners to +30 in the middle, chin +20,
+the jaw contour falling to -70 at the ears), then validated on openpeople character sheets (front view posed
+to the same person's three-quarter view: tests/swap/test_pose.py). The face outline points are silhouette
+points rather than fixed surface points, so they are modelled coarsely and left out of pose fitting.
+
+Conventions (as `mfmc.vision.landmarks.estimate_pose`): yaw > 0 when the nose moves towards the image's right,
+pitch > 0 when the face tilts up; roll is the eye line's angle and is kept as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from mfmc.swap import landmarks as lmk
+
+# mirror partner of each of the 68 iBUG points (the image-left half <-> the image-right half)
+MIRROR = np.array(
+    [16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0,  # jaw
+     26, 25, 24, 23, 22, 21, 20, 19, 18, 17,  # brows
+     27, 28, 29, 30, 35, 34, 33, 32, 31,  # nose
+     45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40,  # eyes
+     54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55,  # outer lips
+     64, 63, 62, 61, 60, 67, 66, 65],  # inner lips
+    dtype=np.int64,
+)
+
+_DEPTH_MM = {
+    # jaw contour 0-8 (8 is the chin); 9-16 mirror
+    0: -70.0, 1: -62.0, 2: -52.0, 3: -40.0, 4: -27.0, 5: -13.0, 6: 0.0, 7: 12.0, 8: 20.0,
+    # brow 17-21 (outer end to inner end)
+    17: 2.0, 18: 10.0, 19: 16.0, 20: 19.0, 21: 20.0,
+    # nose bridge 27-30 (30 is the tip), nostril base 31-33
+    27: 20.0, 28: 25.0, 29: 32.0, 30: 38.0, 31: 22.0, 32: 27.0, 33: 30.0,
+    # image-left eye 36-41 (36 outer corner, 39 inner corner)
+    36: 0.0, 37: 7.0, 38: 9.0, 39: 10.0, 40: 9.0, 41: 7.0,
+    # outer lips 48-54 (upper, 48 and 54 the corners) and 55-59 (lower); inner lips 60-67
+    48: 12.0, 49: 21.0, 50: 27.0, 51: 30.0, 55: 22.0, 56: 26.0, 57: 27.0,
+    60: 13.0, 61: 24.0, 62: 27.0, 67: 23.0, 66: 25.0,
+}
+_IOD_MM = 90.0
+
+
+def _depth() -> np.ndarray:
+    d = np.full(68, np.nan)
+    for i, v in _DEPTH_MM.items():
+        d[i] = v
+        d[MIRROR[i]] = v
+    assert np.all(np.isfinite(d)), np.flatnonzero(~np.isfinite(d))
+    return d / _IOD_MM
+
+
+DEPTH = _depth()
+DEPTH.setflags(write=False)
+# the points pose is fitted on: everything but the face outline (a silhouette, not fixed points of the face)
+FIT_POINTS = lmk.INNER
+
+
+# A generic frontal 68-point shape (centred, outer eye corners 1 apart, y down): the mean of the built-in pool's
+# 81 faces, each turned to frontal with `posed` from its `frontal_pose`, similarity-aligned and made
+# mirror-symmetric (computed once for this module). Only the starting point of pose fitting.
+FRONTAL = np.array([
+    [-0.778, -0.413], [-0.768, -0.200], [-0.739, 0.011], [-0.703, 0.223],
+    [-0.636, 0.425], [-0.526, 0.606], [-0.380, 0.762], [-0.204, 0.878],
+    [0.000, 0.912], [0.204, 0.878], [0.380, 0.762], [0.526, 0.606],
+    [0.636, 0.425], [0.703, 0.223], [0.739, 0.011], [0.768, -0.200],
+    [0.778, -0.413], [-0.667, -0.563], [-0.576, -0.676], [-0.430, -0.714],
+    [-0.280, -0.692], [-0.136, -0.629], [0.136, -0.629], [0.280, -0.692],
+    [0.430, -0.714], [0.576, -0.676], [0.667, -0.563], [0.000, -0.474],
+    [0.000, -0.329], [0.000, -0.182], [0.000, -0.033], [-0.161, 0.053],
+    [-0.084, 0.081], [0.000, 0.110], [0.084, 0.081], [0.161, 0.053],
+    [-0.500, -0.435], [-0.416, -0.493], [-0.310, -0.491], [-0.215, -0.422],
+    [-0.317, -0.402], [-0.422, -0.399], [0.215, -0.422], [0.310, -0.491],
+    [0.416, -0.493], [0.500, -0.435], [0.422, -0.399], [0.317, -0.402],
+    [-0.323, 0.327], [-0.207, 0.268], [-0.089, 0.236], [0.000, 0.258],
+    [0.089, 0.236], [0.207, 0.268], [0.323, 0.327], [0.211, 0.432],
+    [0.096, 0.482], [0.000, 0.492], [-0.096, 0.482], [-0.211, 0.432],
+    [-0.271, 0.334], [-0.091, 0.320], [0.000, 0.329], [0.091, 0.320],
+    [0.271, 0.334], [0.091, 0.361], [0.000, 0.373], [-0.091, 0.361],
+])
+FRONTAL.setflags(write=False)
+
+
+def rotation(yaw: float, pitch: float) -> np.ndarray:
+    """3×3 rotation of a head frame (x right, y down, z towards the camera): pitch first, then yaw."""
+    a, b = np.radians(yaw), np.radians(pitch)
+    ry = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(b), -np.sin(b)], [0.0, np.sin(b), np.cos(b)]])
+    return ry @ rx
+
+
+def _rotations(poses: np.ndarray) -> np.ndarray:
+    """`rotation` for each (yaw, pitch) row of `poses`: (P, 3, 3)."""
+    a, b = np.radians(poses[:, 0]), np.radians(poses[:, 1])
+    ca, sa, cb, sb = np.cos(a), np.sin(a), np.cos(b), np.sin(b)
+    zero = np.zeros_like(a)
+    return np.stack([np.stack([ca, sa * sb, sa * cb], 1),
+                     np.stack([zero, cb, -sb], 1),
+                     np.stack([-sa, ca * sb, ca * cb], 1)], 1)
+
+
+def _roll(pts: np.ndarray) -> float:
+    """The eye line's angle (radians): image-left outer corner to image-right outer corner."""
+    d = pts[45] - pts[36]
+    return float(np.arctan2(d[1], d[0]))
+
+
+def _rot2(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
+def lift(points: np.ndarray, pose: tuple[float, float]) -> np.ndarray:
+    """(68, 3) head-frame points whose projection at `pose` is `points` (centred, roll removed), with the generic
+    depth at the face's frontal scale (the eye-corner distance over cos(yaw): the eye corners share a depth)."""
+    pts = lmk.as_points(points)
+    local = (pts - pts.mean(0)) @ _rot2(-_roll(pts)).T
+    yaw, pitch = float(pose[0]), float(pose[1])
+    scale = abs(local[45, 0] - local[36, 0]) / max(np.cos(np.radians(yaw)), 1e-3)
+    z = DEPTH * scale
+    r = rotation(yaw, pitch)
+    a = r[:2, :2]
+    xy = np.linalg.solve(a, (local - np.outer(z, r[:2, 2])).T).T
+    return np.column_stack([xy, z])
+
+
+def posed(target_lm: np.ndarray, from_pose: tuple[float, float], to_pose: tuple[float, float]) -> np.ndarray:
+    """`target_lm` (68 points of a face at `from_pose`, (yaw, pitch) in degrees) as seen at `to_pose`, with the
+    generic depth, under scaled orthography; the centroid, roll and frontal scale are kept.
+
+    posed(x, p, p) == x; posed(posed(x, p, q), q, p) == x; mirroring the points (and their indices) and the yaws
+    mirrors the result."""
+    pts = lmk.as_points(target_lm)
+    head = lift(pts, from_pose)
+    proj = head @ rotation(float(to_pose[0]), float(to_pose[1]))[:2].T
+    proj -= proj.mean(0)
+    return proj @ _rot2(_roll(pts)).T + pts.mean(0)
+
+
+def mirrored(points: np.ndarray, width: float) -> np.ndarray:
+    """The 68 points of the horizontally flipped image (`width` px wide), re-indexed to the iBUG order."""
+    pts = lmk.as_points(points)
+    out = pts[MIRROR].copy()
+    out[:, 0] = width - 1.0 - out[:, 0]
+    return out
+
+
+_GRID = np.stack(np.meshgrid(np.arange(-75.0, 75.01, 5.0), np.arange(-40.0, 40.01, 5.0)), -1).reshape(-1, 2)
+_FINE = np.stack(np.meshgrid(np.arange(-4.0, 4.01), np.arange(-4.0, 4.01)), -1).reshape(-1, 2)
+
+
+def _residuals(head: np.ndarray, source: np.ndarray, poses: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """RMS similarity-aligned distance of the head projected at each of `poses` (P, 2) to `source`, over the
+    points `idx` (complex least squares: rotation, scale and shift, no reflection)."""
+    b = source[idx, 0] + 1j * source[idx, 1]
+    b = b - b.mean()
+    rots = _rotations(poses)[:, :2]  # (P, 2, 3)
+    proj = rots @ head[idx].T  # (P, 2, N)
+    a = proj[:, 0] + 1j * proj[:, 1]
+    a = a - a.mean(1, keepdims=True)
+    aa = (np.abs(a) ** 2).sum(1)
+    ab = (np.conj(a) * b[None]).sum(1)
+    res = (np.abs(b) ** 2).sum() - np.abs(ab) ** 2 / np.maximum(aa, 1e-12)
+    return np.sqrt(np.maximum(res, 0.0) / len(idx))
+
+
+def fit_pose(source: np.ndarray, target: np.ndarray, target_pose: tuple[float, float],
+             near: tuple[float, float] | None = None) -> tuple[float, float]:
+    """The (yaw, pitch) at which `target` (at `target_pose`), posed, best matches `source`'s inner points
+    (brows, eyes, nose, mouth): a 5° grid (yaw within ±75°, pitch ±40°), or only around `near` when given, then
+    a 1° grid around its best."""
+    src = lmk.as_points(source)
+    head = lift(target, target_pose)
+    best = np.asarray(near, dtype=np.float64) if near is not None else (
+        _GRID[int(np.argmin(_residuals(head, src, _GRID, FIT_POINTS)))])
+    fine = best + _FINE
+    y, p = fine[int(np.argmin(_residuals(head, src, fine, FIT_POINTS)))]
+    return float(y), float(p)
+
+
+def source_pose(source: np.ndarray) -> tuple[float, float]:
+    """A face's (yaw, pitch) against the generic frontal shape (`FRONTAL`), cached per point set: the starting
+    point of each target's own `fit_pose` (a coarse search per target cost ~4 ms, ×80 targets a face)."""
+    return _source_pose(lmk.as_points(source).astype("<f8").tobytes())
+
+
+@functools.lru_cache(maxsize=256)
+def _source_pose(key: bytes) -> tuple[float, float]:
+    return fit_pose(np.frombuffer(key, dtype="<f8").reshape(68, 2), FRONTAL, (0.0, 0.0))
+
+
+def frontal_pose(points: np.ndarray) -> tuple[float, float]:
+    """A face's (yaw, pitch) from its own 68 points, for a near-frontal face (a pool target): the yaw at which
+    its lifted frontal shape is most mirror-symmetric (faces are nearly symmetric; |yaw| ≤ 45°, 1° steps). Pitch
+    cannot be read from symmetry and is taken as 0: only the source's pose *relative* to the target's matters,
+    and `fit_pose` finds that. Cached per point set (pool targets recur across faces and query steps)."""
+    pts = lmk.as_points(points)
+    return _frontal_pose(pts.astype("<f8").tobytes())
+
+
+@functools.lru_cache(maxsize=4096)
+def _frontal_pose(key: bytes) -> tuple[float, float]:
+    pts = np.frombuffer(key, dtype="<f8").reshape(68, 2)
+    local = (pts - pts.mean(0)) @ _rot2(-_roll(pts)).T
+    yaws = np.arange(-45.0, 45.01, 1.0)
+    c, s = np.cos(np.radians(yaws)), np.sin(np.radians(yaws))
+    scale = abs(local[45, 0] - local[36, 0]) / c  # (Y,)
+    # pitch 0: x = x0 cos + z sin, y = y0 (see `lift`)
+    x0 = (local[None, :, 0] - (DEPTH[None] * scale[:, None]) * s[:, None]) / c[:, None]  # (Y, 68)
+    flat = x0 + 1j * local[None, :, 1]
+    flat = flat[:, FIT_POINTS]
+    mirror = (-flat.real + 1j * flat.imag)[:, np.searchsorted(FIT_POINTS, MIRROR[FIT_POINTS])]
+    flat = flat - flat.mean(1, keepdims=True)
+    mirror = mirror - mirror.mean(1, keepdims=True)
+    mm = (np.abs(mirror) ** 2).sum(1)
+    mf = (np.conj(mirror) * flat).sum(1)
+    err = ((np.abs(flat) ** 2).sum(1) - np.abs(mf) ** 2 / np.maximum(mm, 1e-12)) / np.maximum(
+        (np.abs(flat) ** 2).sum(1), 1e-12)
+    return float(yaws[int(np.argmin(err))]), 0.0
+
+
+def posed_to(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """`target` turned to `source`'s pose (`fit_pose` from `frontal_pose`) and similarity-aligned onto `source`
+    on all 68 points (as the unposed swap did: aligning on the outline too keeps the target's proportions of
+    features to face, part of its identity)."""
+    src, tgt = lmk.as_points(source), lmk.as_points(target)
+    t_pose = frontal_pose(tgt)
+    turned = posed(tgt, t_pose, fit_pose(src, tgt, t_pose, near=source_pose(src)))
+    return lmk.transform(lmk.similarity_fit(turned, src), turned)
+
+
+def destination(source: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarray:
+    """The swappers' destination geometry: the source's outline (jaw) kept, so the mask and everything outside
+    it keep their place; the inner points (brows, eyes, nose, mouth) moved `alpha` of the way to the target's
+    shape turned to the source's pose and similarity-aligned onto it."""
+    src = lmk.as_points(source)
+    dst = src.copy()
+    if alpha > 0:
+        aligned = posed_to(src, lmk.as_points(target))
+        dst[lmk.INNER] = src[lmk.INNER] + alpha * (aligned[lmk.INNER] - src[lmk.INNER])
+    return dst
+
+
+def shape_residual(source: np.ndarray, target: np.ndarray) -> float:
+    """RMS distance of the target's 68 points, posed to the source's pose and similarity-aligned onto its inner
+    points, from the source's, over the source's frontal eye-corner distance (its eye-corner distance over
+    cos(yaw)): near 0.05 for two faces of one pose and expression, larger with expression or shape changes."""
+    src = lmk.as_points(source)
+    aligned = posed_to(src, lmk.as_points(target))
+    scale = _frontal_scale(src)
+    return float(np.sqrt(((aligned - src) ** 2).sum(1).mean()) / max(scale, 1e-6))
+
+
+def _frontal_scale(pts: np.ndarray) -> float:
+    """The face's size independent of yaw: the distance from the eye line's middle to the chin's middle lip
+    line... approximated by the larger of the eye-corner distance and 0.9 × the brow-to-chin height / 1.35."""
+    eye = lmk.interocular(pts)
+    height = float(np.linalg.norm(pts[lmk.BROWS].mean(0) - pts[8]))
+    return max(eye, height / 1.55)
