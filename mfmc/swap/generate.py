@@ -301,6 +301,9 @@ class FakeGenerator:
         any_expression = Compatibility(match_mouth=False, avoid_closed_eyes=False)
         any_quality = dataclasses.replace(any_expression, min_quality=None, min_resolution=None)
         wide_pose = dataclasses.replace(any_quality, max_yaw=40.0, max_pitch=30.0)
+        # the swap turns a target to the source's pose (mfmc.swap.pose): frontal targets for sources up to 60° of
+        # yaw and 30° of pitch (pool targets are within 30° themselves)
+        any_pose = dataclasses.replace(any_quality, max_yaw=90.0, max_pitch=60.0)
         steps: list[tuple[str, dict[str, Any]]] = [
             ("", {}),
             ("any age group", {"same_group": "gender"}),
@@ -308,6 +311,8 @@ class FakeGenerator:
             ("any quality", {"same_group": "gender", "compatibility": any_quality}),
             # a turned source: targets up to 40° of yaw away, still only when their 68 points fit (`_fits`)
             ("wider pose", {"same_group": "gender", "compatibility": wide_pose}),
+            # then any pose: a target's shape turned to the source's must still fit (`_fits`)
+            ("any pose (turned to the source's)", {"same_group": "gender", "compatibility": any_pose}),
         ]
         lm = np.asarray(face.landmarks68[0], dtype=np.float64)
         scores: dict[str, float] = {}
@@ -523,11 +528,12 @@ class FakeGenerator:
 
 
 def shape_residual(source: np.ndarray, target: np.ndarray) -> float:
-    """RMS distance of the target's 68 points, similarity-aligned onto the source's, over the source's
-    inter-ocular distance: near 0.05 for two frontal neutral faces, larger with pose or expression changes."""
-    s, t = lmk.as_points(source), lmk.as_points(target)
-    aligned = lmk.transform(lmk.similarity_fit(t, s), t)
-    return float(np.sqrt(((aligned - s) ** 2).sum(1).mean()) / max(lmk.interocular(s), 1e-6))
+    """RMS distance of the target's 68 points, turned to the source's pose with a generic depth and
+    similarity-aligned onto the source's (`mfmc.swap.pose`), over the source's frontal face size: near 0.05 for
+    two faces of one expression at any pose the swap handles, larger with expression or shape changes."""
+    from mfmc.swap import pose
+
+    return pose.shape_residual(lmk.as_points(source), lmk.as_points(target))
 
 
 def _side(box: np.ndarray) -> float:
