@@ -1,17 +1,22 @@
 """Identity supply: pool targets, and identities recombined from several pool people at fake time.
 
 A built-in pool holds few people (docs/pool.md), too few for every face of a group photo to get its own
-identity. A *recombined* target takes the outline, skin and hair of one pool person (the base), brows and eyes of
-a second, the nose of a third and the mouth of a fourth, each warped onto a composed shape (the base's with each
-part's shape from its donor, parts rescaled by seeded factors) and colour-matched (`mfmc.pool.composite`). All
-donors come from the candidates the query allowed for this source (its gender, a compatible pose and expression),
-so a recombination keeps what the query keeps. Whether a recombination is a *different* person is what the
+identity. A *recombined* target takes the outline, skin and hair of one pool person (the base), the eyes of a
+second, the brows, nose and mouth of others and the fine skin detail (lines, pores) of another, each warped onto
+a composed shape and colour-matched (`mfmc.pool.composite`). The shape is the base's with each part's shape from
+its donor, parts rescaled by seeded factors, then moved along the main directions in which the pool's faces
+differ (a symmetric PCA of their 68-point shapes, `ShapeModel`; the eyes and mouth are only moved and scaled, so
+eye opening and expression stay) — recognizers read that geometry, FaceNet hardly the part scales
+(docs/pool.md, *Identity supply*). All donors come from the candidates the query allowed for this source (its
+gender, a compatible pose and expression) and share one recorded gender, so a recombination keeps what the
+query keeps. Whether a recombination is a *different* person is what the
 verifier decides, as for any target: a fake must not match its source nor any other face of the photo.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,25 +24,56 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mfmc.pool.composite import mean_shape, part_composite
+from mfmc.pool.composite import ShapeModel, mean_shape, part_composite
 
 if TYPE_CHECKING:
     from mfmc.pool import TargetPool
 
-ROLES = ("base", "eyes", "nose", "mouth")
+_log = logging.getLogger(__name__)
+
+ROLES = ("base", "eyes", "nose", "mouth", "brows", "skin")  # a recipe's parts; the first four in every recipe
 # seeded part rescaling (x, y) ranges: enough to move the geometry recognizers read, little enough to look normal
 SCALE_RANGES = {"eyes": (0.9, 1.12), "nose": (0.85, 1.18), "mouth": (0.85, 1.18), "face": (0.92, 1.08)}
 
 
 @dataclass(frozen=True)
+class Supply:
+    """How recombinations are drawn. `shape`: the range of the radius (in standard deviations of the pool's
+    shape PCA, `components` leading components) of the seeded shape move, (0, 0) for none; `brows` and `skin`:
+    brows and skin detail from donors of their own (else the eye donor's brows, the base's skin); `detail`: how
+    much of the skin donor's detail replaces the base's (0-1)."""
+
+    shape: tuple[float, float] = (1.6, 2.6)
+    components: int = 6
+    brows: bool = True
+    skin: bool = True
+    detail: float = 0.8
+    detail_parts: tuple[str, ...] = ()
+    detail_sigma: float = 0.12
+    caricature: float = 1.3
+    original_texture: bool = True
+    match_pose: bool = True
+
+    @property
+    def version(self) -> bytes:
+        return b"mfmc-recombine-v1\0" if self == LEGACY else b"mfmc-recombine-v2\0"
+
+
+# the recombinations before the shape model (base, eyes + brows, nose, mouth, part scales): ~8 identities
+LEGACY = Supply(shape=(0.0, 0.0), brows=False, skin=False, detail=0.0, original_texture=False, match_pose=False)
+
+
+@dataclass(frozen=True)
 class Target:
     """A target identity for one swap: one pool face (`parts == (id,)`) or a recombination of pool faces
-    (`parts` = base, eyes, nose, mouth ids; `scales` the seeded part factors)."""
+    (`parts` = base, eyes, nose, mouth[, brows, skin] ids; `scales` the seeded part factors, `shape` the seeded
+    shape-model coefficients)."""
 
     id: str
     identity: str
     parts: tuple[str, ...]
     scales: tuple[float, ...] = ()
+    shape: tuple[float, ...] = ()
 
     @classmethod
     def plain(cls, target_id: str, identity: str) -> Target:
@@ -51,11 +87,25 @@ class Target:
 class Recombiner:
     """Turns `Target`s into (crop, 68 landmarks) and draws recombination recipes; caches recent crops."""
 
-    def __init__(self, pool: TargetPool, *, cache: int = 48, caricature: float = 1.3) -> None:
+    def __init__(self, pool: TargetPool, *, cache: int = 48, supply: Supply | None = None) -> None:
         self.pool = pool
-        self.caricature = caricature
+        self.supply = Supply() if supply is None else supply
         self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._size = cache
+        self._shapes: ShapeModel | None = None
+
+    @property
+    def shapes(self) -> ShapeModel:
+        """The pool's shape model: frontal (|yaw|, |pitch| <= 15 degrees), closed-mouthed faces, fitted once."""
+        if self._shapes is None:
+            lms = []
+            for i in self.pool.ids:
+                e = self.pool.entry(i)
+                pose = e.pose or (0.0, 0.0, 0.0)
+                if not e.mouth_is_open and abs(pose[0]) <= 15 and abs(pose[1]) <= 15:
+                    lms.append(np.asarray(e.landmarks68, np.float64))
+            self._shapes = ShapeModel.fit(lms, k=max(1, self.supply.components))
+        return self._shapes
 
     def image(self, target: Target) -> tuple[np.ndarray, np.ndarray]:
         """The target's crop (RGB uint8) and its 68 landmarks in crop coordinates."""
@@ -76,34 +126,59 @@ class Recombiner:
 
     def _compose(self, target: Target) -> tuple[np.ndarray, np.ndarray]:
         faces = {}
-        for role, pid in zip(ROLES, target.parts, strict=True):
+        for role, pid in zip(ROLES[: len(target.parts)], target.parts, strict=True):
             img, face = self.pool.target(pid)
             assert face.landmarks68 is not None
             faces[role] = (img, np.asarray(face.landmarks68[0], dtype=np.float64))
-        parts = {"base": faces["base"], "brows": faces["eyes"], "eyes": faces["eyes"],
+        parts = {"base": faces["base"], "brows": faces.get("brows", faces["eyes"]), "eyes": faces["eyes"],
                  "nose": faces["nose"], "mouth": faces["mouth"]}
+        if "skin" in faces:
+            parts["skin"] = faces["skin"]
         base_lm = faces["base"][1]
         mean = mean_shape([lm for _, lm in faces.values()], base_lm)
         keys = ("eyes", "nose_x", "nose_y", "mouth_x", "mouth_y", "face")
         f = dict(zip(keys, target.scales, strict=True))
         scales = {"eyes": (f["eyes"], f["eyes"]), "nose": (f["nose_x"], f["nose_y"]),
                   "mouth": (f["mouth_x"], f["mouth_y"]), "face": (f["face"], 1.0)}
-        img, lm = part_composite(parts, mean, caricature=self.caricature, scales=scales)
+        offset = self.shapes.offset(target.shape, base_lm) if target.shape else None
+        img, lm = part_composite(parts, mean, caricature=self.supply.caricature, scales=scales,
+                                 shape_offset=offset, detail=self.supply.detail if "skin" in parts else 0.0,
+                                 detail_parts=self.supply.detail_parts, detail_sigma=self.supply.detail_sigma)
         return img, lm
 
     def recipes(self, donors: Sequence[str], n: int, *, seed: int, key: bytes,
                 exclude: Iterable[str] = ()) -> list[Target]:
         """Up to `n` seeded recombinations of `donors` (pool ids allowed for this source, best first): the base
-        and the eye donor are different people when there are two. Same donors + seed + key, same recipes."""
-        if n <= 0:
+        and the eye donor are different people when there are two; every donor has the recorded gender of the
+        first donor (others are dropped, logged). Same donors + seed + key + supply, same recipes."""
+        if n <= 0 or not donors:
             return []
+        gender = self.pool.entry(donors[0]).gender
+        same = [pid for pid in donors if self.pool.entry(pid).gender == gender]
+        if len(same) < len(donors):
+            _log.warning("recombination: %d donors of another gender than %s left out", len(donors) - len(same),
+                         gender)
         people: dict[str, str] = {}
-        for pid in donors:
+        faces: dict[str, list[str]] = {}
+        for pid in same:
             people.setdefault(self.pool.identity(pid), pid)  # the best-ranked face of each person
+            faces.setdefault(self.pool.identity(pid), []).append(pid)
         names = list(people)
-        if not names:
-            return []
-        digest = hashlib.sha256(b"mfmc-recombine-v1\0" + int(seed).to_bytes(16, "little", signed=True) + key)
+        sup = self.supply
+
+        def face_of(person: str, base: str) -> str:
+            """The person's face whose 68 points fit the base face's best (a donor turned away from the base
+            stretched its brow tails and hair across the temples), else the best-ranked one."""
+            if not sup.match_pose or person == base or len(faces[person]) < 2:
+                return people[person]
+            ref = np.asarray(self.pool.entry(people[base]).landmarks68, np.float64)
+            return min(faces[person], key=lambda pid: _residual(
+                np.asarray(self.pool.entry(pid).landmarks68, np.float64), ref))
+        # eyes, brows and skin detail only from faces of a person, not from the pool's morphs and composites
+        # (their features are averages of misaligned features: smeared eyes, double brow lines)
+        originals = [p for p in names if "derived" not in self.pool.entry(people[p]).source]
+        texture = originals if sup.original_texture and originals else names
+        digest = hashlib.sha256(sup.version + int(seed).to_bytes(16, "little", signed=True) + key)
         rng = np.random.default_rng(np.frombuffer(digest.digest(), dtype=np.uint64))
         skip = set(exclude)
         out: list[Target] = []
@@ -112,19 +187,41 @@ class Recombiner:
                 break
             # one person only (the built-in pool has one man): variants of that person's shape, which the
             # verifier keeps only when the recognizers tell them apart from everything else
-            base, eyes = (str(v) for v in rng.choice(names, 2, replace=len(names) < 2))
+            if sup.original_texture:
+                base = str(rng.choice(names))
+                pick = [p for p in texture if p != base] or texture
+                eyes = str(rng.choice(pick))
+            else:
+                base, eyes = (str(v) for v in rng.choice(names, 2, replace=len(names) < 2))
             nose, mouth = (str(v) for v in rng.choice(names, 2))
             lo_hi = [SCALE_RANGES["eyes"], SCALE_RANGES["nose"], (0.9, 1.1), SCALE_RANGES["mouth"],
                      SCALE_RANGES["mouth"], SCALE_RANGES["face"]]
             scales = tuple(round(float(rng.uniform(a, b)), 3) for a, b in lo_hi)
-            who = "|".join((base, eyes, nose, mouth))
-            tag = hashlib.sha256(repr(scales).encode()).hexdigest()[:6]
+            roles = [base, eyes, nose, mouth]
+            if sup.brows or sup.skin:
+                brows, skin = (str(v) for v in rng.choice(texture, 2))
+                roles += [brows if sup.brows else eyes, skin if sup.skin else base]
+            shape: tuple[float, ...] = ()
+            if sup.shape[1] > 0:
+                z = rng.standard_normal(max(1, sup.components))
+                z *= float(rng.uniform(*sup.shape)) / max(float(np.linalg.norm(z)), 1e-9)
+                shape = tuple(round(float(v), 3) for v in z)
+            who = "|".join(roles)
+            tag = hashlib.sha256(repr((scales, shape) if shape else scales).encode()).hexdigest()[:6]
             identity = f"mix:{who}:{tag}"
             if identity in skip or any(t.identity == identity for t in out):
                 continue
-            parts = tuple(people[p] for p in (base, eyes, nose, mouth))
-            out.append(Target(f"mix:{'+'.join(parts)}:{tag}", identity, parts, scales))
+            parts = (people[base], *(face_of(p, base) for p in roles[1:]))
+            out.append(Target(f"mix:{'+'.join(parts)}:{tag}", identity, parts, scales, shape))
         return out
+
+
+def _residual(lm: np.ndarray, ref: np.ndarray) -> float:
+    """Mean distance of `lm`, similarity-aligned to `ref`, from `ref`, in inter-ocular distances."""
+    from mfmc.pool.composite import similarity, transform
+
+    iod = float(np.linalg.norm(ref[36:42].mean(0) - ref[42:48].mean(0))) or 1.0
+    return float(np.linalg.norm(transform(similarity(lm, ref), lm) - ref, axis=1).mean()) / iod
 
 
 @dataclass
@@ -142,9 +239,10 @@ class SupplyReport:
 
 
 def identity_supply(pipeline: object, pool: TargetPool, n: int, *, seed: int = 0,
-                    recognizers: Sequence[str] | None = None) -> SupplyReport:
+                    recognizers: Sequence[str] | None = None, supply: Supply | None = None) -> SupplyReport:
     """Greedy count of mutually distinct identities: one face per pool person first, then `n` recombinations
     per gender, each kept only when every recognizer puts it farther than its threshold from everything kept.
+    `supply`: how the recombinations are drawn (default `Supply()`; `LEGACY` for the part-only recipes).
 
     Each candidate is rendered as the generator renders a target (its crop), detected and embedded like any
     photo face. `pipeline` is a `FacePipeline`.
@@ -155,7 +253,7 @@ def identity_supply(pipeline: object, pool: TargetPool, n: int, *, seed: int = 0
 
     assert isinstance(pipeline, FacePipeline)
     names = list(pipeline.recognizers) if recognizers is None else list(recognizers)
-    rec = Recombiner(pool, cache=1)
+    rec = Recombiner(pool, cache=1, supply=supply)
     t0 = time.perf_counter()
     candidates, distinct, plain = {}, {}, {}
     for gender in ("female", "male"):
@@ -184,7 +282,9 @@ def identity_supply(pipeline: object, pool: TargetPool, n: int, *, seed: int = 0
             count += 1
             consider(rec.image(Target.plain(pid, pool.identity(pid)))[0])
         plain[gender] = len(kept[names[0]]) if names else 0
-        for target in rec.recipes(list(people.values()), n, seed=seed, key=gender.encode()):
+        # each person's first face leads (the base), the person's other faces are there for pose-matched parts
+        donors = list(people.values()) + [i for i in ids if i not in set(people.values())]
+        for target in rec.recipes(donors, n, seed=seed, key=gender.encode()):
             count += 1
             consider(rec.image(target)[0])
         candidates[gender] = count
