@@ -5,6 +5,9 @@ For each photo the generator anonymizes every detected face; then, on the output
 - `detected`: a detection in the output overlaps the face (IoU ≥ 0.5);
 - `gender_kept`: the pipeline's gender classifier gives the same label at the face's box before and after;
 - `expression_kept`: same expression class before and after, when the pipeline classifies expressions;
+- what verification rejected to keep them (`rejected_reads_other_gender`, `rejected_expression_changed`
+  candidates), swaps accepted with a changed expression because no candidate kept it (`expression_fallbacks`),
+  and swaps whose source's gender the classifier was unsure of, so not checked (`gender_unchecked`);
 - pairs within an output that match on some recognizer (`pairs_matching`), fakes matching another *real* face
   of the same photo (`fakes_matching_real`), fakes matching their own source (`source_matches`);
 - pixels changed by more than one level outside the union of the patch masks;
@@ -105,6 +108,13 @@ class FaceOutcome:
     ms: float = 0.0
     matches_own_source: list[str] = field(default_factory=list)
     beard_gain: float | None = None  # upper-cheek minus chin lightness, after minus before (LAB L units)
+    # what verification checked the fake to keep (FaceReport): candidates rejected because they read as the
+    # other gender or changed the expression class, whether the source's gender was checked (False: the
+    # classifier was unsure of it), and "happy→neutral" when no candidate kept the expression (the fallback)
+    rejected_gender: int = 0
+    rejected_expression: int = 0
+    gender_checked: bool = False
+    expression_changed: str | None = None
 
     @property
     def beard_added(self) -> bool:
@@ -188,6 +198,10 @@ def evaluate_photo(
             landmark_error=rep.metrics.get("landmark_error") if rep.fallback in ("none", "alpha") else None,
             ms=rep.timings_ms.get("total", 0.0), matches_own_source=own,
             beard_gain=_gain(image, out, faces, i) if rep.fallback in ("none", "alpha") else None,
+            rejected_gender=sum(a.reason.startswith("reads ") for a in rep.attempts),
+            rejected_expression=sum(a.reason.startswith("expression ") and not a.method.endswith("-expression")
+                                    for a in rep.attempts),
+            gender_checked=rep.gender_checked, expression_changed=rep.expression_changed,
         ))
     pairs_matching, fakes_matching_real, introduced = _collisions(pipe, names, faces, after, reports, min_size)
     changed = np.abs(out.astype(np.int16) - image.astype(np.int16)).max(axis=2) > 1
@@ -276,6 +290,11 @@ def summarize(photos: Sequence[PhotoOutcome], *, min_size: float = 24.0, max_yaw
         "ms_median": statistics.median([f.ms for f in faces]) if faces else None,
         "attempts_mean": statistics.fmean([f.attempts for f in faces]) if faces else None,
         "fallbacks": fallbacks,
+        # what verification rejected to keep gender and expression, and where it could not
+        "rejected_reads_other_gender": sum(f.rejected_gender for f in faces),
+        "rejected_expression_changed": sum(f.rejected_expression for f in faces),
+        "expression_fallbacks": sum(f.expression_changed is not None for f in faces if f.swapped),
+        "gender_unchecked": sum(not f.gender_checked for f in faces if f.swapped),
     }
 
 
@@ -374,7 +393,8 @@ def leave_one_out(
 
 
 # rules of the generator that `--relax` switches off one by one (attribution of lost swaps, docs/swap.md)
-RELAX = ("real-faces", "real-matched", "fakes", "identities", "expression", "expression-first", "beard")
+RELAX = ("real-faces", "real-matched", "fakes", "identities", "expression", "expression-first", "keep-expression",
+         "beard")
 
 
 def relaxed(relax: Sequence[str], swapper: str | None = None) -> dict[str, Any]:
@@ -383,7 +403,8 @@ def relaxed(relax: Sequence[str], swapper: str | None = None) -> dict[str, Any]:
     the others at the bar: no floor), `fakes` (the photo's other fakes not
     avoided), `identities` (an identity may be used twice), `expression` (targets not ranked by the source's
     expression class), `expression-first` (a person's face of the source's class is still preferred, but the
-    class no longer ranks targets before their promise), `beard` (the split swapper's beard test off)."""
+    class no longer ranks targets before their promise), `keep-expression` (verification accepts a fake whose
+    expression class differs from the source's in the first pass), `beard` (the split swapper's beard test off)."""
     from mfmc.swap import SplitSwapper
 
     out: dict[str, Any] = {"swapper": swapper}
@@ -399,6 +420,8 @@ def relaxed(relax: Sequence[str], swapper: str | None = None) -> dict[str, Any]:
         out["match_expression"] = False
     if "expression-first" in relax:
         out["expression_first"] = False
+    if "keep-expression" in relax:
+        out["keep_expression"] = False
     if "beard" in relax and swapper in (None, "split"):
         out["swapper"] = SplitSwapper(beard_gap=float("inf"))
         out["escalate"] = SplitSwapper(sigma_max=2.0, beard_gap=float("inf"))
@@ -419,6 +442,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--loo", action="store_true", help="also leave-one-out transfer (slow: one run per recognizer)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
     ap.add_argument("--pool", type=Path, default=None, help="a pool folder (default: the built-in pool)")
+    ap.add_argument("--max-attempts", type=int, default=None, help="candidates per face (default: the generator's)")
+    ap.add_argument("--batch", type=int, default=None, help="candidates verified together (default: the generator's)")
     ap.add_argument("--relax", default="", help="rules to switch off, to measure what each costs: "
                     + ",".join(RELAX))
     args = ap.parse_args(argv)
@@ -431,6 +456,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     photos = real_photos(args.photos)
     verifiers = args.verifiers.split(",") if args.verifiers else None
     options = relaxed(relax, args.swapper)
+    if args.max_attempts is not None:
+        options["max_attempts"] = args.max_attempts
+    if args.batch is not None:
+        options["batch"] = args.batch
     gen = FakeGenerator(pipe, pool, recognizers=verifiers, **options)
     _, summary = evaluate_photos(gen, pipe, photos, seed=args.seed)
     summary["verifiers"] = gen.verifier.names

@@ -20,7 +20,7 @@ from mfmc.swap.obfuscate import face_polygon, fill, pixelate
 from mfmc.swap.patch import FacePatch
 from mfmc.swap.recombine import Recombiner, Target
 from mfmc.swap.report import Attempt, FaceReport
-from mfmc.swap.verify import Avoid, Verdict, Verifier
+from mfmc.swap.verify import GENDER_CONFIDENCE, Avoid, Verdict, Verifier
 
 if TYPE_CHECKING:
     from mfmc.pool import Candidate, TargetPool
@@ -49,6 +49,8 @@ class _Tried:
     patch: FacePatch | None
     verdict: Verdict | None
     score: float  # min over recognizers of distance / bar (≥ 1 passes)
+    attempt: Attempt | None = None  # its line in the report, written when the generator gets to it in rank order
+    notes: tuple[str, ...] = ()  # the swapper's notes, idem
 
 
 class FakeGenerator:
@@ -86,6 +88,9 @@ class FakeGenerator:
         avoid_fakes: bool = True,
         match_expression: bool = True,
         expression_first: bool = True,
+        batch: int = 3,
+        keep_expression: bool = True,
+        gender_confidence: float = GENDER_CONFIDENCE,
     ) -> None:
         self.pipeline = pipeline
         self.pool = pool
@@ -124,7 +129,14 @@ class FakeGenerator:
         # with `match_expression`: targets of the source's expression class go first (else only a person's face
         # of that class is preferred over the person's other faces, and targets stay ranked by promise)
         self.expression_first = expression_first
-        self.verifier = Verifier(pipeline, margin=margin, recognizers=recognizers)
+        # candidates swapped and verified together (one batched embedding per recognizer) after the first one,
+        # which is tried alone: about half the faces pass with it, and a batch would swap the rest for nothing
+        self.batch = max(1, int(batch))
+        # reject a fake whose expression class differs from the source's in the first pass; accept the best such
+        # fake (highest probability of the source's class) only when no candidate kept it (`_expression_fallback`)
+        self.keep_expression = keep_expression
+        self.verifier = Verifier(pipeline, margin=margin, recognizers=recognizers,
+                                 gender_confidence=gender_confidence)
         self.recombiner = Recombiner(pool)
 
     # -- public ------------------------------------------------------------------------------------------
@@ -234,6 +246,7 @@ class FakeGenerator:
             source_emb = self.verifier.source_embeddings(image, face)
         except RECOVERABLE as err:  # a model failing on odd pixels must not leak the face
             reason = self._error(report, "analysis", err, "the face could not be analyzed")
+        self._checks(face, report)
         lm68 = None if face.landmarks68 is None else np.asarray(face.landmarks68[0], dtype=np.float64)
 
         tried: list[_Tried] = []
@@ -246,6 +259,10 @@ class FakeGenerator:
             reason = self._alpha_retries(image, face, lm68, source_emb, avoid, report, tried) or reason
             if report.fallback == "alpha":
                 return self._accepted(image, face, lm68, source_emb, report, tried[-1], "alpha", t_start)
+            kept = self._expression_fallback(image, face, source_emb, avoid, report, tried)
+            if kept is not None:
+                fallback = "none" if kept.attempt is not None and kept.attempt.alpha == self.alpha else "alpha"
+                return self._accepted(image, face, lm68, source_emb, report, kept, fallback, t_start)
 
         polygon = face_polygon(box, lm68)
         if source_emb:
@@ -276,6 +293,16 @@ class FakeGenerator:
         report.errors.append(f"{stage}: {detail}")
         log.warning("%s: %s", what, detail, exc_info=not isinstance(err, MfmcError))
         return f"{what}: {detail}"
+
+    def _checks(self, face: Faces, report: FaceReport) -> None:
+        """Say in the report which of the source's attributes the fakes are checked to keep, and why not."""
+        keep = self.verifier.gender_to_keep(face)
+        report.gender_checked = keep is not None
+        if keep is None and self.pipeline.attributes is not None and face.gender_score is not None:
+            report.notes.append(f"gender not checked: the source's gender is uncertain "
+                                f"(p(female) {float(face.gender_score[0]):.2f}, checked from "
+                                f"{self.verifier.gender_confidence:.2f} either way)")
+        report.expression_checked = self.keep_expression and self.verifier.expression_to_keep(face) is not None
 
     def _analyzed(self, image: np.ndarray, face: Faces, report: FaceReport) -> Faces:
         """The face with 68 landmarks, pose, age/gender and embeddings (analyzed here if the caller's lacks)."""
@@ -400,15 +427,40 @@ class FakeGenerator:
             if not len(self.pool):
                 return "the pool is empty"
             return "the pool has no target of this face's gender and pose"
-        for cand in candidates[: self.max_attempts]:
-            one = self._attempt(image, face, lm68, source_emb, avoid, cand, self.alpha, report)
-            tried.append(one)
-            if one.verdict is not None and one.verdict.passed:
-                return ""
+        passed = self._run(image, face, lm68, source_emb, avoid, candidates[: self.max_attempts], self.alpha,
+                           report, tried)
+        if passed is not None:
+            return ""
         n = min(len(candidates), self.max_attempts)
         collided = sum(1 for t in tried if t.verdict is not None and t.verdict.collision is not None)
         tail = f" ({collided} matched another face of the photo)" if collided else ""
         return f"none of {n} swapped targets passed verification{tail}"
+
+    def _run(
+        self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], avoid: Avoid,
+        targets: list[Target], alpha: float, report: FaceReport, tried: list[_Tried],
+    ) -> _Tried | None:
+        """Swap and verify `targets` in rank order, the first alone and then `batch` at a time (one batched
+        embedding per recognizer); the first that passes (it is tried[-1]), or None. Candidates of a batch ranked
+        after the passing one are not reported: the decisions and the report are those of trying one at a time."""
+        pos, size = 0, 1
+        while pos < len(targets):
+            chunk = targets[pos : pos + size]
+            pos, size = pos + len(chunk), self.batch
+            for one in self._attempts(image, face, lm68, source_emb, avoid, chunk, alpha, report):
+                self._record(report, one)
+                tried.append(one)
+                if one.verdict is not None and one.verdict.passed:
+                    return one
+        return None
+
+    @staticmethod
+    def _record(report: FaceReport, one: _Tried) -> None:
+        for note in one.notes:
+            if note not in report.notes:
+                report.notes.append(note)
+        if one.attempt is not None:
+            report.attempts.append(one.attempt)
 
     def _alpha_retries(
         self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], avoid: Avoid,
@@ -416,50 +468,122 @@ class FakeGenerator:
     ) -> str:
         if self.alpha >= 1.0 or self.alpha_retries == 0:
             return ""
-        # the closest misses on the source get more of the target; a fake that matched another face does not
-        misses = [t for t in tried if t.patch is not None and t.verdict is not None and t.verdict.collision is None]
+        # the closest misses on the source get more of the target; a fake that matched another face, read as the
+        # other gender or changed the expression (recognizers not run) does not
+        misses = [t for t in tried if t.patch is not None and t.verdict is not None and t.verdict.collision is None
+                  and not t.verdict.rejected]
         best = sorted(misses, key=lambda t: -t.score)[: self.alpha_retries]
-        for prev in best:
-            one = self._attempt(image, face, lm68, source_emb, avoid, prev.target, 1.0, report)
-            tried.append(one)
-            if one.verdict is not None and one.verdict.passed:
-                report.fallback = "alpha"
-                return "swaps with partial geometry did not pass; full geometry transfer did"
+        if self._run(image, face, lm68, source_emb, avoid, [t.target for t in best], 1.0, report, tried):
+            report.fallback = "alpha"
+            return "swaps with partial geometry did not pass; full geometry transfer did"
         return ""
 
-    def _attempt(
+    def _expression_fallback(
+        self, image: np.ndarray, face: Faces, source_emb: dict[str, np.ndarray], avoid: Avoid, report: FaceReport,
+        tried: list[_Tried],
+    ) -> _Tried | None:
+        """When no candidate kept the source's expression class: of the fakes rejected only for that, the one
+        with the highest probability of the source's class that passes every other check (recognizers and
+        `avoid` run now, `batch` at a time), noted in the report and logged; None when none passes."""
+        changed = [t for t in tried if t.patch is not None and t.verdict is not None and t.verdict.expression_changed]
+        if not changed:
+            return None
+        changed.sort(key=lambda t: -((t.verdict.expression_score or 0.0) if t.verdict is not None else 0.0))
+        for pos in range(0, len(changed), self.batch):
+            chunk = changed[pos : pos + self.batch]
+            t0 = time.perf_counter()
+            try:
+                verdicts = self.verifier.verify_many([t.patch.apply(image) for t in chunk if t.patch is not None],
+                                                     face, source_emb, avoid, expression=False)
+            except RECOVERABLE as err:  # an unverifiable result is treated as a failed one
+                self._error(report, "verify", err, "verification failed")
+                return None
+            finally:
+                report.timings_ms["verify"] += (time.perf_counter() - t0) * 1000.0
+            for prev, verdict in zip(chunk, verdicts, strict=True):
+                assert prev.verdict is not None and prev.attempt is not None
+                was = prev.verdict.rejected  # "expression happy→neutral"
+                one = self._judged(prev.target, prev.patch, verdict, f"{prev.attempt.method}-expression",
+                                   prev.attempt.alpha)
+                assert one.attempt is not None
+                one.attempt.reason = (f"{was}, accepted: no candidate kept it" if verdict.passed
+                                      else f"{was}; {one.attempt.reason}")
+                report.attempts.append(one.attempt)
+                tried.append(one)
+                if verdict.passed:
+                    change = was.removeprefix("expression ")
+                    report.expression_changed = change
+                    note = (f"expression fallback: no candidate kept the source's expression "
+                            f"({change.split('→')[0]}); accepted `{prev.target.id}` ({change})")
+                    report.notes.append(note)
+                    report.reason = note
+                    log.info("face %d: %s", report.index, note)
+                    return one
+        return None
+
+    def _attempts(
         self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], avoid: Avoid,
-        target: Target, alpha: float, report: FaceReport,
-    ) -> _Tried:
+        targets: list[Target], alpha: float, report: FaceReport,
+    ) -> list[_Tried]:
+        """Swap each target, then verify all results together; one `_Tried` (with its report line) per target."""
         method = "swap" if alpha == self.alpha else "swap-alpha"
         swapper = self.swapper if alpha == self.alpha else self.escalate
-        t0 = time.perf_counter()
-        try:
-            t_img, t_lm = self.recombiner.image(target)
-            report.timings_ms["query"] += (time.perf_counter() - t0) * 1000.0
-            t1 = time.perf_counter()
-            result = swapper.swap(image, lm68, t_img, t_lm, alpha=alpha)
-            report.timings_ms["swap"] += (time.perf_counter() - t1) * 1000.0
-        except RECOVERABLE as err:  # a broken target or swapper costs one attempt, never the face
-            why = self._error(report, "swap", err, f"swap with `{target.id}` failed")
-            report.attempts.append(Attempt(method, target.id, alpha, {}, False, why))
-            return _Tried(target, None, None, 0.0)
-        for note in result.notes:
-            if note not in report.notes:
-                report.notes.append(note)
-        verdict = self._verify(result.patch, image, face, source_emb, avoid, report)
+        out: list[_Tried | None] = []
+        made: list[tuple[int, FacePatch]] = []
+        notes: dict[int, tuple[str, ...]] = {}
+        for k, target in enumerate(targets):
+            t0 = time.perf_counter()
+            try:
+                t_img, t_lm = self.recombiner.image(target)
+                report.timings_ms["query"] += (time.perf_counter() - t0) * 1000.0
+                t1 = time.perf_counter()
+                result = swapper.swap(image, lm68, t_img, t_lm, alpha=alpha)
+                report.timings_ms["swap"] += (time.perf_counter() - t1) * 1000.0
+            except RECOVERABLE as err:  # a broken target or swapper costs one attempt, never the face
+                why = self._error(report, "swap", err, f"swap with `{target.id}` failed")
+                out.append(_Tried(target, None, None, 0.0, Attempt(method, target.id, alpha, {}, False, why)))
+                continue
+            out.append(None)
+            made.append((k, result.patch))
+            notes[k] = tuple(result.notes)
+        verdicts = self._verify_many([p for _, p in made], image, face, source_emb, avoid, report)
+        for (k, patch), verdict in zip(made, verdicts, strict=True):
+            one = self._judged(targets[k], patch, verdict, method, alpha)
+            out[k] = dataclasses.replace(one, notes=notes[k])
+        return [t for t in out if t is not None]
+
+    def _judged(self, target: Target, patch: FacePatch | None, verdict: Verdict | None, method: str,
+                alpha: float | None) -> _Tried:
         if verdict is None:
-            report.attempts.append(Attempt(method, target.id, alpha, {}, False, "verification failed"))
-            return _Tried(target, result.patch, None, 0.0)
-        score = min(verdict.distances[n] / self.verifier.bar(n) for n in verdict.distances)
+            return _Tried(target, patch, None, 0.0, Attempt(method, target.id, alpha, {}, False, "verification failed"))
+        score = min((verdict.distances[n] / self.verifier.bar(n) for n in verdict.distances), default=0.0)
         if verdict.passed:
             why = ""
+        elif verdict.rejected:
+            why = verdict.rejected
         elif verdict.collision is not None:
             why = f"{verdict.failed} matches another face of the photo"
         else:
             why = f"{verdict.failed} still matches the source"
-        report.attempts.append(Attempt(method, target.id, alpha, dict(verdict.distances), verdict.passed, why))
-        return _Tried(target, result.patch, verdict, score)
+        return _Tried(target, patch, verdict, score,
+                      Attempt(method, target.id, alpha, dict(verdict.distances), verdict.passed, why))
+
+    def _verify_many(
+        self, patches: list[FacePatch], image: np.ndarray, face: Faces, source_emb: dict[str, np.ndarray],
+        avoid: Avoid, report: FaceReport,
+    ) -> list[Verdict | None]:
+        if not patches:
+            return []
+        t0 = time.perf_counter()
+        try:
+            expression = self.keep_expression
+            return list(self.verifier.verify_many([p.apply(image) for p in patches], face, source_emb, avoid,
+                                                  expression=expression))
+        except RECOVERABLE as err:  # an unverifiable result is treated as a failed one
+            self._error(report, "verify", err, "verification failed")
+            return [None] * len(patches)
+        finally:
+            report.timings_ms["verify"] += (time.perf_counter() - t0) * 1000.0
 
     def _verify(
         self, patch: FacePatch, image: np.ndarray, face: Faces, source_emb: dict[str, np.ndarray],
@@ -467,7 +591,8 @@ class FakeGenerator:
     ) -> Verdict | None:
         t0 = time.perf_counter()
         try:
-            return self.verifier.verify(patch.apply(image), face, source_emb, avoid)
+            # a pixelation is checked on identity only: it has neither gender nor expression to keep
+            return self.verifier.verify(patch.apply(image), face, source_emb, avoid, attributes=False)
         except RECOVERABLE as err:  # an unverifiable result is treated as a failed one
             self._error(report, "verify", err, "verification failed")
             return None
@@ -480,7 +605,8 @@ class FakeGenerator:
     ) -> tuple[FacePatch, FaceReport]:
         assert chosen.patch is not None and chosen.verdict is not None
         report.distances = dict(chosen.verdict.distances)
-        reason = report.reason if fallback == "none" else "swaps with partial geometry did not pass"
+        reason = report.reason if fallback == "none" or report.expression_changed \
+            else "swaps with partial geometry did not pass"
         self._finish(report, fallback, chosen.target.id, reason, by="recognizers")
         report.identity = chosen.target.identity
         report.fake_embeddings = dict(chosen.verdict.embeddings)

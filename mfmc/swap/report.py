@@ -21,7 +21,10 @@ class Attempt:
     """One verified try: which target (None for an obfuscation), how, and what each recognizer measured.
 
     `distances` holds the result-to-source distance per recognizer; a recognizer skipped because an earlier
-    one already failed is absent. `passed` is true only when every recognizer ran and cleared its bar.
+    one already failed is absent. `passed` is true only when every recognizer ran and cleared its bar and the
+    fake kept what was checked. `reason` says why not ("dlib still matches the source", "reads male",
+    "expression happy→neutral"). Methods: "swap", "swap-alpha", "pixelate", "fill"; "swap-expression" /
+    "swap-alpha-expression" re-check a fake rejected for its expression class when no candidate kept it.
     """
 
     method: str  # "swap", "swap-alpha", "pixelate", "fill"
@@ -66,6 +69,13 @@ class FaceReport:
     # fakes of the photo (or other viewers' fakes of this face) must avoid. Not written to reports.
     identity: str | None = None
     fake_embeddings: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # what the fakes were checked to keep: the source's gender (False when the classifier was unsure of it or
+    # there is no attribute model: a note says which) and its expression class (needs the classifier)
+    gender_checked: bool = False
+    expression_checked: bool = False
+    # "happy→neutral" when no candidate kept the source's expression class and the best one that passed every
+    # other check was accepted (the expression fallback; also in `notes` and `reason`, and logged)
+    expression_changed: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +94,8 @@ class FaceReport:
             "metrics": _jsonable(self.metrics),
             "identity": self.identity,
             "errors": list(self.errors),
+            "checks": {"gender": self.gender_checked, "expression": self.expression_checked},
+            "expression_changed": self.expression_changed,
         }
 
 

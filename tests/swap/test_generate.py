@@ -10,6 +10,7 @@ import pytest
 
 from mfmc.pool import TargetPool
 from mfmc.swap import FakeGenerator, changed_outside, landmark_error
+from mfmc.swap.recombine import Recombiner, Target
 from mfmc.vision import FacePipeline
 from tests.swap.conftest import VERIFIERS, Group
 
@@ -138,3 +139,143 @@ def test_same_seed_same_fake(pipeline: FacePipeline, pool: TargetPool, group: Gr
     a, ra = gen.fake_face(group.image, group.faces, 2, seed=7)
     b, rb = gen.fake_face(group.image, group.faces, 2, seed=7)
     assert ra.target == rb.target and a == b
+
+
+# -- what the fake keeps (gender, expression) and batched verification -----------------------------------------
+
+
+def _probe(pipeline: FacePipeline, image: np.ndarray, faces, i: int):
+    """Face `i` of `faces` re-landmarked on `image`, as the verifier and anyone judging the output see it."""
+    face = faces[i].replace(embeddings={})
+    return face.replace(landmarks68=pipeline.landmarker.predict(image, face))
+
+
+def test_a_fake_reading_as_the_other_gender_is_rejected(pipeline: FacePipeline, pool: TargetPool) -> None:
+    """Men of the pool pasted onto the astronaut (a woman the classifier is sure of) at full geometry: every
+    result the classifier reads as male is rejected ("reads male") although it clears every recognizer."""
+    from mfmc.swap import create_swapper
+    from mfmc.swap.verify import Verifier
+
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) ships the astronaut photo")
+    astro = np.ascontiguousarray(skimage_data.astronaut())
+    faces = pipeline.analyze(astro, recognizers=VERIFIERS)
+    face = faces[0]
+    assert str(face.gender[0]) == "female" and float(face.gender_score[0]) > 0.9
+    verifier = Verifier(pipeline, recognizers=VERIFIERS)
+    source = verifier.source_embeddings(astro, face)
+    swapper = create_swapper("split", sigma_max=2.0)
+    men = [t for t in pool.ids if pool.entry(t).gender == "male"]
+    assert men
+    seen_male = 0
+    for target in men:
+        t_img, t_lm = Recombiner(pool).image(Target.plain(target, pool.identity(target)))
+        result = swapper.swap(astro, faces.landmarks68[0], t_img, t_lm, alpha=1.0).patch.apply(astro)
+        _, gender, _ = pipeline.attributes.estimate(result, _probe(pipeline, result, faces, 0))
+        verdict = verifier.verify(result, face, source, expression=False)
+        identity = verifier.verify(result, face, source, attributes=False)  # what today's check looks at
+        if str(gender[0]) == "male":
+            assert not verdict.passed and verdict.rejected == "reads male", target
+            seen_male += identity.passed
+        else:
+            assert verdict.rejected == "" and verdict.passed == identity.passed, target
+    assert seen_male >= 1  # at least one such fake would have passed on identity alone
+
+
+def test_batched_verification_gives_the_sequential_verdicts(
+    pipeline: FacePipeline, pool: TargetPool, group: Group
+) -> None:
+    """Real candidates of real faces, judged together and one at a time: the same verdicts, and the generator
+    picks the same fake with the same attempts whatever its batch size."""
+    from mfmc.swap import create_swapper
+    from mfmc.swap.verify import Verifier
+
+    swapper = create_swapper("split")
+    for i in (0, 2):
+        face = group.faces[i]
+        results = []
+        for target in pool.ids[:: max(1, len(pool.ids) // 5)][:5]:
+            t_img, t_lm = Recombiner(pool).image(Target.plain(target, pool.identity(target)))
+            results.append(swapper.swap(group.image, group.faces.landmarks68[i], t_img, t_lm, alpha=0.5)
+                           .patch.apply(group.image))
+        alone = Verifier(pipeline, recognizers=VERIFIERS, early_exit=False)
+        together = Verifier(pipeline, recognizers=VERIFIERS, early_exit=False)
+        source = alone.source_embeddings(group.image, face)
+        one = [alone.verify(r, face, source) for r in results]
+        many = together.verify_many(results, face, source)
+        assert [v.passed for v in many] == [v.passed for v in one]
+        assert [v.rejected for v in many] == [v.rejected for v in one]
+        for a, b in zip(one, many, strict=True):
+            assert a.distances.keys() == b.distances.keys()
+            for name in a.distances:
+                assert abs(a.distances[name] - b.distances[name]) < 1e-4, (i, name)
+    picks = {}
+    for batch in (1, 4):
+        gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, measure=False, batch=batch)
+        reports = [r for _, r in gen.patches(group.image, group.faces, seed=3)]
+        picks[batch] = [(r.target, r.fallback, [(a.target, a.passed, a.method) for a in r.attempts]) for r in reports]
+    assert picks[1] == picks[4]
+
+
+class _ReadsChanged:
+    """An expression classifier for the test (FER2013 order): the fake of one chosen target reads "neutral" (with
+    p(source class) = `kept_p`), every other result reads the source's class, or with `all_change` "neutral" too
+    (p(source class) 0.1). The fake is told by its pixels: the swap is deterministic."""
+
+    def __init__(self, fake: np.ndarray, box: np.ndarray, source_class: str, kept_p: float, all_change: bool):
+        from mfmc.vision.expression import CLASSES
+
+        x1, y1, x2, y2 = (int(v) for v in box)
+        self.window = (slice(y1, y2), slice(x1, x2))
+        self.crop = fake[self.window].copy()
+        self.names = [c.value for c in CLASSES]
+        self.source, self.kept_p, self.all_change = self.names.index(source_class), kept_p, all_change
+
+    def probabilities(self, image: np.ndarray, faces) -> np.ndarray:
+        chosen = np.array_equal(image[self.window], self.crop)
+        p = np.full((len(faces), 7), 0.0, np.float32)
+        if chosen or self.all_change:
+            p[:, self.names.index("neutral")] = 0.6
+            p[:, self.source] = self.kept_p if chosen else 0.1
+        else:
+            p[:, self.source] = 0.9
+        return p
+
+    def classify(self, image: np.ndarray, faces) -> np.ndarray:
+        return np.asarray([self.names[i] for i in np.argmax(self.probabilities(image, faces), axis=1)])
+
+
+def test_the_fake_keeps_the_source_expression_when_a_candidate_does(
+    pipeline: FacePipeline, pool: TargetPool, group: Group
+) -> None:
+    """Real swaps, recognizers and pool; the expression classifier is scripted so that the fake today's rules
+    accept (the first to pass the recognizers) changes the expression: it is rejected in the first pass and a
+    later candidate that keeps the class is chosen; when no candidate keeps it, that fake (the likeliest of the
+    source's class) is accepted after all, and the report and log say so."""
+    from mfmc.vision import FacePipeline as Pipe
+
+    i = 2
+    source_class = str(group.faces.expression[i]) if group.faces.expression is not None else "happy"
+    plain = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, measure=False, keep_expression=False,
+                          alpha_retries=0)
+    first_patch, first = plain.fake_face(group.image, group.faces, i, seed=1)
+    assert first.fallback == "none" and first.target is not None, first.to_dict()
+    fake = first_patch.apply(group.image)
+    chosen: dict[bool, tuple] = {}
+    for all_change in (False, True):
+        scripted = _ReadsChanged(fake, group.faces.boxes[i], source_class, kept_p=0.3, all_change=all_change)
+        pipe = Pipe(pipeline.detector, landmarker=pipeline.landmarker,
+                    recognizers={n: pipeline.recognizers[n] for n in VERIFIERS}, attributes=pipeline.attributes,
+                    expressions=scripted)
+        gen = FakeGenerator(pipe, pool, recognizers=VERIFIERS, measure=False, alpha_retries=0)
+        patch, report = gen.fake_face(group.image, group.faces.replace(expression=[source_class] * len(group.faces)),
+                                      i, seed=1)
+        chosen[all_change] = (patch, report)
+    patch, report = chosen[False]
+    assert report.expression_checked and report.fallback == "none", report.to_dict()
+    assert report.target != first.target and report.expression_changed is None
+    assert any(a.target == first.target and a.reason == f"expression {source_class}→neutral" for a in report.attempts)
+    assert not np.array_equal(patch.apply(group.image), fake)
+    patch, report = chosen[True]  # no candidate keeps it: the likeliest of the source's class that passes
+    assert report.target == first.target and report.expression_changed == f"{source_class}→neutral"
+    assert any("expression fallback" in n for n in report.notes) and "expression" in report.reason
+    assert report.attempts[-1].method == "swap-expression" and report.attempts[-1].passed

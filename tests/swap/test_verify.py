@@ -24,12 +24,20 @@ class _Rec:
         time.sleep(self.cost)
         return np.array([[image.mean() / 255.0 * self.scale]], np.float32)
 
+    def embed_many(self, items: list[tuple[np.ndarray, Faces]]) -> np.ndarray:
+        """One call (one `cost`) for a batch of candidates, as a batching network does."""
+        self.calls += 1
+        time.sleep(self.cost)
+        return np.array([[image.mean() / 255.0 * self.scale] for image, _ in items], np.float32)
+
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.abs(np.asarray(a) - np.asarray(b)).sum(-1)
 
 
 class _Pipe:
     landmarker = None
+    attributes = None
+    expressions = None
 
     def __init__(self) -> None:
         # "slow" is listed first and rarely rejects; "fast" rejects whenever the image is dark
@@ -54,3 +62,90 @@ def test_cheap_rejecting_recognizer_moves_first_and_passes_check_all() -> None:
     bright = np.full((8, 8, 3), 200, np.uint8)  # 0.78: passes both
     verdict = verifier.verify(bright, face, source)
     assert verdict.passed and set(verdict.distances) == {"slow", "fast"}
+
+
+class _Gender:
+    """Reads "female" when the result's mean pixel value is ≥ 128 (probability 0.9), else "male" (0.1)."""
+
+    def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        female = 0.9 if image.mean() >= 128 else 0.1
+        return (np.full(len(faces), 30.0, np.float32), np.array(["female" if female > 0.5 else "male"] * len(faces)),
+                np.full(len(faces), female, np.float32))
+
+
+class _Expression:
+    """FER2013 order (angry, disgust, fear, happy, sad, surprise, neutral): "happy" when the result's top-left
+    pixel is 255, else "neutral"."""
+
+    def probabilities(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        p = np.full((len(faces), 7), 0.01, np.float32)
+        p[:, 3 if image[0, 0, 0] == 255 else 6] = 0.94
+        return p
+
+
+class _AttrPipe(_Pipe):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attributes = _Gender()
+        self.expressions = _Expression()
+
+
+def _source(female: float, expression: str = "happy") -> Faces:
+    return Faces(boxes=np.array([[0, 0, 8, 8]], np.float32), scores=np.ones(1, np.float32),
+                 landmarks5=np.zeros((1, 5, 2), np.float32), gender=["female" if female > 0.5 else "male"],
+                 gender_score=np.array([female], np.float32), expression=[expression])
+
+
+def _image(value: int, happy: bool) -> np.ndarray:
+    image = np.full((8, 8, 3), value, np.uint8)
+    image[0, 0] = 255 if happy else 0
+    return image
+
+
+SOURCE = {"slow": np.zeros(1, np.float32), "fast": np.zeros(1, np.float32)}
+
+
+def test_a_fake_that_reads_as_the_other_gender_is_rejected_before_any_recognizer() -> None:
+    pipe = _AttrPipe()
+    verifier = Verifier(pipe, margin=0.0)
+    dark = _image(100, happy=True)  # reads male; far enough from the source for "slow" (0.39 > 0.3)
+    calls = {n: r.calls for n, r in pipe.recognizers.items()}
+    verdict = verifier.verify(dark, _source(0.97), {"slow": SOURCE["slow"], "fast": np.full(1, -1.0, np.float32)})
+    assert not verdict.passed and verdict.rejected == "reads male" and verdict.gender_checked
+    assert verdict.distances == {} and {n: r.calls for n, r in pipe.recognizers.items()} == calls
+    bright = _image(200, happy=True)  # reads female: passes
+    assert verifier.verify(bright, _source(0.97), SOURCE).passed
+
+
+def test_a_gender_uncertain_source_is_not_checked() -> None:
+    verifier = Verifier(_AttrPipe(), margin=0.0)
+    far = {"slow": SOURCE["slow"], "fast": np.full(1, -1.0, np.float32)}
+    verdict = verifier.verify(_image(100, happy=True), _source(0.62), far)  # the classifier is unsure of her
+    assert verdict.passed and not verdict.gender_checked and verdict.gender is None
+    assert verifier.gender_to_keep(_source(0.62)) is None and verifier.gender_to_keep(_source(0.05)) == "male"
+
+
+def test_an_expression_change_rejects_unless_the_caller_accepts_it() -> None:
+    verifier = Verifier(_AttrPipe(), margin=0.0)
+    neutral = _image(200, happy=False)
+    verdict = verifier.verify(neutral, _source(0.97, "happy"), SOURCE)
+    assert not verdict.passed and verdict.rejected == "expression happy→neutral" and verdict.expression_changed
+    assert verdict.expression == "neutral" and abs(verdict.expression_score - 0.01) < 1e-6
+    relaxed = verifier.verify(neutral, _source(0.97, "happy"), SOURCE, expression=False)
+    assert relaxed.passed and relaxed.rejected == ""
+    # a pixelation (attributes=False) has no gender or expression to keep
+    assert verifier.verify(_image(100, happy=False), _source(0.97), {"slow": SOURCE["slow"],
+                           "fast": np.full(1, -1.0, np.float32)}, attributes=False).passed
+
+
+def test_verify_many_gives_each_candidate_the_verdict_it_gets_alone() -> None:
+    images = [_image(100, True), _image(200, False), _image(200, True), _image(40, True), _image(230, True)]
+    face = _source(0.97)
+    alone = [Verifier(_AttrPipe(), margin=0.0).verify(im, face, SOURCE) for im in images]
+    pipe = _AttrPipe()
+    together = Verifier(pipe, margin=0.0).verify_many(images, face, SOURCE)
+    assert [v.passed for v in together] == [v.passed for v in alone] == [False, False, True, False, True]
+    assert [v.rejected for v in together] == [v.rejected for v in alone]
+    assert [v.distances for v in together] == [v.distances for v in alone]
+    # one embedding call per recognizer for the batch: only the candidates the attribute checks kept
+    assert pipe.recognizers["fast"].calls == 1 and pipe.recognizers["slow"].calls == 1
