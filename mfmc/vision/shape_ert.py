@@ -1,0 +1,290 @@
+"""dlib's shape predictors (ensembles of regression trees, Kazemi & Sullivan 2014) read into numpy and run here.
+
+Why: `dlib.shape_predictor` needs ~0.45 s of CPU to deserialize the 100 MB 68-point model, and holds the GIL for
+all of it, in every process that uses landmarks (`mfmc anonymize`, `render`). Read once by `read_predictor` and
+kept in the disk cache (`mfmc.vision.cache`) as plain arrays, the same model loads in a few tens of ms. The
+prediction follows dlib's `shape_predictor::operator()` step by step in the same float precision (float32 shape
+and leaf sums added tree by tree, the similarity transform in double, pixel positions rounded as dlib rounds
+them, intensity = (R + G + B) / 3 in integers), so it gives dlib's points; tests/vision/test_shape_ert.py compares
+both on real faces.
+
+File layout (dlib `serialize`): every value is one of dlib's variable-length integers (one header byte: the low
+nibble is the byte count, 0x80 = negative; then little-endian bytes), a float is two of them (mantissa,
+exponent). The model is: version 1; the initial shape (a float column: -rows, -1, values); the cascades, each a
+list of trees, each tree a list of splits (idx1, idx2, threshold) and a list of leaf shapes (float columns);
+the anchor landmark of each feature pixel per cascade; its offset (x, y floats) per cascade. Since every value is
+such an integer, `tokens` decodes the whole file with numpy, and the layout is checked against the counts it
+holds.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: Part of the disk cache key: bump it when `read_predictor` would read a file differently.
+READER_VERSION = "1"
+_SPECIAL_EXPONENT = 32000  # dlib marks inf / -inf / nan with exponents 32000-32002
+
+
+class ShapeFormatError(ValueError):
+    """The file is not a dlib shape predictor this reader understands."""
+
+
+def _token_starts(data: np.ndarray, seed_gap: int = 1024, warmup: int = 256) -> np.ndarray:
+    """Start offsets of every variable-length integer in `data`, which holds nothing else.
+
+    Each integer's length follows from its first byte, so the offsets form one chain from 0; it is followed from
+    a seed every `seed_gap` bytes at once (numpy steps all chains together). A chain from a seed inside an integer
+    falls into step with the true chain within a few integers, so each chain is trusted only from `warmup` bytes
+    after its seed (chain 0 from the start) to as far past the next seed, and the offsets found are checked to be
+    one unbroken chain from 0 to the end: a file where that fails is refused, never misread."""
+    n = len(data)
+    step = (data & 0x0F).astype(np.int64) + 1
+    step = np.concatenate([step, np.ones(seed_gap + warmup, np.int64)])  # chains may run past the end
+    seeds = np.arange(0, n, seed_gap, dtype=np.int64)
+    lo = np.where(seeds == 0, 0, seeds + warmup)  # chain j is trusted over [s_j + warmup, s_j+1 + warmup)
+    hi = np.minimum(seeds + seed_gap + warmup, n)
+    start = np.zeros(n + seed_gap + warmup + 16, dtype=bool)
+    pos = seeds.copy()
+    for _ in range(seed_gap + warmup):  # at least one byte per step
+        trusted = pos[(pos >= lo) & (pos < hi)]
+        start[trusted] = True
+        if (pos >= hi).all():
+            break
+        pos += step[pos]
+    start = start[:n]
+    starts = np.flatnonzero(start)
+    if not len(starts) or starts[0] != 0 or starts[-1] + step[starts[-1]] != n:
+        raise ShapeFormatError("the file does not parse as a sequence of dlib integers")
+    if not np.array_equal(starts[1:], starts[:-1] + step[starts[:-1]]):
+        raise ShapeFormatError("the integer chain could not be followed (unexpected bytes)")
+    return starts
+
+
+def tokens(raw: bytes) -> np.ndarray:
+    """Every dlib variable-length integer of `raw`, decoded, in order (int64)."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    if not len(data):
+        raise ShapeFormatError("empty file")
+    try:
+        starts = _token_starts(data)
+    except ShapeFormatError:  # a chain that took long to fall into step: follow each one further
+        starts = _token_starts(data, warmup=4096)
+    head = data[starts]
+    size = (head & 0x0F).astype(np.uint64)
+    if (size > 8).any():
+        raise ShapeFormatError("an integer longer than 8 bytes")
+    padded = np.concatenate([data, np.zeros(9, np.uint8)])
+    windows = np.lib.stride_tricks.as_strided(padded, shape=(n := len(data), 8), strides=(1, 1))
+    value = np.ascontiguousarray(windows[starts + 1]).view("<u8").ravel()  # the 8 bytes after each header
+    keep = np.where(size >= 8, np.uint64(0xFFFFFFFFFFFFFFFF),
+                    (np.uint64(1) << (np.uint64(8) * np.minimum(size, np.uint64(7)))) - np.uint64(1))
+    del n
+    signed = (value & keep).astype(np.int64)
+    return np.where(head & 0x80, -signed, signed)
+
+
+@dataclass(frozen=True)
+class ShapeModel:
+    """A dlib shape predictor as arrays: C cascades of T trees of depth D (S = 2^D - 1 splits, 2^D leaves),
+    F feature pixels per cascade, P landmarks."""
+
+    initial: np.ndarray  # (2P,) float32, normalized shape (x0, y0, x1, y1, ...)
+    idx1: np.ndarray  # (C, T, S) int32 feature pixel indices
+    idx2: np.ndarray  # (C, T, S) int32
+    thresh: np.ndarray  # (C, T, S) float32
+    leaves: np.ndarray  # (C, T, 2^D, 2P) float32
+    anchor: np.ndarray  # (C, F) int32 landmark each feature pixel hangs off
+    deltas: np.ndarray  # (C, F, 2) float32 its offset in the normalized shape
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, **{name: getattr(self, name) for name in self.__dataclass_fields__})
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ShapeModel:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            model = cls(**{name: arrays[name] for name in cls.__dataclass_fields__})
+        model.check()
+        return model
+
+    def check(self) -> None:
+        c, t, s = self.idx1.shape
+        p2 = len(self.initial)
+        f = self.anchor.shape[1]
+        ok = (self.idx2.shape == self.thresh.shape == (c, t, s) and self.leaves.shape == (c, t, s + 1, p2)
+              and self.deltas.shape == (c, f, 2) and self.anchor.shape == (c, f) and p2 % 2 == 0
+              and ((s + 1) & s) == 0 and self.idx1.max() < f and self.idx2.max() < f and self.anchor.max() < p2 // 2)
+        if not ok:
+            raise ShapeFormatError("inconsistent shape predictor arrays")
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    """(..., 2) mantissa/exponent integers -> float32, as dlib's deserialize computes them."""
+    mantissa, exponent = values[..., 0], values[..., 1]
+    if (np.abs(exponent) >= _SPECIAL_EXPONENT).any():
+        raise ShapeFormatError("infinite or NaN values in the model")
+    return np.ldexp(mantissa.astype(np.float64), exponent.astype(np.int32)).astype(np.float32)
+
+
+def read_predictor(path: str | Path) -> ShapeModel:
+    """A dlib shape predictor file (e.g. shape_predictor_68_face_landmarks.dat) as a `ShapeModel`."""
+    tok = tokens(Path(path).read_bytes())
+    pos = 0
+
+    def take(count: int) -> np.ndarray:
+        nonlocal pos
+        if pos + count > len(tok):
+            raise ShapeFormatError("the file ends early")
+        out = tok[pos : pos + count]
+        pos += count
+        return out
+
+    def expect(value: int, what: str) -> None:
+        got = int(take(1)[0])
+        if got != value:
+            raise ShapeFormatError(f"{what}: expected {value}, found {got}")
+
+    expect(1, "version")
+    rows = -int(take(1)[0])
+    expect(-1, "initial shape columns")
+    if rows <= 0 or rows % 2:
+        raise ShapeFormatError(f"initial shape of {rows} values")
+    initial = _floats(take(2 * rows).reshape(rows, 2))
+    cascades = int(take(1)[0])
+    trees, splits = int(tok[pos]), int(tok[pos + 1])
+    leaves = splits + 1
+    if cascades <= 0 or trees <= 0 or splits <= 0 or (leaves & splits):
+        raise ShapeFormatError(f"{cascades} cascades of {trees} trees with {splits} splits")
+    # one tree: splits count, splits x (idx1, idx2, mantissa, exponent), leaf count, leaves x (-rows, -1, 2*rows)
+    tree_len = 1 + 4 * splits + 1 + leaves * (2 + 2 * rows)
+    block = take(cascades * (1 + trees * tree_len)).reshape(cascades, 1 + trees * tree_len)
+    if (block[:, 0] != trees).any():
+        raise ShapeFormatError("cascades of different sizes")
+    forest = block[:, 1:].reshape(cascades, trees, tree_len)
+    split_part = forest[:, :, 1 : 1 + 4 * splits].reshape(cascades, trees, splits, 4)
+    leaf_part = forest[:, :, 2 + 4 * splits :].reshape(cascades, trees, leaves, 2 + 2 * rows)
+    if ((forest[:, :, 0] != splits).any() or (forest[:, :, 1 + 4 * splits] != leaves).any()
+            or (leaf_part[..., 0] != -rows).any() or (leaf_part[..., 1] != -1).any()):
+        raise ShapeFormatError("trees of different shapes")
+    expect(cascades, "anchor lists")
+    features = int(tok[pos])
+    anchor = take(cascades * (1 + features)).reshape(cascades, 1 + features)
+    expect(cascades, "offset lists")
+    deltas = take(cascades * (1 + 4 * features)).reshape(cascades, 1 + 4 * features)
+    if (anchor[:, 0] != features).any() or (deltas[:, 0] != features).any():
+        raise ShapeFormatError("cascades with different feature pixel counts")
+    if pos != len(tok):
+        raise ShapeFormatError(f"{len(tok) - pos} values left over at the end")
+    model = ShapeModel(
+        initial=initial,
+        idx1=split_part[..., 0].astype(np.int32),
+        idx2=split_part[..., 1].astype(np.int32),
+        thresh=_floats(split_part[..., 2:4]),
+        leaves=_floats(leaf_part[..., 2:].reshape(cascades, trees, leaves, rows, 2)),
+        anchor=anchor[:, 1:].astype(np.int32),
+        deltas=_floats(deltas[:, 1:].reshape(cascades, features, 2, 2)),
+    )
+    model.check()
+    return model
+
+
+def _similarity_m(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2x2 part (scale x rotation) of the least-squares similarity transform src -> dst (Umeyama), in double,
+    as dlib's `find_similarity_transform`; (P, 2) float32 points each."""
+    a = src.astype(np.float64)
+    b = dst.astype(np.float64)
+    mean_a, mean_b = a.mean(0), b.mean(0)
+    da, db = a - mean_a, b - mean_b
+    sigma = (da * da).sum() / len(a)
+    cov = (db.T @ da) / len(a)
+    u, d, vt = np.linalg.svd(cov)
+    s = np.eye(2)
+    det = np.linalg.det(cov)
+    if det < 0 or (det == 0 and np.linalg.det(u) * np.linalg.det(vt) < 0):
+        s[1, 1] = -1
+    r = u @ s @ vt
+    c = 1.0 / sigma * np.trace(np.diag(d) @ s) if sigma != 0 else 1.0
+    return c * r
+
+
+def _round(values: np.ndarray) -> np.ndarray:
+    """dlib's conversion of a floating point vector to an integer point: round half up."""
+    return np.floor(values + 0.5).astype(np.int64)
+
+
+class ShapePredictor:
+    """`predictor(image, (left, top, right, bottom))` -> (P, 2) float32 points, as dlib's shape predictor with
+    that rectangle gives them (integer pixel positions). The image is RGB uint8 (H, W, 3) or grey (H, W)."""
+
+    def __init__(self, model: ShapeModel) -> None:
+        self.model = model
+        cascades, trees, splits = model.idx1.shape
+        self._splits = splits
+        self._depth = int(np.log2(splits + 1))
+        self._base = np.arange(trees) * splits  # flat index of each tree's root split
+        self._leaf_base = np.arange(trees) * (splits + 1)
+        # per cascade, flat (trees x splits) split arrays and (trees x leaves, 2P) leaf rows
+        self._idx1 = model.idx1.reshape(cascades, -1)
+        self._idx2 = model.idx2.reshape(cascades, -1)
+        self._thresh = model.thresh.reshape(cascades, -1)
+        self._leaves = model.leaves.reshape(cascades, trees * (splits + 1), -1)
+        self._sum = np.empty((trees + 1, len(model.initial)), np.float32)
+        self._lock = threading.Lock()
+
+    def __call__(self, image: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
+        m = self.model
+        height, width = image.shape[:2]
+        left, top, right, bottom = (float(v) for v in rect)
+        scale = np.array([right - left, bottom - top])  # dlib's unnormalizing_tform: corners (0,0),(1,0),(1,1)
+        offset = np.array([left, top])
+        reference = m.initial.reshape(-1, 2)
+        shape = m.initial.copy()
+        with self._lock:  # one shared summation buffer
+            for c in range(len(self._idx1)):
+                current = shape.reshape(-1, 2)
+                tform = _similarity_m(reference, current).astype(np.float32)
+                normalized = (m.deltas[c] @ tform.T).astype(np.float32) + current[m.anchor[c]]
+                pixel = _round(normalized.astype(np.float64) * scale + offset)
+                inside = (pixel[:, 0] >= 0) & (pixel[:, 0] < width) & (pixel[:, 1] >= 0) & (pixel[:, 1] < height)
+                values = np.zeros(len(pixel), np.float32)
+                found = image[pixel[inside, 1], pixel[inside, 0]]
+                if image.ndim == 3:  # dlib's get_pixel_intensity of an rgb_pixel: (r + g + b) / 3 in integers
+                    found = found.astype(np.int32).sum(axis=1) // 3
+                values[inside] = found
+                node = np.zeros(len(self._base), np.int64)
+                for _ in range(self._depth):
+                    flat = self._base + node
+                    go_left = (values[self._idx1[c, flat]] - values[self._idx2[c, flat]]) > self._thresh[c, flat]
+                    node = 2 * node + 2 - go_left
+                # dlib adds the trees' leaves to the float32 shape one after the other: same order and rounding
+                # (a reduction over the outer axis of a C-ordered array adds row after row)
+                self._sum[0] = shape
+                np.take(self._leaves[c], self._leaf_base + node - self._splits, axis=0, out=self._sum[1:])
+                shape = np.add.reduce(self._sum, axis=0, dtype=np.float32)
+        points = _round(shape.reshape(-1, 2).astype(np.float64) * scale + offset)
+        return points.astype(np.float32)
+
+
+_loaded: dict[Path, ShapePredictor] = {}
+_lock = threading.Lock()
+
+
+def load(path: str | Path, *, content_hash: str = "") -> ShapePredictor:
+    """The predictor of the dlib file `path`, once per process: read from the disk cache, or read from the file
+    (a few seconds) and cached."""
+    from mfmc.vision.cache import load_or_build
+
+    key = Path(path).resolve()
+    with _lock:
+        if key not in _loaded:
+            model = load_or_build("shape_ert", key, version=READER_VERSION, content_hash=content_hash,
+                                  build=lambda: read_predictor(key).to_bytes(), use=ShapeModel.from_bytes)
+            _loaded[key] = ShapePredictor(model)
+        return _loaded[key]

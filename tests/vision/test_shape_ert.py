@@ -1,0 +1,118 @@
+"""dlib's shape predictors run by numpy (`mfmc.vision.shape_ert`) against dlib itself on real faces.
+
+Faces: openpeople portraits, selfies and emotion sheets (10 people); the rectangles are the ones mfmc gives dlib
+(`dlib_rect` of CenterFace boxes). Every point must be dlib's point, exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import dlib
+import numpy as np
+import pytest
+
+from mfmc.vision import FacePipeline, cache, landmarks, shape_ert
+from mfmc.vision.dlib_onnx import _Reader
+from mfmc.vision.landmarks import DlibLandmarks68, dlib_rect
+from mfmc.vision.registry import MODELS, model_path
+from tests.vision.helpers import PEOPLE, photo
+
+
+def _faces(pipeline: FacePipeline, assets: tuple[str, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for person in PEOPLE:
+        for asset in assets:
+            image = photo(person, asset, 1024)
+            out += [(image, box) for box in pipeline.detect(image).boxes]
+    return out
+
+
+def _compare(name: str, faces: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    ours = landmarks.shape_predictor(name)
+    assert isinstance(ours, shape_ert.ShapePredictor)
+    theirs = dlib.shape_predictor(str(model_path(name)))
+    for image, box in faces:
+        rect = dlib_rect(box)
+        expected = np.array([(p.x, p.y) for p in theirs(image, rect).parts()], np.float32)
+        got = ours(image, (rect.left(), rect.top(), rect.right(), rect.bottom()))
+        np.testing.assert_array_equal(got, expected)
+    grey = faces[0][0][..., 1]  # a grey image takes its pixels as they are, as dlib does
+    rect = dlib_rect(faces[0][1])
+    np.testing.assert_array_equal(
+        ours(np.ascontiguousarray(grey), (rect.left(), rect.top(), rect.right(), rect.bottom())),
+        np.array([(p.x, p.y) for p in theirs(np.ascontiguousarray(grey), rect).parts()], np.float32))
+
+
+def test_five_point_predictor_gives_dlibs_points(pipeline: FacePipeline) -> None:
+    faces = _faces(pipeline, ("studio_portrait", "amateur_selfie", "emotions_sheet"))
+    assert len(faces) >= 100
+    _compare("dlib_landmarks5", faces)
+
+
+@pytest.mark.slow  # reads the 100 MB model once (~5-15 s) unless the disk cache holds it
+def test_68_point_predictor_gives_dlibs_points(pipeline: FacePipeline) -> None:
+    faces = _faces(pipeline, ("studio_portrait", "amateur_selfie", "emotions_sheet"))
+    assert len(faces) >= 100
+    _compare("dlib_landmarks68", faces)
+
+
+def test_tokens_are_dlibs_integers() -> None:
+    raw = model_path("dlib_landmarks5").read_bytes()
+    reader = _Reader(raw)
+    expected = [reader.int() for _ in range(5000)]
+    assert shape_ert.tokens(raw)[:5000].tolist() == expected
+
+
+def test_other_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(shape_ert.ShapeFormatError):
+        shape_ert.read_predictor(model_path("age"))  # an ONNX file
+    truncated = tmp_path / "cut.dat"
+    truncated.write_bytes(model_path("dlib_landmarks5").read_bytes()[:-1000])
+    with pytest.raises(shape_ert.ShapeFormatError):
+        shape_ert.read_predictor(truncated)
+
+
+def test_cached_model_is_used_and_a_damaged_entry_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "_state", {"dir": tmp_path})
+    monkeypatch.setattr(shape_ert, "_loaded", {})
+    source = model_path("dlib_landmarks5")
+    first = shape_ert.load(source, content_hash=MODELS["dlib_landmarks5"].sha256).model
+    (entry,) = tmp_path.glob("shape_ert-*.bin")
+
+    reads: list[Path] = []
+    real = shape_ert.read_predictor
+    monkeypatch.setattr(shape_ert, "read_predictor", lambda p: reads.append(p) or real(p))
+    monkeypatch.setattr(shape_ert, "_loaded", {})  # a new process
+    again = shape_ert.load(source, content_hash=MODELS["dlib_landmarks5"].sha256).model
+    assert reads == []  # from the cache
+    np.testing.assert_array_equal(again.leaves, first.leaves)
+
+    data = bytearray(entry.read_bytes())
+    data[-5000] ^= 0x01  # one flipped bit inside the leaf values: the checksum must catch it
+    entry.write_bytes(bytes(data))
+    monkeypatch.setattr(shape_ert, "_loaded", {})
+    rebuilt = shape_ert.load(source, content_hash=MODELS["dlib_landmarks5"].sha256).model
+    assert len(reads) == 1
+    np.testing.assert_array_equal(rebuilt.leaves, first.leaves)
+
+
+def test_landmarks_fall_back_to_dlib_when_the_reader_fails(monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture,
+                                                          pipeline: FacePipeline) -> None:
+    def broken(path: object, **_: object) -> None:
+        raise shape_ert.ShapeFormatError("simulated")
+
+    monkeypatch.setattr(shape_ert, "load", broken)
+    with caplog.at_level(logging.WARNING):
+        predictor = landmarks.shape_predictor("dlib_landmarks5")
+    assert isinstance(predictor, dlib.shape_predictor)
+    assert "numpy reader failed (simulated)" in caplog.text
+    image = photo("P002", "studio_portrait", 640)
+    faces = pipeline.detect(image)
+    five = landmarks.predict_points(predictor, image, faces.boxes[0], faces.landmarks5[0])
+    assert five.shape == (5, 2)
+    # the pipeline's landmarker takes either predictor and gives the same points
+    dlib68 = DlibLandmarks68(dlib.shape_predictor(str(model_path("dlib_landmarks68"))))
+    np.testing.assert_array_equal(dlib68.predict(image, faces), pipeline.landmarker.predict(image, faces))
