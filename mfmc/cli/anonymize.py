@@ -49,8 +49,8 @@ def anonymize_command(
         if unknown or not names:
             raise InvalidInputError(f"unknown verifier `{unknown[0] if unknown else verifiers}`",
                                     help=f"available: {', '.join(known)}")
-    # the recognizers and age/gender load in the background while the swap code is imported and faces detected
-    pipeline.preload(attributes=True, expressions=True, recognizers=list(pipeline.recognizers))
+    # the models load in the background while the swap code is imported and faces detected
+    pipeline.preload(landmarks=True, attributes=True, expressions=True, recognizers=list(pipeline.recognizers))
     from mfmc.pool import TargetPool
     from mfmc.swap import FakeGenerator
 

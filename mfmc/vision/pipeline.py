@@ -191,18 +191,17 @@ class FacePipeline:
         """Start building the named parts in a background thread (returned, already started) while the caller
         goes on (imports, detection): a later use of a part waits for its build instead of starting another.
 
-        The onnxruntime-based parts (recognizers, age/gender, expressions) mostly release the GIL while they load,
-        so on two cores they load beside the caller's work; dlib's 68-point predictor (`landmarks`) holds the GIL
-        for its whole load, so it gains nothing there and is off by default. A part that fails to build here is
-        logged and built again (raising) where it is used."""
-        jobs: list[tuple[str, Callable[[], object]]] = [
-            (f"recognizer `{n}`", functools.partial(self.recognizers.__getitem__, n)) for n in recognizers]
+        The parts mostly release the GIL while they load (onnxruntime sessions; the 68-point model is read from
+        the disk cache by numpy), so on two cores they load beside the caller's work. A part that fails to build
+        here is logged and built again (raising) where it is used."""
+        jobs: list[tuple[str, Callable[[], object]]] = []  # in the order `analyze` needs them
+        if landmarks:
+            jobs.append(("landmarks", self._landmarker.get))
         if attributes:
             jobs.append(("age/gender", self._attributes.get))
         if expressions:
             jobs.append(("expressions", self._expressions.get))
-        if landmarks:
-            jobs.append(("landmarks", self._landmarker.get))
+        jobs += [(f"recognizer `{n}`", functools.partial(self.recognizers.__getitem__, n)) for n in recognizers]
 
         def run() -> None:
             for what, job in jobs:
