@@ -80,11 +80,18 @@ class DlibLandmarks68:
         self._lock = threading.Lock()
 
     def predict(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        """(N, 68, 2) float32 landmarks in image pixels."""
+        """(N, 68, 2) float32 landmarks in image pixels (upright faces in one batch with the numpy predictor)."""
         out = np.zeros((len(faces), 68, 2), dtype=np.float32)
         with self._lock:
-            for i, (box, five) in enumerate(zip(faces.boxes, faces.landmarks5, strict=True)):
-                out[i] = predict_points(self._predictor, image, box, five)
+            upright = np.array([upright_turn(five) == 0 for five in faces.landmarks5], dtype=bool)
+            if isinstance(self._predictor, ShapePredictor) and upright.any():
+                rects = [dlib_rect(box) for box in faces.boxes[upright]]
+                out[upright] = self._predictor.predict_many(
+                    image, np.array([(r.left(), r.top(), r.right(), r.bottom()) for r in rects], dtype=np.float64))
+            else:
+                upright[:] = False
+            for i in np.flatnonzero(~upright):
+                out[i] = predict_points(self._predictor, image, faces.boxes[i], faces.landmarks5[i])
         return out
 
 

@@ -196,22 +196,23 @@ def read_predictor(path: str | Path) -> ShapeModel:
 
 
 def _similarity_m(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The 2x2 part (scale x rotation) of the least-squares similarity transform src -> dst (Umeyama), in double,
-    as dlib's `find_similarity_transform`; (P, 2) float32 points each."""
+    """(N, 2, 2) float32: the scale x rotation part of the least-squares similarity transform from the points
+    `src` (P, 2) to each shape of `dst` (N, P, 2) (Umeyama), computed in double as dlib's
+    `find_similarity_transform` does."""
     a = src.astype(np.float64)
     b = dst.astype(np.float64)
-    mean_a, mean_b = a.mean(0), b.mean(0)
-    da, db = a - mean_a, b - mean_b
+    da = a - a.mean(0)
+    db = b - b.mean(1, keepdims=True)
     sigma = (da * da).sum() / len(a)
-    cov = (db.T @ da) / len(a)
+    cov = np.einsum("npi,pj->nij", db, da) / len(a)
     u, d, vt = np.linalg.svd(cov)
-    s = np.eye(2)
     det = np.linalg.det(cov)
-    if det < 0 or (det == 0 and np.linalg.det(u) * np.linalg.det(vt) < 0):
-        s[1, 1] = -1
-    r = u @ s @ vt
-    c = 1.0 / sigma * np.trace(np.diag(d) @ s) if sigma != 0 else 1.0
-    return c * r
+    flip = (det < 0) | ((det == 0) & (np.linalg.det(u) * np.linalg.det(vt) < 0))
+    s = np.ones((len(b), 2))
+    s[flip, 1] = -1.0  # numpy orders singular values: the smaller one is the second, as dlib picks
+    r = np.einsum("nij,nj,njk->nik", u, s, vt)
+    c = (d * s).sum(1) / sigma if sigma != 0 else np.ones(len(b))
+    return (c[:, None, None] * r).astype(np.float32)
 
 
 def _round(values: np.ndarray) -> np.ndarray:
@@ -221,54 +222,65 @@ def _round(values: np.ndarray) -> np.ndarray:
 
 class ShapePredictor:
     """`predictor(image, (left, top, right, bottom))` -> (P, 2) float32 points, as dlib's shape predictor with
-    that rectangle gives them (integer pixel positions). The image is RGB uint8 (H, W, 3) or grey (H, W)."""
+    that rectangle gives them (integer pixel positions); `predict_many` does several rectangles of one image at
+    once. The image is RGB uint8 (H, W, 3) or grey (H, W)."""
 
     def __init__(self, model: ShapeModel) -> None:
         self.model = model
         cascades, trees, splits = model.idx1.shape
         self._splits = splits
+        self._trees = trees
         self._depth = int(np.log2(splits + 1))
-        self._base = np.arange(trees) * splits  # flat index of each tree's root split
-        self._leaf_base = np.arange(trees) * (splits + 1)
         # per cascade, flat (trees x splits) split arrays and (trees x leaves, 2P) leaf rows
         self._idx1 = model.idx1.reshape(cascades, -1)
         self._idx2 = model.idx2.reshape(cascades, -1)
         self._thresh = model.thresh.reshape(cascades, -1)
         self._leaves = model.leaves.reshape(cascades, trees * (splits + 1), -1)
-        self._sum = np.empty((trees + 1, len(model.initial)), np.float32)
-        self._lock = threading.Lock()
 
     def __call__(self, image: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
+        return self.predict_many(image, np.asarray([rect], dtype=np.float64))[0]
+
+    def predict_many(self, image: np.ndarray, rects: np.ndarray) -> np.ndarray:
+        """(N, P, 2) float32 points for (N, 4) rectangles (left, top, right, bottom; dlib's inclusive corners)."""
         m = self.model
+        rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+        n = len(rects)
         height, width = image.shape[:2]
-        left, top, right, bottom = (float(v) for v in rect)
-        scale = np.array([right - left, bottom - top])  # dlib's unnormalizing_tform: corners (0,0),(1,0),(1,1)
-        offset = np.array([left, top])
+        scale = (rects[:, 2:] - rects[:, :2])[:, None, :]  # dlib's unnormalizing_tform: (0,0),(1,0),(1,1) -> corners
+        offset = rects[:, None, :2]
         reference = m.initial.reshape(-1, 2)
-        shape = m.initial.copy()
-        with self._lock:  # one shared summation buffer
-            for c in range(len(self._idx1)):
-                current = shape.reshape(-1, 2)
-                tform = _similarity_m(reference, current).astype(np.float32)
-                normalized = (m.deltas[c] @ tform.T).astype(np.float32) + current[m.anchor[c]]
-                pixel = _round(normalized.astype(np.float64) * scale + offset)
-                inside = (pixel[:, 0] >= 0) & (pixel[:, 0] < width) & (pixel[:, 1] >= 0) & (pixel[:, 1] < height)
-                values = np.zeros(len(pixel), np.float32)
-                found = image[pixel[inside, 1], pixel[inside, 0]]
-                if image.ndim == 3:  # dlib's get_pixel_intensity of an rgb_pixel: (r + g + b) / 3 in integers
-                    found = found.astype(np.int32).sum(axis=1) // 3
-                values[inside] = found
-                node = np.zeros(len(self._base), np.int64)
-                for _ in range(self._depth):
-                    flat = self._base + node
-                    go_left = (values[self._idx1[c, flat]] - values[self._idx2[c, flat]]) > self._thresh[c, flat]
-                    node = 2 * node + 2 - go_left
-                # dlib adds the trees' leaves to the float32 shape one after the other: same order and rounding
-                # (a reduction over the outer axis of a C-ordered array adds row after row)
-                self._sum[0] = shape
-                np.take(self._leaves[c], self._leaf_base + node - self._splits, axis=0, out=self._sum[1:])
-                shape = np.add.reduce(self._sum, axis=0, dtype=np.float32)
-        points = _round(shape.reshape(-1, 2).astype(np.float64) * scale + offset)
+        shape = np.repeat(m.initial[None], n, axis=0)  # (N, 2P) float32
+        root = np.arange(self._trees)[None] * self._splits  # (1, T): each tree's root split
+        leaf_base = np.arange(self._trees)[None] * (self._splits + 1)
+        sums = np.empty((n, self._trees + 1, shape.shape[1]), np.float32)
+        rows = np.arange(n)[:, None]
+        for c in range(len(self._idx1)):
+            current = shape.reshape(n, -1, 2)
+            tform = _similarity_m(reference, current)  # (N, 2, 2) float32
+            dx, dy = m.deltas[c, :, 0], m.deltas[c, :, 1]
+            anchored = current[:, m.anchor[c]]  # (N, F, 2)
+            # dlib: tform * delta in float, plus the anchor landmark, then mapped to pixels in double
+            normalized = np.stack([tform[:, 0, 0, None] * dx + tform[:, 0, 1, None] * dy,
+                                   tform[:, 1, 0, None] * dx + tform[:, 1, 1, None] * dy], axis=-1) + anchored
+            pixel = _round(normalized.astype(np.float64) * scale + offset)  # (N, F, 2)
+            px, py = pixel[..., 0], pixel[..., 1]
+            inside = (px >= 0) & (px < width) & (py >= 0) & (py < height)
+            values = np.zeros(px.shape, np.float32)
+            found = image[py[inside], px[inside]]
+            if image.ndim == 3:  # dlib's get_pixel_intensity of an rgb_pixel: (r + g + b) / 3 in integers
+                found = found.astype(np.int32).sum(axis=1) // 3
+            values[inside] = found
+            node = np.zeros((n, self._trees), np.int64)
+            for _ in range(self._depth):
+                flat = root + node
+                left = values[rows, self._idx1[c, flat]] - values[rows, self._idx2[c, flat]]
+                node = 2 * node + 2 - (left > self._thresh[c, flat])
+            # dlib adds the trees' leaves to the float32 shape one after the other: same order and rounding
+            # (a reduction over a middle axis of a C-ordered array adds row after row)
+            sums[:, 0] = shape
+            np.take(self._leaves[c], leaf_base + node - self._splits, axis=0, out=sums[:, 1:])
+            shape = np.add.reduce(sums, axis=1, dtype=np.float32)
+        points = _round(shape.reshape(n, -1, 2).astype(np.float64) * scale + offset)
         return points.astype(np.float32)
 
 

@@ -116,3 +116,27 @@ def test_landmarks_fall_back_to_dlib_when_the_reader_fails(monkeypatch: pytest.M
     # the pipeline's landmarker takes either predictor and gives the same points
     dlib68 = DlibLandmarks68(dlib.shape_predictor(str(model_path("dlib_landmarks68"))))
     np.testing.assert_array_equal(dlib68.predict(image, faces), pipeline.landmarker.predict(image, faces))
+
+
+def test_a_batch_of_faces_gives_each_face_its_own_points(pipeline: FacePipeline) -> None:
+    """`predict_many` (the landmarker's path for upright faces) = one call per face = dlib; a face lying on its
+    side goes through the turned crop and gets the points of the upright photo."""
+    ours = landmarks.shape_predictor("dlib_landmarks5")
+    assert isinstance(ours, shape_ert.ShapePredictor)
+    theirs = dlib.shape_predictor(str(model_path("dlib_landmarks5")))
+    image = photo("P003", "emotions_sheet", 1024)
+    faces = pipeline.detect(image)
+    assert len(faces) >= 10
+    rects = [dlib_rect(box) for box in faces.boxes]
+    batch = ours.predict_many(image, np.array([(r.left(), r.top(), r.right(), r.bottom()) for r in rects]))
+    for rect, got in zip(rects, batch, strict=True):
+        np.testing.assert_array_equal(got, np.array([(p.x, p.y) for p in theirs(image, rect).parts()], np.float32))
+    # the 68-point landmarker: a photo with one face turned on its side and the others upright
+    upright = photo("P004", "studio_portrait", 640)
+    turned = np.ascontiguousarray(np.rot90(upright))
+    lm = pipeline.landmarker
+    assert lm is not None
+    on_side = pipeline.detect(turned)
+    flat = pipeline.detect(upright)
+    mapped = np.array([[turned.shape[1] - 1 - y, x] for x, y in lm.predict(turned, on_side)[0]], np.float32)
+    assert np.abs(mapped - lm.predict(upright, flat)[0]).mean() < 2.0  # the same face, found the same way
