@@ -41,13 +41,19 @@ class Supply:
     """How recombinations are drawn. `shape`: the range of the radius (in standard deviations of the pool's
     shape PCA, `components` leading components) of the seeded shape move, (0, 0) for none; `brows` and `skin`:
     brows and skin detail from donors of their own (else the eye donor's brows, the base's skin); `detail`: how
-    much of the skin donor's detail replaces the base's (0-1)."""
+    much of the skin donor's detail replaces the base's (0-1); `original_texture`: eyes, brows and skin only
+    from faces of a person (not the pool's morphs and composites); `match_pose`: of each donor person, the face
+    posed most like the base.
 
-    shape: tuple[float, float] = (1.6, 2.6)
+    Measured on the built-in pool (`benchmarks/bench_pool.py --identities`, docs/pool.md): the shape moves and
+    the pose-matched, non-derived eye donors add distinct identities; skin detail added none (same count with
+    and without, on the same recipes) and aged some faces, so it is off."""
+
+    shape: tuple[float, float] = (2.5, 3.5)
     components: int = 6
     brows: bool = True
-    skin: bool = True
-    detail: float = 0.8
+    skin: bool = False
+    detail: float = 0.0
     detail_parts: tuple[str, ...] = ()
     detail_sigma: float = 0.12
     caricature: float = 1.3
@@ -167,12 +173,14 @@ class Recombiner:
         sup = self.supply
 
         def face_of(person: str, base: str) -> str:
-            """The person's face whose 68 points fit the base face's best (a donor turned away from the base
-            stretched its brow tails and hair across the temples), else the best-ranked one."""
+            """Of the person's sharp faces (pool quality >= 0.9 when there are any: the blurry ones gave smeared
+            eyes), the one whose 68 points fit the base face's best (a donor turned away from the base stretched
+            its brow tails and hair across the temples)."""
             if not sup.match_pose or person == base or len(faces[person]) < 2:
                 return people[person]
             ref = np.asarray(self.pool.entry(people[base]).landmarks68, np.float64)
-            return min(faces[person], key=lambda pid: _residual(
+            sharp = [pid for pid in faces[person] if self.pool.entry(pid).quality >= 0.9] or faces[person]
+            return min(sharp, key=lambda pid: _residual(
                 np.asarray(self.pool.entry(pid).landmarks68, np.float64), ref))
         # eyes, brows and skin detail only from faces of a person, not from the pool's morphs and composites
         # (their features are averages of misaligned features: smeared eyes, double brow lines)
@@ -200,7 +208,9 @@ class Recombiner:
             roles = [base, eyes, nose, mouth]
             if sup.brows or sup.skin:
                 brows, skin = (str(v) for v in rng.choice(texture, 2))
-                roles += [brows if sup.brows else eyes, skin if sup.skin else base]
+                roles.append(brows if sup.brows else eyes)
+                if sup.skin:
+                    roles.append(skin)
             shape: tuple[float, ...] = ()
             if sup.shape[1] > 0:
                 z = rng.standard_normal(max(1, sup.components))
