@@ -2,11 +2,17 @@
 
     python benchmarks/bench_pool.py                 # 1k, 10k, 100k exact; 1M with ANN (usearch) if installed
     python benchmarks/bench_pool.py --sizes 1000 10000 --repeat 3 --no-ann
+    python benchmarks/bench_pool.py --identities 300   # distinct identities: shape-model supply vs legacy
 
 For each size: time to assemble the index, save and load it, and the median query time over random probes for
 the exact numpy backend (`closest`, `furthest`, `random` = Eq. 1) and for a brute-force baseline written the
 obvious way (full distance vector, full argsort) in the same run; with `--ann`, the usearch backend at the
 largest size, with recall of the top candidate against exact search.
+
+With `--identities N`: the greedy count of mutually distinct identities (every recognizer of `--recognizers`
+at its threshold) of the pool's people plus N recombinations per gender, for the recombination supply
+(`mfmc.swap.recombine.Supply()`) and, in the same run, the part-only recipes it replaced (`LEGACY`) as the
+baseline (`--supply new|legacy|both`).
 """
 
 from __future__ import annotations
@@ -115,18 +121,29 @@ def main() -> None:
     ap.add_argument("--pool", type=str, default=None, help="pool folder for --identities (default: built-in)")
     ap.add_argument("--recognizers", type=str, default="dlib,facenet",
                     help="recognizers that must all tell identities apart, for --identities")
+    ap.add_argument("--supply", choices=("new", "legacy", "both"), default="both",
+                    help="recombination supply for --identities: the current one, the legacy part-only recipes, "
+                         "or both in one run (default)")
     args = ap.parse_args()
     if args.identities:
         from mfmc.pool import TargetPool
-        from mfmc.swap.recombine import identity_supply
+        from mfmc.swap.recombine import LEGACY, Supply, identity_supply
         from mfmc.vision import FacePipeline
 
         pool = TargetPool.load(args.pool) if args.pool else TargetPool.default()
-        rep = identity_supply(FacePipeline.default(), pool, args.identities,
-                              recognizers=args.recognizers.split(","))
-        print(f"pool {pool.name}: {len(pool)} faces; candidates per gender {rep.candidates}")
-        print(f"distinct identities (greedy, {args.recognizers} each at its threshold): plain people {rep.plain}, "
-              f"with recombinations {rep.distinct}, total {rep.total} ({rep.seconds:.0f} s)")
+        pipeline = FacePipeline.default()
+        supplies = {"new": Supply(), "legacy": LEGACY}
+        names = ["new", "legacy"] if args.supply == "both" else [args.supply]
+        totals = {}
+        for name in names:
+            rep = identity_supply(pipeline, pool, args.identities, recognizers=args.recognizers.split(","),
+                                  supply=supplies[name])
+            totals[name] = rep.total
+            print(f"[{name}] pool {pool.name}: {len(pool)} faces; candidates per gender {rep.candidates}")
+            print(f"[{name}] distinct identities (greedy, {args.recognizers} each at its threshold): plain people "
+                  f"{rep.plain}, with recombinations {rep.distinct}, total {rep.total} ({rep.seconds:.0f} s)")
+        if len(totals) == 2 and totals["legacy"]:
+            print(f"new / legacy: {totals['new'] / totals['legacy']:.2f}x")
         return
     print(f"exact backend, {args.dim}-D, median of {args.repeat} runs x {args.queries} probes (ms per query)")
     print(f"{'n':>8} {'load s':>7} {'closest':>8} {'brute':>7} {'furthest':>8} {'brute':>7} {'random':>7} "
