@@ -10,6 +10,8 @@ INNER = np.arange(17, 68)  # everything but the jaw: the points a partial geomet
 RIGHT_EYE = np.arange(36, 42)  # image-left eye
 LEFT_EYE = np.arange(42, 48)
 INNER_MOUTH = np.arange(60, 68)
+OUTER_MOUTH = np.arange(48, 60)
+SMILE = 0.08  # `smile` above this: the source smiles
 
 # ARCFACE-style 5-point template at 112 px (eyes, nose tip, mouth corners), used to align crops for learned
 # swappers; scaled to their input size.
@@ -54,6 +56,17 @@ def mouth_openness(pts: np.ndarray) -> float:
     gap = np.mean([np.linalg.norm(pts[61] - pts[67]), np.linalg.norm(pts[62] - pts[66]),
                    np.linalg.norm(pts[63] - pts[65])])
     return float(gap / max(np.linalg.norm(pts[60] - pts[64]), 1e-6))
+
+
+def smile(pts: np.ndarray) -> float:
+    """How far the mouth corners sit above the middle of the lips, along the face's vertical axis (chin to
+    nose bridge), over the mouth width: < ~0.07 neutral, > ~0.08 a smile (measured on the issue-11 photos
+    against the expression classifier's `happy`)."""
+    up = pts[27] - pts[8]
+    up = up / max(float(np.linalg.norm(up)), 1e-6)
+    mid = (pts[51] + pts[57]) / 2.0
+    corners = (pts[48] + pts[54]) / 2.0
+    return float((corners - mid) @ up / max(float(np.linalg.norm(pts[54] - pts[48])), 1e-6))
 
 
 def forehead_points(pts: np.ndarray, height: float) -> np.ndarray:

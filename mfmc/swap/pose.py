@@ -239,15 +239,34 @@ def posed_to(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return lmk.transform(lmk.similarity_fit(turned, src), turned)
 
 
-def destination(source: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarray:
+# the points whose shape carries the expression: the lips (smile, opening) and each eye (aperture)
+MOUTH = np.arange(48, 68)
+EYES = (lmk.RIGHT_EYE, lmk.LEFT_EYE)
+
+
+def destination(source: np.ndarray, target: np.ndarray, alpha: float, *, expression: bool = False) -> np.ndarray:
     """The swappers' destination geometry: the source's outline (jaw) kept, so the mask and everything outside
     it keep their place; the inner points (brows, eyes, nose, mouth) moved `alpha` of the way to the target's
-    shape turned to the source's pose and similarity-aligned onto it."""
+    shape turned to the source's pose and similarity-aligned onto it.
+
+    `expression`: keep the source's expression geometry — the lips keep the source's shape (smile, opening) and
+    only move with the target's mouth position; each eye keeps the source's shape (aperture) and only takes
+    the target's eye position and width — while brows and nose take the target's shape as above."""
     src = lmk.as_points(source)
     dst = src.copy()
-    if alpha > 0:
-        aligned = posed_to(src, lmk.as_points(target))
-        dst[lmk.INNER] = src[lmk.INNER] + alpha * (aligned[lmk.INNER] - src[lmk.INNER])
+    if alpha <= 0:
+        return dst
+    aligned = posed_to(src, lmk.as_points(target))
+    dst[lmk.INNER] = src[lmk.INNER] + alpha * (aligned[lmk.INNER] - src[lmk.INNER])
+    if expression:
+        shift = alpha * (aligned[MOUTH].mean(0) - src[MOUTH].mean(0))
+        dst[MOUTH] = src[MOUTH] + shift
+        for eye in EYES:
+            s_c, t_c = src[eye].mean(0), aligned[eye].mean(0)
+            s_w = float(np.linalg.norm(src[eye[3]] - src[eye[0]]))
+            t_w = float(np.linalg.norm(aligned[eye[3]] - aligned[eye[0]]))
+            k = 1.0 + alpha * (t_w / max(s_w, 1e-6) - 1.0)
+            dst[eye] = s_c + alpha * (t_c - s_c) + k * (src[eye] - s_c)
     return dst
 
 

@@ -64,6 +64,8 @@ class SplitSwapper:
         colour_detail: float = 0.6,
         beard_gap: float = 22.0,
         beard_margin: float = 12.0,
+        keep_expression: bool = True,
+        keep_smile: bool = False,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
@@ -73,6 +75,8 @@ class SplitSwapper:
         self.colour_detail = colour_detail
         self.beard_gap = beard_gap
         self.beard_margin = beard_margin
+        self.keep_expression = keep_expression
+        self.keep_smile = keep_smile
 
     def sigma_factor(self, alpha: float) -> float:
         extra = max(0.0, alpha - self.base_alpha) / max(1.0 - self.base_alpha, 1e-6)
@@ -90,7 +94,7 @@ class SplitSwapper:
         src = lmk.as_points(source_landmarks)
         tgt = lmk.as_points(target_landmarks)
         alpha = float(np.clip(alpha, 0.0, 1.0))
-        dst68 = destination(src, tgt, alpha)
+        dst68 = destination(src, tgt, alpha, expression=self.keep_expression)
         region = warp_target(image, src, tgt, dst68, target_image, self.forehead)
         x1, y1, x2, y2 = box = region.box
         size, mask, scale, warped = region.size, region.mask, region.scale, region.image
@@ -101,7 +105,8 @@ class SplitSwapper:
 
         notes: list[str] = []
         # beard test on the warped target against the source
-        bearded = bearded_target(t_lab, s_lab, dst68, src, (x1, y1), inner, gap=self.beard_gap,
+        whole = cv2.erode(region.outline, np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+        bearded = bearded_target(t_lab, s_lab, dst68, src, (x1, y1), whole, gap=self.beard_gap,
                                  margin=self.beard_margin)
 
         sigma = max(1.0, self.sigma_factor(alpha) * scale)
@@ -121,7 +126,10 @@ class SplitSwapper:
 
         alpha_map = feather(mask, self.feather * scale) * _forehead_ramp(src, size, (x1, y1))
         holes: list[np.ndarray] = []
-        if lmk.mouth_openness(src) > 0.12:
+        if self.keep_smile and lmk.smile(src) > lmk.SMILE:
+            holes.append(src[lmk.OUTER_MOUTH])
+            notes.append("kept the source's smiling mouth")
+        elif lmk.mouth_openness(src) > 0.12:
             holes.append(src[lmk.INNER_MOUTH])
             notes.append("kept the source's open mouth")
         src_eyes, tgt_eyes = lmk.eye_openness(src), lmk.eye_openness(tgt)

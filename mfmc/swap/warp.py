@@ -98,6 +98,7 @@ class WarpedTarget:
     image: np.ndarray
     mask: np.ndarray
     scale: float
+    outline: np.ndarray  # the outline within the warp's coverage, before the skin test (for the beard test)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -106,17 +107,48 @@ class WarpedTarget:
 
 
 def warp_target(image: np.ndarray, source: np.ndarray, target: np.ndarray, destination: np.ndarray,
-                target_image: np.ndarray, forehead: float) -> WarpedTarget:
+                target_image: np.ndarray, forehead: float, *, skin_only: bool = True) -> WarpedTarget:
     """Warp `target_image` (its 68 `target` landmarks) onto the 68 `destination` points, each set extended by
-    `forehead`, per Delaunay triangle; mask the `source` face outline within the warp's coverage."""
+    `forehead`, per Delaunay triangle; mask the `source` face outline within the warp's coverage, less (with
+    `skin_only`) the outer band's pixels where the warped target is not skin (`skin`)."""
     dst = lmk.extended(destination, forehead)
     src_ext = lmk.extended(source, forehead)
     box = region_box(np.vstack([dst, src_ext]), image.shape[:2])
     x1, y1, x2, y2 = box
     map_x, map_y, covered = piecewise_affine_maps(dst, lmk.extended(target, forehead), triangulate(dst), box)
     warped = cv2.remap(target_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    mask = polygon_mask(lmk.outline(src_ext), (y2 - y1, x2 - x1), (x1, y1)) & covered.astype(np.uint8)
-    return WarpedTarget(box, warped, mask, float(np.sqrt(max(int(mask.sum()), 1))))
+    outline = polygon_mask(lmk.outline(src_ext), (y2 - y1, x2 - x1), (x1, y1)) & covered.astype(np.uint8)
+    mask = outline & skin(warped, destination, (x1, y1)) if skin_only else outline
+    return WarpedTarget(box, warped, mask, float(np.sqrt(max(int(mask.sum()), 1))), outline)
+
+
+# how far a warped target pixel of the face's outer band may be from the target's own skin (LAB) and still be
+# taken: darker by more than SKIN_DARKER in L, or further than SKIN_CHROMA in (a, b), is hair or background
+SKIN_DARKER = 22.0
+SKIN_CHROMA = 16.0
+# the target's skin reference: under the eyes and over the nostrils (lower lids and nose base)
+_SKIN_REF = np.array([36, 41, 40, 39, 42, 47, 46, 45, 35, 33, 31])
+
+
+def skin(warped: np.ndarray, points: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
+    """uint8 0/1: where the warped target shows skin. In the band between the inner features (brows, eyes,
+    nose, mouth: their convex hull, grown) and the outline, a target's hair, beard or background — a frontal
+    target's temples and cheek edge, stretched onto a turned source's near side — would be pasted in; there the
+    source keeps its own pixels. `points`: the 68 points of the warp's destination (photo coordinates)."""
+    h, w = warped.shape[:2]
+    lab = cv2.cvtColor(warped.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    ref_mask = polygon_mask(cv2.convexHull(points[_SKIN_REF].astype(np.float32))[:, 0], (h, w), offset)
+    if int(ref_mask.sum()) < 8:
+        return np.ones((h, w), np.uint8)
+    ref = np.median(lab[ref_mask.astype(bool)], axis=0)
+    far = (lab[..., 0] < ref[0] - SKIN_DARKER) | (np.hypot(lab[..., 1] - ref[1], lab[..., 2] - ref[2]) > SKIN_CHROMA)
+    inner = polygon_mask(cv2.convexHull(points[lmk.INNER].astype(np.float32))[:, 0], (h, w), offset)
+    grow = max(1, round(0.04 * lmk.interocular(points)))
+    inner = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    other = (far & (inner == 0)).astype(np.uint8)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    other = cv2.morphologyEx(other, cv2.MORPH_OPEN, k)  # specks of shadow stay
+    return (1 - cv2.dilate(other, k)).astype(np.uint8)
 
 
 @register_swapper("warp")
@@ -139,6 +171,7 @@ class WarpSwapper:
         keep_open_eyes: bool = True,
         colour: bool = True,
         keep_source_hair: bool = True,
+        keep_expression: bool = True,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
@@ -146,6 +179,7 @@ class WarpSwapper:
         self.keep_open_eyes = keep_open_eyes
         self.colour = colour
         self.keep_source_hair = keep_source_hair
+        self.keep_expression = keep_expression
 
     def swap(
         self,
@@ -159,8 +193,9 @@ class WarpSwapper:
         src = lmk.as_points(source_landmarks)
         tgt = lmk.as_points(target_landmarks)
         alpha = float(np.clip(alpha, 0.0, 1.0))
-        dst68 = destination(src, tgt, alpha)
-        region = warp_target(image, src, tgt, dst68, target_image, self.forehead)
+        dst68 = destination(src, tgt, alpha, expression=self.keep_expression)
+        # the plain warp keeps its whole outline (its beard test cuts the lower face instead of the skin test)
+        region = warp_target(image, src, tgt, dst68, target_image, self.forehead, skin_only=False)
         x1, y1, x2, y2 = box = region.box
         size, mask, scale, warped = region.size, region.mask, region.scale, region.image
         alpha_map = feather(mask, self.feather * scale)
@@ -181,7 +216,8 @@ class WarpSwapper:
         if self.keep_source_hair:
             t_lab = cv2.cvtColor(warped.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
             s_lab = cv2.cvtColor(image[y1:y2, x1:x2].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-            if bearded_target(t_lab, s_lab, dst68, src, (x1, y1), inner.astype(bool)):
+            whole = cv2.erode(region.outline, np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+            if bearded_target(t_lab, s_lab, dst68, src, (x1, y1), whole):
                 alpha_map = alpha_map * (1.0 - lower_face(dst68, size, (x1, y1), scale))
                 notes.append("target has facial hair the source lacks: kept the source's lower face")
         return SwapResult(blend_patch(image, warped, alpha_map, box), tuple(notes))
