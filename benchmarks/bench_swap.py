@@ -12,7 +12,7 @@ process CPU time. The machine is shared: use `--repeat` and read the best and th
 
     python benchmarks/bench_swap.py [--pool DIR] [--repeat 2] [--photos 3] [--sheet /tmp/swap-sheet.png]
     python benchmarks/bench_swap.py --real [PHOTO ...] [--verifiers dlib,facenet] [--swapper split|warp]
-        [--seed N] [--batch K] [--max-attempts N]
+        [--seed N] [--batch K] [--max-attempts N] [--batch-ratio K]
 
 `--batch 1` verifies candidates one at a time (the sequential baseline of `FakeGenerator(batch=...)`); the
 medians per face and stage (wall, warm) are what the issue-17 target (≤ 100 ms per face) is judged on.
@@ -138,6 +138,45 @@ def run_once(
     }
 
 
+def batch_ratio(gen: FakeGenerator, pipe: FacePipeline, photos: list, k: int, repeat: int = 3) -> dict[str, float]:
+    """Verification of k real candidates of each face (≥ 48 px): one at a time (`verify`) against together
+    (`verify_many`, one batched embedding per recognizer), interleaved in one process; same verdicts asserted.
+    Recognizers run without early exit, so both sides embed every candidate with every recognizer."""
+    from mfmc.swap.recombine import Target
+    from mfmc.swap.verify import Verifier
+
+    verifier = Verifier(pipe, recognizers=gen.verifier.names, early_exit=False)
+    one_ms, many_ms, n = [], [], 0
+    for _, image in photos:
+        faces = pipe.analyze(image, recognizers=gen.verifier.names)
+        for i in range(len(faces)):
+            box = faces.boxes[i]
+            if min(box[2] - box[0], box[3] - box[1]) < 48:
+                continue
+            face = faces[i]
+            results = []
+            for cand in gen.pool.query(face, k=k, seed=0, same_group="gender"):
+                t_img, t_lm = gen.recombiner.image(Target.plain(cand.id, gen.pool.identity(cand.id)))
+                results.append(gen.swapper.swap(image, faces.landmarks68[i], t_img, t_lm, alpha=gen.alpha).patch
+                               .apply(image))
+            if len(results) < 2:
+                continue
+            source = verifier.source_embeddings(image, face)
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                alone = [verifier.verify(r, face, source) for r in results]
+                t1 = time.perf_counter()
+                together = verifier.verify_many(results, face, source)
+                t2 = time.perf_counter()
+                assert [v.passed for v in alone] == [v.passed for v in together]
+                one_ms.append((t1 - t0) * 1000 / len(results))
+                many_ms.append((t2 - t1) * 1000 / len(results))
+            n += 1
+    return {"faces": n, "ms_per_candidate_one_at_a_time": statistics.median(one_ms),
+            "ms_per_candidate_batched": statistics.median(many_ms),
+            "ratio": statistics.median(one_ms) / statistics.median(many_ms)}
+
+
 def _best_iou(a: np.ndarray, b: np.ndarray) -> list[float]:
     out = []
     for box in a:
@@ -181,6 +220,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=None,
                     help="candidates verified together after the first (default: the generator's)")
     ap.add_argument("--max-attempts", type=int, default=None, help="candidates per face (default: the generator's)")
+    ap.add_argument("--batch-ratio", type=int, default=0, metavar="K",
+                    help="only time verifying K candidates per face one at a time against batched, then exit")
     args = ap.parse_args()
     pipe = FacePipeline.default()
     pool = TargetPool.load(args.pool) if args.pool else TargetPool.default()
@@ -198,6 +239,9 @@ def main() -> None:
     else:
         photos = group_photos(pipe, args.photos)
     gen.fake_face(photos[0][1], pipe.analyze(photos[0][1]), 0)  # warm up models and caches
+    if args.batch_ratio:
+        print(batch_ratio(gen, pipe, photos, args.batch_ratio))
+        return
     results = []
     for r in range(args.repeat):
         res = run_once(gen, pipe, photos, args.sheet if r == 0 else None, seed=args.seed)

@@ -62,6 +62,14 @@ class FakeGenerator:
     `alpha_retries` of the closest misses are swapped again with more of the target (alpha 1); then the face is
     pixelated (verified), and as a last resort filled with one colour. The original face is never returned.
     The query never widens to the other gender.
+
+    A fake must also keep what the source shows (`Verifier`): it is rejected when the attribute model reads it
+    as the other gender of a source it reads confidently (`gender_confidence`), and, with an expression
+    classifier and `keep_expression`, when its expression class differs from the source's; only when no
+    candidate kept the class is the best such fake that passes everything else accepted (the expression
+    fallback: `FaceReport.expression_changed`, a note and a log line). Candidates are swapped and verified the
+    first alone, then `batch` at a time (one batched embedding per recognizer); the decisions are those of
+    trying them one at a time.
     """
 
     def __init__(
@@ -473,7 +481,7 @@ class FakeGenerator:
         misses = [t for t in tried if t.patch is not None and t.verdict is not None and t.verdict.collision is None
                   and not t.verdict.rejected]
         best = sorted(misses, key=lambda t: -t.score)[: self.alpha_retries]
-        if self._run(image, face, lm68, source_emb, avoid, [t.target for t in best], 1.0, report, tried):
+        if self._run(image, face, lm68, source_emb, avoid, [t.target for t in best], 1.0, report, tried) is not None:
             report.fallback = "alpha"
             return "swaps with partial geometry did not pass; full geometry transfer did"
         return ""
