@@ -96,6 +96,7 @@ def doctor_command(
 
 def _print_doctor(data: dict[str, Any]) -> None:
     print(f"backend: {data['backend']}")
+    print(f"model cache: {data['model_cache'] or 'off'} (MFMC_CACHE_DIR; safe to delete)")
     print(f"onnxruntime providers: {', '.join(data['providers']['available'])} "
           f"(using {', '.join(data['providers']['chosen'])})")
     print("models:")

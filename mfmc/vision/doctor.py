@@ -58,6 +58,7 @@ def report(*, verify: bool = True, settings: VisionSettings | None = None) -> di
     return {
         "ok": ok,
         "backend": f"{backend} -> " + (f"insightface:{pack.name}" if pack and backend != "embedded" else "embedded"),
+        "model_cache": str(settings.cache_dir) if settings.cache_dir else None,  # MFMC_CACHE_DIR; None: off
         "providers": {"available": available_providers(),
                       "chosen": choose_providers(allow_gpu=settings.allow_gpu, tensorrt=settings.tensorrt)},
         "models": models,

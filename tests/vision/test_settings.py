@@ -100,3 +100,19 @@ def test_the_cli_puts_the_model_cache_where_mfmc_cache_dir_says(tmp_path: Path) 
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert list(off.rglob("*.bin")) == []
+
+
+def test_doctor_reports_the_model_cache_the_cli_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from mfmc.cli.main import main
+
+    monkeypatch.setattr(settings, "_state", dict(settings._state))  # main() configures the process: undo after
+    monkeypatch.setattr(cache, "_state", dict(cache._state))
+    monkeypatch.setenv("MFMC_CACHE_DIR", str(tmp_path / "models"))
+    assert main(["doctor", "--json", "--no-verify"]) == 0
+    assert json.loads(capsys.readouterr().out)["model_cache"] == str(tmp_path / "models")
+    assert cache.cache_dir() == tmp_path / "models"
+    monkeypatch.setenv("MFMC_CACHE_DIR", "off")
+    assert main(["doctor", "--no-verify"]) == 0
+    assert "model cache: off" in capsys.readouterr().out
+    assert cache.cache_dir() is None
