@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 # A source's gender is checked only when the pipeline's classifier gives its label at least this probability:
 # on the 25 faces of the issue-11 real photos 24 read ≥ 0.98 and one 0.54 (a woman in profile-lit shade), so
-# 0.8 separates "sure" from "a coin toss". A gender-uncertain source is not checked (`Verdict.gender_checked`).
+# 0.8 separates "sure" from "a coin toss". A gender-uncertain source is not checked (`Verdict.gender_checked`);
+# a fake of a checked source must read as the source's gender with this probability too (`Verifier.result_gender`).
 GENDER_CONFIDENCE = 0.8
 
 
@@ -129,7 +130,8 @@ class Verifier:
 
     Before any recognizer (a few ms each, on the re-predicted landmarks): with the pipeline's attribute model,
     a result whose gender label differs from a source read with probability ≥ `gender_confidence` is rejected
-    ("reads male"); with its expression classifier, a result whose class differs from the source's is rejected
+    ("reads male"), and so is one that reads as the source's gender below `result_gender` ("reads female only
+    at 0.52"); with its expression classifier, a result whose class differs from the source's is rejected
     ("expression happy→neutral") unless `expression=False` (the generator's fallback when no candidate kept
     it). `verify_many` judges several candidate results of one face together: each recognizer embeds all
     candidates still in the running in one batched call; every verdict is the one `verify` gives alone.
@@ -143,6 +145,7 @@ class Verifier:
         recognizers: Sequence[str] | None = None,
         early_exit: bool = True,
         gender_confidence: float = GENDER_CONFIDENCE,
+        result_gender: float | None = None,
     ) -> None:
         self.pipeline = pipeline
         names = list(pipeline.recognizers) if recognizers is None else list(recognizers)
@@ -151,6 +154,10 @@ class Verifier:
         self.margin = margin
         self.early_exit = early_exit
         self.gender_confidence = float(gender_confidence)
+        # the probability of the source's gender a result needs: by default as sure as a source must be read to
+        # be checked. On the issue-11 photos (seed 7) 0.8 and 0.5 gave the same swaps; at 0.5 the astronaut's
+        # fake read female at 0.52 with heavy male brows, at 0.8 the next candidate was taken
+        self.result_gender = self.gender_confidence if result_gender is None else float(result_gender)
         # per recognizer: [runs, rejections, total ms]; priors of one run, half a rejection, 50 ms
         self._stats = {n: [1.0, 0.5, 50.0] for n in self.names}
         self._lock = threading.Lock()
@@ -279,8 +286,9 @@ class Verifier:
             _, gender, female = model.estimate(result, probe)
             v.gender_checked = True
             v.gender, v.female = str(gender[0]), float(female[0])
-            if v.gender != keep:
-                v.rejected = f"reads {v.gender}"
+            kept = v.female if keep == "female" else 1.0 - v.female
+            if v.gender != keep or kept < self.result_gender:
+                v.rejected = f"reads {v.gender}" if v.gender != keep else f"reads {keep} only at {kept:.2f}"
 
     def _check_expression(self, results: Sequence[np.ndarray], probes: list[Faces], verdicts: list[Verdict],
                           keep: str | None) -> None:

@@ -65,10 +65,11 @@ def test_cheap_rejecting_recognizer_moves_first_and_passes_check_all() -> None:
 
 
 class _Gender:
-    """Reads "female" when the result's mean pixel value is ≥ 128 (probability 0.9), else "male" (0.1)."""
+    """Reads "female" when the result's mean pixel value is ≥ 128 (probability 0.9, or 0.55 from 220 up),
+    else "male" (0.1)."""
 
     def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        female = 0.9 if image.mean() >= 128 else 0.1
+        female = (0.55 if image.mean() >= 220 else 0.9) if image.mean() >= 128 else 0.1
         return (np.full(len(faces), 30.0, np.float32), np.array(["female" if female > 0.5 else "male"] * len(faces)),
                 np.full(len(faces), female, np.float32))
 
@@ -115,6 +116,10 @@ def test_a_fake_that_reads_as_the_other_gender_is_rejected_before_any_recognizer
     assert verdict.distances == {} and {n: r.calls for n, r in pipe.recognizers.items()} == calls
     bright = _image(200, happy=True)  # reads female: passes
     assert verifier.verify(bright, _source(0.97), SOURCE).passed
+    barely = verifier.verify(_image(230, happy=True), _source(0.97), SOURCE)  # female, but only at 0.55
+    assert not barely.passed and barely.rejected == "reads female only at 0.55" and barely.distances == {}
+    assert Verifier(_AttrPipe(), margin=0.0, result_gender=0.5).verify(_image(230, happy=True), _source(0.97),
+                                                                       SOURCE).passed
 
 
 def test_a_gender_uncertain_source_is_not_checked() -> None:
@@ -139,7 +144,7 @@ def test_an_expression_change_rejects_unless_the_caller_accepts_it() -> None:
 
 
 def test_verify_many_gives_each_candidate_the_verdict_it_gets_alone() -> None:
-    images = [_image(100, True), _image(200, False), _image(200, True), _image(40, True), _image(230, True)]
+    images = [_image(100, True), _image(200, False), _image(200, True), _image(40, True), _image(210, True)]
     face = _source(0.97)
     alone = [Verifier(_AttrPipe(), margin=0.0).verify(im, face, SOURCE) for im in images]
     pipe = _AttrPipe()
