@@ -229,14 +229,34 @@ def _frontal_pose(key: bytes) -> tuple[float, float]:
     return float(yaws[int(np.argmin(err))]), 0.0
 
 
+# yaw differences below this are not posed: the unposed alignment is as good there, and posing moves the
+# outline points (modelled coarsely) enough to cost verified swaps on frontal faces
+MIN_TURN = 8.0
+
+
 def posed_to(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """`target` turned to `source`'s pose (`fit_pose` from `frontal_pose`) and similarity-aligned onto `source`
-    on all 68 points (as the unposed swap did: aligning on the outline too keeps the target's proportions of
-    features to face, part of its identity)."""
+    """`target` turned from its yaw (`frontal_pose`: symmetry) to `source`'s (`source_pose`: fitted against
+    the generic frontal shape) and similarity-aligned onto `source` on all 68 points (as the unposed swap did:
+    aligning on the outline too keeps the target's proportions of features to face, part of its identity).
+
+    Only yaw is posed, and only when the two differ by MIN_TURN or more. The poses are fitted separately, not
+    the target onto the source: a fit of one onto the other explains part of their shape difference as a
+    rotation and takes it out of the swap, and that difference is the identity the swap must carry. Pitch is
+    left alone for the same reason: from 2D points it cannot be told apart from a longer or shorter nose or
+    chin (pool faces' fitted pitch spread over ±20° while they look straight at the camera)."""
     src, tgt = lmk.as_points(source), lmk.as_points(target)
-    t_pose = frontal_pose(tgt)
-    turned = posed(tgt, t_pose, fit_pose(src, tgt, t_pose, near=source_pose(src)))
+    t_yaw, s_yaw = frontal_pose(tgt)[0], source_pose(src)[0]
+    turned = posed(tgt, (t_yaw, 0.0), (s_yaw, 0.0)) if abs(s_yaw - t_yaw) >= MIN_TURN else tgt
     return lmk.transform(lmk.similarity_fit(turned, src), turned)
+
+
+TURNED_YAW = 15.0  # degrees: beyond this a frontal target's outer band is stretched over the near side
+
+
+def turned(points: np.ndarray) -> bool:
+    """Whether a face is turned sideways enough (`source_pose`'s yaw beyond TURNED_YAW) that a frontal target's
+    outer band (temples, cheek edge, with its hair or background) is stretched over the near side."""
+    return abs(source_pose(points)[0]) >= TURNED_YAW
 
 
 # the points whose shape carries the expression: the lips (smile, opening) and each eye (aperture)

@@ -22,7 +22,7 @@ from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import beard_gap, bearded_target, lower_face
 from mfmc.swap.blend import blend_patch, cut_holes, feather
-from mfmc.swap.pose import destination
+from mfmc.swap.pose import destination, turned
 from mfmc.swap.warp import warp_target
 
 __all__ = ["SplitSwapper", "beard_gap", "masked_blur"]
@@ -64,7 +64,7 @@ class SplitSwapper:
         colour_detail: float = 0.6,
         beard_gap: float = 22.0,
         beard_margin: float = 12.0,
-        keep_expression: bool = True,
+        keep_expression: bool = False,
         keep_smile: bool = False,
     ) -> None:
         self.forehead = forehead
@@ -95,7 +95,9 @@ class SplitSwapper:
         tgt = lmk.as_points(target_landmarks)
         alpha = float(np.clip(alpha, 0.0, 1.0))
         dst68 = destination(src, tgt, alpha, expression=self.keep_expression)
-        region = warp_target(image, src, tgt, dst68, target_image, self.forehead)
+        # the target's hair or background in its outer band stays out where a turned source stretches it (at a
+        # frontal pose the band is narrow, and cutting it cost verified swaps: docs/swap.md)
+        region = warp_target(image, src, tgt, dst68, target_image, self.forehead, skin_only=turned(src))
         x1, y1, x2, y2 = box = region.box
         size, mask, scale, warped = region.size, region.mask, region.scale, region.image
         inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=2).astype(bool)

@@ -171,7 +171,7 @@ class WarpSwapper:
         keep_open_eyes: bool = True,
         colour: bool = True,
         keep_source_hair: bool = True,
-        keep_expression: bool = True,
+        keep_expression: bool = False,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
