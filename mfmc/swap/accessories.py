@@ -41,9 +41,9 @@ _LEFT = np.array([48.0, 64.0])  # image-left eye centre in the aligned crop
 
 @dataclass(frozen=True)
 class Kept:
-    """A region of the source the fake keeps: its polygon (photo coordinates) and why."""
+    """What the fake keeps of the source: its polygons (photo coordinates) and why."""
 
-    polygon: np.ndarray
+    polygons: tuple[np.ndarray, ...]
     reason: str
 
 
@@ -127,8 +127,11 @@ def face_mask(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
 
 def kept_regions(image: np.ndarray, landmarks: np.ndarray) -> list[Kept]:
     """Everything the fake must keep of the source: its dark lenses and its face mask."""
-    kept = [Kept(p, "kept the source's dark glasses") for p in dark_lenses(image, landmarks)]
+    kept = []
+    lenses = dark_lenses(image, landmarks)
+    if lenses:
+        kept.append(Kept(tuple(lenses), "kept the source's dark glasses"))
     mask = face_mask(image, landmarks)
     if mask is not None:
-        kept.append(Kept(mask, "kept the source's face mask"))
+        kept.append(Kept((mask,), "kept the source's face mask"))
     return kept

@@ -63,6 +63,15 @@ def cut_holes(alpha: np.ndarray, holes: list[np.ndarray], offset: tuple[int, int
     return alpha * (1 - keep).astype(np.float32)
 
 
+GREY_CHROMA = 2.0  # mean |a|, |b| (LAB) below which a region carries no colour: a grey-scale photo
+
+
+def grey_scale(lab: np.ndarray, sel: np.ndarray) -> bool:
+    """Whether the LAB pixels under `sel` carry no colour (a grey-scale photo): a fake there takes none."""
+    ab = lab[..., 1:][sel]
+    return bool(ab.size) and float(np.abs(ab).mean()) < GREY_CHROMA
+
+
 def transfer_colour(
     target: np.ndarray, source: np.ndarray, weight: np.ndarray, max_ratio: float = 2.0
 ) -> np.ndarray:
@@ -81,6 +90,8 @@ def transfer_colour(
     s_mu, s_sd = s_px.mean(0), s_px.std(0) + 1e-3
     ratio = np.clip(s_sd / t_sd, 1.0 / max_ratio, max_ratio)
     out = (t_lab - t_mu) * ratio + s_mu
+    if grey_scale(s_lab, sel):  # the target's colour would tint a grey-scale photo
+        out[..., 1:] = s_lab[..., 1:]
     rgb = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 

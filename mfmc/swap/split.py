@@ -19,9 +19,10 @@ import cv2
 import numpy as np
 
 from mfmc.swap import landmarks as lmk
+from mfmc.swap.accessories import kept_regions
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import beard_gap, bearded_target, lower_face
-from mfmc.swap.blend import blend_patch, cut_holes, feather
+from mfmc.swap.blend import blend_patch, cut_holes, feather, grey_scale
 from mfmc.swap.pose import destination, turned
 from mfmc.swap.warp import warp_target
 
@@ -116,6 +117,9 @@ class SplitSwapper:
         t_coarse = masked_blur(t_lab, inner, sigma)
         detail = t_lab - t_coarse
         detail[..., 1:] *= self.colour_detail
+        if grey_scale(s_lab, inner):
+            detail[..., 1:] = 0.0
+            notes.append("grey-scale photo: the fake takes no colour from the target")
         if bearded:
             # the source's own lower face instead of the target's (no facial hair added)
             lower = lower_face(dst68, size, (x1, y1), scale)[..., None]
@@ -138,6 +142,9 @@ class SplitSwapper:
         if (src_eyes > 0.2 and tgt_eyes < 0.15) or (src_eyes < 0.15 and tgt_eyes > 0.2):
             holes += [src[lmk.RIGHT_EYE], src[lmk.LEFT_EYE]]
             notes.append("kept the source's eyes (eye state differs from the target's)")
+        for kept in kept_regions(image, src):  # dark glasses, a face mask: the source's own pixels stay
+            holes += kept.polygons
+            notes.append(kept.reason)
         alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)
         return SwapResult(blend_patch(image, result, alpha_map, box), tuple(notes))
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from mfmc.swap import landmarks as lmk
+from mfmc.swap.accessories import kept_regions
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import bearded_target, lower_face
 from mfmc.swap.blend import blend_patch, cut_holes, feather, polygon_mask, region_box, transfer_colour
@@ -208,6 +209,9 @@ class WarpSwapper:
         if self.keep_open_eyes and lmk.eye_openness(src) > 0.2 and lmk.eye_openness(tgt) < 0.15:
             holes += [src[lmk.RIGHT_EYE], src[lmk.LEFT_EYE]]
             notes.append("kept the source's open eyes (target eyes closed)")
+        for kept in kept_regions(image, src):  # dark glasses, a face mask: the source's own pixels stay
+            holes += kept.polygons
+            notes.append(kept.reason)
         alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)
 
         inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=2)
