@@ -49,7 +49,7 @@ faces = pipe.detect(image); lap(f"detect: first ({len(faces)} faces)")
 pipe.detect(image); lap("detect: second")
 pipe.attributes; lap("age/gender: build (+ 5-point predictor)")
 pipe.analyze(image, faces, landmarks=False, recognizers=()); lap("age/gender: first run")
-pipe.landmarker; lap("landmarks68: build (100 MB model)")
+pipe.landmarker; lap("landmarks68: build (100 MB dlib model, numpy from the disk cache)")
 faces = pipe.analyze(image, faces, attributes=False, recognizers=()); lap("landmarks68: first run")
 for name in pipe.recognizers:
     rec = pipe.recognizers[name]; lap(f"{name}: build")
