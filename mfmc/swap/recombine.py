@@ -34,6 +34,9 @@ _log = logging.getLogger(__name__)
 ROLES = ("base", "eyes", "nose", "mouth", "brows", "skin")  # a recipe's parts; the first four in every recipe
 # seeded part rescaling (x, y) ranges: enough to move the geometry recognizers read, little enough to look normal
 SCALE_RANGES = {"eyes": (0.9, 1.12), "nose": (0.85, 1.18), "mouth": (0.85, 1.18), "face": (0.92, 1.08)}
+# a pool face is bearded above this beard gap (cheeks minus chin lightness, `mfmc.swap.beard`; the pool's women
+# and clean-shaven man measure -5 to 19, the bearded man 32-43, his morph 26): the threshold the swappers use
+BEARD_GAP = 22.0
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ class Supply:
     brows and skin detail from donors of their own (else the eye donor's brows, the base's skin); `detail`: how
     much of the skin donor's detail replaces the base's (0-1); `original_texture`: eyes, brows and skin only
     from faces of a person (not the pool's morphs and composites); `match_pose`: of each donor person, the face
-    posed most like the base.
+    posed most like the base; `same_beard`: nose, mouth and skin donors only as bearded as the base (a
+    bearded mouth donor pasted a moustache into a shaven face).
 
     Measured on the built-in pool (`benchmarks/bench_pool.py --identities`, docs/pool.md): the shape moves and
     the pose-matched, non-derived eye donors add distinct identities; skin detail added none (same count with
@@ -59,6 +63,7 @@ class Supply:
     caricature: float = 1.3
     original_texture: bool = True
     match_pose: bool = True
+    same_beard: bool = True
 
     @property
     def version(self) -> bytes:
@@ -66,7 +71,8 @@ class Supply:
 
 
 # the recombinations before the shape model (base, eyes + brows, nose, mouth, part scales): ~8 identities
-LEGACY = Supply(shape=(0.0, 0.0), brows=False, skin=False, detail=0.0, original_texture=False, match_pose=False)
+LEGACY = Supply(shape=(0.0, 0.0), brows=False, skin=False, detail=0.0, original_texture=False, match_pose=False,
+                same_beard=False)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,21 @@ class Recombiner:
         self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._size = cache
         self._shapes: ShapeModel | None = None
+        self._beards: dict[str, bool] = {}
+
+    def bearded(self, target_id: str) -> bool:
+        """Whether a pool face shows facial hair (its beard gap above `BEARD_GAP`); measured once per face."""
+        if target_id not in self._beards:
+            import cv2
+
+            from mfmc.swap.beard import beard_gap
+
+            img, face = self.pool.target(target_id)
+            assert face.landmarks68 is not None
+            lab = cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+            gap = beard_gap(lab, np.asarray(face.landmarks68[0], np.float64), (0, 0), np.ones(img.shape[:2], bool))
+            self._beards[target_id] = bool(np.isfinite(gap) and gap > BEARD_GAP)
+        return self._beards[target_id]
 
     @property
     def shapes(self) -> ShapeModel:
@@ -196,18 +217,21 @@ class Recombiner:
             # one person only (the built-in pool has one man): variants of that person's shape, which the
             # verifier keeps only when the recognizers tell them apart from everything else
             if sup.original_texture:
-                base = str(rng.choice(names))
-                pick = [p for p in texture if p != base] or texture
-                eyes = str(rng.choice(pick))
+                eyes = str(rng.choice(texture))
+                base = str(rng.choice([p for p in names if p != eyes] or names))
             else:
                 base, eyes = (str(v) for v in rng.choice(names, 2, replace=len(names) < 2))
-            nose, mouth = (str(v) for v in rng.choice(names, 2))
+            like_base = names
+            if sup.same_beard:  # the nose and mouth regions reach the moustache
+                like_base = [p for p in names if self.bearded(people[p]) == self.bearded(people[base])] or [base]
+            nose, mouth = (str(v) for v in rng.choice(like_base, 2))
             lo_hi = [SCALE_RANGES["eyes"], SCALE_RANGES["nose"], (0.9, 1.1), SCALE_RANGES["mouth"],
                      SCALE_RANGES["mouth"], SCALE_RANGES["face"]]
             scales = tuple(round(float(rng.uniform(a, b)), 3) for a, b in lo_hi)
             roles = [base, eyes, nose, mouth]
             if sup.brows or sup.skin:
-                brows, skin = (str(v) for v in rng.choice(texture, 2))
+                brows = str(rng.choice(texture))
+                skin = str(rng.choice([p for p in texture if p in like_base] or [base]))
                 roles.append(brows if sup.brows else eyes)
                 if sup.skin:
                     roles.append(skin)

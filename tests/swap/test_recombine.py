@@ -65,6 +65,29 @@ def test_every_donor_has_the_first_donors_gender(pool: TargetPool, caplog: pytes
             assert all("derived" not in pool.entry(p).source for p in (t.parts[1], t.parts[4]))
 
 
+def test_mouth_and_nose_donors_are_as_bearded_as_the_base(pool: TargetPool) -> None:
+    """A bearded mouth donor on a shaven base pasted a moustache into a shaven photo face (obama.jpg, seed 7)."""
+    men = _ids(pool, "male")
+    rec = Recombiner(pool)
+    beards = {pool.identity(i): rec.bearded(i) for i in men}
+    assert beards["P005"] and not beards["P007"]  # the bearded man and the shaven one
+    recipes = rec.recipes(men, 16, seed=7, key=b"men")
+    assert {rec.bearded(t.parts[0]) for t in recipes} == {True, False}  # both kinds of base drawn
+    for t in recipes:
+        assert rec.bearded(t.parts[2]) == rec.bearded(t.parts[0]) == rec.bearded(t.parts[3])
+    # the legacy recipes did not look: some paired a shaven base with a bearded mouth
+    old = Recombiner(pool, supply=LEGACY).recipes(men, 16, seed=7, key=b"men")
+    assert any(rec.bearded(t.parts[3]) != rec.bearded(t.parts[0]) for t in old)
+
+
+def test_base_and_eyes_are_two_people_when_the_eye_donor_is_the_only_face_of_a_person(pool: TargetPool) -> None:
+    """Eyes come from faces of a person; with one such person and a morph allowed, the morph is the base."""
+    one = [i for i in _ids(pool, "female") if pool.identity(i) == "P001"]
+    morph = next(i for i in pool.ids if pool.identity(i) == "P003+P004")
+    for t in Recombiner(pool).recipes([*one, morph], 6, seed=7, key=b"k"):
+        assert pool.identity(t.parts[1]) == "P001" and pool.identity(t.parts[0]) == "P003+P004"
+
+
 def test_parts_are_posed_like_the_base(pool: TargetPool) -> None:
     """Of a donor person's sharp faces, the recipe takes the one whose 68 points fit the base's best."""
     from mfmc.swap.recombine import _residual
