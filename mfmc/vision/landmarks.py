@@ -57,6 +57,9 @@ def shape_predictor(name: str) -> Any:
     from mfmc.vision.registry import MODELS
 
     path = model_path(name)
+    if not shape_ert.cacheable(path, content_hash=MODELS[name].sha256):
+        _log.info("%s: no writable model cache (MFMC_CACHE_DIR); using dlib's shape_predictor", name)
+        return dlib.shape_predictor(str(path))
     try:
         return shape_ert.load(path, content_hash=MODELS[name].sha256)
     except Exception as error:  # any failure must not cost the landmarks: dlib reads every valid file

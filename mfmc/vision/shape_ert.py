@@ -304,6 +304,24 @@ _loaded: dict[Path, ShapePredictor] = {}
 _lock = threading.Lock()
 
 
+def cacheable(path: str | Path, *, content_hash: str = "") -> bool:
+    """Whether `load` can keep its arrays for the next process: the disk cache is on and holds them already or
+    its folder can be written. Without that every process would read the file afresh (seconds; dlib: ~0.5 s)."""
+    import os
+
+    from mfmc.vision.cache import entry_path
+
+    entry = entry_path("shape_ert", Path(path).resolve(), version=READER_VERSION, content_hash=content_hash)
+    if entry is None:
+        return False
+    if entry.is_file():
+        return True
+    folder = entry.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder.is_dir() and os.access(folder, os.W_OK)
+
+
 def load(path: str | Path, *, content_hash: str = "") -> ShapePredictor:
     """The predictor of the dlib file `path`, once per process: read from the disk cache, or read from the file
     (a few seconds) and cached."""

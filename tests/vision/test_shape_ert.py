@@ -140,3 +140,21 @@ def test_a_batch_of_faces_gives_each_face_its_own_points(pipeline: FacePipeline)
     flat = pipeline.detect(upright)
     mapped = np.array([[turned.shape[1] - 1 - y, x] for x, y in lm.predict(turned, on_side)[0]], np.float32)
     assert np.abs(mapped - lm.predict(upright, flat)[0]).mean() < 2.0  # the same face, found the same way
+
+
+def test_without_a_writable_cache_dlib_reads_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Reading the file into numpy takes seconds; only worth it when the result is kept for the next process."""
+    monkeypatch.setattr(shape_ert, "_loaded", {})
+    monkeypatch.setattr(shape_ert, "read_predictor", lambda p: pytest.fail("must not read the file"))
+    monkeypatch.setattr(cache, "_state", {"dir": None})  # MFMC_CACHE_DIR=off
+    with caplog.at_level(logging.INFO):
+        assert isinstance(landmarks.shape_predictor("dlib_landmarks5"), dlib.shape_predictor)
+    assert "no writable model cache" in caplog.text
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"")  # the cache folder would have to be made inside a file: it cannot be written
+    monkeypatch.setattr(cache, "_state", {"dir": blocked / "models"})
+    assert not shape_ert.cacheable(model_path("dlib_landmarks5"))
+    assert isinstance(landmarks.shape_predictor("dlib_landmarks5"), dlib.shape_predictor)
+    monkeypatch.setattr(cache, "_state", {"dir": tmp_path / "new" / "models"})  # made on first use
+    assert shape_ert.cacheable(model_path("dlib_landmarks5"))
