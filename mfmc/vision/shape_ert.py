@@ -44,8 +44,8 @@ def _token_starts(data: np.ndarray, seed_gap: int = 1024, warmup: int = 256) -> 
     after its seed (chain 0 from the start) to as far past the next seed, and the offsets found are checked to be
     one unbroken chain from 0 to the end: a file where that fails is refused, never misread."""
     n = len(data)
-    step = (data & 0x0F).astype(np.int64) + 1
-    step = np.concatenate([step, np.ones(seed_gap + warmup, np.int64)])  # chains may run past the end
+    step = (data & 0x0F) + np.uint8(1)  # uint8: a byte per byte of the file, not eight
+    step = np.concatenate([step, np.ones(seed_gap + warmup, np.uint8)])  # chains may run past the end
     seeds = np.arange(0, n, seed_gap, dtype=np.int64)
     lo = np.where(seeds == 0, 0, seeds + warmup)  # chain j is trusted over [s_j + warmup, s_j+1 + warmup)
     hi = np.minimum(seeds + seed_gap + warmup, n)
@@ -58,11 +58,14 @@ def _token_starts(data: np.ndarray, seed_gap: int = 1024, warmup: int = 256) -> 
             break
         pos += step[pos]
     start = start[:n]
-    starts = np.flatnonzero(start)
-    if not len(starts) or starts[0] != 0 or starts[-1] + step[starts[-1]] != n:
+    starts = np.flatnonzero(start).astype(np.int64 if n >= 2**31 else np.int32)
+    del start
+    if not len(starts) or starts[0] != 0 or int(starts[-1]) + int(step[starts[-1]]) != n:
         raise ShapeFormatError("the file does not parse as a sequence of dlib integers")
-    if not np.array_equal(starts[1:], starts[:-1] + step[starts[:-1]]):
-        raise ShapeFormatError("the integer chain could not be followed (unexpected bytes)")
+    for i in range(0, len(starts) - 1, 1 << 22):  # in chunks: bounded memory
+        here = starts[i : i + (1 << 22) + 1]
+        if not np.array_equal(here[1:], here[:-1] + step[here[:-1]]):
+            raise ShapeFormatError("the integer chain could not be followed (unexpected bytes)")
     return starts
 
 
@@ -75,18 +78,21 @@ def tokens(raw: bytes) -> np.ndarray:
         starts = _token_starts(data)
     except ShapeFormatError:  # a chain that took long to fall into step: follow each one further
         starts = _token_starts(data, warmup=4096)
-    head = data[starts]
-    size = (head & 0x0F).astype(np.uint64)
-    if (size > 8).any():
-        raise ShapeFormatError("an integer longer than 8 bytes")
     padded = np.concatenate([data, np.zeros(9, np.uint8)])
-    windows = np.lib.stride_tricks.as_strided(padded, shape=(n := len(data), 8), strides=(1, 1))
-    value = np.ascontiguousarray(windows[starts + 1]).view("<u8").ravel()  # the 8 bytes after each header
-    keep = np.where(size >= 8, np.uint64(0xFFFFFFFFFFFFFFFF),
-                    (np.uint64(1) << (np.uint64(8) * np.minimum(size, np.uint64(7)))) - np.uint64(1))
-    del n
-    signed = (value & keep).astype(np.int64)
-    return np.where(head & 0x80, -signed, signed)
+    windows = np.lib.stride_tricks.as_strided(padded, shape=(len(data), 8), strides=(1, 1))
+    out = np.empty(len(starts), dtype=np.int64)
+    for i in range(0, len(starts), 1 << 22):  # in chunks: bounded memory
+        at = starts[i : i + (1 << 22)].astype(np.int64)
+        head = data[at]
+        size = (head & 0x0F).astype(np.uint64)
+        if (size > 8).any():
+            raise ShapeFormatError("an integer longer than 8 bytes")
+        value = np.ascontiguousarray(windows[at + 1]).view("<u8").ravel()  # the 8 bytes after each header
+        keep = np.where(size >= 8, np.uint64(0xFFFFFFFFFFFFFFFF),
+                        (np.uint64(1) << (np.uint64(8) * np.minimum(size, np.uint64(7)))) - np.uint64(1))
+        signed = (value & keep).astype(np.int64)
+        out[i : i + len(at)] = np.where(head & 0x80, -signed, signed)
+    return out
 
 
 @dataclass(frozen=True)
