@@ -8,9 +8,10 @@ The generic depth (hand-designed for this project, in units of the outer-eye-cor
 camera, 0 at the outer eye corners): estimated from a generic adult head of 90 mm between the outer eye corners
 (per point, in mm: nose tip +38, nose bridge +20…+32, nostrils +22…+30, inner eye corners +10, the eyelids'
 middles +8, brows +2…+20 from the outer ends inwards, lips +12 at the corners to +30 in the middle, chin +20,
-the jaw contour falling to -70 at the ears), then validated on openpeople character sheets (front view posed
-to the same person's three-quarter view: tests/swap/test_pose.py). The face outline points are silhouette
-points rather than fixed surface points, so they are modelled coarsely and left out of pose fitting.
+the jaw contour falling to -70 at the ears), then checked on real faces: a frontal pool face turned to a
+reserved openpeople person's ~35° view fits it better than unposed (tests/swap/test_pose.py), and the turned
+faces of the issue-11 photos (docs/swap.md). The face outline points are silhouette points rather than fixed
+surface points, so they are modelled coarsely and left out of pose fitting.
 
 Conventions (as `mfmc.vision.landmarks.estimate_pose`): yaw > 0 when the nose moves towards the image's right,
 pitch > 0 when the face tilts up; roll is the eye line's angle and is kept as it is.
@@ -291,9 +292,9 @@ def destination(source: np.ndarray, target: np.ndarray, alpha: float, *, express
 
 
 def shape_residual(source: np.ndarray, target: np.ndarray) -> float:
-    """RMS distance of the target's 68 points, posed to the source's pose and similarity-aligned onto its inner
-    points, from the source's, over the source's frontal eye-corner distance (its eye-corner distance over
-    cos(yaw)): near 0.05 for two faces of one pose and expression, larger with expression or shape changes."""
+    """RMS distance of the target's 68 points, turned to the source's yaw and similarity-aligned (`posed_to`),
+    from the source's, over the source's frontal size (`_frontal_scale`): near 0.05 for two faces of one
+    expression at any yaw the swap handles, larger with expression or shape changes."""
     src = lmk.as_points(source)
     aligned = posed_to(src, lmk.as_points(target))
     scale = _frontal_scale(src)
@@ -301,8 +302,8 @@ def shape_residual(source: np.ndarray, target: np.ndarray) -> float:
 
 
 def _frontal_scale(pts: np.ndarray) -> float:
-    """The face's size independent of yaw: the distance from the eye line's middle to the chin's middle lip
-    line... approximated by the larger of the eye-corner distance and 0.9 × the brow-to-chin height / 1.35."""
+    """The face's size, independent of yaw: the larger of the eye-corner distance and the brow-to-chin height
+    over 1.55 (their median ratio on the built-in pool's 81 faces; the eye-corner distance shrinks with yaw)."""
     eye = lmk.interocular(pts)
     height = float(np.linalg.norm(pts[lmk.BROWS].mean(0) - pts[8]))
     return max(eye, height / 1.55)
