@@ -117,6 +117,15 @@ def _polish(command: TyperGroup | TyperCommand) -> None:
         _polish(sub)
 
 
+# commands that never touch a model: a bad MFMC_* vision variable does not stop them (nor `--help`)
+NO_VISION = frozenset({"rules", "graph"})
+
+
+def _uses_vision(args: list[str]) -> bool:
+    name = next(iter(args), "")
+    return bool(name) and not name.startswith("-") and name not in NO_VISION and "--help" not in args
+
+
 def configure_vision(environ: Mapping[str, str]) -> None:
     """The vision settings of this process (models, devices, the model cache folder) from the MFMC_* variables:
     read here, once, and handed to the library (`mfmc.vision.settings`; imports only the standard library)."""
@@ -132,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mfmc {__version__}")
         return 0
     try:
-        configure_vision(os.environ)
+        if _uses_vision(args):
+            configure_vision(os.environ)
         command = typer.main.get_command(app_for(args))
         _polish(command)
         # Without standalone mode, click returns the code of a `typer.Exit` instead of raising it.

@@ -116,3 +116,18 @@ def test_doctor_reports_the_model_cache_the_cli_configured(tmp_path: Path, monke
     assert main(["doctor", "--no-verify"]) == 0
     assert "model cache: off" in capsys.readouterr().out
     assert cache.cache_dir() is None
+
+
+def test_a_bad_variable_stops_model_commands_only(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from mfmc.cli.main import main
+
+    monkeypatch.setattr(settings, "_state", dict(settings._state))
+    monkeypatch.setattr(cache, "_state", dict(cache._state))
+    monkeypatch.setenv("MFMC_BACKEND", "gpu")
+    assert main(["rules", "check", str(ROOT / "rules")]) == 0  # no model involved: runs as before
+    assert main(["faces", "--help"]) == 0
+    capsys.readouterr()
+    assert main(["doctor", "--no-verify"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown backend `gpu`" in err and "MFMC_BACKEND" in err
