@@ -339,6 +339,7 @@ class FakeGenerator:
         # the swap turns a target to the source's pose (mfmc.swap.pose): frontal targets for sources up to 60° of
         # yaw and 30° of pitch (pool targets are within 30° themselves)
         any_pose = dataclasses.replace(any_quality, max_yaw=90.0, max_pitch=60.0)
+        turned_yaw = 25.0  # degrees: frontal sources keep the query they had (another step reorders targets)
         steps: list[tuple[str, dict[str, Any]]] = [
             ("", {}),
             ("any age group", {"same_group": "gender"}),
@@ -346,9 +347,11 @@ class FakeGenerator:
             ("any quality", {"same_group": "gender", "compatibility": any_quality}),
             # a turned source: targets up to 40° of yaw away, still only when their 68 points fit (`_fits`)
             ("wider pose", {"same_group": "gender", "compatibility": wide_pose}),
-            # then any pose: a target's shape turned to the source's must still fit (`_fits`)
-            ("any pose (turned to the source's)", {"same_group": "gender", "compatibility": any_pose}),
         ]
+        yaw = float(face.pose[0][0]) if face.pose is not None else float("nan")
+        if np.isfinite(yaw) and abs(yaw) >= turned_yaw:
+            # then, for a turned source, any pose: a target's shape turned to the source's must still fit (`_fits`)
+            steps.append(("any pose (turned to the source's)", {"same_group": "gender", "compatibility": any_pose}))
         lm = np.asarray(face.landmarks68[0], dtype=np.float64)
         scores: dict[str, float] = {}
 

@@ -302,8 +302,7 @@ def shape_residual(source: np.ndarray, target: np.ndarray) -> float:
 
 
 def _frontal_scale(pts: np.ndarray) -> float:
-    """The face's size, independent of yaw: the larger of the eye-corner distance and the brow-to-chin height
-    over 1.55 (their median ratio on the built-in pool's 81 faces; the eye-corner distance shrinks with yaw)."""
-    eye = lmk.interocular(pts)
-    height = float(np.linalg.norm(pts[lmk.BROWS].mean(0) - pts[8]))
-    return max(eye, height / 1.55)
+    """The face's eye-corner distance as if it faced the camera: over cos(yaw) (`source_pose`, capped at 60°);
+    at a frontal pose the plain eye-corner distance, as the unposed check used."""
+    yaw = min(abs(source_pose(pts)[0]), 60.0)
+    return lmk.interocular(pts) / float(np.cos(np.radians(yaw)))
