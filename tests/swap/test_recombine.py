@@ -128,8 +128,9 @@ def test_shape_moves_keep_the_eyes_and_mouth_and_stay_symmetric(pool: TargetPool
 @pytest.mark.slow
 def test_new_supply_yields_more_distinct_identities_than_legacy(pool: TargetPool) -> None:
     """Greedy count on both recognizers (dlib and FaceNet at their thresholds) of the pool's people plus 24
-    recombinations per gender: measured 8 (6 women, 2 men; shape-model supply) vs 6 (5 women, 1 man; legacy);
-    13 vs 8 at n = 60. About 100 s on two shared cores (every candidate is rendered, detected and embedded)."""
+    recombinations per gender: measured 10 (7 women, 3 men; shape-model supply) vs 6 (5 women, 1 man; legacy);
+    14 vs 9 at n = 300 (`benchmarks/bench_pool.py --identities 300`). About 50 s on two shared cores (every
+    candidate is rendered, detected and embedded)."""
     pipeline = FacePipeline.embedded()
     names = ["dlib", "facenet"]
     old = identity_supply(pipeline, pool, 24, recognizers=names, supply=LEGACY)
