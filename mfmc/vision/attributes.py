@@ -8,6 +8,7 @@ normalised as (RGB - channel mean) / 256. Age is the expectation over 81 classes
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import dlib
@@ -62,3 +63,28 @@ class AgeGender:
         genders = np.asarray(self.labels)[np.argmax(gender_p, axis=1)]
         female = gender_p[:, list(self.labels).index("female")]
         return ages.astype(np.float32), genders, np.clip(female, 0.0, 1.0).astype(np.float32)
+
+    def gender_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> tuple[np.ndarray, np.ndarray]:
+        """(gender label, probability of "female") for the faces of several images (e.g. candidate fakes of one
+        face), rows in order: the gender network alone (the age network, ~5 of the ~8 ms, is not run), all chips
+        in one batch. The values are `estimate`'s."""
+        chips = [dlib.extract_image_chip(image, dlib.get_face_chip_details(s, 32, CHIP_PADDING))
+                 for image, faces in items if len(faces) for s in self._shapes.shapes(image, faces)]
+        if not chips:
+            return np.zeros(0, dtype="<U6"), np.zeros(0, np.float32)
+        p = np.asarray(self._gender.run(None, {"images": self._blob(chips)})[0], dtype=np.float32)
+        p = p.reshape(len(chips), -1)
+        female = np.clip(p[:, list(self.labels).index("female")], 0.0, 1.0).astype(np.float32)
+        return np.asarray(self.labels)[np.argmax(p, axis=1)], female
+
+
+def genders_of(model: AttributeEstimator, items: Sequence[tuple[np.ndarray, Faces]]) -> tuple[np.ndarray, np.ndarray]:
+    """(gender label, probability of "female") per face of several images: batched, gender only, with an
+    `AgeGender`; any other estimator (InsightFace's genderage, a stand-in) runs `estimate` per image."""
+    if isinstance(model, AgeGender):
+        return model.gender_many(items)
+    parts = [model.estimate(image, faces)[1:] for image, faces in items if len(faces)]
+    if not parts:
+        return np.zeros(0, dtype="<U6"), np.zeros(0, np.float32)
+    return (np.concatenate([np.asarray(g) for g, _ in parts]),
+            np.concatenate([np.asarray(f, dtype=np.float32) for _, f in parts]))

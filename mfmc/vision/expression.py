@@ -9,7 +9,8 @@ Measured on openpeople's expression sheets in docs/faces.md and tests/vision/tes
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -35,12 +36,16 @@ class ExpressionClassifier:
         self._session = session or keras_session(MODEL, "1", _build)
 
     def probabilities(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        if not len(faces):
+        return self.probabilities_many([(image, faces)])
+
+    def probabilities_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
+        """(N, 7) probabilities for the faces of several images (e.g. candidate fakes of one face), rows in
+        order, in batches of `batch`."""
+        crops = [cv2.cvtColor(align_crop(image, box, lm, SIZE, MARGIN), cv2.COLOR_RGB2GRAY)
+                 for image, faces in items for box, lm in zip(faces.boxes, faces.landmarks5, strict=True)]
+        if not crops:
             return np.zeros((0, len(CLASSES)), np.float32)
-        pairs = zip(faces.boxes, faces.landmarks5, strict=True)
-        grey = np.stack([cv2.cvtColor(align_crop(image, box, lm, SIZE, MARGIN), cv2.COLOR_RGB2GRAY)
-                         for box, lm in pairs])
-        blob = (grey.astype(np.float32)[..., None] / 255.0 - 0.5) * 2.0
+        blob = (np.stack(crops).astype(np.float32)[..., None] / 255.0 - 0.5) * 2.0
         return np.concatenate([np.asarray(self._session.run(None, {"images": blob[i : i + self.batch]})[0])
                                for i in range(0, len(blob), self.batch)]).astype(np.float32)
 
@@ -49,6 +54,19 @@ class ExpressionClassifier:
             return np.zeros(0, dtype="<U8")
         best = np.argmax(self.probabilities(image, faces), axis=1)
         return np.asarray([CLASSES[i].value for i in best], dtype="<U8")
+
+
+class Probabilities(Protocol):
+    def probabilities(self, image: np.ndarray, faces: Faces) -> np.ndarray: ...
+
+
+def probabilities_of(model: Probabilities, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
+    """(N, C) class probabilities per face of several images: batched with an `ExpressionClassifier`, per image
+    with any other model (a stand-in)."""
+    if isinstance(model, ExpressionClassifier):
+        return model.probabilities_many(items)
+    parts = [np.asarray(model.probabilities(image, faces), dtype=np.float32) for image, faces in items if len(faces)]
+    return np.concatenate(parts) if parts else np.zeros((0, len(CLASSES)), np.float32)
 
 
 def _build(path: Any) -> Any:

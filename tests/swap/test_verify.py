@@ -1,14 +1,18 @@
 """The verifier's adaptive order: the recognizer that rejects most per millisecond runs first, and a passing
-fake has still been checked by every recognizer (stub recognizers, no models)."""
+fake has still been checked by every recognizer (stub recognizers, no models); batched attribute checks on real
+fakes (the embedded models)."""
 
 from __future__ import annotations
 
 import time
 
 import numpy as np
+import pytest
 
+from mfmc.pool import TargetPool
 from mfmc.swap.verify import Verifier
-from mfmc.vision import Faces
+from mfmc.vision import FacePipeline, Faces
+from tests.swap.conftest import Group
 
 
 class _Rec:
@@ -154,3 +158,43 @@ def test_verify_many_gives_each_candidate_the_verdict_it_gets_alone() -> None:
     assert [v.distances for v in together] == [v.distances for v in alone]
     # one embedding call per recognizer for the batch: only the candidates the attribute checks kept
     assert pipe.recognizers["fast"].calls == 1 and pipe.recognizers["slow"].calls == 1
+
+
+@pytest.mark.slow
+def test_batched_attribute_checks_decide_as_the_per_candidate_models_on_real_fakes(
+        pipeline: FacePipeline, pool: TargetPool, group: Group) -> None:
+    """Real candidate fakes of each face of the group photo, verified together: each verdict's gender and
+    expression are what the models give for that candidate alone (`estimate`, `probabilities`), and every
+    decision is the one `verify` gives for it alone."""
+    from mfmc.swap import FakeGenerator
+    from mfmc.swap.recombine import Target
+    from mfmc.vision.expression import CLASSES
+
+    gen = FakeGenerator(pipeline, pool)
+    verifier = Verifier(pipeline, recognizers=gen.verifier.names)
+    image, faces = group.image, group.faces
+    attributes, expressions = pipeline.attributes, pipeline.expressions
+    assert attributes is not None
+    checked = 0
+    for i in range(len(faces)):
+        face = faces[i]
+        results = []
+        for cand in pool.query(face, k=4, seed=0, same_group="gender"):
+            t_img, t_lm = gen.recombiner.image(Target.plain(cand.id, pool.identity(cand.id)))
+            results.append(gen.swapper.swap(image, faces.landmarks68[i], t_img, t_lm, alpha=gen.alpha).patch
+                           .apply(image))
+        source = verifier.source_embeddings(image, face)
+        together = verifier.verify_many(results, face, source)
+        alone = [verifier.verify(r, face, source) for r in results]
+        assert [(v.passed, v.rejected, v.gender, v.expression) for v in together] == \
+               [(v.passed, v.rejected, v.gender, v.expression) for v in alone]
+        for result, v in zip(results, together, strict=True):
+            probe = face.replace(embeddings={}, landmarks68=v.landmarks68[None])
+            if expressions is not None and verifier.expression_to_keep(face) is not None:
+                p = expressions.probabilities(result, probe)[0]
+                assert v.expression == CLASSES[int(np.argmax(p))].value
+            if v.gender_checked:
+                _, gender, female = attributes.estimate(result, probe)
+                assert v.gender == str(gender[0]) and abs(v.female - float(female[0])) < 1e-5
+                checked += 1
+    assert checked >= 4  # the gender network ran on real candidates
