@@ -66,20 +66,32 @@ def anonymize_command(
 
     results, failed = over_folder(image, "anonymizing", lambda path, name: _one(gen, path, output / name, seed))
     every = [f for r in results.values() if isinstance(r, list) for f in r]
+    _folder_summary(len(results) - failed, every, output)
+    if report:
+        _write_json(report, results)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _folder_summary(photos: int, every: list[dict[str, Any]], output: Path) -> None:
+    """The folder's totals: faces swapped and fell back (per fallback and reason), changed expressions and
+    unchecked genders (per change and reason)."""
     fell: dict[str, int] = {}
     for f in every:
         if f["fallback"] not in ("none", "alpha"):
             fell[f"{f['fallback']} ({f['reason']})"] = fell.get(f"{f['fallback']} ({f['reason']})", 0) + 1
     from mfmc.cli.text import plural
 
-    print(f"{plural(len(results) - failed, 'photo')}, {plural(len(every), 'face')} anonymized into {output}, "
-          f"{len(every) - sum(fell.values())} swapped, {sum(fell.values())} fell back")
+    changed, unchecked = _expression_changed(every), _gender_unchecked(every)
+    print(f"{plural(photos, 'photo')}, {plural(len(every), 'face')} anonymized into {output}, "
+          f"{len(every) - sum(fell.values())} swapped, {sum(fell.values())} fell back"
+          + _kept_counts(changed, unchecked))
     for why, n in sorted(fell.items(), key=lambda kv: -kv[1]):
         print(f"  {n} x {why}")
-    if report:
-        _write_json(report, results)
-    if failed:
-        raise typer.Exit(2)
+    for why, n in _tally([f"expression changed {r['expression_changed']} (no candidate kept it)" for r in changed]):
+        print(f"  {n} x {why}")
+    for why, n in _tally([f"gender not checked ({why.split(' (')[0]})" for _, why in unchecked]):
+        print(f"  {n} x {why}")
 
 
 def _one(gen: Any, path: Path, out: Path, seed: int) -> list[dict[str, Any]]:
@@ -93,7 +105,8 @@ def _one(gen: Any, path: Path, out: Path, seed: int) -> list[dict[str, Any]]:
 
 
 def _summary(path: Path, reports: list[dict[str, Any]]) -> None:
-    """One line per photo: faces swapped, and how many fell back to what and why (a fallback is never silent)."""
+    """One line per photo: faces swapped, how many fell back to what and why (a fallback is never silent), and
+    what a swapped face's fake did not keep: a changed expression (no candidate kept it), a gender not checked."""
     swapped = sum(1 for r in reports if r["fallback"] in ("none", "alpha"))
     from mfmc.cli.text import plural
 
@@ -104,10 +117,49 @@ def _summary(path: Path, reports: list[dict[str, Any]]) -> None:
         for r in fell:
             kinds[r["fallback"]] = kinds.get(r["fallback"], 0) + 1
         line += ", fell back: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-    print(line)
+    changed, unchecked = _expression_changed(reports), _gender_unchecked(reports)
+    print(line + _kept_counts(changed, unchecked))
     for r in fell:
         errors = f" [{len(r.get('errors', []))} errors]" if r.get("errors") else ""
         print(f"  face {r['index']}: {r['fallback']}: {r['reason']}{errors}")
+    for r in changed:
+        print(f"  face {r['index']}: kept with expression {r['expression_changed']} (no candidate kept it)")
+    for r, why in unchecked:
+        print(f"  face {r['index']}: gender not checked: {why}")
+
+
+def _expression_changed(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Faces whose fake shows another expression class than the source (the expression fallback)."""
+    return [r for r in reports if r.get("expression_changed") is not None]
+
+
+def _gender_unchecked(reports: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """Swapped faces whose fake's gender was not checked, with why (the generator's note, e.g. an uncertain
+    source): a fallback (fill, pixelation) shows no face to check."""
+    out = []
+    for r in reports:
+        if r["fallback"] not in ("none", "alpha") or r.get("checks", {}).get("gender", True):
+            continue
+        notes = [n.removeprefix("gender not checked: ") for n in r.get("notes", [])
+                 if n.startswith("gender not checked: ")]
+        out.append((r, notes[0] if notes else "the source has no gender reading (no age/gender model)"))
+    return out
+
+
+def _kept_counts(changed: list[dict[str, Any]], unchecked: list[tuple[dict[str, Any], str]]) -> str:
+    parts = []
+    if changed:
+        parts.append(f"{len(changed)} with a changed expression")
+    if unchecked:
+        parts.append(f"{len(unchecked)} without a gender check")
+    return "".join(f", {p}" for p in parts)
+
+
+def _tally(lines: list[str]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+    return sorted(counts.items(), key=lambda kv: -kv[1])
 
 
 def _write_json(path: Path, data: Any) -> None:
