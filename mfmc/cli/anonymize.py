@@ -50,7 +50,8 @@ def anonymize_command(
             raise InvalidInputError(f"unknown verifier `{unknown[0] if unknown else verifiers}`",
                                     help=f"available: {', '.join(known)}")
     # the models load in the background while the swap code is imported and faces detected
-    pipeline.preload(landmarks=True, attributes=True, expressions=True, recognizers=list(pipeline.recognizers))
+    pipeline.preload(detector=True, landmarks=True, attributes=True, expressions=True,
+                     recognizers=list(pipeline.recognizers))
     from mfmc.pool import TargetPool
     from mfmc.swap import FakeGenerator
 

@@ -31,8 +31,8 @@ def faces_command(
     if not image.is_dir():  # refuse `/dev/zero`, a FIFO, a missing file before loading any model
         require_regular_file(image, error=InvalidImageError)
     pipe = FacePipeline.default()
-    if attributes:  # age/gender load in the background while the photo is read and its faces detected
-        pipe.preload(attributes=True, expressions=True)
+    # the detector (then age/gender) loads in the background while the photo is read (and its faces detected)
+    pipe.preload(detector=True, attributes=attributes, expressions=attributes)
     if not image.is_dir():
         records = _faces_of(pipe, image, annotate, attributes)
         if as_json:

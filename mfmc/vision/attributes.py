@@ -18,11 +18,18 @@ from mfmc.vision.faces import GENDERS, Faces
 from mfmc.vision.landmarks import DlibShapes
 from mfmc.vision.protocols import AttributeEstimator as AttributeEstimator  # re-exported
 from mfmc.vision.registry import model_path
-from mfmc.vision.runtime import create_session
+from mfmc.vision.runtime import cached_cpu_session
 
 MEANS = np.array([122.781998, 117.000999, 104.297997], dtype=np.float32)
 CHIP_PADDING = 0.2
 AGE_WEIGHTS = np.array([0.25, *range(1, 81)], dtype=np.float32)
+
+
+def _session(name: str) -> Any:
+    """A CPU session of a registered ONNX file, opened from onnxruntime's optimized form of it when cached."""
+    from mfmc.vision.registry import MODELS
+
+    return cached_cpu_session(name, model_path(name), version="1", content_hash=MODELS[name].sha256)
 
 
 class AgeGender:
@@ -32,8 +39,8 @@ class AgeGender:
 
     def __init__(self, age_session: Any | None = None, gender_session: Any | None = None,
                  shapes: DlibShapes | None = None) -> None:
-        self._age = age_session or create_session(model_path("age"), providers=["CPUExecutionProvider"])
-        self._gender = gender_session or create_session(model_path("gender"), providers=["CPUExecutionProvider"])
+        self._age = age_session or _session("age")
+        self._gender = gender_session or _session("gender")
         self._shapes = shapes or DlibShapes()
         self.labels = GENDERS
         self.age_weights = AGE_WEIGHTS

@@ -86,6 +86,16 @@ def load_or_build(
     return result
 
 
+def read_entry(path: Path) -> bytes | None:
+    """The payload of the entry at `path` (from `entry_path`), or None when it is missing or corrupt."""
+    return _read(path)
+
+
+def write_entry(path: Path, data: bytes) -> None:
+    """Store `data` at `path` (from `entry_path`), atomically; an unwritable folder is logged at debug level."""
+    _write(path, data)
+
+
 _MAGIC = b"mfmc-cache-1\n"
 _HEAD = len(_MAGIC) + 12  # then the payload's length (8 bytes) and CRC-32 (4 bytes), little-endian
 

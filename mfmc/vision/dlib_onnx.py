@@ -348,15 +348,12 @@ class DlibOnnxNet:
     and the converter's version): later processes skip the conversion (and the `onnx` import)."""
 
     def __init__(self, path: str | Path, *, content_hash: str = "", threads: int | None = None) -> None:
-        from mfmc.vision.cache import load_or_build
-        from mfmc.vision.runtime import create_session
+        from mfmc.vision.runtime import cached_cpu_session
 
-        def session(data: bytes) -> Any:
-            # CPU only: on a GPU host dlib itself would be the better-tested path, and the graph is tiny anyway
-            return create_session(data, providers=["CPUExecutionProvider"], threads=threads or os.cpu_count())
-
-        self._session = load_or_build("dlib_resnet", Path(path), version=CONVERTER_VERSION,
-                                      content_hash=content_hash, build=lambda: convert(path), use=session)
+        # CPU only: on a GPU host dlib itself would be the better-tested path, and the graph is tiny anyway
+        self._session = cached_cpu_session("dlib_resnet", Path(path), version=CONVERTER_VERSION,
+                                           content_hash=content_hash, build=lambda: convert(path),
+                                           threads=threads or os.cpu_count())
 
     def __call__(self, chips: np.ndarray) -> np.ndarray:
         chips = np.ascontiguousarray(chips, dtype=np.uint8)

@@ -445,15 +445,11 @@ class FaceNetOnnx:
     """The FaceNet graph as an onnxruntime session: `net(faces)` -> (N, 512) float32, L2-normalised."""
 
     def __init__(self, path: str | Path, *, content_hash: str = "", threads: int | None = None) -> None:
-        from mfmc.vision.cache import load_or_build
-        from mfmc.vision.runtime import create_session
+        from mfmc.vision.runtime import cached_cpu_session
 
-        def session(data: bytes) -> Any:
-            return create_session(data, providers=["CPUExecutionProvider"], threads=threads or os.cpu_count())
-
-        self._session = load_or_build(
+        self._session = cached_cpu_session(
             "facenet", Path(path), version=CONVERTER_VERSION, content_hash=content_hash,
-            build=lambda: build_onnx(read_graph(path)).SerializeToString(), use=session,
+            build=lambda: build_onnx(read_graph(path)).SerializeToString(), threads=threads or os.cpu_count(),
         )
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:

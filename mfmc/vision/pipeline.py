@@ -187,14 +187,18 @@ class FacePipeline:
         return self._expressions.get()
 
     def preload(self, *, attributes: bool = False, expressions: bool = False, recognizers: Iterable[str] = (),
-                landmarks: bool = False) -> threading.Thread:
+                landmarks: bool = False, detector: bool = False) -> threading.Thread:
         """Start building the named parts in a background thread (returned, already started) while the caller
-        goes on (imports, detection): a later use of a part waits for its build instead of starting another.
+        goes on (imports, reading the photo, detection): a later use of a part waits for its build instead of
+        starting another. The detector first (a command needs it right after reading its photo), then the parts
+        in the order `analyze` uses them.
 
         The parts mostly release the GIL while they load (onnxruntime sessions; the 68-point model is read from
         the disk cache by numpy), so on two cores they load beside the caller's work. A part that fails to build
         here is logged and built again (raising) where it is used."""
-        jobs: list[tuple[str, Callable[[], object]]] = []  # in the order `analyze` needs them
+        jobs: list[tuple[str, Callable[[], object]]] = []  # in the order they are needed
+        if detector:
+            jobs.append(("detector", self._detector.get))
         if landmarks:
             jobs.append(("landmarks", self._landmarker.get))
         if attributes:

@@ -278,15 +278,11 @@ def prewhiten(crops: np.ndarray) -> np.ndarray:
 def keras_session(model: str, version: str, build: Callable[[Path], Any]) -> Any:
     """An onnxruntime session for registered model `model`, converted from its Keras weights by `build(path)`
     (an ONNX ModelProto) once and then read from the disk cache (`mfmc.vision.cache`)."""
-    from mfmc.vision.cache import load_or_build
-    from mfmc.vision.runtime import create_session
+    from mfmc.vision.runtime import cached_cpu_session
 
     path = model_path(model)
-    return load_or_build(
-        model, path, version=version, content_hash=MODELS[model].sha256,
-        build=lambda: build(path).SerializeToString(),
-        use=lambda data: create_session(data, providers=["CPUExecutionProvider"], threads=os.cpu_count()),
-    )
+    return cached_cpu_session(model, path, version=version, content_hash=MODELS[model].sha256,
+                              build=lambda: build(path).SerializeToString(), threads=os.cpu_count())
 
 
 class CropRecognizer(AlignedCropRecognizer):

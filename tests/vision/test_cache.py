@@ -11,10 +11,11 @@ import os
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from mfmc.vision import cache, dlib_onnx, registry
+from mfmc.vision import cache, dlib_onnx, registry, runtime
 from mfmc.vision.registry import model_path
 
 
@@ -94,20 +95,40 @@ def test_model_path_detects_an_altered_model_despite_the_cache(cache_dir: Path, 
 @pytest.mark.slow
 def test_dlib_graph_cached_stale_and_corrupt_entries_rebuilt(cache_dir: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The converted graph and onnxruntime's optimized form of it (`runtime.cached_cpu_session`) are cached; a
+    later process opens the optimized graph (same descriptors on real and random chips, bit for bit); a damaged
+    entry of either is never used."""
     source = tmp_path / "dlib_resnet.dat"
     shutil.copyfile(model_path("dlib_resnet"), source)
-    chips = np.random.default_rng(0).integers(0, 255, (2, 150, 150, 3), dtype=np.uint8)
+    chips = np.random.default_rng(0).integers(0, 255, (3, 150, 150, 3), dtype=np.uint8)
+    chips[0] = cv2.resize(_astronaut_face(), (150, 150), interpolation=cv2.INTER_AREA)
     reference = dlib_onnx.DlibOnnxNet(source)(chips)
-    (entry,) = _entries(cache_dir, "dlib_resnet")
+    graphs = [p for p in _entries(cache_dir, "dlib_resnet") if "-ort-" not in p.name]
+    assert len(graphs) == 1 and len(_entries(cache_dir, "dlib_resnet-ort")) == 1
+    entry, optimized = graphs[0], _entries(cache_dir, "dlib_resnet-ort")[0]
 
     conversions: list[int] = []
-    real = dlib_onnx.convert
+    opened: list[bool] = []  # per session: whether onnxruntime optimized the graph itself
+    real, real_session = dlib_onnx.convert, runtime.create_session
     monkeypatch.setattr(dlib_onnx, "convert", lambda p: conversions.append(1) or real(p))
+
+    def session(*args: object, optimize: bool = True, **kwargs: object) -> object:
+        opened.append(optimize)
+        return real_session(*args, optimize=optimize, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runtime, "create_session", session)
     np.testing.assert_array_equal(dlib_onnx.DlibOnnxNet(source)(chips), reference)
-    assert conversions == []  # the cached graph was used
+    assert conversions == [] and opened == [False]  # the cached optimized graph was opened as it is
+
+    _flip_byte(optimized, 5000)  # a damaged optimized graph: the cached graph is optimized again
+    np.testing.assert_array_equal(dlib_onnx.DlibOnnxNet(source)(chips), reference)
+    assert conversions == [] and opened == [False, True]
+    np.testing.assert_array_equal(dlib_onnx.DlibOnnxNet(source)(chips), reference)
+    assert opened == [False, True, False]  # and saved again
 
     # one flipped bit inside the weights still parses as ONNX and runs: the checksum must catch it
     _flip_byte(entry, 5000)
+    optimized.unlink()
     np.testing.assert_array_equal(dlib_onnx.DlibOnnxNet(source)(chips), reference)
     assert conversions == [1]
     np.testing.assert_array_equal(dlib_onnx.DlibOnnxNet(source)(chips), reference)  # the rebuilt entry is good
@@ -120,3 +141,20 @@ def test_dlib_graph_cached_stale_and_corrupt_entries_rebuilt(cache_dir: Path, tm
     shutil.rmtree(cache_dir)  # deleting is safe
     np.testing.assert_array_equal(dlib_onnx.DlibOnnxNet(source)(chips), reference)
     assert len(conversions) == 3
+    set_cache = cache._state  # without a cache folder: nothing saved, same descriptors
+    monkeypatch.setattr(cache, "_state", {"dir": None})
+    np.testing.assert_array_equal(dlib_onnx.DlibOnnxNet(source)(chips), reference)
+    assert set_cache["dir"] is not None and len(conversions) == 4
+
+
+def _astronaut_face() -> np.ndarray:
+    """The astronaut's face (a real photo, public domain), or a real openpeople portrait's."""
+    try:
+        from skimage import data
+
+        return np.ascontiguousarray(data.astronaut()[20:220, 150:330])
+    except ImportError:
+        from tests.vision.helpers import photo
+
+        image = photo("P001", "studio_portrait", 640)
+        return image[image.shape[0] // 5 : image.shape[0] // 2, image.shape[1] // 3 : 2 * image.shape[1] // 3]
