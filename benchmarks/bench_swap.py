@@ -12,7 +12,7 @@ process CPU time. The machine is shared: use `--repeat` and read the best and th
 
     python benchmarks/bench_swap.py [--pool DIR] [--repeat 2] [--photos 3] [--sheet /tmp/swap-sheet.png]
     python benchmarks/bench_swap.py --real [PHOTO ...] [--verifiers dlib,facenet] [--swapper split|warp]
-        [--seed N] [--batch K] [--max-attempts N] [--batch-ratio K]
+        [--seed N] [--batch K] [--max-attempts N] [--batch-ratio K] [--attributes-ratio K]
 
 `--batch 1` verifies candidates one at a time (the sequential baseline of `FakeGenerator(batch=...)`); the
 medians per face and stage (wall, warm) are what the issue-17 target (≤ 100 ms per face) is judged on.
@@ -177,6 +177,51 @@ def batch_ratio(gen: FakeGenerator, pipe: FacePipeline, photos: list, k: int, re
             "ratio": statistics.median(one_ms) / statistics.median(many_ms)}
 
 
+def attributes_ratio(gen: FakeGenerator, pipe: FacePipeline, photos: list, k: int,
+                     repeat: int = 3) -> dict[str, float]:
+    """The attribute checks of k real candidates of each face (≥ 48 px): as before batching (age and gender
+    by `estimate`, then `probabilities`, one candidate at a time) against now (the gender network alone over
+    all candidates, `genders_of`, and `probabilities_of`), interleaved in one process; same labels and classes
+    asserted. Landmarks are re-predicted once per candidate beforehand, as `verify_many` does."""
+    from mfmc.swap.recombine import Target
+    from mfmc.vision.attributes import genders_of
+    from mfmc.vision.expression import probabilities_of
+
+    attrs, exprs, marks = pipe.attributes, pipe.expressions, pipe.landmarker
+    assert attrs is not None and marks is not None
+    old_ms, new_ms, n = [], [], 0
+    for _, image in photos:
+        faces = pipe.analyze(image, recognizers=gen.verifier.names)  # the pool query needs embeddings
+        for i in range(len(faces)):
+            box = faces.boxes[i]
+            if min(box[2] - box[0], box[3] - box[1]) < 48:
+                continue
+            face = faces[i].replace(embeddings={})
+            items = []
+            for cand in gen.pool.query(faces[i], k=k, seed=0, same_group="gender"):
+                t_img, t_lm = gen.recombiner.image(Target.plain(cand.id, gen.pool.identity(cand.id)))
+                result = gen.swapper.swap(image, faces.landmarks68[i], t_img, t_lm, alpha=gen.alpha).patch.apply(image)
+                items.append((result, face.replace(landmarks68=marks.predict(result, face))))
+            if len(items) < 2:
+                continue
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                before = [(attrs.estimate(r, f)[1][0],
+                           None if exprs is None else int(np.argmax(exprs.probabilities(r, f)))) for r, f in items]
+                t1 = time.perf_counter()
+                genders, _ = genders_of(attrs, items)
+                classes = [None] * len(items) if exprs is None else np.argmax(probabilities_of(exprs, items), axis=1)
+                t2 = time.perf_counter()
+                assert [(str(g), None if c is None else int(c)) for g, c in zip(genders, classes, strict=True)] == \
+                       [(str(g), c) for g, c in before]
+                old_ms.append((t1 - t0) * 1000 / len(items))
+                new_ms.append((t2 - t1) * 1000 / len(items))
+            n += 1
+    return {"faces": n, "candidates_per_face": k, "ms_per_candidate_before": statistics.median(old_ms),
+            "ms_per_candidate_batched": statistics.median(new_ms),
+            "ratio": statistics.median(old_ms) / statistics.median(new_ms)}
+
+
 def _best_iou(a: np.ndarray, b: np.ndarray) -> list[float]:
     out = []
     for box in a:
@@ -222,6 +267,9 @@ def main() -> None:
     ap.add_argument("--max-attempts", type=int, default=None, help="candidates per face (default: the generator's)")
     ap.add_argument("--batch-ratio", type=int, default=0, metavar="K",
                     help="only time verifying K candidates per face one at a time against batched, then exit")
+    ap.add_argument("--attributes-ratio", type=int, default=0, metavar="K",
+                    help="only time the attribute checks (gender, expression) of K real candidates per face as "
+                         "before batching against batched, then exit")
     args = ap.parse_args()
     pipe = FacePipeline.default()
     pool = TargetPool.load(args.pool) if args.pool else TargetPool.default()
@@ -239,6 +287,9 @@ def main() -> None:
     else:
         photos = group_photos(pipe, args.photos)
     gen.fake_face(photos[0][1], pipe.analyze(photos[0][1]), 0)  # warm up models and caches
+    if args.attributes_ratio:
+        print(attributes_ratio(gen, pipe, photos, args.attributes_ratio))
+        return
     if args.batch_ratio:
         print(batch_ratio(gen, pipe, photos, args.batch_ratio))
         return
