@@ -18,6 +18,7 @@ import numpy as np
 from mfmc.vision import shape_ert
 from mfmc.vision.faces import Faces
 from mfmc.vision.orientation import predict_upright, upright_turn
+from mfmc.vision.protocols import Landmarker
 from mfmc.vision.registry import model_path
 from mfmc.vision.shape_ert import ShapePredictor
 
@@ -96,6 +97,38 @@ class DlibLandmarks68:
             for i in np.flatnonzero(~upright):
                 out[i] = predict_points(self._predictor, image, faces.boxes[i], faces.landmarks5[i])
         return out
+
+
+    def predict_many(self, items: list[tuple[np.ndarray, Faces]]) -> list[np.ndarray]:
+        """`predict` for the faces of several images (e.g. candidate fakes of one face), one (N_i, 68, 2) array
+        per item: the upright faces of all images in one numpy pass, each as `predict` gives it alone."""
+        if not isinstance(self._predictor, ShapePredictor):
+            return [self.predict(image, faces) for image, faces in items]
+        outs = [np.zeros((len(faces), 68, 2), dtype=np.float32) for _, faces in items]
+        with self._lock:
+            images, owner, rects, where = [], [], [], []
+            for k, (image, faces) in enumerate(items):
+                images.append(image)
+                for i, (box, five) in enumerate(zip(faces.boxes, faces.landmarks5, strict=True)):
+                    if upright_turn(five) == 0:
+                        r = dlib_rect(box)
+                        owner.append(k)
+                        rects.append((r.left(), r.top(), r.right(), r.bottom()))
+                        where.append((k, i))
+                    else:
+                        outs[k][i] = predict_points(self._predictor, image, box, five)
+            if rects:
+                points = self._predictor.predict_images(images, np.array(owner), np.array(rects, dtype=np.float64))
+                for (k, i), p in zip(where, points, strict=True):
+                    outs[k][i] = p
+        return outs
+
+
+def landmarks_of(landmarker: Landmarker, items: list[tuple[np.ndarray, Faces]]) -> list[np.ndarray]:
+    """(N_i, 68, 2) landmarks per item (image, faces): one batch with `DlibLandmarks68`, per image otherwise."""
+    if isinstance(landmarker, DlibLandmarks68):
+        return landmarker.predict_many(items)
+    return [np.asarray(landmarker.predict(image, faces), dtype=np.float32) for image, faces in items]
 
 
 class DlibShapes:

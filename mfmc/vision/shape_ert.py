@@ -264,10 +264,21 @@ class ShapePredictor:
 
     def predict_many(self, image: np.ndarray, rects: np.ndarray) -> np.ndarray:
         """(N, P, 2) float32 points for (N, 4) rectangles (left, top, right, bottom; dlib's inclusive corners)."""
+        rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+        return self.predict_images([image], np.zeros(len(rects), np.int64), rects)
+
+    def predict_images(self, images: list[np.ndarray], owner: np.ndarray, rects: np.ndarray) -> np.ndarray:
+        """(N, P, 2) float32 points for (N, 4) rectangles, rectangle i in `images[owner[i]]` (e.g. the same face in
+        several candidate fakes): one pass for all, each row as `predict_many` gives it alone."""
         m = self.model
         rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+        owner = np.asarray(owner, dtype=np.int64).reshape(-1)
         n = len(rects)
-        height, width = image.shape[:2]
+        if len(owner) != n:
+            raise ValueError(f"one image index per rectangle: {len(owner)} for {n}")
+        sizes = np.array([im.shape[:2] for im in images], dtype=np.int64).reshape(-1, 2)
+        height, width = sizes[owner, 0][:, None], sizes[owner, 1][:, None]
+        groups = [(k, owner == k) for k in range(len(images)) if (owner == k).any()]
         scale = (rects[:, 2:] - rects[:, :2])[:, None, :]  # dlib's unnormalizing_tform: (0,0),(1,0),(1,1) -> corners
         offset = rects[:, None, :2]
         reference = m.initial.reshape(-1, 2)
@@ -288,10 +299,12 @@ class ShapePredictor:
             px, py = pixel[..., 0], pixel[..., 1]
             inside = (px >= 0) & (px < width) & (py >= 0) & (py < height)
             values = np.zeros(px.shape, np.float32)
-            found = image[py[inside], px[inside]]
-            if image.ndim == 3:  # dlib's get_pixel_intensity of an rgb_pixel: (r + g + b) / 3 in integers
-                found = found.astype(np.int32).sum(axis=1) // 3
-            values[inside] = found
+            for k, mine in groups:
+                sel = inside & mine[:, None]
+                found = images[k][py[sel], px[sel]]
+                if images[k].ndim == 3:  # dlib's get_pixel_intensity of an rgb_pixel: (r + g + b) / 3 in integers
+                    found = found.astype(np.int32).sum(axis=1) // 3
+                values[sel] = found
             node = np.zeros((n, self._trees), np.int64)
             for _ in range(self._depth):
                 flat = root + node

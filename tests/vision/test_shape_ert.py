@@ -142,6 +142,27 @@ def test_a_batch_of_faces_gives_each_face_its_own_points(pipeline: FacePipeline)
     assert np.abs(mapped - lm.predict(upright, flat)[0]).mean() < 2.0  # the same face, found the same way
 
 
+def test_faces_of_several_images_in_one_pass_get_their_own_points(pipeline: FacePipeline) -> None:
+    """`DlibLandmarks68.predict_many` (the verifier's path for candidate fakes: the same box in several images)
+    gives every face of every image the points `predict` gives it alone, bit for bit: real photos of different
+    sizes, a colour-swapped copy, a face lying on its side and an image without faces."""
+    lm = pipeline.landmarker
+    assert isinstance(lm, DlibLandmarks68)
+    sheet = photo("P003", "emotions_sheet", 1024)
+    portrait = photo("P004", "studio_portrait", 640)
+    turned = np.ascontiguousarray(np.rot90(portrait))
+    other = photo("P008", "studio_portrait", 640)
+    items = [(sheet, pipeline.detect(sheet)), (portrait, pipeline.detect(portrait)), (turned, pipeline.detect(turned))]
+    face = items[1][1]
+    items += [(other, face), (np.ascontiguousarray(other[..., ::-1]), face), (sheet, face[np.zeros(1, bool)])]
+    together = lm.predict_many(items)
+    assert [len(t) for t in together] == [len(f) for _, f in items] and len(together[0]) >= 10
+    for (image, faces), got in zip(items, together, strict=True):
+        np.testing.assert_array_equal(got, lm.predict(image, faces))
+    assert not np.array_equal(together[1], together[3])  # the same box in another photo: other points
+    assert landmarks.landmarks_of(lm, items)[2].shape == (1, 68, 2)
+
+
 def test_without_a_writable_cache_dlib_reads_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     """Reading the file into numpy takes seconds; only worth it when the result is kept for the next process."""
