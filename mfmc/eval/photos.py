@@ -444,6 +444,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--pool", type=Path, default=None, help="a pool folder (default: the built-in pool)")
     ap.add_argument("--max-attempts", type=int, default=None, help="candidates per face (default: the generator's)")
     ap.add_argument("--batch", type=int, default=None, help="candidates verified together (default: the generator's)")
+    ap.add_argument("--max-candidates", type=int, default=None,
+                    help="candidates swapped per face at most, attribute rejections included (default: 3 x attempts; "
+                    "= --max-attempts for the budget before attribute rejections stopped counting)")
+    ap.add_argument("--no-rank-mixes", action="store_true", help="recombined targets unranked (as before)")
+    ap.add_argument("--max-yaw", type=float, default=None, help="swap faces turned up to this yaw (default: 60)")
     ap.add_argument("--relax", default="", help="rules to switch off, to measure what each costs: "
                     + ",".join(RELAX))
     args = ap.parse_args(argv)
@@ -460,6 +465,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         options["max_attempts"] = args.max_attempts
     if args.batch is not None:
         options["batch"] = args.batch
+    if args.max_candidates is not None:
+        options["max_candidates"] = args.max_candidates
+    if args.no_rank_mixes:
+        options["rank_mixes"] = False
+    if args.max_yaw is not None:
+        options["max_yaw"] = args.max_yaw
     gen = FakeGenerator(pipe, pool, recognizers=verifiers, **options)
     _, summary = evaluate_photos(gen, pipe, photos, seed=args.seed)
     summary["verifiers"] = gen.verifier.names

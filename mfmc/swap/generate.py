@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,9 @@ MIN_FACE = 20
 # not clear a recognizer's bar rarely passes, so such targets go last. Other recognizers: SWAP_REACH.
 SWAP_REACH = 0.85
 REACH = {"dlib": 0.85, "facenet": 0.78}
+# Beyond this yaw (degrees, either way) a face is not swapped: the swap turns frontal targets at most this far
+# (mfmc.swap.pose), and a frontal face pasted on a profile looks absurd; such faces are pixelated (verified).
+MAX_YAW = 60.0
 
 
 @dataclass
@@ -56,11 +60,15 @@ class _Tried:
 class FakeGenerator:
     """Turns a face of a photo into a verified fake (a `FacePatch`) and says how in a `FaceReport`.
 
-    Per face: up to `max_attempts` targets (pool faces of the source's gender, then identities recombined from
-    several pool people) are swapped with geometry transfer `alpha` and verified with every recognizer of
-    `pipeline` (or the `recognizers` named), against the source and against everything in `avoid`; then up to
-    `alpha_retries` of the closest misses are swapped again with more of the target (alpha 1); then the face is
-    pixelated (verified), and as a last resort filled with one colour. The original face is never returned.
+    A face turned more than `max_yaw` degrees is not swapped (a frontal target on a profile looks absurd): it is
+    pixelated (verified), else filled, and the report says so. Otherwise: up to `max_attempts` targets judged by
+    the recognizers (pool faces of the source's gender, then identities recombined from several pool people,
+    both ranked by predicted reach; fakes rejected on gender or expression before any recognizer do not count,
+    at most `max_candidates` swaps in all) are swapped with geometry transfer `alpha` and verified with every
+    recognizer of `pipeline` (or the `recognizers` named), against the source and against everything in `avoid`;
+    then up to `alpha_retries` of the closest misses are swapped again with more of the target (alpha 1); then
+    the face is pixelated (verified), and as a last resort filled with one colour. The original face is never
+    returned.
     The query never widens to the other gender.
 
     A fake must also keep what the source shows (`Verifier`): it is rejected when the attribute model reads it
@@ -99,6 +107,9 @@ class FakeGenerator:
         batch: int = 3,
         keep_expression: bool = True,
         gender_confidence: float = GENDER_CONFIDENCE,
+        max_candidates: int | None = None,
+        max_yaw: float = MAX_YAW,
+        rank_mixes: bool = True,
     ) -> None:
         self.pipeline = pipeline
         self.pool = pool
@@ -146,6 +157,15 @@ class FakeGenerator:
         self.verifier = Verifier(pipeline, margin=margin, recognizers=recognizers,
                                  gender_confidence=gender_confidence)
         self.recombiner = Recombiner(pool)
+        # candidates swapped per face at most: fakes rejected on gender or expression do not count against
+        # `max_attempts` (they cost a swap and a few ms, no recognizer), this bounds what they may cost
+        self.max_candidates = max(self.max_attempts, int(max_candidates) if max_candidates is not None
+                                  else 3 * self.max_attempts)
+        self.max_yaw = float(max_yaw)
+        # rank recombined targets by predicted reach (their crops embedded once), as plain ones (`_promise`)
+        self.rank_mixes = rank_mixes
+        # recombined crops' embeddings (`_mix_promise`), by target id
+        self._mix_embeddings: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
 
     # -- public ------------------------------------------------------------------------------------------
     def anonymize(
@@ -260,6 +280,12 @@ class FakeGenerator:
         tried: list[_Tried] = []
         if not reason and lm68 is None:
             reason = "no 68-point landmarks for this face"
+        yaw = float(face.pose[0][0]) if face.pose is not None else float("nan")
+        turned = not reason and bool(np.isfinite(yaw)) and abs(yaw) > self.max_yaw
+        if turned:  # never a frontal face pasted on a profile: pixelated (verified), said in the report
+            reason = f"turned {yaw:.0f}°: beyond the {self.max_yaw:.0f}° a swap can keep natural"
+            report.notes.append(f"not swapped: {reason}")
+            log.info("face %d: not swapped (%s)", index, reason)
         if not reason:
             reason = self._swap_targets(image, face, lm68, source_emb, seed, avoid, report, tried)
             if not reason:
@@ -272,7 +298,8 @@ class FakeGenerator:
                 fallback = "none" if kept.attempt is not None and kept.attempt.alpha == self.alpha else "alpha"
                 return self._accepted(image, face, lm68, source_emb, report, kept, fallback, t_start)
 
-        polygon = face_polygon(box, lm68)
+        # a profile's 68 points are not reliable enough to outline it: the box's ellipse
+        polygon = face_polygon(box, None if turned else lm68)
         if source_emb:
             for cells in self.pixelate_cells:
                 t0 = time.perf_counter()
@@ -322,7 +349,13 @@ class FakeGenerator:
         return face
 
     def _query(self, face: Faces, seed: int, avoid: Avoid, report: FaceReport) -> list[Target]:
-        """Ranked targets: promising pool faces, recombined identities, then the rest.
+        """Ranked targets: promising pool faces, recombined identities (unranked), then the rest."""
+        ranked, mixes, rest = self._candidates(face, seed, avoid, report)
+        return ranked + mixes + rest
+
+    def _candidates(self, face: Faces, seed: int, avoid: Avoid,
+                    report: FaceReport) -> tuple[list[Target], list[Target], list[Target]]:
+        """Targets: promising pool faces (ranked), recombined identities, then the other pool faces.
 
         Widening steps, never to another gender (a woman given a male target reads male after any blending,
         design notes §6b): the pool's own filters; without the age group; without its expression filters (the
@@ -401,7 +434,7 @@ class FakeGenerator:
         donors = [c.id for c in fitting_all]
         mixes = self.recombiner.recipes(donors, self.recombine + max(0, self.max_attempts - len(ranked)),
                                         seed=seed, key=_face_key(face), exclude=used)
-        return ranked + mixes + rest
+        return ranked, mixes, rest
 
     def _fits(self, lm: np.ndarray, target_id: str) -> bool:
         """Whether the target's landmarks, similarity-aligned to the source's, differ little enough for a warp
@@ -426,41 +459,126 @@ class FakeGenerator:
         self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], seed: int,
         avoid: Avoid, report: FaceReport, tried: list[_Tried],
     ) -> str:
-        """Swap and verify ranked targets; "" when one passed (it is tried[-1]), else the reason none did."""
+        """Swap and verify ranked targets; "" when one passed (it is tried[-1]), else the reason none did.
+
+        First the plain pool targets predicted to clear every bar (`_promise`); only when none passed are the
+        recombined targets embedded and ranked the same way (`_ranked_rest`: promising recombinations, then
+        everything else by predicted reach). `max_attempts` counts the attempts the recognizers judged; fakes
+        rejected on gender or expression before any recognizer do not count, and at most `max_candidates`
+        candidates are swapped in all."""
         t0 = time.perf_counter()
         try:
-            candidates = self._query(face, seed, avoid, report)
+            ranked, mixes, rest = self._candidates(face, seed, avoid, report)
         except RECOVERABLE as err:
             return self._error(report, "query", err, "pool query failed")
         finally:
             report.timings_ms["query"] += (time.perf_counter() - t0) * 1000.0
-        if not candidates:
+        if not (ranked or mixes or rest):
             if not len(self.pool):
                 return "the pool is empty"
             return "the pool has no target of this face's gender and pose"
-        passed = self._run(image, face, lm68, source_emb, avoid, candidates[: self.max_attempts], self.alpha,
-                           report, tried)
+        start = len(tried)
+
+        def judged() -> int:
+            return sum(1 for t in tried[start:] if t.verdict is None or not t.verdict.rejected)
+
+        passed = self._run(image, face, lm68, source_emb, avoid, ranked[: self.max_candidates], self.alpha,
+                           report, tried, budget=self.max_attempts)
+        room = self.max_candidates - (len(tried) - start)
+        if passed is None and judged() < self.max_attempts and room > 0 and (mixes or rest):
+            t1 = time.perf_counter()
+            try:
+                order = self._ranked_rest(face, mixes, rest, report)
+            except RECOVERABLE as err:  # ranking is an optimisation: unranked, as before, when it fails
+                self._error(report, "rank", err, "ranking recombined targets failed")
+                order = mixes + rest
+            finally:
+                report.timings_ms["rank"] = report.timings_ms.get("rank", 0.0) + (time.perf_counter() - t1) * 1e3
+            passed = self._run(image, face, lm68, source_emb, avoid, order[:room], self.alpha, report, tried,
+                               budget=self.max_attempts - judged())
         if passed is not None:
             return ""
-        n = min(len(candidates), self.max_attempts)
-        collided = sum(1 for t in tried if t.verdict is not None and t.verdict.collision is not None)
-        tail = f" ({collided} matched another face of the photo)" if collided else ""
-        return f"none of {n} swapped targets passed verification{tail}"
+        n, k = len(tried) - start, judged()
+        collided = sum(1 for t in tried[start:] if t.verdict is not None and t.verdict.collision is not None)
+        tail = f", {collided} matched another face of the photo" if collided else ""
+        kept = f", {n - k} rejected on gender or expression" if n > k else ""
+        return f"none of {n} swapped targets passed verification ({k} judged by the recognizers{kept}{tail})"
+
+    def _ranked_rest(self, face: Faces, mixes: list[Target], rest: list[Target], report: FaceReport) -> list[Target]:
+        """Recombined targets predicted to clear every bar (their crop embedded once, `_mix_promise`), best
+        first, then the rest (plain targets that are not promising and the other recombinations) by predicted
+        reach."""
+        if not self.rank_mixes:
+            return mixes + rest
+        self._embed_mixes([t for t in mixes + rest if not t.is_plain])
+        score = {t.id: self._mix_promise(face, t) for t in mixes}
+        for t in rest:
+            score[t.id] = self._promise(face, t.parts[0]) if t.is_plain else self._mix_promise(face, t)
+        good = sorted((t for t in mixes if score[t.id] >= 1.0), key=lambda t: -score[t.id])
+        other = sorted([*rest, *(t for t in mixes if score[t.id] < 1.0)], key=lambda t: -score[t.id])
+        if mixes:
+            report.notes.append(f"recombined targets ranked: {len(good)} of {len(mixes)} predicted to clear the "
+                                "bars")
+        return good + other
+
+    def _embed_mixes(self, targets: list[Target]) -> None:
+        """Embed the crops of recombined targets not embedded yet, as the swap gets them (the composed crop and
+        its 68 points: no detection), one batched call per recognizer; kept by target id."""
+        from mfmc.vision import Faces as FacesType
+        from mfmc.vision.landmarks import five_from_68
+
+        todo = [t for t in targets if t.id not in self._mix_embeddings]
+        items: list[tuple[np.ndarray, Faces]] = []
+        for t in todo:
+            img, lm = self.recombiner.image(t)
+            lm = np.asarray(lm, np.float32)
+            box = np.array([[lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()]], np.float32)
+            items.append((img, FacesType(boxes=box, scores=np.ones(1, np.float32),
+                                         landmarks5=five_from_68(lm)[None].astype(np.float32),
+                                         landmarks68=lm[None])))
+        if not items:
+            return
+        embs = {n: np.asarray(self.pipeline.recognizers[n].embed_many(items), np.float32)
+                for n in self.verifier.names}
+        for k, t in enumerate(todo):
+            self._mix_embeddings[t.id] = {n: e[k] for n, e in embs.items()}
+        while len(self._mix_embeddings) > 512:
+            self._mix_embeddings.popitem(last=False)
+
+    def _mix_promise(self, face: Faces, target: Target) -> float:
+        """`_promise` for a recombined target, from its crop's embeddings (`_embed_mixes`); inf (not reranked)
+        when it has none."""
+        emb = self._mix_embeddings.get(target.id)
+        if not emb:
+            return float("inf")
+        score = float("inf")
+        for name in self.verifier.names:
+            if name in face.embeddings and name in emb:
+                d = float(self.pipeline.recognizers[name].distance(emb[name], face.embeddings[name][0]))
+                score = min(score, d * REACH.get(name, SWAP_REACH) / self.verifier.bar(name))
+        return score
 
     def _run(
         self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], avoid: Avoid,
-        targets: list[Target], alpha: float, report: FaceReport, tried: list[_Tried],
+        targets: list[Target], alpha: float, report: FaceReport, tried: list[_Tried], budget: int | None = None,
     ) -> _Tried | None:
         """Swap and verify `targets` in rank order, the first alone and then `batch` at a time (one batched
         embedding per recognizer); the first that passes (it is tried[-1]), or None. Candidates of a batch ranked
-        after the passing one are not reported: the decisions and the report are those of trying one at a time."""
+        after the passing one are not reported: the decisions and the report are those of trying one at a time.
+
+        `budget`: how many *judged* attempts (recognizers ran, or the swap or verification failed) may be spent;
+        a fake rejected on what it keeps (gender, expression: before any recognizer, a few ms) does not count,
+        so the loop goes on down `targets` (the caller caps their number). None: all of `targets`."""
+        left = len(targets) if budget is None else budget
         pos, size = 0, 1
-        while pos < len(targets):
-            chunk = targets[pos : pos + size]
+        while pos < len(targets) and left > 0:
+            chunk = targets[pos : pos + min(size, left)]
             pos, size = pos + len(chunk), self.batch
             for one in self._attempts(image, face, lm68, source_emb, avoid, chunk, alpha, report):
                 self._record(report, one)
                 tried.append(one)
+                if one.verdict is None or not one.verdict.rejected:
+                    left -= 1
                 if one.verdict is not None and one.verdict.passed:
                     return one
         return None

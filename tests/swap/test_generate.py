@@ -281,3 +281,79 @@ def test_the_fake_keeps_the_source_expression_when_a_candidate_does(
     assert report.target == first.target and report.expression_changed == f"{source_class}→neutral"
     assert any("expression fallback" in n for n in report.notes) and "expression" in report.reason
     assert report.attempts[-1].method == "swap-expression" and report.attempts[-1].passed
+
+
+class _FirstReadNeutral:
+    """An expression classifier for the test (FER2013 order): the first `k` different fakes it is shown read
+    "neutral", every other one (and any it saw before) the source's class. Fakes are told by their pixels."""
+
+    def __init__(self, box: np.ndarray, source_class: str, k: int):
+        from mfmc.vision.expression import CLASSES
+
+        x1, y1, x2, y2 = (int(v) for v in box)
+        self.window = (slice(y1, y2), slice(x1, x2))
+        self.names = [c.value for c in CLASSES]
+        self.source, self.k = self.names.index(source_class), k
+        self.seen: list[bytes] = []
+
+    def probabilities(self, image: np.ndarray, faces) -> np.ndarray:
+        key = image[self.window].tobytes()
+        if key not in self.seen:
+            self.seen.append(key)
+        p = np.full((len(faces), 7), 0.0, np.float32)
+        p[:, self.names.index("neutral") if self.seen.index(key) < self.k else self.source] = 0.9
+        return p
+
+    def classify(self, image: np.ndarray, faces) -> np.ndarray:
+        return np.asarray([self.names[i] for i in np.argmax(self.probabilities(image, faces), axis=1)])
+
+
+def test_attribute_rejections_do_not_use_up_the_attempts(
+    pipeline: FacePipeline, pool: TargetPool, group: Group
+) -> None:
+    """Real swaps, recognizers and pool; the expression classifier rejects the first 3 fakes (before any
+    recognizer). With 2 recognizer-judged attempts allowed, the generator goes on past them to candidates the
+    recognizers judge, and keeps the source's expression; when every fake is rejected it stops at
+    `max_candidates` (3 x 2) swaps and only then takes the expression fallback."""
+    from mfmc.vision import FacePipeline as Pipe
+
+    i, source_class = 2, "happy"
+    faces = group.faces.replace(expression=[source_class] * len(group.faces))
+    out = {}
+    for k in (3, 1000):
+        pipe = Pipe(pipeline.detector, landmarker=pipeline.landmarker,
+                    recognizers={n: pipeline.recognizers[n] for n in VERIFIERS}, attributes=pipeline.attributes,
+                    expressions=_FirstReadNeutral(group.faces.boxes[i], source_class, k))
+        gen = FakeGenerator(pipe, pool, recognizers=VERIFIERS, measure=False, alpha_retries=0, max_attempts=2)
+        assert gen.max_candidates == 6
+        out[k] = gen.fake_face(group.image, faces, i, seed=1)[1]
+    report = out[3]
+    first = [a for a in report.attempts if a.method == "swap"]
+    rejected = [a for a in first if a.reason == f"expression {source_class}→neutral"]
+    judged = [a for a in first if a not in rejected]
+    assert len(rejected) == 3 and first[:3] == rejected, report.to_dict()
+    assert 1 <= len(judged) <= 2 and all(a.distances for a in judged)
+    assert report.fallback == "none" and report.expression_changed is None and judged[-1].passed, report.to_dict()
+    report = out[1000]  # every fake changes the expression: the cap, then the expression fallback
+    first = [a for a in report.attempts if a.method == "swap"]
+    assert len(first) == 6 and all(a.reason == f"expression {source_class}→neutral" for a in first)
+    assert report.expression_changed == f"{source_class}→neutral" and report.verified, report.to_dict()
+
+
+def test_a_face_turned_beyond_the_limit_is_pixelated_never_swapped(pipeline: FacePipeline, pool: TargetPool) -> None:
+    """scikit-image's `camera`: a man turned about 60 degrees (the pose estimate reads 59 degrees). With the
+    limit at 55 degrees he is beyond it: no target is swapped onto him, pixelation is tried first (here dlib
+    still matches every pixelation of the profile, so it ends as a fill, verified by construction) and the report
+    says why; at the default 60 degrees he is within it and gets swap attempts."""
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) ships the camera photo")
+    image = np.ascontiguousarray(np.stack([skimage_data.camera()] * 3, axis=-1))
+    faces = pipeline.analyze(image, recognizers=VERIFIERS)
+    assert len(faces) == 1 and 55 < abs(float(faces.pose[0][0])) <= 60
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, measure=False, max_yaw=55)
+    _, report = gen.fake_face(image, faces, 0, seed=0)
+    assert report.fallback in ("obfuscate", "fill") and report.verified and report.target is None, report.to_dict()
+    assert report.reason.startswith("turned ") and "beyond the 55° a swap can keep natural" in report.reason
+    assert report.attempts[0].method == "pixelate" and all(a.method in ("pixelate", "fill") for a in report.attempts)
+    assert any("not swapped: turned" in n for n in report.notes)
+    _, report = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, measure=False).fake_face(image, faces, 0, seed=0)
+    assert any(a.method.startswith("swap") for a in report.attempts), report.to_dict()
