@@ -179,17 +179,19 @@ def batch_ratio(gen: FakeGenerator, pipe: FacePipeline, photos: list, k: int, re
 
 def attributes_ratio(gen: FakeGenerator, pipe: FacePipeline, photos: list, k: int,
                      repeat: int = 3) -> dict[str, float]:
-    """The attribute checks of k real candidates of each face (≥ 48 px): as before batching (age and gender
-    by `estimate`, then `probabilities`, one candidate at a time) against now (the gender network alone over
-    all candidates, `genders_of`, and `probabilities_of`), interleaved in one process; same labels and classes
-    asserted. Landmarks are re-predicted once per candidate beforehand, as `verify_many` does."""
+    """The checks before the recognizers for k real candidates of each face (≥ 48 px), as before batching
+    against now, interleaved in one process: the 68 points re-predicted one candidate at a time (`predict`)
+    against all in one pass (`landmarks_of`), same points asserted; then the attributes (age and gender by
+    `estimate`, then `probabilities`, one candidate at a time) against the gender network alone over all
+    candidates (`genders_of`) and `probabilities_of`, same labels and classes asserted."""
     from mfmc.swap.recombine import Target
     from mfmc.vision.attributes import genders_of
     from mfmc.vision.expression import probabilities_of
+    from mfmc.vision.landmarks import landmarks_of
 
     attrs, exprs, marks = pipe.attributes, pipe.expressions, pipe.landmarker
     assert attrs is not None and marks is not None
-    old_ms, new_ms, n = [], [], 0
+    old_ms, new_ms, lm_old, lm_new, n = [], [], [], [], 0
     for _, image in photos:
         faces = pipe.analyze(image, recognizers=gen.verifier.names)  # the pool query needs embeddings
         for i in range(len(faces)):
@@ -197,13 +199,23 @@ def attributes_ratio(gen: FakeGenerator, pipe: FacePipeline, photos: list, k: in
             if min(box[2] - box[0], box[3] - box[1]) < 48:
                 continue
             face = faces[i].replace(embeddings={})
-            items = []
+            results = []
             for cand in gen.pool.query(faces[i], k=k, seed=0, same_group="gender"):
                 t_img, t_lm = gen.recombiner.image(Target.plain(cand.id, gen.pool.identity(cand.id)))
-                result = gen.swapper.swap(image, faces.landmarks68[i], t_img, t_lm, alpha=gen.alpha).patch.apply(image)
-                items.append((result, face.replace(landmarks68=marks.predict(result, face))))
-            if len(items) < 2:
+                results.append(gen.swapper.swap(image, faces.landmarks68[i], t_img, t_lm, alpha=gen.alpha).patch
+                               .apply(image))
+            if len(results) < 2:
                 continue
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                alone = [marks.predict(r, face) for r in results]
+                t1 = time.perf_counter()
+                together = landmarks_of(marks, [(r, face) for r in results])
+                t2 = time.perf_counter()
+                assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
+                lm_old.append((t1 - t0) * 1000 / len(results))
+                lm_new.append((t2 - t1) * 1000 / len(results))
+            items = [(r, face.replace(landmarks68=lm)) for r, lm in zip(results, together, strict=True)]
             for _ in range(repeat):
                 t0 = time.perf_counter()
                 before = [(attrs.estimate(r, f)[1][0],
@@ -219,7 +231,10 @@ def attributes_ratio(gen: FakeGenerator, pipe: FacePipeline, photos: list, k: in
             n += 1
     return {"faces": n, "candidates_per_face": k, "ms_per_candidate_before": statistics.median(old_ms),
             "ms_per_candidate_batched": statistics.median(new_ms),
-            "ratio": statistics.median(old_ms) / statistics.median(new_ms)}
+            "ratio": statistics.median(old_ms) / statistics.median(new_ms),
+            "landmarks_ms_per_candidate_before": statistics.median(lm_old),
+            "landmarks_ms_per_candidate_batched": statistics.median(lm_new),
+            "landmarks_ratio": statistics.median(lm_old) / statistics.median(lm_new)}
 
 
 def _best_iou(a: np.ndarray, b: np.ndarray) -> list[float]:
@@ -268,7 +283,8 @@ def main() -> None:
     ap.add_argument("--batch-ratio", type=int, default=0, metavar="K",
                     help="only time verifying K candidates per face one at a time against batched, then exit")
     ap.add_argument("--attributes-ratio", type=int, default=0, metavar="K",
-                    help="only time the attribute checks (gender, expression) of K real candidates per face as "
+                    help="only time the checks before the recognizers (landmarks, gender, expression) of K real "
+                         "candidates per face as "
                          "before batching against batched, then exit")
     args = ap.parse_args()
     pipe = FacePipeline.default()
