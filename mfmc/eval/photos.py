@@ -445,8 +445,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--max-attempts", type=int, default=None, help="candidates per face (default: the generator's)")
     ap.add_argument("--batch", type=int, default=None, help="candidates verified together (default: the generator's)")
     ap.add_argument("--max-candidates", type=int, default=None,
-                    help="candidates swapped per face at most, attribute rejections included (default: 3 x attempts; "
-                    "= --max-attempts for the budget before attribute rejections stopped counting)")
+                    help="candidates swapped per face at most, attribute rejections included: above --max-attempts, "
+                    "fakes rejected on gender or expression do not use up the attempts (default: = attempts)")
     ap.add_argument("--no-rank-mixes", action="store_true", help="recombined targets unranked (as before)")
     ap.add_argument("--max-yaw", type=float, default=None, help="swap faces turned up to this yaw (default: 60)")
     ap.add_argument("--relax", default="", help="rules to switch off, to measure what each costs: "

@@ -314,7 +314,7 @@ def test_attribute_rejections_do_not_use_up_the_attempts(
     """Real swaps, recognizers and pool; the expression classifier rejects the first 3 fakes (before any
     recognizer). With 2 recognizer-judged attempts allowed, the generator goes on past them to candidates the
     recognizers judge, and keeps the source's expression; when every fake is rejected it stops at
-    `max_candidates` (3 x 2) swaps and only then takes the expression fallback."""
+    `max_candidates` (6) swaps and only then takes the expression fallback."""
     from mfmc.vision import FacePipeline as Pipe
 
     i, source_class = 2, "happy"
@@ -324,8 +324,8 @@ def test_attribute_rejections_do_not_use_up_the_attempts(
         pipe = Pipe(pipeline.detector, landmarker=pipeline.landmarker,
                     recognizers={n: pipeline.recognizers[n] for n in VERIFIERS}, attributes=pipeline.attributes,
                     expressions=_FirstReadNeutral(group.faces.boxes[i], source_class, k))
-        gen = FakeGenerator(pipe, pool, recognizers=VERIFIERS, measure=False, alpha_retries=0, max_attempts=2)
-        assert gen.max_candidates == 6
+        gen = FakeGenerator(pipe, pool, recognizers=VERIFIERS, measure=False, alpha_retries=0, max_attempts=2,
+                            max_candidates=6)
         out[k] = gen.fake_face(group.image, faces, i, seed=1)[1]
     report = out[3]
     first = [a for a in report.attempts if a.method == "swap"]
