@@ -14,8 +14,9 @@ numpy, and nothing loads the Lark parser until a file is parsed.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from mfmc.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from mfmc.policy.analysis import Analysis, Change, DeadStatement, Witness, analyze, diff
@@ -81,13 +82,7 @@ __all__ = [
 assert sorted(__all__) == sorted(_WHERE)
 
 
-def __getattr__(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module `mfmc.policy` has no attribute `{name}`")
-    value = getattr(importlib.import_module(f"mfmc.policy.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _WHERE, globals())
 
 
 def __dir__() -> list[str]:

@@ -5,8 +5,9 @@ Everything runs offline on CPU with model files that ship inside installed packa
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mfmc.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from mfmc.vision.faces import GENDERS, Faces
@@ -29,13 +30,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module `mfmc.vision` has no attribute `{name}`")
-    value = getattr(importlib.import_module(f"mfmc.vision.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [
