@@ -28,6 +28,7 @@ face_recognition, scikit-image; 41-288 px; LAB, L 0-100):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -45,6 +46,7 @@ MASK_TEXTURE = 0.35  # mouth-patch vertical-gradient energy over the eye band's 
 _EYES = 64.0  # eye-centre distance of the aligned crop (px)
 _SIZE = 160
 _LEFT = np.array([48.0, 64.0])  # image-left eye centre in the aligned crop
+_RIGHT = _LEFT + np.array([_EYES, 0.0])
 
 
 @dataclass(frozen=True)
@@ -55,35 +57,37 @@ class Kept:
     reason: str
 
 
-def _aligned(image: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The eye-aligned crop in LAB (L 0-100) and the 2x3 affine from the photo to the crop."""
-    left, right = pts[lmk.RIGHT_EYE].mean(0), pts[lmk.LEFT_EYE].mean(0)
-    d = right - left
-    scale = _EYES / max(float(np.hypot(*d)), 1e-6)
-    angle = float(np.arctan2(d[1], d[0]))
-    c, s = np.cos(angle) * scale, np.sin(angle) * scale
-    m = np.array([[c, s, 0.0], [-s, c, 0.0]])
-    m[:, 2] = _LEFT - m[:, :2] @ left
-    crop = cv2.warpAffine(image, m, (_SIZE, _SIZE), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-    return cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB), m
+class _EyeCrop:
+    """A face's eye-aligned crop in LAB (L 0-100), made once for all the tests of one face."""
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray) -> None:
+        self.pts = lmk.as_points(landmarks)
+        eyes = np.stack([self.pts[lmk.RIGHT_EYE].mean(0), self.pts[lmk.LEFT_EYE].mean(0)])
+        self.to_crop = lmk.similarity_fit(eyes, np.stack([_LEFT, _RIGHT]))
+        shrink = float(np.linalg.norm(eyes[1] - eyes[0])) > _EYES
+        crop = cv2.warpAffine(image, self.to_crop, (_SIZE, _SIZE),
+                              flags=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        self.lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+    @cached_property
+    def blackhat(self) -> np.ndarray:
+        """Thin dark structures of the crop's lightness (frames, lashes, creases), in L units."""
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+        return cv2.morphologyEx(self.lab[..., 0], cv2.MORPH_BLACKHAT, kernel)
+
+    def to_photo(self, points: np.ndarray) -> np.ndarray:
+        return lmk.transform(cv2.invertAffineTransform(self.to_crop), points)
 
 
-def _eye_patches(light: np.ndarray) -> list[np.ndarray]:
+def _lens_stats(crop: _EyeCrop) -> tuple[float, float]:
     y, x = int(_LEFT[1]), int(_LEFT[0])
-    return [light[y - 6 : y + 6, x - 10 : x + 10], light[y - 6 : y + 6, x + 54 : x + 74]]
-
-
-def lens_stats(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, float]:
-    """The brighter eye patch's mean L and the less flat one's spread (the figures the lens test compares)."""
-    lab, _ = _aligned(image, lmk.as_points(landmarks))
-    patches = _eye_patches(lab[..., 0])
+    light = crop.lab[..., 0]
+    patches = [light[y - 6 : y + 6, x - 10 : x + 10], light[y - 6 : y + 6, x + 54 : x + 74]]
     return max(float(p.mean()) for p in patches), max(float(p.std()) for p in patches)
 
 
-def mask_stats(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, float, float]:
-    """Mouth-patch chroma and b, the skin's chroma, and the mouth's vertical-gradient energy over the eye band's."""
-    lab, _ = _aligned(image, lmk.as_points(landmarks))
+def _mask_stats(crop: _EyeCrop) -> tuple[float, float, float, float]:
+    lab = crop.lab
     mouth = lab[108:132, 56:104].reshape(-1, 3)
     # skin tint: the most tinted of the under-eye band, the forehead and the temples (a mask may cover the
     # cheeks, bangs the forehead)
@@ -95,17 +99,21 @@ def mask_stats(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, 
     return float(np.hypot(a, b)), b, skin, energy
 
 
-def dark_lenses(image: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray]:
-    """Polygons (photo coordinates) of the dark lenses the face wears, one per eye; [] for bare eyes."""
-    pts = lmk.as_points(landmarks)
-    mean, spread = lens_stats(image, pts)
+def _frame_stats(crop: _EyeCrop) -> tuple[float, float, float]:
+    bh = crop.blackhat
+    bridge = float(bh[52:76, 74:86].mean(1).max())
+    rims = min(float(bh[70:86, 34:62].mean(1).max()), float(bh[70:86, 98:126].mean(1).max()))
+    temples = min(float(bh[56:72, 20:30].mean(0).max()), float(bh[56:72, 130:140].mean(0).max()))
+    return bridge, rims, temples
+
+
+def _lenses(crop: _EyeCrop) -> list[np.ndarray]:
+    mean, spread = _lens_stats(crop)
     if not (mean < LENS_L and spread < LENS_SPREAD):
         return []
-    lab, m = _aligned(image, pts)
-    dark = (lab[..., 0] < mean + 12.0).astype(np.uint8)
-    inverse = cv2.invertAffineTransform(m)
+    dark = (crop.lab[..., 0] < mean + 12.0).astype(np.uint8)
     polygons = []
-    for centre in (_LEFT, _LEFT + np.array([_EYES, 0.0])):
+    for centre in (_LEFT, _RIGHT):
         # the dark area around this eye, within a lens-sized window (a frame bridge may join both lenses)
         window = np.zeros_like(dark)
         cx, cy = int(centre[0]), int(centre[1])
@@ -117,25 +125,61 @@ def dark_lenses(image: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray]:
         blob = cv2.morphologyEx((labels == label).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
         blob = cv2.dilate(blob, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))  # the frame's edge too
         contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-        polygons.append(outline @ inverse[:, :2].T + inverse[:, 2])
+        polygons.append(crop.to_photo(max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)))
     return polygons
 
 
-def _blackhat(light: np.ndarray) -> np.ndarray:
-    """Thin dark structures of the aligned crop's lightness (frames, lashes, creases), in L units."""
-    return cv2.morphologyEx(light, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
+def _frames(crop: _EyeCrop) -> list[np.ndarray]:
+    bridge, rims, temples = _frame_stats(crop)
+    if not (bridge >= FRAME_BRIDGE and rims >= FRAME_RIM and temples >= FRAME_TEMPLE):
+        return []
+    bh = crop.blackhat
+    zone = np.zeros(bh.shape, np.uint8)
+    for cx in (int(_LEFT[0]), int(_RIGHT[0])):
+        cv2.ellipse(zone, (cx, int(_LEFT[1])), (40, 30), 0, 0, 360, 1, -1)
+    zone[50:80, 10:150] = 1  # the bridge and the temples
+    strokes = ((bh > 0.75 * min(bridge, rims, temples)) & (zone > 0)).astype(np.uint8)
+    strokes = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # specks of skin texture
+    eyes = np.zeros_like(strokes)
+    for idx in (lmk.RIGHT_EYE, lmk.LEFT_EYE):  # the eyes themselves are the target's
+        eye = lmk.transform(crop.to_crop, crop.pts[idx])
+        cv2.fillConvexPoly(eyes, np.round(eye).astype(np.int32), 1)
+    strokes &= 1 - cv2.dilate(eyes, np.ones((7, 7), np.uint8))
+    strokes = cv2.dilate(strokes, np.ones((3, 3), np.uint8))
+    strokes[int(_LEFT[1]) - 1 : int(_LEFT[1]) + 1, :] = 0  # the eye line: rims become upper and lower arcs
+    strokes[:, int(_LEFT[0]) - 1 : int(_LEFT[0]) + 1] = 0
+    strokes[:, int(_RIGHT[0]) - 1 : int(_RIGHT[0]) + 1] = 0
+    contours, _ = cv2.findContours(strokes, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [crop.to_photo(c.reshape(-1, 2).astype(np.float64)) for c in contours if cv2.contourArea(c) >= 4.0]
+
+
+def _mask(crop: _EyeCrop) -> np.ndarray | None:
+    chroma, b, skin, energy = _mask_stats(crop)
+    if not (skin >= SKIN_CHROMA and (chroma < MASK_CHROMA or b < 0.0) and energy < MASK_TEXTURE):
+        return None
+    pts = crop.pts
+    return np.vstack([pts[1:16], ((pts[28] + pts[29]) / 2.0)[None]])
+
+
+def lens_stats(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, float]:
+    """The brighter eye patch's mean L and the less flat one's spread (the figures the lens test compares)."""
+    return _lens_stats(_EyeCrop(image, landmarks))
+
+
+def mask_stats(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    """Mouth-patch chroma and b, the skin's chroma, and the mouth's vertical-gradient energy over the eye band's."""
+    return _mask_stats(_EyeCrop(image, landmarks))
 
 
 def frame_stats(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, float]:
     """Strength (L units) of a dark line across the nose bridge at eye level, the weaker lower rim under the
     eyes, and the weaker line at the temples beside the eyes: a frame has all three."""
-    lab, _ = _aligned(image, lmk.as_points(landmarks))
-    bh = _blackhat(lab[..., 0])
-    bridge = float(bh[52:76, 74:86].mean(1).max())
-    rims = min(float(bh[70:86, 34:62].mean(1).max()), float(bh[70:86, 98:126].mean(1).max()))
-    temples = min(float(bh[56:72, 20:30].mean(0).max()), float(bh[56:72, 130:140].mean(0).max()))
-    return bridge, rims, temples
+    return _frame_stats(_EyeCrop(image, landmarks))
+
+
+def dark_lenses(image: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray]:
+    """Polygons (photo coordinates) of the dark lenses the face wears, one per eye; [] for bare eyes."""
+    return _lenses(_EyeCrop(image, landmarks))
 
 
 def glasses_frames(image: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray]:
@@ -144,54 +188,27 @@ def glasses_frames(image: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray]
     The strokes are the crop's thin dark structures within the glasses' zone (around the eyes, across the
     bridge, at the temples), cut along the eye line so that each piece is an arc whose filled outline is the
     stroke itself, never the lens and the eye inside it."""
-    pts = lmk.as_points(landmarks)
-    bridge, rims, temples = frame_stats(image, pts)
-    if not (bridge >= FRAME_BRIDGE and rims >= FRAME_RIM and temples >= FRAME_TEMPLE):
-        return []
-    lab, m = _aligned(image, pts)
-    bh = _blackhat(lab[..., 0])
-    zone = np.zeros(bh.shape, np.uint8)
-    for cx in (int(_LEFT[0]), int(_LEFT[0] + _EYES)):
-        cv2.ellipse(zone, (cx, int(_LEFT[1])), (40, 30), 0, 0, 360, 1, -1)
-    zone[50:80, 10:150] = 1  # the bridge and the temples
-    strokes = ((bh > 0.75 * min(bridge, rims, temples)) & (zone > 0)).astype(np.uint8)
-    strokes = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # specks of skin texture
-    eyes = np.zeros_like(strokes)
-    for idx in (lmk.RIGHT_EYE, lmk.LEFT_EYE):  # the eyes themselves are the target's
-        eye = lmk.transform(m, pts[idx])
-        cv2.fillConvexPoly(eyes, np.round(eye).astype(np.int32), 1)
-    strokes &= 1 - cv2.dilate(eyes, np.ones((7, 7), np.uint8))
-    strokes = cv2.dilate(strokes, np.ones((3, 3), np.uint8))
-    strokes[int(_LEFT[1]) - 1 : int(_LEFT[1]) + 1, :] = 0  # the eye line: rims become upper and lower arcs
-    strokes[:, int(_LEFT[0]) - 1 : int(_LEFT[0]) + 1] = 0
-    strokes[:, int(_LEFT[0] + _EYES) - 1 : int(_LEFT[0] + _EYES) + 1] = 0
-    inverse = cv2.invertAffineTransform(m)
-    contours, _ = cv2.findContours(strokes, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return [c.reshape(-1, 2).astype(np.float64) @ inverse[:, :2].T + inverse[:, 2]
-            for c in contours if cv2.contourArea(c) >= 4.0]
+    return _frames(_EyeCrop(image, landmarks))
 
 
 def face_mask(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
     """The polygon (photo coordinates) of the face mask the face wears — the lower face from the jaw up to the
     nose bridge — or None."""
-    pts = lmk.as_points(landmarks)
-    chroma, b, skin, energy = mask_stats(image, pts)
-    if not (skin >= SKIN_CHROMA and (chroma < MASK_CHROMA or b < 0.0) and energy < MASK_TEXTURE):
-        return None
-    bridge = (pts[28] + pts[29]) / 2.0
-    return np.vstack([pts[1:16], bridge[None]])
+    return _mask(_EyeCrop(image, landmarks))
 
 
 def kept_regions(image: np.ndarray, landmarks: np.ndarray) -> list[Kept]:
-    """Everything the fake must keep of the source: its dark lenses or thick glasses frames, its face mask."""
+    """Everything the fake must keep of the source: its dark lenses or thick glasses frames, its face mask (one
+    aligned crop for all the tests)."""
+    crop = _EyeCrop(image, landmarks)
     kept = []
-    lenses = dark_lenses(image, landmarks)
+    lenses = _lenses(crop)
     if lenses:
         kept.append(Kept(tuple(lenses), "kept the source's dark glasses"))
-    frames = [] if lenses else glasses_frames(image, landmarks)
+    frames = [] if lenses else _frames(crop)
     if frames:
         kept.append(Kept(tuple(frames), "kept the source's glasses frames"))
-    mask = face_mask(image, landmarks)
+    mask = _mask(crop)
     if mask is not None:
         kept.append(Kept((mask,), "kept the source's face mask"))
     return kept
