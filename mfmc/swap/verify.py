@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,14 +20,6 @@ if TYPE_CHECKING:
 # 0.8 separates "sure" from "a coin toss". A gender-uncertain source is not checked (`Verdict.gender_checked`);
 # a fake of a checked source must read as the source's gender with this probability too (`Verifier.result_gender`).
 GENDER_CONFIDENCE = 0.8
-
-
-class _Attributes(Protocol):  # an `AgeGender` batches the gender network over candidates (`genders_of`)
-    def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
-
-
-class _Expressions(Protocol):  # an `ExpressionClassifier` batches over candidates (`probabilities_of`)
-    def probabilities(self, image: np.ndarray, faces: Faces) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -276,7 +268,7 @@ class Verifier:
     def _check_gender(self, results: Sequence[np.ndarray], probes: list[Faces], verdicts: list[Verdict],
                       keep: str | None) -> None:
         """The gender network alone on every candidate not yet rejected, in one batch (`genders_of`)."""
-        model: _Attributes | None = self.pipeline.attributes
+        model = self.pipeline.attributes
         if keep is None or model is None:
             return
         from mfmc.vision.attributes import genders_of
@@ -298,7 +290,7 @@ class Verifier:
         """The expression class of every candidate, in one batch (`probabilities_of`)."""
         from mfmc.vision.expression import CLASSES, probabilities_of
 
-        model: _Expressions | None = self.pipeline.expressions
+        model = self.pipeline.expressions
         if keep is None or model is None or not verdicts:
             return
         names = [c.value for c in CLASSES]

@@ -10,13 +10,16 @@ Measured on openpeople's expression sheets in docs/faces.md and tests/vision/tes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from mfmc.vision.faces import Expression, Faces
 from mfmc.vision.recognition import align_crop, keras_session, optional_model_missing
+
+if TYPE_CHECKING:
+    from mfmc.vision.protocols import ExpressionModel
 
 MODEL = "fer_expression"
 CLASSES = (Expression.ANGRY, Expression.DISGUST, Expression.FEAR, Expression.HAPPY, Expression.SAD,
@@ -56,11 +59,7 @@ class ExpressionClassifier:
         return np.asarray([CLASSES[i].value for i in best], dtype="<U8")
 
 
-class Probabilities(Protocol):
-    def probabilities(self, image: np.ndarray, faces: Faces) -> np.ndarray: ...
-
-
-def probabilities_of(model: Probabilities, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
+def probabilities_of(model: ExpressionModel, items: Sequence[tuple[np.ndarray, Faces]]) -> np.ndarray:
     """(N, C) class probabilities per face of several images: batched with an `ExpressionClassifier`, per image
     with any other model (a stand-in)."""
     if isinstance(model, ExpressionClassifier):
