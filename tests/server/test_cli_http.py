@@ -9,23 +9,15 @@ import numpy as np
 import pytest
 
 from mfmc.cli.main import main
-from mfmc.service import backends
 from mfmc.service.imaging import decode_png, encode_png
-from mfmc.service.testing import GridBackend, grid_photo
+from mfmc.service.testing import grid_photo
+from tests.platform.conftest import cli_environment
 from tests.server.conftest import deployment
 
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(backends, "VisionBackend", lambda *a, **k: GridBackend())
-    monkeypatch.setenv("MFMC_DATA_DIR", str(tmp_path / "client"))
-    monkeypatch.setenv("MFMC_PASSPHRASE", "cli over http passphrase")
-    monkeypatch.delenv("MFMC_DB_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    from mfmc.crypto.keys import KdfParams
-    from mfmc.service import platform as platform_mod
-
-    monkeypatch.setattr(platform_mod.Platform, "_kdf_params", lambda self: KdfParams.FAST_INSECURE)
+    cli_environment(monkeypatch, tmp_path)  # the client's data dir is tmp_path/data
     return lambda *args: main(list(args))
 
 
@@ -57,7 +49,7 @@ def test_cli_commands_over_http(cli, tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert cli("consent", "2", "2", "bob") == 2  # only the tagged user consents
         assert cli("consent", "2", "2", "carol") == 0
         # the keyrings live on the client side only; the server's data dir holds none
-        assert sorted(p.name for p in (tmp_path / "client" / "clients").iterdir()) == ["alice", "bob", "carol"]
+        assert sorted(p.name for p in (tmp_path / "data" / "clients").iterdir()) == ["alice", "bob", "carol"]
         assert not (dep.data_dir / "clients").exists() or not any((dep.data_dir / "clients").iterdir())
     capsys.readouterr()
     monkeypatch.setenv("MFMC_SERVER", "http://127.0.0.1:9")

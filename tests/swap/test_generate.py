@@ -218,19 +218,34 @@ def test_batched_verification_gives_the_sequential_verdicts(
     assert picks[1] == picks[4]
 
 
-class _ReadsChanged:
+class _Scripted:
+    """An expression classifier for the tests (FER2013 order) that reads the face window at `box`; subclasses
+    script `probabilities`, and `classify` takes their most probable class."""
+
+    def __init__(self, box: np.ndarray, source_class: str):
+        from mfmc.vision.expression import CLASSES
+
+        x1, y1, x2, y2 = (int(v) for v in box)
+        self.window = (slice(y1, y2), slice(x1, x2))
+        self.names = [c.value for c in CLASSES]
+        self.source = self.names.index(source_class)
+
+    def probabilities(self, image: np.ndarray, faces) -> np.ndarray:
+        raise NotImplementedError
+
+    def classify(self, image: np.ndarray, faces) -> np.ndarray:
+        return np.asarray([self.names[i] for i in np.argmax(self.probabilities(image, faces), axis=1)])
+
+
+class _ReadsChanged(_Scripted):
     """An expression classifier for the test (FER2013 order): the fake of one chosen target reads "neutral" (with
     p(source class) = `kept_p`), every other result reads the source's class, or with `all_change` "neutral" too
     (p(source class) 0.1). The fake is told by its pixels: the swap is deterministic."""
 
     def __init__(self, fake: np.ndarray, box: np.ndarray, source_class: str, kept_p: float, all_change: bool):
-        from mfmc.vision.expression import CLASSES
-
-        x1, y1, x2, y2 = (int(v) for v in box)
-        self.window = (slice(y1, y2), slice(x1, x2))
+        super().__init__(box, source_class)
         self.crop = fake[self.window].copy()
-        self.names = [c.value for c in CLASSES]
-        self.source, self.kept_p, self.all_change = self.names.index(source_class), kept_p, all_change
+        self.kept_p, self.all_change = kept_p, all_change
 
     def probabilities(self, image: np.ndarray, faces) -> np.ndarray:
         chosen = np.array_equal(image[self.window], self.crop)
@@ -241,9 +256,6 @@ class _ReadsChanged:
         else:
             p[:, self.source] = 0.9
         return p
-
-    def classify(self, image: np.ndarray, faces) -> np.ndarray:
-        return np.asarray([self.names[i] for i in np.argmax(self.probabilities(image, faces), axis=1)])
 
 
 def test_the_fake_keeps_the_source_expression_when_a_candidate_does(
@@ -283,17 +295,13 @@ def test_the_fake_keeps_the_source_expression_when_a_candidate_does(
     assert report.attempts[-1].method == "swap-expression" and report.attempts[-1].passed
 
 
-class _FirstReadNeutral:
+class _FirstReadNeutral(_Scripted):
     """An expression classifier for the test (FER2013 order): the first `k` different fakes it is shown read
     "neutral", every other one (and any it saw before) the source's class. Fakes are told by their pixels."""
 
     def __init__(self, box: np.ndarray, source_class: str, k: int):
-        from mfmc.vision.expression import CLASSES
-
-        x1, y1, x2, y2 = (int(v) for v in box)
-        self.window = (slice(y1, y2), slice(x1, x2))
-        self.names = [c.value for c in CLASSES]
-        self.source, self.k = self.names.index(source_class), k
+        super().__init__(box, source_class)
+        self.k = k
         self.seen: list[bytes] = []
 
     def probabilities(self, image: np.ndarray, faces) -> np.ndarray:
@@ -303,9 +311,6 @@ class _FirstReadNeutral:
         p = np.full((len(faces), 7), 0.0, np.float32)
         p[:, self.names.index("neutral") if self.seen.index(key) < self.k else self.source] = 0.9
         return p
-
-    def classify(self, image: np.ndarray, faces) -> np.ndarray:
-        return np.asarray([self.names[i] for i in np.argmax(self.probabilities(image, faces), axis=1)])
 
 
 def test_attribute_rejections_do_not_use_up_the_attempts(
