@@ -448,12 +448,14 @@ class FakeGenerator:
         """Predicted min over recognizers of (result distance / bar) for this target: its own distance to the
         source times the swap's measured reach (REACH). Below 1 a swap rarely passes; such targets go last.
         An entry without stored embeddings is not reranked (inf)."""
-        source = face.embeddings
-        emb = self.pool.entry(target_id).embeddings
+        return self._reach(face, self.pool.entry(target_id).embeddings)
+
+    def _reach(self, face: Faces, target: Mapping[str, np.ndarray]) -> float:
+        """Min over the verifiers both sides have of (target-to-source distance × REACH / bar); inf for none."""
         score = float("inf")
         for name in self.verifier.names:
-            if name in emb and name in source:
-                d = float(self.pipeline.recognizers[name].distance(emb[name], source[name][0]))
+            if name in target and name in face.embeddings:
+                d = float(self.pipeline.recognizers[name].distance(target[name], face.embeddings[name][0]))
                 score = min(score, d * REACH.get(name, SWAP_REACH) / self.verifier.bar(name))
         return score
 
@@ -550,15 +552,7 @@ class FakeGenerator:
     def _mix_promise(self, face: Faces, target: Target) -> float:
         """`_promise` for a recombined target, from its crop's embeddings (`_embed_mixes`); inf (not reranked)
         when it has none."""
-        emb = self._mix_embeddings.get(target.id)
-        if not emb:
-            return float("inf")
-        score = float("inf")
-        for name in self.verifier.names:
-            if name in face.embeddings and name in emb:
-                d = float(self.pipeline.recognizers[name].distance(emb[name], face.embeddings[name][0]))
-                score = min(score, d * REACH.get(name, SWAP_REACH) / self.verifier.bar(name))
-        return score
+        return self._reach(face, self._mix_embeddings.get(target.id) or {})
 
     def _run(
         self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], avoid: Avoid,
