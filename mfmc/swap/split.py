@@ -142,7 +142,7 @@ class SplitSwapper:
         if (src_eyes > 0.2 and tgt_eyes < 0.15) or (src_eyes < 0.15 and tgt_eyes > 0.2):
             holes += [src[lmk.RIGHT_EYE], src[lmk.LEFT_EYE]]
             notes.append("kept the source's eyes (eye state differs from the target's)")
-        for kept in kept_regions(image, src):  # dark glasses, a face mask: the source's own pixels stay
+        for kept in kept_regions(image, src):  # glasses, a face mask: the source's own pixels stay
             holes += kept.polygons
             notes.append(kept.reason)
         alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)

@@ -209,7 +209,7 @@ class WarpSwapper:
         if self.keep_open_eyes and lmk.eye_openness(src) > 0.2 and lmk.eye_openness(tgt) < 0.15:
             holes += [src[lmk.RIGHT_EYE], src[lmk.LEFT_EYE]]
             notes.append("kept the source's open eyes (target eyes closed)")
-        for kept in kept_regions(image, src):  # dark glasses, a face mask: the source's own pixels stay
+        for kept in kept_regions(image, src):  # glasses, a face mask: the source's own pixels stay
             holes += kept.polygons
             notes.append(kept.reason)
         alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)
