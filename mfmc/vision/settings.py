@@ -15,6 +15,9 @@ using the library directly gets the defaults unless it calls `configure()` itsel
 | `MFMC_INSIGHTFACE_ROOT` | `insightface_root`: where InsightFace packs are looked for | `~/.insightface/models` |
 | `MFMC_INSIGHTFACE_PACK` | `insightface_pack`: which pack (folder name) to use | buffalo_l, else the first |
 | `MFMC_CACHE_DIR` | `cache_dir`: derived model files (`mfmc.vision.cache`); `off`: none | `~/.cache/mfmc/models` |
+| `MFMC_MODEL_PATH` | `model_path`: `node_modules` folders (`:`-separated) of optional npm models | below |
+
+`model_path` defaults to `~/.local/share/mfmc/npm/node_modules`, then a source checkout's `build/npm/node_modules`.
 
 This module imports only the standard library (the CLI reads it before knowing which command runs).
 """
@@ -33,6 +36,20 @@ BACKENDS = ("auto", "embedded", "insightface")
 DLIB_BACKENDS = ("auto", "onnxruntime", "dlib")
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "mfmc" / "models"
 DEFAULT_INSIGHTFACE_ROOT = Path("~/.insightface/models").expanduser()
+PATH_SEPARATOR = ";" if sys.platform == "win32" else ":"  # os.pathsep, without importing os (a test checks)
+# Where `npm install --prefix ~/.local/share/mfmc/npm PACKAGE@VERSION` puts optional models (MODELS.md).
+USER_NPM_MODULES = Path.home() / ".local" / "share" / "mfmc" / "npm" / "node_modules"
+
+
+def _default_model_path() -> tuple[Path, ...]:
+    """The user's npm folder, then, when mfmc runs from a source checkout (a pyproject.toml next to the package),
+    the checkout's `build/npm/node_modules` (where .ci/run installs them)."""
+    checkout = Path(__file__).resolve().parents[2]
+    local = (checkout / "build" / "npm" / "node_modules",) if (checkout / "pyproject.toml").is_file() else ()
+    return (USER_NPM_MODULES, *local)
+
+
+DEFAULT_MODEL_PATH = _default_model_path()
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,7 @@ class VisionSettings:
     insightface_root: Path = DEFAULT_INSIGHTFACE_ROOT
     insightface_pack: str | None = None
     cache_dir: Path | None = field(default=DEFAULT_CACHE_DIR)
+    model_path: tuple[Path, ...] = DEFAULT_MODEL_PATH
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -66,6 +84,7 @@ class VisionSettings:
 
         cache = get("MFMC_CACHE_DIR")
         root = get("MFMC_INSIGHTFACE_ROOT")
+        model_path = [Path(p).expanduser() for p in get("MFMC_MODEL_PATH").split(PATH_SEPARATOR) if p.strip()]
         return cls(
             backend=(get("MFMC_BACKEND") or "auto").lower(),
             allow_gpu=get("MFMC_DEVICE").lower() != "cpu",
@@ -75,6 +94,7 @@ class VisionSettings:
             insightface_root=Path(root).expanduser() if root else DEFAULT_INSIGHTFACE_ROOT,
             insightface_pack=get("MFMC_INSIGHTFACE_PACK") or None,
             cache_dir=None if cache.lower() == "off" else Path(cache).expanduser() if cache else DEFAULT_CACHE_DIR,
+            model_path=tuple(model_path) or DEFAULT_MODEL_PATH,
         )
 
 

