@@ -474,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     gen = FakeGenerator(pipe, pool, recognizers=verifiers, **options)
     _, summary = evaluate_photos(gen, pipe, photos, seed=args.seed)
     summary["verifiers"] = gen.verifier.names
+    # every recognizer the pipeline has (the optional families included), zero counts too
+    summary["source_matches_by"] = {n: summary["source_matches_by"].get(n, 0) for n in pipe.recognizers}
     summary["photos_used"] = [name for name, _ in photos]
     summary["pool"] = str(args.pool or "built-in")
     summary["relaxed"] = relax
