@@ -1,4 +1,4 @@
-"""Fallbacks that carry no identity of their own: pixelation and a solid fill of the face area."""
+"""Fallbacks that carry no identity of their own: pixelation and a smooth fill of the face area."""
 
 from __future__ import annotations
 
@@ -41,13 +41,23 @@ def pixelate(image: np.ndarray, polygon: np.ndarray, cells: int) -> FacePatch:
 
 
 def fill(image: np.ndarray, polygon: np.ndarray) -> FacePatch:
-    """Paint the polygon one colour taken from just outside it, so no trace of the face remains."""
+    """Paint the polygon with the face's own mean colour under a flat lighting gradient: no trace of the face.
+
+    Each channel inside the polygon is replaced by its least-squares plane a + b·x + c·y (nine numbers in all:
+    skin tone and the direction of the light, nothing a recognizer can use), so a filled face reads as a smooth
+    skin-coloured oval in the photo's light rather than a grey hole (issue 11: "honest, ugly").
+    """
     box = region_box(polygon, image.shape[:2], pad=3)
     x1, y1, x2, y2 = box
     region = image[y1:y2, x1:x2]
     mask = polygon_mask(polygon, region.shape[:2], (x1, y1)).astype(bool)
-    ring = ~mask
-    colour = region[ring].mean(0) if ring.any() else np.full(3, 128.0)
     pixels = region.copy()
-    pixels[mask] = np.round(colour).astype(np.uint8)
+    ys, xs = np.nonzero(mask)
+    if len(xs) < 3:
+        pixels[mask] = np.full(3, 128, np.uint8)
+        return FacePatch(box=box, pixels=pixels, mask=mask, image_shape=image.shape[:2])
+    w, h = max(region.shape[1], 1), max(region.shape[0], 1)
+    design = np.stack([np.ones(len(xs)), xs / w - 0.5, ys / h - 0.5], axis=1)
+    coeffs, *_ = np.linalg.lstsq(design, region[ys, xs].astype(np.float64), rcond=None)
+    pixels[ys, xs] = np.clip(np.round(design @ coeffs), 0, 255).astype(np.uint8)
     return FacePatch(box=box, pixels=pixels, mask=mask, image_shape=image.shape[:2])

@@ -74,8 +74,31 @@ def test_colour_transfer_matches_mean_lab() -> None:
 
 
 def test_fill_hides_everything_inside_the_polygon() -> None:
+    """Inside the polygon only a plane per channel is left (nine numbers: tone and light), outside nothing moves."""
     image = _image(4)
     poly = face_polygon(np.array([40, 30, 110, 100]), None)
     patch = fill(image, poly)
-    inside = patch.apply(image)[patch.full_mask()]
-    assert (inside == inside[0]).all()
+    out = patch.apply(image)
+    mask = patch.full_mask()
+    assert changed_outside(image, out, mask, tolerance=0) == 0
+    ys, xs = np.nonzero(mask)
+    design = np.stack([np.ones(len(xs)), xs, ys], axis=1)
+    for c in range(3):
+        coeffs, *_ = np.linalg.lstsq(design, out[ys, xs, c].astype(float), rcond=None)
+        assert np.abs(design @ coeffs - out[ys, xs, c]).max() <= 1.0  # a plane up to rounding
+
+
+def test_fill_takes_the_face_s_own_tone_on_a_real_photo() -> None:
+    """The astronaut's filled face is skin-coloured, not the colour of the wall and hair around it."""
+    from skimage import data
+
+    image = data.astronaut()
+    box = np.array([170, 40, 270, 160])  # her face
+    poly = face_polygon(box, None)
+    patch = fill(image, poly)
+    mask = patch.full_mask()
+    face_mean = image[mask].astype(float).mean(0)
+    filled = patch.apply(image)[mask].astype(float)
+    assert np.abs(filled.mean(0) - face_mean).max() < 2.0
+    assert filled.std(0).max() < image[mask].astype(float).std(0).max() / 2  # smooth: no features left
+    assert not np.array_equal(filled.mean(0).round(), image[~mask].astype(float).mean(0).round())
