@@ -59,6 +59,7 @@ def report(*, verify: bool = True, settings: VisionSettings | None = None) -> di
         "ok": ok,
         "backend": f"{backend} -> " + (f"insightface:{pack.name}" if pack and backend != "embedded" else "embedded"),
         "model_cache": str(settings.cache_dir) if settings.cache_dir else None,  # MFMC_CACHE_DIR; None: off
+        "model_path": [str(p) for p in settings.model_path],  # MFMC_MODEL_PATH: node_modules of npm models
         "providers": {"available": available_providers(),
                       "chosen": choose_providers(allow_gpu=settings.allow_gpu, tensorrt=settings.tensorrt)},
         "models": models,
