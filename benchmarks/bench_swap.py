@@ -12,7 +12,11 @@ process CPU time. The machine is shared: use `--repeat` and read the best and th
 
     python benchmarks/bench_swap.py [--pool DIR] [--repeat 2] [--photos 3] [--sheet /tmp/swap-sheet.png]
     python benchmarks/bench_swap.py --real [PHOTO ...] [--verifiers dlib,facenet] [--swapper split|warp]
-        [--seed N] [--batch K] [--max-attempts N] [--batch-ratio K] [--attributes-ratio K]
+        [--seed N] [--batch K] [--max-attempts N] [--batch-ratio K] [--attributes-ratio K] [--against OLD_TREE]
+
+`--against OLD_TREE` (e.g. `git archive <commit> | tar -x -C /tmp/old`): the same benchmark from this checkout
+and from OLD_TREE, each run a fresh process, alternately (new, old, new, old, ...: `--repeat` pairs), and the
+per-stage medians of both side by side: a before/after on a shared, busy machine.
 
 `--batch 1` verifies candidates one at a time (the sequential baseline of `FakeGenerator(batch=...)`); the
 medians per face and stage (wall, warm) are what the issue-17 target (≤ 100 ms per face) is judged on.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -265,6 +270,29 @@ def _save_sheet(tiles: list, path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
 
 
+def against(old: Path, argv: list[str], repeat: int) -> None:
+    """This benchmark from this checkout and from `old`, alternately, one run per fresh process each."""
+    new = Path(__file__).resolve().parents[1]
+    keys = ("median_total_ms", "median_query_ms", "median_rank_ms", "median_swap_ms", "median_verify_ms",
+            "median_metrics_ms", "wall_ms_per_face", "cpu_ms_per_face", "attempts_mean", "no_fallback",
+            "verified_by_recognizers")
+    runs: dict[str, list[dict[str, float]]] = {"new": [], "old": []}
+    for r in range(repeat):
+        for which, tree in (("new", new), ("old", old.resolve())):
+            done = subprocess.run([sys.executable, str(tree / "benchmarks" / "bench_swap.py"), *argv, "--repeat", "1"],
+                                  capture_output=True, text=True, check=True)
+            line = next(x for x in done.stdout.splitlines() if x.startswith("run 1: "))
+            row = {k: float(v) for k, v in (kv.split("=") for kv in line.removeprefix("run 1: ").split(", "))}
+            runs[which].append(row)
+            print(f"pair {r + 1} {which}: " + ", ".join(f"{k}={row.get(k, float('nan')):.4g}" for k in keys),
+                  flush=True)
+    print(f"{'median of runs':<24} {'new':>9} {'old':>9} {'new/old':>8}")
+    for k in keys:
+        a = statistics.median(x.get(k, float("nan")) for x in runs["new"])
+        b = statistics.median(x.get(k, float("nan")) for x in runs["old"])
+        print(f"{k:<24} {a:>9.4g} {b:>9.4g} {a / b if b else float('nan'):>8.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pool", type=Path, help="pool folder (default: the built-in pool)")
@@ -286,7 +314,18 @@ def main() -> None:
                     help="only time the checks before the recognizers (landmarks, gender, expression) of K real "
                          "candidates per face as "
                          "before batching against batched, then exit")
+    ap.add_argument("--against", type=Path, default=None, metavar="OLD_TREE",
+                    help="compare with an older source tree, run alternately in fresh processes")
     args = ap.parse_args()
+    if args.against is not None:
+        argv = sys.argv[1:]
+        k = argv.index("--against")
+        argv = argv[:k] + argv[k + 2 :]
+        if "--repeat" in argv:
+            k = argv.index("--repeat")
+            argv = argv[:k] + argv[k + 2 :]
+        against(args.against, argv, args.repeat)
+        return
     pipe = FacePipeline.default()
     pool = TargetPool.load(args.pool) if args.pool else TargetPool.default()
     options: dict[str, int] = {}

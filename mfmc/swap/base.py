@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from mfmc.errors import InvalidInputError
 from mfmc.swap.patch import FacePatch
+
+if TYPE_CHECKING:
+    from mfmc.swap.accessories import Kept
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,9 @@ class Swapper(Protocol):
     `image` is the source photo (RGB uint8) and `source_landmarks` the (68, 2) iBUG points of the face to
     replace; `target_image`/`target_landmarks` the synthetic identity. `alpha` in [0, 1] moves that much of the
     target's facial geometry in (0 keeps the source geometry). The result must not touch pixels outside its
-    patch mask. Swappers are not verified here: FakeGenerator verifies every result.
+    patch mask. `kept`: what the source wears that the fake keeps (`mfmc.swap.accessories.kept_regions` of the
+    image and source landmarks), when the caller has it — the generator computes it once per face, not once per
+    candidate; None: the swapper finds it. Swappers are not verified here: FakeGenerator verifies every result.
     """
 
     name: str
@@ -41,6 +46,7 @@ class Swapper(Protocol):
         target_landmarks: np.ndarray,
         *,
         alpha: float = 0.0,
+        kept: Sequence[Kept] | None = None,
     ) -> SwapResult: ...
 
 

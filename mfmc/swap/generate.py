@@ -5,26 +5,27 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from mfmc.errors import GenerationError, MfmcError
 from mfmc.swap import landmarks as lmk
+from mfmc.swap.accessories import Kept, kept_regions
 from mfmc.swap.base import Swapper, create_swapper
 from mfmc.swap.metrics import fake_metrics
 from mfmc.swap.obfuscate import face_polygon, fill, pixelate
 from mfmc.swap.patch import FacePatch
+from mfmc.swap.ranking import MIX_CATALOGUE, Ranker
 from mfmc.swap.recombine import Recombiner, Target
 from mfmc.swap.report import Attempt, FaceReport
 from mfmc.swap.verify import GENDER_CONFIDENCE, Avoid, Verdict, Verifier
 
 if TYPE_CHECKING:
-    from mfmc.pool import Candidate, TargetPool
+    from mfmc.pool import TargetPool
     from mfmc.vision import FacePipeline, Faces
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,6 @@ RECOVERABLE = (MfmcError, cv2.error, ValueError, RuntimeError, OSError, KeyError
 
 # Recognizers cannot embed faces this small reliably, so a swap there could not be verified (pixels, min side).
 MIN_FACE = 20
-# A training-free swap moves the embedding only part of the way to the target (design notes §6): on the
-# benchmark's 52 attempts (docs/swap.md) the result-to-source distance was 0.85 x the target-to-source one
-# on dlib (0.71-0.93) and 0.78 x on FaceNet (0.45-0.95). A target whose own distance times this reach does
-# not clear a recognizer's bar rarely passes, so such targets go last. Other recognizers: SWAP_REACH.
-SWAP_REACH = 0.85
-REACH = {"dlib": 0.85, "facenet": 0.78}
 # Beyond this yaw (degrees, either way) a face is not swapped: the swap turns frontal targets at most this far
 # (mfmc.swap.pose), and a frontal face pasted on a profile looks absurd; such faces are pixelated (verified).
 MAX_YAW = 60.0
@@ -55,6 +50,20 @@ class _Tried:
     score: float  # min over recognizers of distance / bar (≥ 1 passes)
     attempt: Attempt | None = None  # its line in the report, written when the generator gets to it in rank order
     notes: tuple[str, ...] = ()  # the swapper's notes, idem
+
+
+@dataclass
+class _Job:
+    """One face being faked: what every step shares, computed once per face."""
+
+    image: np.ndarray
+    face: Faces  # of length 1, analyzed
+    lm68: np.ndarray
+    source: dict[str, np.ndarray]  # the source's embedding per verifying recognizer
+    avoid: Avoid
+    report: FaceReport
+    kept: tuple[Kept, ...] = ()  # what the source wears that every swap keeps (`kept_regions`, once per face)
+    tried: list[_Tried] = field(default_factory=list)
 
 
 class FakeGenerator:
@@ -91,7 +100,7 @@ class FakeGenerator:
         alpha: float | None = None,
         strategy: str = "random",
         candidates: int = 12,
-        recombine: int = 4,
+        recombine: int = MIX_CATALOGUE,
         pixelate_cells: tuple[int, ...] = (8, 5, 3),
         min_face: int = MIN_FACE,
         max_shape_residual: float = 0.12,
@@ -129,7 +138,6 @@ class FakeGenerator:
         self.alpha = float(alpha) if alpha is not None else (0.5 if swapper.name == "split" else 0.3)
         self.strategy = strategy
         self.candidates = max(int(candidates), self.max_attempts)
-        self.recombine = max(0, int(recombine))
         self.pixelate_cells = pixelate_cells
         self.min_face = min_face
         self.max_shape_residual = max_shape_residual
@@ -143,10 +151,6 @@ class FakeGenerator:
         self.real_faces = real_faces
         self.unique_identities = unique_identities
         self.avoid_fakes = avoid_fakes
-        self.match_expression = match_expression
-        # with `match_expression`: targets of the source's expression class go first (else only a person's face
-        # of that class is preferred over the person's other faces, and targets stay ranked by promise)
-        self.expression_first = expression_first
         # candidates swapped and verified together (one batched embedding per recognizer) after the first one,
         # which is tried alone: about half the faces pass with it, and a batch would swap the rest for nothing
         self.batch = max(1, int(batch))
@@ -164,10 +168,14 @@ class FakeGenerator:
         self.max_candidates = max(self.max_attempts, int(max_candidates) if max_candidates is not None
                                   else self.max_attempts)
         self.max_yaw = float(max_yaw)
-        # rank recombined targets by predicted reach (their crops embedded once), as plain ones (`_promise`)
-        self.rank_mixes = rank_mixes
-        # recombined crops' embeddings (`_mix_promise`), by target id
-        self._mix_embeddings: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
+        # the choice and order of targets (mfmc.swap.ranking): pool faces by predicted reach; with
+        # `match_expression` those of the source's expression class first (`expression_first`; else only a
+        # person's face of that class is preferred over the person's other faces); then `recombine` recombined
+        # identities per gender and seed (0: none), ranked by predicted reach too unless `rank_mixes` is off
+        self.ranker = Ranker(pipeline, pool, self.verifier, self.recombiner, strategy=strategy,
+                             candidates=self.candidates, max_attempts=self.max_attempts,
+                             max_shape_residual=max_shape_residual, match_expression=match_expression,
+                             expression_first=expression_first, rank_mixes=rank_mixes, mixes=recombine)
 
     # -- public ------------------------------------------------------------------------------------------
     def anonymize(
@@ -191,13 +199,18 @@ class FakeGenerator:
         real or already faked, nor anything in `avoid` (e.g. people the uploader's client knows), and no two
         fakes share a target identity. Patches are computed on the original photo and apply in order.
         """
+        # only the verifying recognizers run; smaller faces are pixelated: not embedded
+        names = self.verifier.names
         if faces is None:
-            faces = self.pipeline.analyze(image, min_size=self.min_face)  # smaller faces are pixelated: not embedded
+            faces = self.pipeline.analyze(image, min_size=self.min_face, recognizers=names)
         if not len(faces):
             return []
-        if faces.landmarks68 is None or any(n not in faces.embeddings for n in self.verifier.names):
+        missing = [n for n in names if n not in faces.embeddings]
+        if faces.landmarks68 is None or missing:
             # every face's embeddings (each fake must avoid the others), but none for faces that are only pixelated
-            faces = self.pipeline.analyze(image, faces, min_size=self.min_face)
+            faces = self.pipeline.analyze(image, faces, landmarks=faces.landmarks68 is None,
+                                          attributes=faces.gender is None, min_size=self.min_face,
+                                          recognizers=missing)
         base = Avoid() if avoid is None else avoid  # not `or`: an Avoid of identities only has no rows
         out: list[tuple[FacePatch, FaceReport]] = []
         made: list[FaceReport] = []
@@ -278,8 +291,6 @@ class FakeGenerator:
             reason = self._error(report, "analysis", err, "the face could not be analyzed")
         self._checks(face, report)
         lm68 = None if face.landmarks68 is None else np.asarray(face.landmarks68[0], dtype=np.float64)
-
-        tried: list[_Tried] = []
         if not reason and lm68 is None:
             reason = "no 68-point landmarks for this face"
         yaw = float(face.pose[0][0]) if face.pose is not None else float("nan")
@@ -288,17 +299,11 @@ class FakeGenerator:
             reason = f"turned {yaw:.0f}°: beyond the {self.max_yaw:.0f}° a swap can keep natural"
             report.notes.append(f"not swapped: {reason}")
             log.info("face %d: not swapped (%s)", index, reason)
-        if not reason:
-            reason = self._swap_targets(image, face, lm68, source_emb, seed, avoid, report, tried)
-            if not reason:
-                return self._accepted(image, face, lm68, source_emb, report, tried[-1], "none", t_start)
-            reason = self._alpha_retries(image, face, lm68, source_emb, avoid, report, tried) or reason
-            if report.fallback == "alpha":
-                return self._accepted(image, face, lm68, source_emb, report, tried[-1], "alpha", t_start)
-            kept = self._expression_fallback(image, face, source_emb, avoid, report, tried)
-            if kept is not None:
-                fallback = "none" if kept.attempt is not None and kept.attempt.alpha == self.alpha else "alpha"
-                return self._accepted(image, face, lm68, source_emb, report, kept, fallback, t_start)
+        if not reason and lm68 is not None:
+            job = _Job(image, face, lm68, source_emb, avoid, report, tuple(kept_regions(image, lm68)))
+            chosen, reason = self._swapped(job, seed)
+            if chosen is not None:
+                return self._accepted(job, chosen, t_start)
 
         # a profile's 68 points are not reliable enough to outline it: the box's ellipse
         polygon = face_polygon(box, None if turned else lm68)
@@ -307,7 +312,7 @@ class FakeGenerator:
                 t0 = time.perf_counter()
                 patch = pixelate(image, polygon, cells)
                 report.timings_ms["swap"] += (time.perf_counter() - t0) * 1000.0
-                verdict = self._verify(patch, image, face, source_emb, None, report)
+                verdict = self._verify(patch, image, face, source_emb, report)
                 report.attempts.append(Attempt("pixelate", None, None, verdict.distances if verdict else {},
                                                bool(verdict and verdict.passed), f"{cells} cells"))
                 if verdict is not None and verdict.passed:
@@ -323,6 +328,17 @@ class FakeGenerator:
         return patch, self._close(report, t_start)
 
     # -- steps -------------------------------------------------------------------------------------------
+    def _swapped(self, job: _Job, seed: int) -> tuple[_Tried | None, str]:
+        """The swap that passed (ranked targets, then the closest misses escalated, then the expression
+        fallback), or None and why none did."""
+        reason = self._swap_targets(job, seed)
+        if not reason:
+            return job.tried[-1], ""
+        reason = self._alpha_retries(job) or reason
+        if job.report.fallback == "alpha":
+            return job.tried[-1], reason
+        return self._expression_fallback(job), reason
+
     @staticmethod
     def _error(report: FaceReport, stage: str, err: BaseException, what: str) -> str:
         """Log a recovered failure with its exception, count it in the report, and say it in one line."""
@@ -342,225 +358,68 @@ class FakeGenerator:
         report.expression_checked = self.keep_expression and self.verifier.expression_to_keep(face) is not None
 
     def _analyzed(self, image: np.ndarray, face: Faces, report: FaceReport) -> Faces:
-        """The face with 68 landmarks, pose, age/gender and embeddings (analyzed here if the caller's lacks)."""
+        """The face with 68 landmarks, pose, age/gender and the verifiers' embeddings (analyzed here if the
+        caller's lacks them; only the verifying recognizers run)."""
         missing = [n for n in self.verifier.names if n not in face.embeddings]
         if face.landmarks68 is None or missing:
             t0 = time.perf_counter()
-            face = self.pipeline.analyze(image, face)
+            face = self.pipeline.analyze(image, face, landmarks=face.landmarks68 is None,
+                                         attributes=face.gender is None, recognizers=missing)
             report.timings_ms["analyze"] = (time.perf_counter() - t0) * 1000.0
         return face
 
-    def _query(self, face: Faces, seed: int, avoid: Avoid, report: FaceReport) -> list[Target]:
-        """Ranked targets: promising pool faces, recombined identities (unranked), then the rest."""
-        ranked, mixes, rest = self._candidates(face, seed, avoid, report)
-        return ranked + mixes + rest
+    def _swap_targets(self, job: _Job, seed: int) -> str:
+        """Swap and verify ranked targets; "" when one passed (it is job.tried[-1]), else the reason none did.
 
-    def _candidates(self, face: Faces, seed: int, avoid: Avoid,
-                    report: FaceReport) -> tuple[list[Target], list[Target], list[Target]]:
-        """Targets: promising pool faces (ranked), recombined identities, then the other pool faces.
-
-        Widening steps, never to another gender (a woman given a male target reads male after any blending,
-        design notes §6b): the pool's own filters; without the age group; without its expression filters (the
-        swap keeps an open mouth or the eyes itself); without its quality and resolution floors. The pose filter
-        is widened only to 40° of yaw as the last step, and our landmark check drops whatever shape mismatch
-        the pose estimate misses.
-        Identities in `avoid.targets` (used for another face of the photo) are left out.
-        """
-        from mfmc.pool import Compatibility
-
-        any_expression = Compatibility(match_mouth=False, avoid_closed_eyes=False)
-        any_quality = dataclasses.replace(any_expression, min_quality=None, min_resolution=None)
-        wide_pose = dataclasses.replace(any_quality, max_yaw=40.0, max_pitch=30.0)
-        # the swap turns a target to the source's pose (mfmc.swap.pose): frontal targets for sources up to 60° of
-        # yaw and 30° of pitch (pool targets are within 30° themselves)
-        any_pose = dataclasses.replace(any_quality, max_yaw=90.0, max_pitch=60.0)
-        turned_yaw = 25.0  # degrees: frontal sources keep the query they had (another step reorders targets)
-        steps: list[tuple[str, dict[str, Any]]] = [
-            ("", {}),
-            ("any age group", {"same_group": "gender"}),
-            ("any expression", {"same_group": "gender", "compatibility": any_expression}),
-            ("any quality", {"same_group": "gender", "compatibility": any_quality}),
-            # a turned source: targets up to 40° of yaw away, still only when their 68 points fit (`_fits`)
-            ("wider pose", {"same_group": "gender", "compatibility": wide_pose}),
-        ]
-        yaw = float(face.pose[0][0]) if face.pose is not None else float("nan")
-        if np.isfinite(yaw) and abs(yaw) >= turned_yaw:
-            # then, for a turned source, any pose: a target's shape turned to the source's must still fit (`_fits`)
-            steps.append(("any pose (turned to the source's)", {"same_group": "gender", "compatibility": any_pose}))
-        lm = np.asarray(face.landmarks68[0], dtype=np.float64)
-        scores: dict[str, float] = {}
-
-        def promise(target_id: str) -> float:
-            if target_id not in scores:
-                scores[target_id] = self._promise(face, target_id)
-            return scores[target_id]
-
-        seen: dict[str, Candidate] = {}
-        good: list[Candidate] = []
-        fitting_all: list[Candidate] = []
-        used = set(avoid.targets)
-        for label, extra in steps:
-            found = self.pool.query(face, strategy=self.strategy, k=4 * self.candidates, seed=seed, **extra)
-            new = [c for c in found if c.id not in seen]
-            for c in new:
-                seen[c.id] = c
-            fitting = [c for c in new if self.pool.identity(c.id) not in used and self._fits(lm, c.id)]
-            fitting_all += fitting
-            promising = [c for c in fitting if promise(c.id) >= 1.0]
-            good += promising
-            if label and promising:
-                report.notes.append(f"pool query widened: {label}")
-            if len({self.pool.identity(c.id) for c in good}) >= self.max_attempts:
-                break
-        # one target per identity (several faces of one person rarely change the verdict), best first; of a
-        # person's faces, one labelled with the source's expression class when there is one
-        wanted = None if face.expression is None or not self.match_expression else str(face.expression[0])
-        by_identity: dict[str, Candidate] = {}
-        for c in good + sorted(fitting_all, key=lambda c: -promise(c.id)):
-            who = self.pool.identity(c.id)
-            have = by_identity.get(who)
-            if have is None or (wanted is not None and self.pool.expression(have.id) != wanted
-                                and self.pool.expression(c.id) == wanted):
-                by_identity[who] = c
-        plain = [Target.plain(c.id, self.pool.identity(c.id)) for c in by_identity.values()]
-        if wanted is not None and self.expression_first:
-            # the source's expression class first (a target labelled otherwise imports its expression);
-            # unlabelled targets (portraits, selfies: mostly neutral or smiling) in between
-            def mismatch(t: Target) -> int:
-                label = self.pool.expression(t.parts[0])
-                return 0 if label == wanted else 1 if label is None else 2
-
-            plain.sort(key=mismatch)
-        ranked = [t for t in plain if promise(t.parts[0]) >= 1.0]
-        rest = [t for t in plain if promise(t.parts[0]) < 1.0]
-        donors = [c.id for c in fitting_all]
-        mixes = self.recombiner.recipes(donors, self.recombine + max(0, self.max_attempts - len(ranked)),
-                                        seed=seed, key=_face_key(face), exclude=used)
-        return ranked, mixes, rest
-
-    def _fits(self, lm: np.ndarray, target_id: str) -> bool:
-        """Whether the target's landmarks, similarity-aligned to the source's, differ little enough for a warp
-        to look like a face (turned heads onto frontal faces look grotesque)."""
-        tgt = np.asarray(self.pool.entry(target_id).landmarks68, dtype=np.float64)
-        return shape_residual(lm, tgt) <= self.max_shape_residual
-
-    def _promise(self, face: Faces, target_id: str) -> float:
-        """Predicted min over recognizers of (result distance / bar) for this target: its own distance to the
-        source times the swap's measured reach (REACH). Below 1 a swap rarely passes; such targets go last.
-        An entry without stored embeddings is not reranked (inf)."""
-        return self._reach(face, self.pool.entry(target_id).embeddings)
-
-    def _reach(self, face: Faces, target: Mapping[str, np.ndarray]) -> float:
-        """Min over the verifiers both sides have of (target-to-source distance × REACH / bar); inf for none."""
-        score = float("inf")
-        for name in self.verifier.names:
-            if name in target and name in face.embeddings:
-                d = float(self.pipeline.recognizers[name].distance(target[name], face.embeddings[name][0]))
-                score = min(score, d * REACH.get(name, SWAP_REACH) / self.verifier.bar(name))
-        return score
-
-    def _swap_targets(
-        self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], seed: int,
-        avoid: Avoid, report: FaceReport, tried: list[_Tried],
-    ) -> str:
-        """Swap and verify ranked targets; "" when one passed (it is tried[-1]), else the reason none did.
-
-        First the plain pool targets predicted to clear every bar (`_promise`); only when none passed are the
-        recombined targets embedded and ranked the same way (`_ranked_rest`: promising recombinations, then
-        everything else by predicted reach). `max_attempts` counts the attempts the recognizers judged; fakes
-        rejected on gender or expression before any recognizer do not count, and at most `max_candidates`
-        candidates are swapped in all."""
+        First the plain pool targets predicted to clear every bar (`Ranker.plain`); only when none passed the
+        recombined identities of the source's gender (composed and embedded once per pool, gender and seed) and
+        the other pool faces, by predicted reach (`Ranker.rest`). `max_attempts` counts the attempts the
+        recognizers judged; fakes rejected on gender or expression before any recognizer do not count, and at
+        most `max_candidates` candidates are swapped in all."""
+        report = job.report
         t0 = time.perf_counter()
         try:
-            ranked, mixes, rest = self._candidates(face, seed, avoid, report)
+            ranked = self.ranker.plain(job.face, seed, job.avoid)
         except RECOVERABLE as err:
             return self._error(report, "query", err, "pool query failed")
         finally:
             report.timings_ms["query"] += (time.perf_counter() - t0) * 1000.0
-        if not (ranked or mixes or rest):
+        report.notes += ranked.notes
+        if not (ranked.promising or ranked.rest):
             if not len(self.pool):
                 return "the pool is empty"
             return "the pool has no target of this face's gender and pose"
-        start = len(tried)
 
         def judged() -> int:
-            return sum(1 for t in tried[start:] if t.verdict is None or not t.verdict.rejected)
+            return sum(1 for t in job.tried if t.verdict is None or not t.verdict.rejected)
 
-        passed = self._run(image, face, lm68, source_emb, avoid, ranked[: self.max_candidates], self.alpha,
-                           report, tried, budget=self.max_attempts)
-        room = self.max_candidates - (len(tried) - start)
-        if passed is None and judged() < self.max_attempts and room > 0 and (mixes or rest):
+        passed = self._run(job, ranked.promising[: self.max_candidates], self.alpha, budget=self.max_attempts)
+        room = self.max_candidates - len(job.tried)
+        if passed is None and judged() < self.max_attempts and room > 0:
             t1 = time.perf_counter()
             try:
-                order = self._ranked_rest(face, mixes, rest, report)
-            except RECOVERABLE as err:  # ranking is an optimisation: unranked, as before, when it fails
-                self._error(report, "rank", err, "ranking recombined targets failed")
-                order = mixes + rest
+                order, note = self.ranker.rest(job.face, seed, job.avoid, ranked)
+            except RECOVERABLE as err:  # recombination and ranking are extras: the other pool faces, as before
+                self._error(report, "rank", err, "recombining or ranking targets failed")
+                order, note = list(ranked.rest), ""
             finally:
                 report.timings_ms["rank"] = report.timings_ms.get("rank", 0.0) + (time.perf_counter() - t1) * 1e3
-            passed = self._run(image, face, lm68, source_emb, avoid, order[:room], self.alpha, report, tried,
-                               budget=self.max_attempts - judged())
+            if note:
+                report.notes.append(note)
+            passed = self._run(job, order[:room], self.alpha, budget=self.max_attempts - judged())
         if passed is not None:
             return ""
-        n, k = len(tried) - start, judged()
-        collided = sum(1 for t in tried[start:] if t.verdict is not None and t.verdict.collision is not None)
+        n, k = len(job.tried), judged()
+        collided = sum(1 for t in job.tried if t.verdict is not None and t.verdict.collision is not None)
         tail = f", {collided} matched another face of the photo" if collided else ""
         kept = f", {n - k} rejected on gender or expression" if n > k else ""
         return f"none of {n} swapped targets passed verification ({k} judged by the recognizers{kept}{tail})"
 
-    def _ranked_rest(self, face: Faces, mixes: list[Target], rest: list[Target], report: FaceReport) -> list[Target]:
-        """Recombined targets predicted to clear every bar (their crop embedded once, `_mix_promise`), best
-        first, then the rest (plain targets that are not promising and the other recombinations) by predicted
-        reach."""
-        if not self.rank_mixes:
-            return mixes + rest
-        self._embed_mixes([t for t in mixes + rest if not t.is_plain])
-        score = {t.id: self._mix_promise(face, t) for t in mixes}
-        for t in rest:
-            score[t.id] = self._promise(face, t.parts[0]) if t.is_plain else self._mix_promise(face, t)
-        good = sorted((t for t in mixes if score[t.id] >= 1.0), key=lambda t: -score[t.id])
-        other = sorted([*rest, *(t for t in mixes if score[t.id] < 1.0)], key=lambda t: -score[t.id])
-        if mixes:
-            report.notes.append(f"recombined targets ranked: {len(good)} of {len(mixes)} predicted to clear the "
-                                "bars")
-        return good + other
-
-    def _embed_mixes(self, targets: list[Target]) -> None:
-        """Embed the crops of recombined targets not embedded yet, as the swap gets them (the composed crop and
-        its 68 points: no detection), one batched call per recognizer; kept by target id."""
-        from mfmc.vision import Faces as FacesType
-        from mfmc.vision.landmarks import five_from_68
-
-        todo = [t for t in targets if t.id not in self._mix_embeddings]
-        items: list[tuple[np.ndarray, Faces]] = []
-        for t in todo:
-            img, lm = self.recombiner.image(t)
-            lm = np.asarray(lm, np.float32)
-            box = np.array([[lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()]], np.float32)
-            items.append((img, FacesType(boxes=box, scores=np.ones(1, np.float32),
-                                         landmarks5=five_from_68(lm)[None].astype(np.float32),
-                                         landmarks68=lm[None])))
-        if not items:
-            return
-        embs = {n: np.asarray(self.pipeline.recognizers[n].embed_many(items), np.float32)
-                for n in self.verifier.names}
-        for k, t in enumerate(todo):
-            self._mix_embeddings[t.id] = {n: e[k] for n, e in embs.items()}
-        while len(self._mix_embeddings) > 512:
-            self._mix_embeddings.popitem(last=False)
-
-    def _mix_promise(self, face: Faces, target: Target) -> float:
-        """`_promise` for a recombined target, from its crop's embeddings (`_embed_mixes`); inf (not reranked)
-        when it has none."""
-        return self._reach(face, self._mix_embeddings.get(target.id) or {})
-
-    def _run(
-        self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], avoid: Avoid,
-        targets: list[Target], alpha: float, report: FaceReport, tried: list[_Tried], budget: int | None = None,
-    ) -> _Tried | None:
+    def _run(self, job: _Job, targets: list[Target], alpha: float, budget: int | None = None) -> _Tried | None:
         """Swap and verify `targets` in rank order, the first alone and then `batch` at a time (one batched
-        embedding per recognizer); the first that passes (it is tried[-1]), or None. Candidates of a batch ranked
-        after the passing one are not reported: the decisions and the report are those of trying one at a time.
+        embedding per recognizer); the first that passes (it is job.tried[-1]), or None. Candidates of a batch
+        ranked after the passing one are not reported: the decisions and the report are those of trying one at
+        a time.
 
         `budget`: how many *judged* attempts (recognizers ran, or the swap or verification failed) may be spent;
         a fake rejected on what it keeps (gender, expression: before any recognizer, a few ms) does not count,
@@ -570,63 +429,47 @@ class FakeGenerator:
         while pos < len(targets) and left > 0:
             chunk = targets[pos : pos + min(size, left)]
             pos, size = pos + len(chunk), self.batch
-            for one in self._attempts(image, face, lm68, source_emb, avoid, chunk, alpha, report):
-                self._record(report, one)
-                tried.append(one)
+            for one in self._attempts(job, chunk, alpha):
+                for note in one.notes:
+                    if note not in job.report.notes:
+                        job.report.notes.append(note)
+                if one.attempt is not None:
+                    job.report.attempts.append(one.attempt)
+                job.tried.append(one)
                 if one.verdict is None or not one.verdict.rejected:
                     left -= 1
                 if one.verdict is not None and one.verdict.passed:
                     return one
         return None
 
-    @staticmethod
-    def _record(report: FaceReport, one: _Tried) -> None:
-        for note in one.notes:
-            if note not in report.notes:
-                report.notes.append(note)
-        if one.attempt is not None:
-            report.attempts.append(one.attempt)
-
-    def _alpha_retries(
-        self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], avoid: Avoid,
-        report: FaceReport, tried: list[_Tried],
-    ) -> str:
+    def _alpha_retries(self, job: _Job) -> str:
         if self.alpha >= 1.0 or self.alpha_retries == 0:
             return ""
         # the closest misses on the source get more of the target; a fake that matched another face, read as the
         # other gender or changed the expression (recognizers not run) does not
-        misses = [t for t in tried if t.patch is not None and t.verdict is not None and t.verdict.collision is None
-                  and not t.verdict.rejected]
+        misses = [t for t in job.tried if t.patch is not None and t.verdict is not None
+                  and t.verdict.collision is None and not t.verdict.rejected]
         best = sorted(misses, key=lambda t: -t.score)[: self.alpha_retries]
-        if self._run(image, face, lm68, source_emb, avoid, [t.target for t in best], 1.0, report, tried) is not None:
-            report.fallback = "alpha"
+        if self._run(job, [t.target for t in best], 1.0) is not None:
+            job.report.fallback = "alpha"
             return "swaps with partial geometry did not pass; full geometry transfer did"
         return ""
 
-    def _expression_fallback(
-        self, image: np.ndarray, face: Faces, source_emb: dict[str, np.ndarray], avoid: Avoid, report: FaceReport,
-        tried: list[_Tried],
-    ) -> _Tried | None:
+    def _expression_fallback(self, job: _Job) -> _Tried | None:
         """When no candidate kept the source's expression class: of the fakes rejected only for that, the one
         with the highest probability of the source's class that passes every other check (recognizers and
         `avoid` run now, `batch` at a time), noted in the report and logged; None when none passes."""
-        changed = [t for t in tried if t.patch is not None and t.verdict is not None and t.verdict.expression_changed]
-        if not changed:
-            return None
+        report = job.report
+        changed = [t for t in job.tried if t.patch is not None and t.verdict is not None
+                   and t.verdict.expression_changed]
         changed.sort(key=lambda t: -((t.verdict.expression_score or 0.0) if t.verdict is not None else 0.0))
         for pos in range(0, len(changed), self.batch):
             chunk = changed[pos : pos + self.batch]
-            t0 = time.perf_counter()
-            try:
-                verdicts = self.verifier.verify_many([t.patch.apply(image) for t in chunk if t.patch is not None],
-                                                     face, source_emb, avoid, expression=False)
-            except RECOVERABLE as err:  # an unverifiable result is treated as a failed one
-                self._error(report, "verify", err, "verification failed")
+            verdicts = self._verify_many(job, [t.patch for t in chunk if t.patch is not None], expression=False)
+            if any(v is None for v in verdicts):  # an unverifiable result is treated as a failed one
                 return None
-            finally:
-                report.timings_ms["verify"] += (time.perf_counter() - t0) * 1000.0
             for prev, verdict in zip(chunk, verdicts, strict=True):
-                assert prev.verdict is not None and prev.attempt is not None
+                assert prev.verdict is not None and prev.attempt is not None and verdict is not None
                 was = prev.verdict.rejected  # "expression happy→neutral"
                 one = self._judged(prev.target, prev.patch, verdict, f"{prev.attempt.method}-expression",
                                    prev.attempt.alpha)
@@ -634,7 +477,7 @@ class FakeGenerator:
                 one.attempt.reason = (f"{was}, accepted: no candidate kept it" if verdict.passed
                                       else f"{was}; {one.attempt.reason}")
                 report.attempts.append(one.attempt)
-                tried.append(one)
+                job.tried.append(one)
                 if verdict.passed:
                     change = was.removeprefix("expression ")
                     report.expression_changed = change
@@ -643,26 +486,26 @@ class FakeGenerator:
                     report.notes.append(note)
                     report.reason = note
                     log.info("face %d: %s", report.index, note)
+                    if prev.attempt.alpha != self.alpha:
+                        report.fallback = "alpha"
                     return one
         return None
 
-    def _attempts(
-        self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray], avoid: Avoid,
-        targets: list[Target], alpha: float, report: FaceReport,
-    ) -> list[_Tried]:
+    def _attempts(self, job: _Job, targets: list[Target], alpha: float) -> list[_Tried]:
         """Swap each target, then verify all results together; one `_Tried` (with its report line) per target."""
         method = "swap" if alpha == self.alpha else "swap-alpha"
         swapper = self.swapper if alpha == self.alpha else self.escalate
+        report = job.report
         out: list[_Tried | None] = []
         made: list[tuple[int, FacePatch]] = []
         notes: dict[int, tuple[str, ...]] = {}
         for k, target in enumerate(targets):
             t0 = time.perf_counter()
             try:
-                t_img, t_lm = self.recombiner.image(target)
+                t_img, t_lm = self.ranker.catalogue.image(target)
                 report.timings_ms["query"] += (time.perf_counter() - t0) * 1000.0
                 t1 = time.perf_counter()
-                result = swapper.swap(image, lm68, t_img, t_lm, alpha=alpha)
+                result = swapper.swap(job.image, job.lm68, t_img, t_lm, alpha=alpha, kept=job.kept)
                 report.timings_ms["swap"] += (time.perf_counter() - t1) * 1000.0
             except RECOVERABLE as err:  # a broken target or swapper costs one attempt, never the face
                 why = self._error(report, "swap", err, f"swap with `{target.id}` failed")
@@ -671,7 +514,7 @@ class FakeGenerator:
             out.append(None)
             made.append((k, result.patch))
             notes[k] = tuple(result.notes)
-        verdicts = self._verify_many([p for _, p in made], image, face, source_emb, avoid, report)
+        verdicts = self._verify_many(job, [p for _, p in made], expression=self.keep_expression)
         for (k, patch), verdict in zip(made, verdicts, strict=True):
             one = self._judged(targets[k], patch, verdict, method, alpha)
             out[k] = dataclasses.replace(one, notes=notes[k])
@@ -693,43 +536,38 @@ class FakeGenerator:
         return _Tried(target, patch, verdict, score,
                       Attempt(method, target.id, alpha, dict(verdict.distances), verdict.passed, why))
 
-    def _verify_many(
-        self, patches: list[FacePatch], image: np.ndarray, face: Faces, source_emb: dict[str, np.ndarray],
-        avoid: Avoid, report: FaceReport,
-    ) -> list[Verdict | None]:
+    def _verify_many(self, job: _Job, patches: list[FacePatch], *, expression: bool) -> list[Verdict | None]:
         if not patches:
             return []
         t0 = time.perf_counter()
         try:
-            expression = self.keep_expression
-            return list(self.verifier.verify_many([p.apply(image) for p in patches], face, source_emb, avoid,
-                                                  expression=expression))
+            return list(self.verifier.verify_many([p.apply(job.image) for p in patches], job.face, job.source,
+                                                  job.avoid, expression=expression))
         except RECOVERABLE as err:  # an unverifiable result is treated as a failed one
-            self._error(report, "verify", err, "verification failed")
+            self._error(job.report, "verify", err, "verification failed")
             return [None] * len(patches)
         finally:
-            report.timings_ms["verify"] += (time.perf_counter() - t0) * 1000.0
+            job.report.timings_ms["verify"] += (time.perf_counter() - t0) * 1000.0
 
     def _verify(
         self, patch: FacePatch, image: np.ndarray, face: Faces, source_emb: dict[str, np.ndarray],
-        avoid: Avoid | None, report: FaceReport,
+        report: FaceReport,
     ) -> Verdict | None:
         t0 = time.perf_counter()
         try:
             # a pixelation is checked on identity only: it has neither gender nor expression to keep
-            return self.verifier.verify(patch.apply(image), face, source_emb, avoid, attributes=False)
+            return self.verifier.verify(patch.apply(image), face, source_emb, None, attributes=False)
         except RECOVERABLE as err:  # an unverifiable result is treated as a failed one
             self._error(report, "verify", err, "verification failed")
             return None
         finally:
             report.timings_ms["verify"] += (time.perf_counter() - t0) * 1000.0
 
-    def _accepted(
-        self, image: np.ndarray, face: Faces, lm68: np.ndarray, source_emb: dict[str, np.ndarray],
-        report: FaceReport, chosen: _Tried, fallback: str, t_start: float,
-    ) -> tuple[FacePatch, FaceReport]:
+    def _accepted(self, job: _Job, chosen: _Tried, t_start: float) -> tuple[FacePatch, FaceReport]:
         assert chosen.patch is not None and chosen.verdict is not None
+        report = job.report
         report.distances = dict(chosen.verdict.distances)
+        fallback = report.fallback if report.fallback == "alpha" else "none"
         reason = report.reason if fallback == "none" or report.expression_changed \
             else "swaps with partial geometry did not pass"
         self._finish(report, fallback, chosen.target.id, reason, by="recognizers")
@@ -738,7 +576,7 @@ class FakeGenerator:
         target_emb: dict[str, np.ndarray] = {}
         if chosen.target.is_plain:  # a recombined target has no stored embeddings: that metric is absent
             target_emb = dict(self.pool.entry(chosen.target.id).embeddings)
-        self._measure(report, image, chosen.patch, face, lm68, chosen.verdict, source_emb, target_emb)
+        self._measure(report, job.image, chosen.patch, job.face, job.lm68, chosen.verdict, job.source, target_emb)
         return chosen.patch, self._close(report, t_start)
 
     def _measure(
@@ -789,8 +627,3 @@ def shape_residual(source: np.ndarray, target: np.ndarray) -> float:
 
 def _side(box: np.ndarray) -> float:
     return float(min(box[2] - box[0], box[3] - box[1]))
-
-
-def _face_key(face: Faces) -> bytes:
-    """Bytes fixing the draws of one face: its box, rounded (the same photo face gives the same draws)."""
-    return np.round(np.asarray(face.boxes[0], dtype=np.float64)).astype("<i4").tobytes()

@@ -9,9 +9,9 @@ aligned to a square crop) and its `source` input is the identity latent being *i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -20,6 +20,9 @@ from mfmc.errors import InvalidInputError, ModelNotFoundError
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.blend import blend_patch, feather, polygon_mask, region_box, transfer_colour
+
+if TYPE_CHECKING:
+    from mfmc.swap.accessories import Kept
 
 # per-kind input normalisation: x_in = (rgb / 255 - mean) / std
 _PRESETS: dict[str, dict[str, Any]] = {
@@ -156,8 +159,10 @@ class OnnxSwapper:
         target_landmarks: np.ndarray,
         *,
         alpha: float = 0.0,
+        kept: Sequence[Kept] | None = None,
     ) -> SwapResult:
-        # alpha has no meaning for a learned swapper: it transfers what its training taught it
+        # alpha has no meaning for a learned swapper: it transfers what its training taught it; nor `kept`: the
+        # learned swap repaints the whole aligned face (what it keeps of glasses or masks is the model's)
         src = lmk.as_points(source_landmarks)
         preset = _PRESETS[self.kind]
         crop, m = align(image, src, self.size)

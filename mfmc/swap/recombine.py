@@ -134,6 +134,16 @@ class Recombiner:
             self._shapes = ShapeModel.fit(lms, k=max(1, self.supply.components))
         return self._shapes
 
+    def has(self, target: Target) -> bool:
+        """Whether the target's crop is in the memory cache."""
+        return target.id in self._cache
+
+    def remember(self, target: Target, image: np.ndarray, landmarks: np.ndarray) -> None:
+        """Put a crop made elsewhere (e.g. read from a disk cache) into the memory cache."""
+        self._cache[target.id] = (image, np.asarray(landmarks, dtype=np.float64))
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+
     def image(self, target: Target) -> tuple[np.ndarray, np.ndarray]:
         """The target's crop (RGB uint8) and its 68 landmarks in crop coordinates."""
         hit = self._cache.get(target.id)

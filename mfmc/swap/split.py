@@ -15,11 +15,13 @@ face outline, so no pixel outside the patch mask changes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
 from mfmc.swap import landmarks as lmk
-from mfmc.swap.accessories import kept_regions
+from mfmc.swap.accessories import Kept, kept_regions
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import beard_gap, bearded_target, lower_face
 from mfmc.swap.blend import blend_patch, cut_holes, feather, grey_scale
@@ -91,6 +93,7 @@ class SplitSwapper:
         target_landmarks: np.ndarray,
         *,
         alpha: float = 0.5,
+        kept: Sequence[Kept] | None = None,
     ) -> SwapResult:
         src = lmk.as_points(source_landmarks)
         tgt = lmk.as_points(target_landmarks)
@@ -142,9 +145,9 @@ class SplitSwapper:
         if (src_eyes > 0.2 and tgt_eyes < 0.15) or (src_eyes < 0.15 and tgt_eyes > 0.2):
             holes += [src[lmk.RIGHT_EYE], src[lmk.LEFT_EYE]]
             notes.append("kept the source's eyes (eye state differs from the target's)")
-        for kept in kept_regions(image, src):  # glasses, a face mask: the source's own pixels stay
-            holes += kept.polygons
-            notes.append(kept.reason)
+        for worn in kept_regions(image, src) if kept is None else kept:  # glasses, a face mask: kept
+            holes += worn.polygons
+            notes.append(worn.reason)
         alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)
         return SwapResult(blend_patch(image, result, alpha_map, box), tuple(notes))
 

@@ -4,13 +4,14 @@ source's coarse shading under the target's fine detail), blended with a feathere
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from mfmc.swap import landmarks as lmk
-from mfmc.swap.accessories import kept_regions
+from mfmc.swap.accessories import Kept, kept_regions
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import bearded_target, lower_face
 from mfmc.swap.blend import blend_patch, cut_holes, feather, polygon_mask, region_box, transfer_colour
@@ -190,6 +191,7 @@ class WarpSwapper:
         target_landmarks: np.ndarray,
         *,
         alpha: float = 0.0,
+        kept: Sequence[Kept] | None = None,
     ) -> SwapResult:
         src = lmk.as_points(source_landmarks)
         tgt = lmk.as_points(target_landmarks)
@@ -209,9 +211,9 @@ class WarpSwapper:
         if self.keep_open_eyes and lmk.eye_openness(src) > 0.2 and lmk.eye_openness(tgt) < 0.15:
             holes += [src[lmk.RIGHT_EYE], src[lmk.LEFT_EYE]]
             notes.append("kept the source's open eyes (target eyes closed)")
-        for kept in kept_regions(image, src):  # glasses, a face mask: the source's own pixels stay
-            holes += kept.polygons
-            notes.append(kept.reason)
+        for worn in kept_regions(image, src) if kept is None else kept:  # glasses, a face mask: kept
+            holes += worn.polygons
+            notes.append(worn.reason)
         alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)
 
         inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=2)

@@ -1,0 +1,334 @@
+"""Which targets the generator tries for a face, and in which order (`Ranker`); the recombined identities it
+draws on, composed and embedded once (`MixCatalogue`).
+
+Targets are ranked by predicted reach: a training-free swap moves the embedding only part of the way to the
+target (design notes §6), so a target whose own distance to the source, times that reach, does not clear a
+recognizer's bar rarely passes. Plain pool targets carry stored embeddings; recombined ones are embedded from
+their composed crop. Recombinations are drawn once per pool, gender and seed (`MixCatalogue`, `size` recipes
+over all the pool's faces of that gender) — not per face, so a photo or a folder of photos pays their
+composition and embedding once, and the next process reads them from the disk cache
+(`mfmc.vision.cache`, keyed by the pool's index file, the recipe supply, gender, seed and recognizer names;
+safe to delete). Only the *order* of candidates comes from these embeddings: every fake is verified on its own
+pixels, so a stale entry could cost attempts, never a leak.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mfmc.swap.recombine import Recombiner, Target
+from mfmc.swap.verify import Avoid, Verifier
+
+if TYPE_CHECKING:
+    from mfmc.pool import Candidate, TargetPool
+    from mfmc.vision import FacePipeline, Faces
+
+log = logging.getLogger(__name__)
+
+# A training-free swap moves the embedding only part of the way to the target (design notes §6): on the
+# benchmark's 52 attempts (docs/swap.md) the result-to-source distance was 0.85 x the target-to-source one
+# on dlib (0.71-0.93) and 0.78 x on FaceNet (0.45-0.95). A target whose own distance times this reach does
+# not clear a recognizer's bar rarely passes, so such targets go last. Other recognizers: SWAP_REACH.
+SWAP_REACH = 0.85
+REACH = {"dlib": 0.85, "facenet": 0.78}
+# recombined identities drawn per pool, gender and seed: on the 33 real faces of docs/swap.md (see there)
+MIX_CATALOGUE = 24
+_MIX_VERSION = "mfmc-mix-catalogue-1"
+
+
+@dataclass(frozen=True)
+class Mix:
+    """A recombined target of the catalogue: its 68 points (crop coordinates) and embeddings per recognizer."""
+
+    target: Target
+    landmarks: np.ndarray
+    embeddings: dict[str, np.ndarray]
+
+
+class MixCatalogue:
+    """Recombined targets of one pool, `size` per (gender, seed): recipes over all the pool's faces of the
+    gender (`Recombiner.recipes`, best-quality, most frontal face of each person as the base), each composed
+    and embedded (one batched call per recognizer) the first time the (gender, seed) is asked for, then kept
+    in memory and on disk. The composed crops are cached on disk too, each read when the swap needs it."""
+
+    def __init__(self, pipeline: FacePipeline, recombiner: Recombiner, names: Sequence[str],
+                 size: int = MIX_CATALOGUE) -> None:
+        self.pipeline = pipeline
+        self.recombiner = recombiner
+        self.names = list(names)
+        self.size = max(0, int(size))
+        self._mixes: dict[tuple[str, int], list[Mix]] = {}
+        self.built = 0  # recipes composed and embedded by this process (the rest came from the disk cache)
+
+    @property
+    def pool(self) -> TargetPool:
+        return self.recombiner.pool
+
+    def mixes(self, gender: str | None, seed: int) -> list[Mix]:
+        """The catalogue of `gender` and `seed` (built, or read from the disk cache, on first use)."""
+        key = (str(gender), int(seed))
+        if key not in self._mixes:
+            self._mixes[key] = self._load(gender, seed)
+        return self._mixes[key]
+
+    def recipes(self, gender: str | None, seed: int) -> list[Target]:
+        donors = [i for i in self.pool.ids if self.pool.entry(i).gender == gender]
+        # the base of a recipe is a person's first face among the donors: the sharpest, most frontal one
+        donors.sort(key=lambda i: (-round(self.pool.entry(i).quality, 2),
+                                   abs((self.pool.entry(i).pose or (0.0, 0.0, 0.0))[0]), i))
+        return self.recombiner.recipes(donors, self.size, seed=seed, key=b"catalogue:" + str(gender).encode())
+
+    def _load(self, gender: str | None, seed: int) -> list[Mix]:
+        targets = self.recipes(gender, seed) if self.size else []
+        if not targets:
+            return []
+        path = self._entry("mixes", json.dumps([gender, int(seed), self.size, sorted(self.names)]))
+        cached = _read_npz(path)
+        ids = [t.id for t in targets]
+        if cached is not None and json.loads(str(cached.get("ids", "[]"))) == ids \
+                and all(f"emb_{n}" in cached for n in self.names):
+            lms, embs = cached["landmarks"], {n: cached[f"emb_{n}"] for n in self.names}
+        else:
+            lms, embs = self._build(targets)
+            _write_npz(path, {"ids": np.array(json.dumps(ids)), "landmarks": lms,
+                              **{f"emb_{n}": e for n, e in embs.items()}})
+        return [Mix(t, lms[k], {n: e[k] for n, e in embs.items()}) for k, t in enumerate(targets)]
+
+    def _build(self, targets: list[Target]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        from mfmc.vision import Faces as FacesType
+        from mfmc.vision.landmarks import five_from_68
+
+        items: list[tuple[np.ndarray, Faces]] = []
+        lms = []
+        for t in targets:
+            img, lm = self.image(t)
+            lm = np.asarray(lm, np.float32)
+            lms.append(lm)
+            box = np.array([[lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()]], np.float32)
+            items.append((img, FacesType(boxes=box, scores=np.ones(1, np.float32),
+                                         landmarks5=five_from_68(lm)[None].astype(np.float32),
+                                         landmarks68=lm[None])))
+        embs = {n: np.asarray(self.pipeline.recognizers[n].embed_many(items), np.float32) for n in self.names}
+        self.built += len(targets)
+        return np.stack(lms), embs
+
+    def image(self, target: Target) -> tuple[np.ndarray, np.ndarray]:
+        """A target's crop and 68 points: the recombiner's memory cache, else the disk cache, else composed."""
+        if target.is_plain or self.recombiner.has(target):
+            return self.recombiner.image(target)
+        path = self._entry("mix-crop", repr((target.parts, target.scales, target.shape)))
+        hit = _read_npz(path)
+        if hit is not None and "crop" in hit and "landmarks" in hit:
+            out = (np.ascontiguousarray(hit["crop"]), np.asarray(hit["landmarks"], np.float64))
+            self.recombiner.remember(target, *out)
+            return out
+        img, lm = self.recombiner.image(target)
+        _write_npz(path, {"crop": img, "landmarks": np.asarray(lm, np.float64)})
+        return img, lm
+
+    def _entry(self, name: str, what: str) -> Path | None:
+        from mfmc.vision import cache
+
+        root = self.pool.index.root
+        if root is None:
+            return None
+        digest = hashlib.sha256(f"{what}\n{self.recombiner.supply!r}".encode()).hexdigest()
+        return cache.entry_path(name, Path(root) / "index.json", version=_MIX_VERSION, content_hash=digest)
+
+
+def _read_npz(path: Path | None) -> dict[str, np.ndarray] | None:
+    from mfmc.vision import cache
+
+    data = None if path is None else cache.read_entry(path)
+    if data is None:
+        return None
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as err:  # a foreign or damaged entry: rebuilt and replaced
+        log.warning("mix cache entry `%s` unusable (%s); rebuilding it", path, err)
+        return None
+
+
+def _write_npz(path: Path | None, arrays: Mapping[str, np.ndarray]) -> None:
+    from mfmc.vision import cache
+
+    if path is None:
+        return
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    cache.write_entry(path, buf.getvalue())
+
+
+@dataclass
+class Ranked:
+    """A face's candidates: pool faces predicted to clear every bar (`promising`, tried first), the other pool
+    faces (`rest`) and the ids of every pool face the query allowed (`donors`: what recombinations may use)."""
+
+    promising: list[Target]
+    rest: list[Target]
+    donors: list[str]
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+class Ranker:
+    """The generator's choice and order of targets for one face (see `FakeGenerator`)."""
+
+    def __init__(self, pipeline: FacePipeline, pool: TargetPool, verifier: Verifier, recombiner: Recombiner, *,
+                 strategy: str, candidates: int, max_attempts: int, max_shape_residual: float,
+                 match_expression: bool, expression_first: bool, rank_mixes: bool,
+                 mixes: int = MIX_CATALOGUE) -> None:
+        self.pipeline = pipeline
+        self.pool = pool
+        self.verifier = verifier
+        self.strategy = strategy
+        self.candidates = candidates
+        self.max_attempts = max_attempts
+        self.max_shape_residual = max_shape_residual
+        self.match_expression = match_expression
+        self.expression_first = expression_first
+        self.rank_mixes = rank_mixes
+        self.catalogue = MixCatalogue(pipeline, recombiner, verifier.names, size=mixes)
+
+    def plain(self, face: Faces, seed: int, avoid: Avoid) -> Ranked:
+        """Pool targets: promising ones (ranked), then the others.
+
+        Widening steps, never to another gender (a woman given a male target reads male after any blending,
+        design notes §6b): the pool's own filters; without the age group; without its expression filters (the
+        swap keeps an open mouth or the eyes itself); without its quality and resolution floors. The pose
+        filter is widened only to 40° of yaw as the last step (any pose for a source turned ≥ 25°), and our
+        landmark check drops whatever shape mismatch the pose estimate misses. Identities in `avoid.targets`
+        (used for another face of the photo) are left out.
+        """
+        from mfmc.pool import Compatibility
+
+        any_expression = Compatibility(match_mouth=False, avoid_closed_eyes=False)
+        any_quality = dataclasses.replace(any_expression, min_quality=None, min_resolution=None)
+        wide_pose = dataclasses.replace(any_quality, max_yaw=40.0, max_pitch=30.0)
+        # the swap turns a target to the source's pose (mfmc.swap.pose): frontal targets for sources up to 60° of
+        # yaw and 30° of pitch (pool targets are within 30° themselves)
+        any_pose = dataclasses.replace(any_quality, max_yaw=90.0, max_pitch=60.0)
+        turned_yaw = 25.0  # degrees: frontal sources keep the query they had (another step reorders targets)
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("", {}),
+            ("any age group", {"same_group": "gender"}),
+            ("any expression", {"same_group": "gender", "compatibility": any_expression}),
+            ("any quality", {"same_group": "gender", "compatibility": any_quality}),
+            ("wider pose", {"same_group": "gender", "compatibility": wide_pose}),
+        ]
+        yaw = float(face.pose[0][0]) if face.pose is not None else float("nan")
+        if np.isfinite(yaw) and abs(yaw) >= turned_yaw:
+            steps.append(("any pose (turned to the source's)", {"same_group": "gender", "compatibility": any_pose}))
+        lm = np.asarray(face.landmarks68[0], dtype=np.float64)
+        scores: dict[str, float] = {}
+
+        def promise(target_id: str) -> float:
+            if target_id not in scores:
+                scores[target_id] = self.promise(face, target_id)
+            return scores[target_id]
+
+        seen: dict[str, Candidate] = {}
+        good: list[Candidate] = []
+        fitting_all: list[Candidate] = []
+        used = set(avoid.targets)
+        notes: list[str] = []
+        for label, extra in steps:
+            found = self.pool.query(face, strategy=self.strategy, k=4 * self.candidates, seed=seed, **extra)
+            new = [c for c in found if c.id not in seen]
+            for c in new:
+                seen[c.id] = c
+            fitting = [c for c in new if self.pool.identity(c.id) not in used and self.fits(lm, c.id)]
+            fitting_all += fitting
+            promising = [c for c in fitting if promise(c.id) >= 1.0]
+            good += promising
+            if label and promising:
+                notes.append(f"pool query widened: {label}")
+            if len({self.pool.identity(c.id) for c in good}) >= self.max_attempts:
+                break
+        # one target per identity (several faces of one person rarely change the verdict), best first; of a
+        # person's faces, one labelled with the source's expression class when there is one
+        wanted = None if face.expression is None or not self.match_expression else str(face.expression[0])
+        by_identity: dict[str, Candidate] = {}
+        for c in good + sorted(fitting_all, key=lambda c: -promise(c.id)):
+            who = self.pool.identity(c.id)
+            have = by_identity.get(who)
+            if have is None or (wanted is not None and self.pool.expression(have.id) != wanted
+                                and self.pool.expression(c.id) == wanted):
+                by_identity[who] = c
+        plain = [Target.plain(c.id, self.pool.identity(c.id)) for c in by_identity.values()]
+        if wanted is not None and self.expression_first:
+            # the source's expression class first (a target labelled otherwise imports its expression);
+            # unlabelled targets (portraits, selfies: mostly neutral or smiling) in between
+            def mismatch(t: Target) -> int:
+                label = self.pool.expression(t.parts[0])
+                return 0 if label == wanted else 1 if label is None else 2
+
+            plain.sort(key=mismatch)
+        return Ranked([t for t in plain if promise(t.parts[0]) >= 1.0],
+                      [t for t in plain if promise(t.parts[0]) < 1.0], [c.id for c in fitting_all], notes)
+
+    def rest(self, face: Faces, seed: int, avoid: Avoid, ranked: Ranked) -> tuple[list[Target], str]:
+        """After the promising pool faces: the recombined identities of the source's gender that fit its shape
+        and are not used in the photo — predicted to clear every bar first, best first — then everything else
+        (the other pool faces, the other recombinations) by predicted reach; and a note for the report.
+        Without `rank_mixes`: the recombinations in a seeded order, then the other pool faces."""
+        if not ranked.donors or not self.catalogue.size:
+            return list(ranked.rest), ""
+        lm = np.asarray(face.landmarks68[0], dtype=np.float64)
+        gender = self.pool.entry(ranked.donors[0]).gender
+        used = set(avoid.targets)
+        mixes = [m for m in self.catalogue.mixes(gender, seed)
+                 if m.target.identity not in used and self.shape_fits(lm, m.landmarks)]
+        if not self.rank_mixes:
+            rng = np.random.default_rng(np.frombuffer(hashlib.sha256(
+                int(seed).to_bytes(16, "little", signed=True) + face_key(face)).digest(), dtype=np.uint64))
+            order = [mixes[k].target for k in rng.permutation(len(mixes))]
+            return order + list(ranked.rest), ""
+        score = {m.target.id: self.reach(face, m.embeddings) for m in mixes}
+        for t in ranked.rest:
+            score[t.id] = self.promise(face, t.parts[0])
+        good = sorted((m.target for m in mixes if score[m.target.id] >= 1.0), key=lambda t: -score[t.id])
+        other = sorted([*ranked.rest, *(m.target for m in mixes if score[m.target.id] < 1.0)],
+                       key=lambda t: -score[t.id])
+        note = f"recombined targets ranked: {len(good)} of {len(mixes)} predicted to clear the bars" if mixes else ""
+        return good + other, note
+
+    def fits(self, lm: np.ndarray, target_id: str) -> bool:
+        """Whether the pool face's landmarks, similarity-aligned to the source's, differ little enough for a warp
+        to look like a face (turned heads onto frontal faces look grotesque)."""
+        return self.shape_fits(lm, np.asarray(self.pool.entry(target_id).landmarks68, dtype=np.float64))
+
+    def shape_fits(self, lm: np.ndarray, target: np.ndarray) -> bool:
+        from mfmc.swap import pose
+
+        return pose.shape_residual(lm, np.asarray(target, np.float64)) <= self.max_shape_residual
+
+    def promise(self, face: Faces, target_id: str) -> float:
+        """Predicted min over recognizers of (result distance / bar) for a pool face: its own distance to the
+        source times the swap's measured reach (REACH). Below 1 a swap rarely passes; such targets go last.
+        An entry without stored embeddings is not reranked (inf)."""
+        return self.reach(face, self.pool.entry(target_id).embeddings)
+
+    def reach(self, face: Faces, target: Mapping[str, np.ndarray]) -> float:
+        """Min over the verifiers both sides have of (target-to-source distance × REACH / bar); inf for none."""
+        score = float("inf")
+        for name in self.verifier.names:
+            if name in target and name in face.embeddings:
+                d = float(self.pipeline.recognizers[name].distance(target[name], face.embeddings[name][0]))
+                score = min(score, d * REACH.get(name, SWAP_REACH) / self.verifier.bar(name))
+        return score
+
+
+def face_key(face: Faces) -> bytes:
+    """Bytes fixing the draws of one face: its box, rounded (the same photo face gives the same draws)."""
+    return np.round(np.asarray(face.boxes[0], dtype=np.float64)).astype("<i4").tobytes()
