@@ -43,7 +43,7 @@ SWAP_REACH = 0.85
 REACH = {"dlib": 0.85, "facenet": 0.78}
 # recombined identities drawn per pool, gender and seed: on the 33 real faces of docs/swap.md (see there)
 MIX_CATALOGUE = 24
-_MIX_VERSION = "mfmc-mix-catalogue-1"
+_MIX_VERSION = "mfmc-mix-catalogue-2"
 
 
 @dataclass(frozen=True)
@@ -89,18 +89,24 @@ class MixCatalogue:
         return self.recombiner.recipes(donors, self.size, seed=seed, key=b"catalogue:" + str(gender).encode())
 
     def _load(self, gender: str | None, seed: int) -> list[Mix]:
-        targets = self.recipes(gender, seed) if self.size else []
-        if not targets:
+        """The catalogue from the disk cache (recipes, 68 points, embeddings), else drawn, composed, embedded and
+        stored. Drawing alone reads every person's crop once (the beard test of `Recombiner.recipes`)."""
+        if not self.size:
             return []
         path = self._entry("mixes", json.dumps([gender, int(seed), self.size, sorted(self.names)]))
         cached = _read_npz(path)
-        ids = [t.id for t in targets]
-        if cached is not None and json.loads(str(cached.get("ids", "[]"))) == ids \
-                and all(f"emb_{n}" in cached for n in self.names):
+        if cached is not None and "recipes" in cached and all(f"emb_{n}" in cached for n in self.names):
+            targets = [Target(r["id"], r["identity"], tuple(r["parts"]), tuple(r["scales"]), tuple(r["shape"]))
+                       for r in json.loads(str(cached["recipes"]))]
             lms, embs = cached["landmarks"], {n: cached[f"emb_{n}"] for n in self.names}
         else:
+            targets = self.recipes(gender, seed)
+            if not targets:
+                return []
             lms, embs = self._build(targets)
-            _write_npz(path, {"ids": np.array(json.dumps(ids)), "landmarks": lms,
+            recipes = [{"id": t.id, "identity": t.identity, "parts": list(t.parts), "scales": list(t.scales),
+                        "shape": list(t.shape)} for t in targets]
+            _write_npz(path, {"recipes": np.array(json.dumps(recipes)), "landmarks": lms,
                               **{f"emb_{n}": e for n, e in embs.items()}})
         return [Mix(t, lms[k], {n: e[k] for n, e in embs.items()}) for k, t in enumerate(targets)]
 
