@@ -23,6 +23,7 @@ from mfmc.swap.ranking import MIX_CATALOGUE, Ranker
 from mfmc.swap.recombine import Recombiner, Target
 from mfmc.swap.report import Attempt, FaceReport
 from mfmc.swap.verify import GENDER_CONFIDENCE, Avoid, Verdict, Verifier
+from mfmc.vision.landmarks import SHAPE_DISAGREEMENT, shape_disagreement
 
 if TYPE_CHECKING:
     from mfmc.pool import TargetPool
@@ -297,6 +298,15 @@ class FakeGenerator:
         turned = not reason and bool(np.isfinite(yaw)) and abs(yaw) > self.max_yaw
         if turned:  # never a frontal face pasted on a profile: pixelated (verified), said in the report
             reason = f"turned {yaw:.0f}°: beyond the {self.max_yaw:.0f}° a swap can keep natural"
+        elif not reason and lm68 is not None and face.landmarks5 is not None:
+            # the 68 points did not follow a turned head (features drawn where they are not): a warp built on
+            # them erases an eye and puts a nose on a cheek, so the face is treated as a profile
+            gap = shape_disagreement(lm68, np.asarray(face.landmarks5[0], dtype=np.float64))
+            turned = gap > SHAPE_DISAGREEMENT
+            if turned:
+                reason = (f"its 68 points disagree with the detector's on the turn by {gap:.0f}°: "
+                          "a swap cannot follow this head")
+        if turned:
             report.notes.append(f"not swapped: {reason}")
             log.info("face %d: not swapped (%s)", index, reason)
         if not reason and lm68 is not None:
