@@ -44,6 +44,10 @@ REACH = {"dlib": 0.85, "facenet": 0.78}
 # recombined identities drawn per pool, gender and seed: on the 33 real faces of docs/swap.md (see there)
 MIX_CATALOGUE = 24
 _MIX_VERSION = "mfmc-mix-catalogue-2"
+# when no pool face fits the source's shape within `max_shape_residual`: the closest ones, up to this factor of
+# the bound, within SHAPE_SLACK of the closest (docs/swap.md)
+SHAPE_WIDEN = 1.5
+SHAPE_SLACK = 0.02
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,17 @@ class Ranker:
                 notes.append(f"pool query widened: {label}")
             if len({self.pool.identity(c.id) for c in good}) >= self.max_attempts:
                 break
+        if not fitting_all and seen:
+            # no pool face fits the source's shape within the bound (an unusual face shape, a mask or a pitch
+            # that bends the 68 points): the closest shapes, if they are near the bound, rather than no swap
+            free = [c for c in seen.values() if self.pool.identity(c.id) not in used]
+            residual = {c.id: self.residual(lm, c.id) for c in free}
+            best = min(residual.values(), default=float("inf"))
+            if best <= self.max_shape_residual * SHAPE_WIDEN:
+                fitting_all = [c for c in free if residual[c.id] <= best + SHAPE_SLACK]
+                good = [c for c in fitting_all if promise(c.id) >= 1.0]
+                notes.append(f"shape check widened to {best + SHAPE_SLACK:.3f}: no pool face within "
+                             f"{self.max_shape_residual:.3f} of the source's shape")
         # one target per identity (several faces of one person rarely change the verdict), best first; of a
         # person's faces, one labelled with the source's expression class when there is one
         wanted = None if face.expression is None or not self.match_expression else str(face.expression[0])
@@ -308,6 +323,11 @@ class Ranker:
                        key=lambda t: -score[t.id])
         note = f"recombined targets ranked: {len(good)} of {len(mixes)} predicted to clear the bars" if mixes else ""
         return good + other, note
+
+    def residual(self, lm: np.ndarray, target_id: str) -> float:
+        from mfmc.swap import pose
+
+        return pose.shape_residual(lm, np.asarray(self.pool.entry(target_id).landmarks68, dtype=np.float64))
 
     def fits(self, lm: np.ndarray, target_id: str) -> bool:
         """Whether the pool face's landmarks, similarity-aligned to the source's, differ little enough for a warp
