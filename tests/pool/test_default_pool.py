@@ -131,3 +131,42 @@ def test_composites_are_new_identities(pool: TargetPool) -> None:
         assert d.min() >= 0.6
         parents = set(records[i]["source"]["person"].split("+"))
         assert any(records[j]["source"].get("person") in parents for j in range(len(records)))
+
+
+def test_faces_are_labelled_by_the_classifiers(pool: TargetPool) -> None:
+    """Every face carries the expression classifier's class and the gender classifier's p(female) of its crop
+    (scripts/build_default_pool.py): sad and angry sources have targets of their class (issue 11), and the sheet's
+    grimaces, winks, tongues and hands over the mouth are not in the pool."""
+    labels = [pool.expression(i) for i in pool.ids]
+    assert all(labels)
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[str(label)] = counts.get(str(label), 0) + 1
+    assert counts == pool.index.meta["expressions"]
+    assert counts.get("sad", 0) >= 4 and counts.get("angry", 0) >= 4
+    for rec in pool.index.records:
+        assert 0.0 <= rec["source"]["classifier_female"] <= 1.0
+    sheet = [r for r in pool.index.records if str(r["source"].get("file", "")).endswith("emotions_sheet.jpg")]
+    # 8 of the 16 cells per person, never more (the other 8 import the target's expression)
+    per_person: dict[str, int] = {}
+    for r in sheet:
+        per_person[r["source"]["person"]] = per_person.get(r["source"]["person"], 0) + 1
+    assert set(per_person) == set(POOL_PEOPLE) and max(per_person.values()) <= 8
+
+
+@pytest.mark.slow
+def test_expression_labels_are_the_classifiers(pool: TargetPool) -> None:
+    """The stored labels are what the pipeline's expression classifier says of the stored crops (checked on every
+    sad, angry and fear face and every fifth other one)."""
+    from mfmc.vision import FacePipeline
+
+    pipe = FacePipeline.embedded()
+    if pipe.expressions is None:
+        pytest.skip("the optional expression classifier (fer) is not installed")
+    ids = [i for k, i in enumerate(pool.ids) if pool.expression(i) in ("sad", "angry", "fear") or k % 5 == 0]
+    for target_id in ids:
+        image, face = pool.target(target_id)
+        assert str(pipe.expressions.classify(image, face)[0]) == pool.expression(target_id), target_id
+        _, _, female = pipe.attributes.estimate(image, face)
+        assert abs(float(female[0]) - pool.index.records[pool.ids.index(target_id)]["source"]["classifier_female"]) \
+            < 0.01
