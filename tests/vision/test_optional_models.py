@@ -137,8 +137,9 @@ def test_expression_classifier_plumbing_with_an_injected_session() -> None:
         faces.replace(gender_score=[1.5])
 
 
-def test_crop_recognizer_batches_and_normalises_with_an_injected_session() -> None:
-    cls = next(iter(OPTIONAL_RECOGNIZERS.values()))
+@pytest.mark.parametrize("name", list(OPTIONAL_RECOGNIZERS))
+def test_crop_recognizer_batches_and_normalises_with_an_injected_session(name: str) -> None:
+    cls = OPTIONAL_RECOGNIZERS[name]
     session = _FixedSession(np.full(cls.dim, 3.0))
     recognizer: CropRecognizer = cls(session=session)
     crops = np.zeros((cls.batch + 5, cls.size, cls.size, 3), np.uint8)
