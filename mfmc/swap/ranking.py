@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mfmc.swap import landmarks as lmk
 from mfmc.swap.recombine import Recombiner, Target
 from mfmc.swap.verify import Avoid, Verifier
 
@@ -44,6 +45,10 @@ REACH = {"dlib": 0.85, "facenet": 0.78}
 # recombined identities drawn per pool, gender and seed: on the 33 real faces of docs/swap.md (see there)
 MIX_CATALOGUE = 24
 _MIX_VERSION = "mfmc-mix-catalogue-2"
+# a recombined crop is softer than a pool photo (its parts are resampled and blended: obama.jpg's 145 px
+# inter-ocular face got a visibly blurred inner face at 2.3x a composite's 62 px); faces larger than this
+# factor of a composite's inter-ocular distance get pool faces only (plain crops held up at 2.6x: biden.jpg)
+MIX_MAX_SCALE = 1.5
 # when no pool face fits the source's shape within `max_shape_residual`: the closest ones, up to this factor of
 # the bound, within SHAPE_SLACK of the closest (docs/swap.md)
 SHAPE_WIDEN = 1.5
@@ -308,8 +313,10 @@ class Ranker:
         lm = np.asarray(face.landmarks68[0], dtype=np.float64)
         gender = self.pool.entry(ranked.donors[0]).gender
         used = set(avoid.targets)
+        size = lmk.interocular(lm)
         mixes = [m for m in self.catalogue.mixes(gender, seed)
-                 if m.target.identity not in used and self.shape_fits(lm, m.landmarks)]
+                 if m.target.identity not in used and self.shape_fits(lm, m.landmarks)
+                 and size <= MIX_MAX_SCALE * lmk.interocular(m.landmarks)]
         if not self.rank_mixes:
             rng = np.random.default_rng(np.frombuffer(hashlib.sha256(
                 int(seed).to_bytes(16, "little", signed=True) + face_key(face)).digest(), dtype=np.uint64))
@@ -321,7 +328,10 @@ class Ranker:
         good = sorted((m.target for m in mixes if score[m.target.id] >= 1.0), key=lambda t: -score[t.id])
         other = sorted([*ranked.rest, *(m.target for m in mixes if score[m.target.id] < 1.0)],
                        key=lambda t: -score[t.id])
-        note = f"recombined targets ranked: {len(good)} of {len(mixes)} predicted to clear the bars" if mixes else ""
+        note = (f"recombined targets ranked: {len(good)} of {len(mixes)} predicted to clear the bars" if mixes
+                else "no recombined target: the face is larger than their detail holds" if size > 0 and all(
+                    size > MIX_MAX_SCALE * lmk.interocular(m.landmarks) for m in self.catalogue.mixes(gender, seed))
+                else "")
         return good + other, note
 
     def residual(self, lm: np.ndarray, target_id: str) -> float:

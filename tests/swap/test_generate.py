@@ -473,3 +473,24 @@ def test_a_face_no_pool_shape_fits_gets_the_closest_shapes_near_the_bound(
     far = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_shape_residual=best / 1.6).ranker.plain(
         face, 0, Avoid())
     assert not (far.promising or far.rest)
+
+
+def test_faces_larger_than_a_recombination_holds_get_pool_faces_only(
+    pipeline: FacePipeline, pool: TargetPool, group: Group
+) -> None:
+    """A recombined crop is softer than a pool photo: a face more than 1.5x its inter-ocular distance (the
+    group photo enlarged 3x) gets no recombined target, and the report's note says why; at its own size it does."""
+    import cv2
+
+    from mfmc.swap.verify import Avoid
+
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
+    face = group.faces[0]
+    small = gen.ranker.rest(face, 7, Avoid(), gen.ranker.plain(face, 7, Avoid()))[0]
+    assert any(not t.is_plain for t in small)
+    big_image = cv2.resize(group.image, None, fx=3.0, fy=3.0, interpolation=cv2.INTER_CUBIC)
+    big = group.faces.scaled(3.0)[0]
+    big = big.replace(embeddings={n: pipeline.recognizers[n].embed(big_image, big) for n in VERIFIERS})
+    order, note = gen.ranker.rest(big, 7, Avoid(), gen.ranker.plain(big, 7, Avoid()))
+    assert order and all(t.is_plain for t in order)
+    assert note.startswith("no recombined target"), note
