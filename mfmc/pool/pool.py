@@ -133,11 +133,19 @@ class TargetPool:
         return self.index.entry(self._position(target_id))
 
     def expression(self, target_id: str) -> str | None:
-        """The expression class a pool face was labelled with at build (e.g. the expression sheet's cells:
-        `neutral`, `happy`, `surprise`), or None when unlabelled."""
+        """The expression class a pool face was labelled with at build (the built-in pool: the expression
+        classifier's class of every crop, e.g. `neutral`, `happy`, `sad`), or None when unlabelled."""
         source = self.index.records[self._position(target_id)].get("source") or {}
         label = source.get("expression") if isinstance(source, Mapping) else None
         return str(label) if label else None
+
+    def classifier_female(self, target_id: str) -> float | None:
+        """The gender classifier's probability of "female" for a pool face, recorded at build (the built-in pool:
+        `classifier_female`), or None. Its `gender` is the recorded sex; this says how the classifier fakes are
+        checked with reads the face (a gender-uncertain source can be given a target it reads uncertain too)."""
+        source = self.index.records[self._position(target_id)].get("source") or {}
+        value = source.get("classifier_female") if isinstance(source, Mapping) else None
+        return None if value is None else float(value)
 
     def identity(self, target_id: str) -> str:
         """Who a pool face shows: the person its build source names (e.g. `P002`, or `P001+P003+…` for a

@@ -144,8 +144,12 @@ def test_faces_are_labelled_by_the_classifiers(pool: TargetPool) -> None:
         counts[str(label)] = counts.get(str(label), 0) + 1
     assert counts == pool.index.meta["expressions"]
     assert counts.get("sad", 0) >= 4 and counts.get("angry", 0) >= 4
-    for rec in pool.index.records:
+    for target_id, rec in zip(pool.ids, pool.index.records, strict=True):
+        assert pool.classifier_female(target_id) == rec["source"]["classifier_female"]
         assert 0.0 <= rec["source"]["classifier_female"] <= 1.0
+    # the classifier calls P004 male on several faces (why the recorded sex is the label); a few read uncertain
+    uncertain = [i for i in pool.ids if 0.2 < (pool.classifier_female(i) or 0.0) < 0.8]
+    assert uncertain and {pool.identity(i) for i in uncertain} == {"P004"}
     sheet = [r for r in pool.index.records if str(r["source"].get("file", "")).endswith("emotions_sheet.jpg")]
     # 8 of the 16 cells per person, never more (the other 8 import the target's expression)
     per_person: dict[str, int] = {}
