@@ -5,8 +5,8 @@ Targets are ranked by predicted reach: a training-free swap moves the embedding 
 target (design notes §6), so a target whose own distance to the source, times that reach, does not clear a
 recognizer's bar rarely passes. Plain pool targets carry stored embeddings; recombined ones are embedded from
 their composed crop. Recombinations are drawn once per pool, gender and seed (`MixCatalogue`, `size` recipes
-over all the pool's faces of that gender) — not per face, so a photo or a folder of photos pays their
-composition and embedding once, and the next process reads them from the disk cache
+over the pool's closed-mouthed, neutral faces of that gender) — not per face, so a photo or a folder of photos
+pays their composition and embedding once, and the next process reads them from the disk cache
 (`mfmc.vision.cache`, keyed by the pool's index file, the recipe supply, gender, seed and recognizer names;
 safe to delete). Only the *order* of candidates comes from these embeddings: every fake is verified on its own
 pixels, so a stale entry could cost attempts, never a leak.
@@ -44,7 +44,7 @@ SWAP_REACH = 0.85
 REACH = {"dlib": 0.85, "facenet": 0.78}
 # recombined identities drawn per pool, gender and seed: on the 33 real faces of docs/swap.md (see there)
 MIX_CATALOGUE = 24
-_MIX_VERSION = "mfmc-mix-catalogue-2"
+_MIX_VERSION = "mfmc-mix-catalogue-3"
 # a recombined crop is softer than a pool photo (its parts are resampled and blended: obama.jpg's 145 px
 # inter-ocular face got a visibly blurred inner face at 2.3x a composite's 62 px); faces larger than this
 # factor of a composite's inter-ocular distance get pool faces only (plain crops held up at 2.6x: biden.jpg)
@@ -65,10 +65,10 @@ class Mix:
 
 
 class MixCatalogue:
-    """Recombined targets of one pool, `size` per (gender, seed): recipes over all the pool's faces of the
-    gender (`Recombiner.recipes`, best-quality, most frontal face of each person as the base), each composed
-    and embedded (one batched call per recognizer) the first time the (gender, seed) is asked for, then kept
-    in memory and on disk. The composed crops are cached on disk too, each read when the swap needs it."""
+    """Recombined targets of one pool, `size` per (gender, seed): recipes over the pool's closed-mouthed, neutral
+    faces of the gender (`Recombiner.recipes`, best-quality, most frontal face of each person as the base), each
+    composed and embedded (one batched call per recognizer) the first time the (gender, seed) is asked for, then
+    kept in memory and on disk. The composed crops are cached on disk too, each read when the swap needs it."""
 
     def __init__(self, pipeline: FacePipeline, recombiner: Recombiner, names: Sequence[str],
                  size: int = MIX_CATALOGUE) -> None:
@@ -92,6 +92,13 @@ class MixCatalogue:
 
     def recipes(self, gender: str | None, seed: int) -> list[Target]:
         donors = [i for i in self.pool.ids if self.pool.entry(i).gender == gender]
+        # closed-mouthed, neutral donors: a recombination's mouth, eyes and brows are its donors', and an open
+        # "surprise" mouth or a grin pasted into a closed-mouthed source looked grotesque (openpeople's sheets);
+        # the swappers keep an open-mouthed source's own mouth interior
+        calm = [i for i in donors
+                if not self.pool.entry(i).mouth_is_open and self.pool.expression(i) in (None, "neutral")]
+        if len({self.pool.identity(i) for i in calm}) >= 2:
+            donors = calm
         # the base of a recipe is a person's first face among the donors: the sharpest, most frontal one
         donors.sort(key=lambda i: (-round(self.pool.entry(i).quality, 2),
                                    abs((self.pool.entry(i).pose or (0.0, 0.0, 0.0))[0]), i))
@@ -338,6 +345,11 @@ class Ranker:
         from mfmc.swap import pose
 
         return pose.shape_residual(lm, np.asarray(self.pool.entry(target_id).landmarks68, dtype=np.float64))
+
+    def targets(self, face: Faces, seed: int, avoid: Avoid) -> list[Target]:
+        """Every target in the order the generator would try them (`plain` then `rest`)."""
+        ranked = self.plain(face, seed, avoid)
+        return ranked.promising + self.rest(face, seed, avoid, ranked)[0]
 
     def fits(self, lm: np.ndarray, target_id: str) -> bool:
         """Whether the pool face's landmarks, similarity-aligned to the source's, differ little enough for a warp

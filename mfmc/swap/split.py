@@ -23,7 +23,7 @@ import numpy as np
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.accessories import Kept, kept_regions
 from mfmc.swap.base import SwapResult, register_swapper
-from mfmc.swap.beard import beard_gap, bearded_target, lower_face
+from mfmc.swap.beard import beard_gap, bearded_target, lower_face, shading_lift
 from mfmc.swap.blend import blend_patch, cut_holes, feather, grey_scale
 from mfmc.swap.pose import destination, turned
 from mfmc.swap.warp import warp_target
@@ -69,6 +69,7 @@ class SplitSwapper:
         beard_margin: float = 12.0,
         keep_expression: bool = False,
         keep_smile: bool = False,
+        lift_chin: bool = True,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
@@ -80,6 +81,7 @@ class SplitSwapper:
         self.beard_margin = beard_margin
         self.keep_expression = keep_expression
         self.keep_smile = keep_smile
+        self.lift_chin = lift_chin
 
     def sigma_factor(self, alpha: float) -> float:
         extra = max(0.0, alpha - self.base_alpha) / max(1.0 - self.base_alpha, 1e-6)
@@ -129,6 +131,13 @@ class SplitSwapper:
             detail = detail * (1.0 - lower) + (s_lab - s_coarse) * lower
             notes.append("target has facial hair the source lacks: kept the source's lower face")
         out_lab = s_coarse + detail
+        # a clean-shaven target's own shading under the mouth, carried onto a brighter chin, reads as grey stubble
+        # (strongest at the escalation's coarse split): the chin's lightness lifted back near the source's
+        lift = None if bearded or not self.lift_chin else shading_lift(out_lab, s_lab, dst68, src, (x1, y1), inner,
+                                                                        scale)
+        if lift is not None:
+            out_lab[..., 0] += lift
+            notes.append("lifted the chin's shading back to the source's (no stubble added)")
         out_lab[..., 0] = np.clip(out_lab[..., 0], 0.0, 100.0)
         rgb = cv2.cvtColor(out_lab.astype(np.float32), cv2.COLOR_LAB2RGB)
         result = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -103,10 +103,7 @@ def test_targets_are_never_of_the_other_gender(
 ) -> None:
     _, faces = real_group
     face = faces[0].replace(gender=np.array([gender]))
-    gen = FakeGenerator(pipeline, pool)
-    from mfmc.swap.report import FaceReport
-
-    targets = gen._query(face, seed, Avoid(), FaceReport(0, (0, 0, 1, 1)))
+    targets = FakeGenerator(pipeline, pool).ranker.targets(face, seed, Avoid())
     assert targets
     for t in targets:
         for part in t.parts:
