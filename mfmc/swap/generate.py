@@ -22,7 +22,7 @@ from mfmc.swap.patch import FacePatch
 from mfmc.swap.ranking import MIX_CATALOGUE, Ranker
 from mfmc.swap.recombine import Recombiner, Target
 from mfmc.swap.report import Attempt, FaceReport
-from mfmc.swap.verify import GENDER_CONFIDENCE, Avoid, Verdict, Verifier
+from mfmc.swap.verify import GENDER_CONFIDENCE, Avoid, UncertainGender, Verdict, Verifier
 from mfmc.vision.landmarks import SHAPE_DISAGREEMENT, shape_disagreement
 
 if TYPE_CHECKING:
@@ -81,7 +81,8 @@ class FakeGenerator:
     The original face is never returned. The query never widens to the other gender.
 
     A fake must also keep what the source shows (`Verifier`): it is rejected when the attribute model reads it
-    as the other gender of a source it reads confidently (`gender_confidence`), and, with an expression
+    as the other gender of a source it reads confidently (`gender_confidence`; an uncertain source as
+    `uncertain_gender` says: `UncertainGender`), and, with an expression
     classifier and `keep_expression`, when its expression class differs from the source's; only when no
     candidate kept the class is the best such fake that passes everything else accepted (the expression
     fallback: `FaceReport.expression_changed`, a note and a log line). Candidates are swapped and verified the
@@ -116,6 +117,7 @@ class FakeGenerator:
         batch: int = 3,
         keep_expression: bool = True,
         gender_confidence: float = GENDER_CONFIDENCE,
+        uncertain_gender: UncertainGender | str = UncertainGender.LEAN,
         max_candidates: int | None = None,
         max_yaw: float = MAX_YAW,
         rank_mixes: bool = True,
@@ -159,7 +161,7 @@ class FakeGenerator:
         # fake (highest probability of the source's class) only when no candidate kept it (`_expression_fallback`)
         self.keep_expression = keep_expression
         self.verifier = Verifier(pipeline, margin=margin, recognizers=recognizers,
-                                 gender_confidence=gender_confidence)
+                                 gender_confidence=gender_confidence, uncertain=uncertain_gender)
         self.recombiner = Recombiner(pool)
         # candidates swapped per face at most: fakes rejected on gender or expression do not count against
         # `max_attempts` (they cost a swap and a few ms, no recognizer), this bounds what they may cost. Default
@@ -359,9 +361,12 @@ class FakeGenerator:
 
     def _checks(self, face: Faces, report: FaceReport) -> None:
         """Say in the report which of the source's attributes the fakes are checked to keep, and why not."""
-        keep = self.verifier.gender_to_keep(face)
-        report.gender_checked = keep is not None
-        if keep is None and self.pipeline.attributes is not None and face.gender_score is not None:
+        report.gender_checked = self.verifier.checks_gender(face)
+        if (report.gender_checked and self.verifier.gender_to_keep(face) is None and face.gender is not None
+                and face.gender_score is not None):
+            report.notes.append(f"gender uncertain (p(female) {float(face.gender_score[0]):.2f}): the fake must "
+                                f"read {face.gender[0]} ({self.verifier.uncertain})")
+        elif not report.gender_checked and self.pipeline.attributes is not None and face.gender_score is not None:
             report.notes.append(f"gender not checked: the source's gender is uncertain "
                                 f"(p(female) {float(face.gender_score[0]):.2f}, checked from "
                                 f"{self.verifier.gender_confidence:.2f} either way)")
