@@ -163,6 +163,12 @@ class FakeGenerator:
         self.verifier = Verifier(pipeline, margin=margin, recognizers=recognizers,
                                  gender_confidence=gender_confidence, uncertain=uncertain_gender)
         self.recombiner = Recombiner(pool)
+        # what sources are embedded with: the verifiers, plus a recognizer the pool has when none of them is one
+        # (the query needs one: `--verifiers mobilefacenet` alone had found no target for any face)
+        stored = [n for n in pool.recognizers if n in pipeline.recognizers]
+        self.embedded = list(self.verifier.names)
+        if stored and not set(self.embedded) & set(stored):
+            self.embedded.append(stored[0])
         # candidates swapped per face at most: fakes rejected on gender or expression do not count against
         # `max_attempts` (they cost a swap and a few ms, no recognizer), this bounds what they may cost. Default
         # `max_attempts` (the budget as before): on the real photos (seeds 7, 8) 2x and 3x kept the expression
@@ -202,8 +208,8 @@ class FakeGenerator:
         real or already faked, nor anything in `avoid` (e.g. people the uploader's client knows), and no two
         fakes share a target identity. Patches are computed on the original photo and apply in order.
         """
-        # only the verifying recognizers run; smaller faces are pixelated: not embedded
-        names = self.verifier.names
+        # only the verifying recognizers run (and one the pool has); smaller faces are pixelated: not embedded
+        names = self.embedded
         if faces is None:
             faces = self.pipeline.analyze(image, min_size=self.min_face, recognizers=names)
         if not len(faces):
@@ -375,7 +381,7 @@ class FakeGenerator:
     def _analyzed(self, image: np.ndarray, face: Faces, report: FaceReport) -> Faces:
         """The face with 68 landmarks, pose, age/gender and the verifiers' embeddings (analyzed here if the
         caller's lacks them; only the verifying recognizers run)."""
-        missing = [n for n in self.verifier.names if n not in face.embeddings]
+        missing = [n for n in self.embedded if n not in face.embeddings]
         if face.landmarks68 is None or missing:
             t0 = time.perf_counter()
             face = self.pipeline.analyze(image, face, landmarks=face.landmarks68 is None,
