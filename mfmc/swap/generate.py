@@ -317,18 +317,22 @@ class FakeGenerator:
         if turned:
             report.notes.append(f"not swapped: {reason}")
             log.info("face %d: not swapped (%s)", index, reason)
+        kept: tuple[Kept, ...] = ()
         if not reason and lm68 is not None:
             job = _Job(image, face, lm68, source_emb, avoid, report, tuple(kept_regions(image, lm68)))
             chosen, reason = self._swapped(job, seed)
             if chosen is not None:
                 return self._accepted(job, chosen, t_start)
+            kept = job.kept
 
-        # a profile's 68 points are not reliable enough to outline it: the box's ellipse
+        # a profile's 68 points are not reliable enough to outline it: the box's ellipse; what the source wears
+        # (a face mask, dark glasses) stays as it is under a pixelation or a fill too
         polygon = face_polygon(box, None if turned else lm68)
+        keep = [poly for region in kept for poly in region.polygons]
         if source_emb:
             for cells in self.pixelate_cells:
                 t0 = time.perf_counter()
-                patch = pixelate(image, polygon, cells)
+                patch = pixelate(image, polygon, cells, keep)
                 report.timings_ms["swap"] += (time.perf_counter() - t0) * 1000.0
                 verdict = self._verify(patch, image, face, source_emb, report)
                 report.attempts.append(Attempt("pixelate", None, None, verdict.distances if verdict else {},
@@ -339,7 +343,7 @@ class FakeGenerator:
                     self._measure(report, image, patch, face, lm68, verdict, source_emb, {})
                     log.info("face %d: pixelated (%s)", index, reason)
                     return patch, self._close(report, t_start)
-        patch = fill(image, polygon)
+        patch = fill(image, polygon, keep)
         report.attempts.append(Attempt("fill", None, None, {}, True, "no face left to recognise"))
         self._finish(report, "fill", None, reason or "every verified option failed", by="construction")
         log.warning("face %d: filled (%s)", index, report.reason)
