@@ -58,10 +58,10 @@ def timed(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> tuple
     return walls, cpus
 
 
-def _once(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float]:
+def _once(cmd: list[str], env: dict[str, str] | None, cwd: Path = ROOT) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True, env=env)
+    subprocess.run(cmd, cwd=cwd, capture_output=True, check=True, env=env)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -76,14 +76,18 @@ def tree_env(tree: Path) -> dict[str, str]:
 def compare(cases: dict[str, list[str]], new: Path, old: Path, runs: int) -> None:
     """Each command from both trees, alternately (new, old, new, old, ...), after one untimed run of each."""
     envs = {"new": tree_env(new), "old": tree_env(old)}
+    # `python -m` puts the working directory first on sys.path: run from a neutral folder, or both sides import
+    # the tree the benchmark runs in (every --against comparison before this fix measured that tree twice)
+    neutral = Path(tempfile.mkdtemp(prefix="mfmc-bench-cwd-"))
     print(f"{'command':<22} {'new wall':>9} {'old wall':>9} {'ratio':>6}   {'new cpu':>8} {'old cpu':>8} {'ratio':>6}")
     for name, cmd in cases.items():
         if cmd[0] != sys.executable:
             cmd = [sys.executable, "-m", "mfmc.cli.main", *cmd[1:]]
+        cmd = [str(ROOT / a) if not Path(a).is_absolute() and (ROOT / a).exists() else a for a in cmd]
         times: dict[str, tuple[list[float], list[float]]] = {"new": ([], []), "old": ([], [])}
         failed = False
         for which, env in envs.items():
-            first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+            first = subprocess.run(cmd, cwd=neutral, capture_output=True, text=True, env=env)
             if first.returncode != 0:
                 print(f"{name:<22} failed ({which}): {(first.stderr.strip().splitlines() or ['?'])[-1]}")
                 failed = True
@@ -91,7 +95,7 @@ def compare(cases: dict[str, list[str]], new: Path, old: Path, runs: int) -> Non
             continue
         for _ in range(runs):
             for which, env in envs.items():
-                wall, cpu = _once(cmd, env)
+                wall, cpu = _once(cmd, env, neutral)
                 times[which][0].append(wall)
                 times[which][1].append(cpu)
         nw, nc = (statistics.median(v) for v in times["new"])
