@@ -274,9 +274,8 @@ def _save_sheet(tiles: list, path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
 
 
-def against(old: Path, argv: list[str], repeat: int) -> None:
-    """This benchmark from this checkout and from `old`, alternately, one run per fresh process each."""
-    new = Path(__file__).resolve().parents[1]
+def against(old: Path, argv: list[str], repeat: int, new: Path) -> None:
+    """This benchmark importing `new` and `old`, alternately, one run per fresh process each."""
     keys = ("median_total_ms", "median_query_ms", "median_swap_ms", "median_verify_ms", "median_metrics_ms",
             "wall_ms_per_face", "cpu_ms_per_face", "query_ms", "rank_ms", "swap_ms", "verify_ms", "attempts_mean",
             "no_fallback", "verified_by_recognizers")
@@ -326,10 +325,11 @@ def main() -> None:
         argv = sys.argv[1:]
         k = argv.index("--against")
         argv = argv[:k] + argv[k + 2 :]
-        if "--repeat" in argv:
-            k = argv.index("--repeat")
-            argv = argv[:k] + argv[k + 2 :]
-        against(args.against, argv, args.repeat)
+        for flag in ("--repeat", "--tree"):
+            if flag in argv:
+                k = argv.index(flag)
+                argv = argv[:k] + argv[k + 2 :]
+        against(args.against, argv, args.repeat, (args.tree or Path(__file__).resolve().parents[1]).resolve())
         return
     pipe = FacePipeline.default()
     pool = TargetPool.load(args.pool) if args.pool else TargetPool.default()
