@@ -180,7 +180,7 @@ class FakeGenerator:
         # the choice and order of targets (mfmc.swap.ranking): pool faces by predicted reach; with
         # `match_expression` those of the source's expression class first (`expression_first`; else only a
         # person's face of that class is preferred over the person's other faces); then `recombine` recombined
-        # identities per gender and seed (0: none), ranked by predicted reach too unless `rank_mixes` is off
+        # identities per gender (0: none), ranked by predicted reach too unless `rank_mixes` is off
         self.ranker = Ranker(pipeline, pool, self.verifier, self.recombiner, strategy=strategy,
                              candidates=self.candidates, max_attempts=self.max_attempts,
                              max_shape_residual=max_shape_residual, match_expression=match_expression,
@@ -397,7 +397,7 @@ class FakeGenerator:
         """Swap and verify ranked targets; "" when one passed (it is job.tried[-1]), else the reason none did.
 
         First the plain pool targets predicted to clear every bar (`Ranker.plain`); only when none passed the
-        recombined identities of the source's gender (composed and embedded once per pool, gender and seed) and
+        recombined identities of the source's gender (composed and embedded once per pool and gender) and
         the other pool faces, by predicted reach (`Ranker.rest`). `max_attempts` counts the attempts the
         recognizers judged; fakes rejected on gender or expression before any recognizer do not count, and at
         most `max_candidates` candidates are swapped in all."""

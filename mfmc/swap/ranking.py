@@ -4,10 +4,10 @@ draws on, composed and embedded once (`MixCatalogue`).
 Targets are ranked by predicted reach: a training-free swap moves the embedding only part of the way to the
 target (design notes §6), so a target whose own distance to the source, times that reach, does not clear a
 recognizer's bar rarely passes. Plain pool targets carry stored embeddings; recombined ones are embedded from
-their composed crop. Recombinations are drawn once per pool, gender and seed (`MixCatalogue`, `size` recipes
+their composed crop. Recombinations are drawn once per pool and gender (`MixCatalogue`, `size` recipes
 over the pool's closed-mouthed, neutral faces of that gender) — not per face, so a photo or a folder of photos
 pays their composition and embedding once, and the next process reads them from the disk cache
-(`mfmc.vision.cache`, keyed by the pool's index file, the recipe supply, gender, seed and recognizer names;
+(`mfmc.vision.cache`, keyed by the pool's index file, the recipe supply, gender and recognizer names;
 safe to delete). Only the *order* of candidates comes from these embeddings: every fake is verified on its own
 pixels, so a stale entry could cost attempts, never a leak.
 """
@@ -42,9 +42,10 @@ log = logging.getLogger(__name__)
 # not clear a recognizer's bar rarely passes, so such targets go last. Other recognizers: SWAP_REACH.
 SWAP_REACH = 0.85
 REACH = {"dlib": 0.85, "facenet": 0.78}
-# recombined identities drawn per pool, gender and seed: on the 33 real faces of docs/swap.md (see there)
+# recombined identities drawn per pool and gender (not per seed: the server and the clients seed every face and
+# viewer apart, and a catalogue per seed had cost 24 compositions and ~2.4 MB of disk cache per face)
 MIX_CATALOGUE = 24
-_MIX_VERSION = "mfmc-mix-catalogue-3"
+_MIX_VERSION = "mfmc-mix-catalogue-4"
 # a recombined crop is softer than a pool photo (its parts are resampled and blended: obama.jpg's 145 px
 # inter-ocular face got a visibly blurred inner face at 2.3x a composite's 62 px); faces larger than this
 # factor of a composite's inter-ocular distance get pool faces only (plain crops held up at 2.6x: biden.jpg)
@@ -65,9 +66,9 @@ class Mix:
 
 
 class MixCatalogue:
-    """Recombined targets of one pool, `size` per (gender, seed): recipes over the pool's closed-mouthed, neutral
+    """Recombined targets of one pool, `size` per gender: recipes over the pool's closed-mouthed, neutral
     faces of the gender (`Recombiner.recipes`, best-quality, most frontal face of each person as the base), each
-    composed and embedded (one batched call per recognizer) the first time the (gender, seed) is asked for, then
+    composed and embedded (one batched call per recognizer) the first time the gender is asked for, then
     kept in memory and on disk. The composed crops are cached on disk too, each read when the swap needs it."""
 
     def __init__(self, pipeline: FacePipeline, recombiner: Recombiner, names: Sequence[str],
@@ -76,21 +77,20 @@ class MixCatalogue:
         self.recombiner = recombiner
         self.names = list(names)
         self.size = max(0, int(size))
-        self._mixes: dict[tuple[str, int], list[Mix]] = {}
+        self._mixes: dict[str | None, list[Mix]] = {}
         self.built = 0  # recipes composed and embedded by this process (the rest came from the disk cache)
 
     @property
     def pool(self) -> TargetPool:
         return self.recombiner.pool
 
-    def mixes(self, gender: str | None, seed: int) -> list[Mix]:
-        """The catalogue of `gender` and `seed` (built, or read from the disk cache, on first use)."""
-        key = (str(gender), int(seed))
-        if key not in self._mixes:
-            self._mixes[key] = self._load(gender, seed)
-        return self._mixes[key]
+    def mixes(self, gender: str | None) -> list[Mix]:
+        """The catalogue of `gender` (built, or read from the disk cache, on first use)."""
+        if gender not in self._mixes:
+            self._mixes[gender] = self._load(gender)
+        return self._mixes[gender]
 
-    def recipes(self, gender: str | None, seed: int) -> list[Target]:
+    def recipes(self, gender: str | None) -> list[Target]:
         donors = [i for i in self.pool.ids if self.pool.entry(i).gender == gender]
         # closed-mouthed, neutral donors: a recombination's mouth, eyes and brows are its donors', and an open
         # "surprise" mouth or a grin pasted into a closed-mouthed source looked grotesque (openpeople's sheets);
@@ -102,21 +102,21 @@ class MixCatalogue:
         # the base of a recipe is a person's first face among the donors: the sharpest, most frontal one
         donors.sort(key=lambda i: (-round(self.pool.entry(i).quality, 2),
                                    abs((self.pool.entry(i).pose or (0.0, 0.0, 0.0))[0]), i))
-        return self.recombiner.recipes(donors, self.size, seed=seed, key=b"catalogue:" + str(gender).encode())
+        return self.recombiner.recipes(donors, self.size, seed=0, key=b"catalogue:" + str(gender).encode())
 
-    def _load(self, gender: str | None, seed: int) -> list[Mix]:
+    def _load(self, gender: str | None) -> list[Mix]:
         """The catalogue from the disk cache (recipes, 68 points, embeddings), else drawn, composed, embedded and
         stored. Drawing alone reads every person's crop once (the beard test of `Recombiner.recipes`)."""
         if not self.size:
             return []
-        path = self._entry("mixes", json.dumps([gender, int(seed), self.size, sorted(self.names)]))
+        path = self._entry("mixes", json.dumps([gender, self.size, sorted(self.names)]))
         cached = _read_npz(path)
         if cached is not None and "recipes" in cached and all(f"emb_{n}" in cached for n in self.names):
             targets = [Target(r["id"], r["identity"], tuple(r["parts"]), tuple(r["scales"]), tuple(r["shape"]))
                        for r in json.loads(str(cached["recipes"]))]
             lms, embs = cached["landmarks"], {n: cached[f"emb_{n}"] for n in self.names}
         else:
-            targets = self.recipes(gender, seed)
+            targets = self.recipes(gender)
             if not targets:
                 return []
             lms, embs = self._build(targets)
@@ -321,7 +321,7 @@ class Ranker:
         gender = self.pool.entry(ranked.donors[0]).gender
         used = set(avoid.targets)
         size = lmk.interocular(lm)
-        mixes = [m for m in self.catalogue.mixes(gender, seed)
+        mixes = [m for m in self.catalogue.mixes(gender)
                  if m.target.identity not in used and self.shape_fits(lm, m.landmarks)
                  and size <= MIX_MAX_SCALE * lmk.interocular(m.landmarks)]
         if not self.rank_mixes:
@@ -337,7 +337,7 @@ class Ranker:
                        key=lambda t: -score[t.id])
         note = (f"recombined targets ranked: {len(good)} of {len(mixes)} predicted to clear the bars" if mixes
                 else "no recombined target: the face is larger than their detail holds" if size > 0 and all(
-                    size > MIX_MAX_SCALE * lmk.interocular(m.landmarks) for m in self.catalogue.mixes(gender, seed))
+                    size > MIX_MAX_SCALE * lmk.interocular(m.landmarks) for m in self.catalogue.mixes(gender))
                 else "")
         return good + other, note
 
