@@ -1,4 +1,4 @@
-"""`mfmc anonymize IMAGE|FOLDER -o OUT [--report FILE] [--seed N] [--swapper NAME]`."""
+"""`mfmc anonymize IMAGE|FOLDER -o OUT [--report FILE] [--seed N] [--swapper NAME] [--verifiers N,…]`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ def anonymize_command(
         Path | None, typer.Option("--report", help="Write a JSON report: one entry per face (per file for folders).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the target choice (same seed, same fakes).")] = 0,
-    swapper: Annotated[str, typer.Option("--swapper", help="Swapper name: `warp` (default) or `onnx`.")] = "warp",
+    swapper: Annotated[
+        str | None,
+        typer.Option("--swapper", help="Swapper name: `split` (default: the source's coarse look under the target's "
+                     "detail), `warp` (the target's whole inner face), or `onnx` (a learned swapper found on disk)."),
+    ] = None,
     pool: Annotated[
         Path | None, typer.Option("--pool", help="Target pool folder (default: the built-in pool).")
     ] = None,
@@ -51,7 +55,7 @@ def anonymize_command(
                                     help=f"available: {', '.join(known)}")
     # the models load in the background while the swap code is imported and faces detected
     pipeline.preload(detector=True, landmarks=True, attributes=True, expressions=True,
-                     recognizers=list(pipeline.recognizers))
+                     recognizers=list(pipeline.recognizers) if names is None else names)
     from mfmc.pool import TargetPool
     from mfmc.swap import FakeGenerator
 

@@ -33,6 +33,9 @@ def test_anonymize_writes_photo_and_report(tmp_path: Path, group: Group, pool_di
         else:  # every recognizer measured the fake far enough from the real face (same person iff < threshold)
             assert e["verified_by"] == "recognizers" and set(e["distances"]) == set(e["thresholds"]) != set()
             assert all(e["distances"][r] >= e["thresholds"][r] for r in e["thresholds"]), e
+        # the default swapper is the generator's (split, alpha 0.5), not the whole-face warp (alpha 0.3): the CLI
+        # had defaulted to `warp` while every figure was measured with `split`
+        assert all(a["alpha"] == 0.5 for a in e["attempts"] if a["method"] == "swap"), e["attempts"]
         x1, y1, x2, y2 = (int(v) for v in e["box"])  # and the face in the written photo really changed
         assert (load_image(out)[y1:y2, x1:x2].astype(int) - group.image[y1:y2, x1:x2].astype(int)).any()
 
