@@ -359,7 +359,14 @@ class FakeGenerator:
         reason = self._alpha_retries(job) or reason
         if job.report.fallback == "alpha":
             return job.tried[-1], reason
-        return self._expression_fallback(job), reason
+        before = len(job.tried)
+        chosen = self._expression_fallback(job)
+        again = job.tried[before:]
+        if chosen is None and again:  # say what the fakes rejected on expression alone then met
+            why = sorted({t.attempt.reason.split("; ", 1)[-1] for t in again if t.attempt is not None})
+            reason += (f"; judged again without the expression check, {len(again)} failed: "
+                       f"{', '.join(why) if why else 'unverifiable'}")
+        return chosen, reason
 
     @staticmethod
     def _error(report: FaceReport, stage: str, err: BaseException, what: str) -> str:
