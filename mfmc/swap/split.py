@@ -50,6 +50,13 @@ def masked_blur(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     return num / np.maximum(den, 1e-4)
 
 
+def detail_gain(source_detail: np.ndarray, target_detail: np.ndarray, floor: float) -> float:
+    """How much of the target's fine detail (lightness) to keep: the ratio of the source's to the target's detail
+    contrast (standard deviations over the inner face), at most 1 and at least `floor`."""
+    ratio = float(np.std(source_detail)) / max(float(np.std(target_detail)), 1e-6)
+    return float(np.clip(ratio, min(floor, 1.0), 1.0))
+
+
 @register_swapper("split")
 class SplitSwapper:
     """Frequency-split swap: target fine detail over the source's coarse shading (see the module docstring)."""
@@ -65,6 +72,7 @@ class SplitSwapper:
         sigma: float = 0.25,
         sigma_max: float = 0.6,
         colour_detail: float = 0.6,
+        detail_gain_min: float = 0.6,
         beard_gap: float = 22.0,
         beard_margin: float = 12.0,
         keep_expression: bool = False,
@@ -77,6 +85,10 @@ class SplitSwapper:
         self.sigma = sigma
         self.sigma_max = sigma_max
         self.colour_detail = colour_detail
+        # the target's fine detail is scaled to the source photo's own detail contrast (never up, never below
+        # this): a crisp, made-up pool face pasted at full contrast into a soft or plain-faced photo read as
+        # drawn-on brows and painted eye shadow (issue 11's real photos)
+        self.detail_gain_min = detail_gain_min
         self.beard_gap = beard_gap
         self.beard_margin = beard_margin
         self.keep_expression = keep_expression
@@ -121,6 +133,7 @@ class SplitSwapper:
         s_coarse = masked_blur(s_lab, inner, sigma)
         t_coarse = masked_blur(t_lab, inner, sigma)
         detail = t_lab - t_coarse
+        detail *= detail_gain((s_lab - s_coarse)[..., 0][inner], detail[..., 0][inner], self.detail_gain_min)
         detail[..., 1:] *= self.colour_detail
         if grey_scale(s_lab, inner):
             detail[..., 1:] = 0.0
