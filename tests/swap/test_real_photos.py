@@ -110,11 +110,11 @@ def test_targets_are_never_of_the_other_gender(
             assert pool.entry(part).gender == gender, (t.id, part)
 
 
-def test_avoid_excludes_identities_and_embeddings(
-    pipeline: FacePipeline, pool: TargetPool, real_group: tuple[np.ndarray, Faces]
-) -> None:
+def test_avoid_excludes_identities_and_embeddings(pipeline: FacePipeline, real_group: tuple[np.ndarray, Faces]) -> None:
     image, faces = real_group
-    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
+    # the built-in pool: the 20-face test pool's only female target that clears the recognizers here reads female at
+    # 0.72 once its detail is scaled to the astronaut's soft skin (split.detail_gain), below the gender check's 0.8
+    gen = FakeGenerator(pipeline, TargetPool.default(), recognizers=VERIFIERS)
     first_patch, first = gen.fake_face(image, faces, 0, seed=1)
     assert first.identity is not None, first.to_dict()
     avoid = Avoid(first.fake_embeddings, {first.identity})
