@@ -112,7 +112,9 @@ def test_fake_of_a_turned_face_lands_on_the_face(pipeline: FacePipeline) -> None
     inside = (xs >= x1 - pad) & (xs <= x2 + pad) & (ys >= y1 - pad) & (ys <= y2 + pad)
     assert inside.mean() > 0.99  # nothing changed away from the face
     face_area = (x2 - x1) * (y2 - y1)
-    assert changed.sum() > 0.4 * face_area  # and the face itself was replaced
+    # and the face itself was replaced (37 % of the box by more than 30 levels since the target's detail follows
+    # the photo's own contrast, split.detail_gain; 40-50 % before)
+    assert changed.sum() > 0.3 * face_area
 
 
 @pytest.mark.slow
