@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -357,16 +357,17 @@ class Ranker:
         # yaw and 30° of pitch (pool targets are within 30° themselves)
         any_pose = dataclasses.replace(any_quality, max_yaw=90.0, max_pitch=60.0)
         turned_yaw = 25.0  # degrees: frontal sources keep the query they had (another step reorders targets)
-        steps: list[tuple[str, dict[str, Any]]] = [
-            ("", {}),
-            ("any age group", {"same_group": "gender"}),
-            ("any expression", {"same_group": "gender", "compatibility": any_expression}),
-            ("any quality", {"same_group": "gender", "compatibility": any_quality}),
-            ("wider pose", {"same_group": "gender", "compatibility": wide_pose}),
+        # (what the report says, the query's same_group, its compatibility)
+        steps: list[tuple[str, bool | str, Compatibility | None]] = [
+            ("", True, None),
+            ("any age group", "gender", None),
+            ("any expression", "gender", any_expression),
+            ("any quality", "gender", any_quality),
+            ("wider pose", "gender", wide_pose),
         ]
         yaw = float(face.pose[0][0]) if face.pose is not None else float("nan")
         if np.isfinite(yaw) and abs(yaw) >= turned_yaw:
-            steps.append(("any pose (turned to the source's)", {"same_group": "gender", "compatibility": any_pose}))
+            steps.append(("any pose (turned to the source's)", "gender", any_pose))
         lm = np.asarray(face.landmarks68[0], dtype=np.float64)
         scores: dict[str, float] = {}
 
@@ -380,8 +381,9 @@ class Ranker:
         fitting_all: list[Candidate] = []
         used = set(avoid.targets)
         notes: list[str] = []
-        for label, extra in steps:
-            found = self.pool.query(face, strategy=self.strategy, k=4 * self.candidates, seed=seed, **extra)
+        for label, same_group, compatibility in steps:
+            found = self.pool.query(face, strategy=self.strategy, k=4 * self.candidates, seed=seed,
+                                    same_group=same_group, compatibility=compatibility)
             new = [c for c in found if c.id not in seen]
             for c in new:
                 seen[c.id] = c
