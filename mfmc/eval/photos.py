@@ -260,6 +260,7 @@ def summarize(photos: Sequence[PhotoOutcome], *, min_size: float = 24.0, max_yaw
     gk = [f.gender_kept for f in eligible if f.swapped and f.gender_kept is not None]
     ek = [f.expression_kept for f in eligible if f.swapped and f.expression_kept is not None]
     lm = [f.landmark_error for f in eligible if f.landmark_error is not None]
+    n_swapped = sum(f.swapped for f in eligible)
     fallbacks: dict[str, int] = {}
     for f in faces:
         fallbacks[f.fallback] = fallbacks.get(f.fallback, 0) + 1
@@ -269,6 +270,8 @@ def summarize(photos: Sequence[PhotoOutcome], *, min_size: float = 24.0, max_yaw
         "eligible": len(eligible),
         "swapped": sum(f.swapped for f in eligible) / max(len(eligible), 1),
         "detected": sum(f.detected for f in faces) / max(len(faces), 1),
+        # the "faces still detected": of the faces that became swaps (a pixel block or a fill is no face)
+        "detected_swapped": (sum(f.detected for f in eligible if f.swapped) / n_swapped) if n_swapped else None,
         "gender_kept": (sum(gk) / len(gk)) if gk else None,
         "expression_kept": (sum(ek) / len(ek)) if ek else None,
         "source_matches": sum(bool(f.matches_own_source) for f in eligible if f.swapped),

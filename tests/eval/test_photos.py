@@ -27,6 +27,17 @@ def test_summary_counts_only_eligible_faces_and_swapped_pairs() -> None:
     assert s["expression_kept"] == 0.5
     assert s["pairs_matching"] == 2 and s["swapped_pairs"] == 1 and s["swapped_pairs_matching"] == 1
     assert s["fallbacks"] == {"none": 2, "obfuscate": 3}
+    assert s["detected_swapped"] == 1.0  # of the swapped faces only
+
+
+def test_faces_still_detected_are_counted_over_the_swaps() -> None:
+    faces = [_face(0), _face(1), _face(2, fallback="fill")]
+    faces[1].detected = False
+    faces[2].detected = False  # a fill is no face: not held against the swaps
+    photo = PhotoOutcome("p", faces, pairs=3, pairs_matching=[], fakes_matching_real=[], changed_outside=0,
+                         output=np.zeros((2, 2, 3), np.uint8))
+    s = summarize([photo])
+    assert s["detected_swapped"] == 0.5 and abs(s["detected"] - 1 / 3) < 1e-9
 
 
 def test_contact_sheet_stacks_rows_of_equal_height() -> None:
