@@ -370,11 +370,17 @@ class Ranker:
             steps.append(("any pose (turned to the source's)", "gender", any_pose))
         lm = np.asarray(face.landmarks68[0], dtype=np.float64)
         scores: dict[str, float] = {}
+        residuals: dict[str, float] = {}
 
         def promise(target_id: str) -> float:
             if target_id not in scores:
                 scores[target_id] = self.promise(face, target_id)
             return scores[target_id]
+
+        def residual(target_id: str) -> float:  # once per pool face: the widened shape check reads them again
+            if target_id not in residuals:
+                residuals[target_id] = self.residual(lm, target_id)
+            return residuals[target_id]
 
         seen: dict[str, Candidate] = {}
         good: list[Candidate] = []
@@ -387,7 +393,8 @@ class Ranker:
             new = [c for c in found if c.id not in seen]
             for c in new:
                 seen[c.id] = c
-            fitting = [c for c in new if self.pool.identity(c.id) not in used and self.fits(lm, c.id)]
+            fitting = [c for c in new if self.pool.identity(c.id) not in used
+                       and residual(c.id) <= self.max_shape_residual]
             fitting_all += fitting
             promising = [c for c in fitting if promise(c.id) >= 1.0]
             good += promising
@@ -399,10 +406,9 @@ class Ranker:
             # no pool face fits the source's shape within the bound (an unusual face shape, a mask or a pitch
             # that bends the 68 points): the closest shapes, if they are near the bound, rather than no swap
             free = [c for c in seen.values() if self.pool.identity(c.id) not in used]
-            residual = {c.id: self.residual(lm, c.id) for c in free}
-            best = min(residual.values(), default=float("inf"))
+            best = min((residual(c.id) for c in free), default=float("inf"))
             if best <= self.max_shape_residual * SHAPE_WIDEN:
-                fitting_all = [c for c in free if residual[c.id] <= best + SHAPE_SLACK]
+                fitting_all = [c for c in free if residual(c.id) <= best + SHAPE_SLACK]
                 good = [c for c in fitting_all if promise(c.id) >= 1.0]
                 notes.append(f"shape check widened to {best + SHAPE_SLACK:.3f}: no pool face within "
                              f"{self.max_shape_residual:.3f} of the source's shape")
@@ -469,12 +475,9 @@ class Ranker:
         ranked = self.plain(face, seed, avoid)
         return ranked.promising + self.rest(face, seed, avoid, ranked)[0]
 
-    def fits(self, lm: np.ndarray, target_id: str) -> bool:
-        """Whether the pool face's landmarks, similarity-aligned to the source's, differ little enough for a warp
-        to look like a face (turned heads onto frontal faces look grotesque)."""
-        return self.shape_fits(lm, np.asarray(self.pool.entry(target_id).landmarks68, dtype=np.float64))
-
     def shape_fits(self, lm: np.ndarray, target: np.ndarray) -> bool:
+        """Whether a target's landmarks, posed and similarity-aligned to the source's, differ little enough for a
+        warp to look like a face (turned heads onto frontal faces look grotesque)."""
         from mfmc.swap import pose
 
         return pose.shape_residual(lm, np.asarray(target, np.float64)) <= self.max_shape_residual
