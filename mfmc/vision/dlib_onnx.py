@@ -226,26 +226,15 @@ def build_onnx(layers: Sequence[Layer]) -> Any:
     different sizes by zero-padding the smaller one (channels and, in the last two levels, height/width), which
     becomes an explicit Pad. Each affine_ (batch norm frozen at training's end) is folded into its convolution.
     """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto
 
-    nodes: list[Any] = []
-    inits: list[Any] = []
-    counter = [0]
+    from mfmc.vision.onnx_graph import GraphBuilder
 
-    def name(prefix: str) -> str:
-        counter[0] += 1
-        return f"{prefix}{counter[0]}"
-
-    def const(value: np.ndarray, prefix: str = "c") -> str:
-        key = name(prefix)
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), key))
-        return key
+    builder = GraphBuilder()
+    const = builder.const
 
     def node(op: str, inputs: list[str], **attrs: Any) -> str:
-        out = name(op.lower())
-        nodes.append(helper.make_node(op, inputs, [out], **attrs))
-        return out
+        return builder.node(op, inputs, builder.name(op.lower()), **attrs)
 
     mean = layers[0].weights["mean"]
     x = node("Cast", ["chips"], to=TensorProto.FLOAT)
@@ -302,18 +291,8 @@ def build_onnx(layers: Sequence[Layer]) -> Any:
             x = node("Flatten", [x], axis=1)
             x = node("MatMul", [x, const(layer.weights["w"].astype(np.float32), "fc")])
         i += 1
-    nodes.append(helper.make_node("Identity", [x], ["descriptors"]))
-
-    graph = helper.make_graph(
-        nodes, "dlib_face_recognition_resnet_model_v1",
-        [helper.make_tensor_value_info("chips", TensorProto.UINT8, ["N", CHIP_SIZE, CHIP_SIZE, 3])],
-        [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["N", 128])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="mfmc")
-    model.ir_version = 8  # readable by any onnxruntime >= 1.10
-    onnx.checker.check_model(model)
-    return model
+    return builder.model("dlib_face_recognition_resnet_model_v1", x, ("chips", ["N", CHIP_SIZE, CHIP_SIZE, 3]),
+                   ("descriptors", ["N", 128]), input_type=TensorProto.UINT8)
 
 
 def _out(size: int, kernel: int, stride: int, pad: int) -> int:

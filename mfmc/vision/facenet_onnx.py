@@ -245,8 +245,7 @@ def topological(nodes: list[TfNode]) -> list[TfNode]:
 
 def build_onnx(nodes: list[TfNode], *, size: int = SIZE) -> Any:
     """An ONNX model: `faces` (N, size, size, 3) float32 (prewhitened RGB) -> `embeddings` (N, D) float32."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from mfmc.vision.onnx_graph import GraphBuilder
 
     nodes = topological(nodes)
 
@@ -255,20 +254,9 @@ def build_onnx(nodes: list[TfNode], *, size: int = SIZE) -> Any:
     for n in nodes:
         for i in n.inputs:
             consumers[i.split(":")[0].lstrip("^")] = consumers.get(i.split(":")[0].lstrip("^"), 0) + 1
-    onnx_nodes: list[Any] = []
-    inits: list[Any] = []
+    builder = GraphBuilder()
     values: dict[str, _Value] = {}
-    counter = [0]
-
-    def const(array: np.ndarray, prefix: str = "c") -> str:
-        counter[0] += 1
-        key = f"{prefix}{counter[0]}"
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(array), key))
-        return key
-
-    def emit(op: str, inputs: list[str], out: str, **attrs: Any) -> str:
-        onnx_nodes.append(helper.make_node(op, inputs, [out], **attrs))
-        return out
+    const, emit = builder.const, builder.node
 
     def data_inputs(node: TfNode) -> list[str]:
         return [i.split(":")[0] for i in node.inputs if not i.startswith("^")]
@@ -425,17 +413,8 @@ def build_onnx(nodes: list[TfNode], *, size: int = SIZE) -> Any:
     final = values[last]
     if len(final.shape) != 1:
         raise TfGraphError(f"the last node `{last}` is not (N, D)")
-    onnx_nodes.append(helper.make_node("Identity", [final.name], ["embeddings"]))
-    graph = helper.make_graph(
-        onnx_nodes, "facenet_inception_resnet_v1",
-        [helper.make_tensor_value_info("faces", TensorProto.FLOAT, ["N", size, size, 3])],
-        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["N", final.shape[0]])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="mfmc")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return builder.model("facenet_inception_resnet_v1", final.name, ("faces", ["N", size, size, 3]),
+                   ("embeddings", ["N", final.shape[0]]))
 
 
 # --- running ----------------------------------------------------------------------------------------------------

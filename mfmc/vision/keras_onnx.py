@@ -182,25 +182,14 @@ def build_onnx(
     `channels_first`: the model's feature maps are (C, H, W) as given (input and Flatten order); otherwise
     (H, W, C), transposed to NCHW at the input. `until`: the layer whose output is the graph's (default: the
     last one; e.g. the embedding tower of a siamese model, before its comparison head)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from mfmc.vision.onnx_graph import GraphBuilder
 
-    nodes: list[Any] = []
-    inits: list[Any] = []
-    counter = [0]
+    builder = GraphBuilder()
     values: dict[str, _Value] = {}
-
-    def const(array: np.ndarray, prefix: str = "c") -> str:
-        counter[0] += 1
-        key = f"{prefix}{counter[0]}"
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(array), key))
-        return key
+    const = builder.const
 
     def emit(op: str, inputs: list[str], hint: str, **attrs: Any) -> str:
-        counter[0] += 1
-        out = f"{hint}:{op}{counter[0]}"
-        nodes.append(helper.make_node(op, inputs, [out], **attrs))
-        return out
+        return builder.node(op, inputs, builder.name(f"{hint}:{op}"), **attrs)
 
     def activation(x: str, kind: str, hint: str) -> str:
         kind = kind or "linear"
@@ -352,15 +341,5 @@ def build_onnx(
         if name == until:
             break
     final = values[last]
-    nodes.append(helper.make_node("Identity", [final.name], [output_name]))
-    dims = ["N", *input_shape]
-    graph = helper.make_graph(
-        nodes, "keras_model",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, dims)],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", *final.shape])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="mfmc")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return builder.model("keras_model", final.name, (input_name, ["N", *input_shape]),
+                         (output_name, ["N", *final.shape]))

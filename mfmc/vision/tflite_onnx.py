@@ -248,29 +248,18 @@ def build_onnx(model: TFLiteModel, *, input_name: str = "images", output_name: s
                fuse_prelu: bool = True) -> Any:
     """An ONNX model `input_name` float32 (N, *input shape without its batch, NHWC as in the file) ->
     `output_name` float32 (N, ...), for a one-input, one-output float TFLite model."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from mfmc.vision.onnx_graph import GraphBuilder
 
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise TFLiteFormatError("one input and one output are supported")
     for t in model.tensors:
         if t.quantized or (t.data is None and t.dtype != np.float32):
             raise TFLiteFormatError(f"tensor `{t.name}`: quantized or non-float activations are not supported")
-    nodes: list[Any] = []
-    inits: list[Any] = []
-    counter = [0]
-
-    def const(array: np.ndarray, prefix: str = "c") -> str:
-        counter[0] += 1
-        key = f"{prefix}{counter[0]}"
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(array), key))
-        return key
+    builder = GraphBuilder()
+    const = builder.const
 
     def emit(op: str, inputs: list[str], **attrs: Any) -> str:
-        counter[0] += 1
-        out = f"{op}{counter[0]}"
-        nodes.append(helper.make_node(op, inputs, [out], **attrs))
-        return out
+        return builder.node(op, inputs, builder.name(op), **attrs)
 
     def activate(x: str, code: int, where: str) -> str:
         if code == Activation.NONE:
@@ -390,15 +379,5 @@ def build_onnx(model: TFLiteModel, *, input_name: str = "images", output_name: s
             raise TFLiteFormatError(f"{where}: not supported")
 
     final = value(model.outputs[0])
-    nodes.append(helper.make_node("Identity", [final.name], [output_name]))
     out_shape = ["N", final.shape[2], final.shape[0], final.shape[1]] if len(final.shape) == 3 else ["N", *final.shape]
-    graph = helper.make_graph(
-        nodes, "tflite_model",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", *shape])],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, out_shape)],
-        inits,
-    )
-    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="mfmc")
-    onnx_model.ir_version = 8
-    onnx.checker.check_model(onnx_model)
-    return onnx_model
+    return builder.model("tflite_model", final.name, (input_name, ["N", *shape]), (output_name, out_shape))
