@@ -379,9 +379,9 @@ class FakeGenerator:
     def _checks(self, face: Faces, report: FaceReport) -> None:
         """Say in the report which of the source's attributes the fakes are checked to keep, and why not."""
         report.gender_checked = self.verifier.checks_gender(face)
-        if (report.gender_checked and self.verifier.gender_to_keep(face) is None and face.gender is not None
-                and face.gender_score is not None):
-            report.notes.append(f"gender uncertain (p(female) {float(face.gender_score[0]):.2f}): the fake must "
+        uncertain = self.verifier.gender_uncertain(face)  # p(female) of a source read below the confidence
+        if report.gender_checked and uncertain is not None:
+            report.notes.append(f"gender uncertain (p(female) {uncertain:.2f}): the fake must "
                                 f"read {face.gender[0]} ({self.verifier.uncertain})")
         elif not report.gender_checked and self.pipeline.attributes is not None and face.gender_score is not None:
             report.notes.append(f"gender not checked: the source's gender is uncertain "
