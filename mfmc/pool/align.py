@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mfmc.vision.alignment import ARCFACE_TEMPLATE_112, similarity_fit
+
 #: Side of the aligned crops stored in a pool and compared by the image metrics.
 ALIGNED_SIZE = 64
-# Canonical five-point positions on a 112 x 112 face (the usual recognition template).
-_TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
-)
 #: Highest PSNR reported (identical crops would otherwise give infinity).
 PSNR_CAP = 100.0
 
@@ -27,17 +25,9 @@ def landmarks5_from_68(landmarks68: np.ndarray) -> np.ndarray:
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2x3 matrix M of the least-squares similarity (rotation, uniform scale, shift) with M @ [src, 1] ~ dst."""
     s = np.asarray(src, dtype=np.float64)
-    d = np.asarray(dst, dtype=np.float64)
-    sm, dm = s.mean(0), d.mean(0)
-    sc, dc = s - sm, d - dm
-    var = (sc**2).sum()
-    if var <= 1e-12:
+    if ((s - s.mean(0)) ** 2).sum() <= 1e-12:
         raise ValueError("degenerate landmarks")
-    a = (sc * dc).sum() / var  # scale * cos
-    b = (sc[:, 0] * dc[:, 1] - sc[:, 1] * dc[:, 0]).sum() / var  # scale * sin
-    rot = np.array([[a, -b], [b, a]])
-    shift = dm - rot @ sm
-    return np.hstack([rot, shift[:, None]])
+    return similarity_fit(s, dst)
 
 
 def warp_affine(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -69,7 +59,7 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) ->
 
 def aligned_crop(image: np.ndarray, landmarks5: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
     """The face of `image` with its five landmarks on the template, as a (size, size, 3) uint8 crop."""
-    matrix = similarity_transform(landmarks5, _TEMPLATE_112 * (size / 112.0))
+    matrix = similarity_transform(landmarks5, ARCFACE_TEMPLATE_112 * (size / 112.0))
     img = np.asarray(image)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)

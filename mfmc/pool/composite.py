@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mfmc.vision.alignment import similarity_fit
+
 JAW = tuple(range(0, 17))
 BROWS = tuple(range(17, 27))
 NOSE = tuple(range(27, 36))
@@ -31,14 +33,7 @@ _PARTS: Mapping[str, tuple[tuple[int, ...], float]] = {  # landmarks, mask dilat
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2 x 3 least-squares similarity transform (rotation, uniform scale, shift) taking `src` points to `dst`."""
-    s, d = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    ms, md = s.mean(0), d.mean(0)
-    a, b = s - ms, d - md
-    den = float((a * a).sum()) or 1.0
-    c = float((a * b).sum()) / den
-    e = float((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum()) / den
-    r = np.array([[c, -e], [e, c]])
-    return np.hstack([r, (md - r @ ms)[:, None]])
+    return similarity_fit(src, dst)
 
 
 def transform(m: np.ndarray, pts: np.ndarray) -> np.ndarray:

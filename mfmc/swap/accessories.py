@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from mfmc.swap import landmarks as lmk
+from mfmc.vision.alignment import similarity_fit
 
 LENS_L = 26.0  # mean LAB L of the eye patch below which it may be a dark lens
 LENS_SPREAD = 6.5  # and its standard deviation below which it is flat (no sclera, iris and lids)
@@ -63,7 +64,7 @@ class _EyeCrop:
     def __init__(self, image: np.ndarray, landmarks: np.ndarray) -> None:
         self.pts = lmk.as_points(landmarks)
         eyes = np.stack([self.pts[lmk.RIGHT_EYE].mean(0), self.pts[lmk.LEFT_EYE].mean(0)])
-        self.to_crop = lmk.similarity_fit(eyes, np.stack([_LEFT, _RIGHT]))
+        self.to_crop = similarity_fit(eyes, np.stack([_LEFT, _RIGHT]))
         shrink = float(np.linalg.norm(eyes[1] - eyes[0])) > _EYES
         crop = cv2.warpAffine(image, self.to_crop, (_SIZE, _SIZE),
                               flags=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

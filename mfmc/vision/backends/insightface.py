@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from mfmc.vision.alignment import ARCFACE_TEMPLATE_112
 from mfmc.vision.detection import nms
 from mfmc.vision.faces import Faces
 from mfmc.vision.recognition import Recognizer
@@ -36,10 +37,7 @@ if TYPE_CHECKING:
 
 # Cosine distance (1 - cos). Commonly used operating point for w600k/glint ArcFace models; NOT measured here.
 ARCFACE_THRESHOLD = 0.65
-ARCFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
-    dtype=np.float32,
-)
+ARCFACE_TEMPLATE = ARCFACE_TEMPLATE_112.astype(np.float32)  # float32: cv2.estimateAffinePartial2D
 
 
 def root(settings: VisionSettings | None = None) -> Path:
