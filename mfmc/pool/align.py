@@ -16,12 +16,6 @@ ALIGNED_SIZE = 64
 PSNR_CAP = 100.0
 
 
-def landmarks5_from_68(landmarks68: np.ndarray) -> np.ndarray:
-    """Eye centres, nose tip and mouth corners (image-left first) from iBUG 68 points."""
-    p = np.asarray(landmarks68, dtype=np.float64)
-    return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
-
-
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2x3 matrix M of the least-squares similarity (rotation, uniform scale, shift) with M @ [src, 1] ~ dst."""
     s = np.asarray(src, dtype=np.float64)

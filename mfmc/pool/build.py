@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from mfmc.errors import InvalidInputError, MfmcError
-from mfmc.pool.align import aligned_crop, landmarks5_from_68
+from mfmc.pool.align import aligned_crop
 from mfmc.pool.cues import eye_aspect_ratio, gender_code, laplacian_variance, mouth_open_ratio, quality_score, to_gray
 from mfmc.pool.index import ATTRIBUTES, PoolIndex, RecognizerInfo
+from mfmc.vision.alignment import five_from_68
 from mfmc.vision.images import image_files
 
 
@@ -241,7 +242,7 @@ def _index_one(
         "box": box_crop.astype(np.float32),
         "landmarks5": lm5_crop.astype(np.float32),
         "landmarks68": lm68_crop.astype(np.float32),
-        "aligned": aligned_crop(image, landmarks5_from_68(lm68)),
+        "aligned": aligned_crop(image, five_from_68(lm68)),
     }
     emb = {r: np.asarray(v[0], np.float32) for r, v in face.embeddings.items()}
     record = {"id": target_id, "sha256": sha, "source": source, "crop": crop_rel}

@@ -14,7 +14,7 @@ import numpy as np
 
 from mfmc.errors import InvalidInputError
 from mfmc.pool import query as q
-from mfmc.pool.align import aligned_crop, landmarks5_from_68
+from mfmc.pool.align import aligned_crop
 from mfmc.pool.cues import (
     AGE_GROUP_NAMES,
     age_group,
@@ -24,6 +24,7 @@ from mfmc.pool.cues import (
     mouth_open_ratio,
 )
 from mfmc.pool.index import PoolEntry, PoolError, PoolIndex
+from mfmc.vision.alignment import five_from_68
 
 #: Pools larger than this use the approximate backend under `backend="auto"` (when usearch is installed).
 ANN_THRESHOLD = 200_000
@@ -61,7 +62,7 @@ class Probe:
         eyes = eye_aspect_ratio(lm68) if lm68 is not None else None
         aligned = None
         if image is not None:
-            lm5 = landmarks5_from_68(lm68) if lm68 is not None else np.asarray(faces.landmarks5[index])
+            lm5 = five_from_68(lm68) if lm68 is not None else np.asarray(faces.landmarks5[index])
             aligned = aligned_crop(image, lm5)
         if isinstance(key, str):
             key = key.encode()

@@ -34,13 +34,6 @@ def interocular(pts: np.ndarray) -> float:
     return float(np.linalg.norm(pts[36] - pts[45]))
 
 
-def five_points(pts: np.ndarray) -> np.ndarray:
-    """Eye centres, nose tip and mouth corners from the 68 points (image-left eye first)."""
-    return np.array(
-        [pts[RIGHT_EYE].mean(0), pts[LEFT_EYE].mean(0), pts[30], pts[48], pts[54]], dtype=np.float64
-    )
-
-
 def eye_openness(pts: np.ndarray) -> float:
     """Mean eye aspect ratio of both eyes: ~0.3 open, < 0.15 closed."""
 

@@ -20,7 +20,7 @@ from mfmc.errors import InvalidInputError, ModelNotFoundError
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.blend import blend_patch, feather, polygon_mask, region_box, transfer_colour
-from mfmc.vision.alignment import similarity_fit
+from mfmc.vision.alignment import five_from_68, similarity_fit
 
 if TYPE_CHECKING:
     from mfmc.swap.accessories import Kept
@@ -44,7 +44,7 @@ def alignment_template(size: int) -> np.ndarray:
 
 def align(image: np.ndarray, landmarks68: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Square crop of the face aligned to the template, and the 2×3 matrix image → crop."""
-    m = similarity_fit(lmk.five_points(lmk.as_points(landmarks68)), alignment_template(size))
+    m = similarity_fit(five_from_68(lmk.as_points(landmarks68)), alignment_template(size))
     crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return crop, m
 

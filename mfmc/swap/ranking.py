@@ -189,7 +189,7 @@ class MixCatalogue:
         """Embeddings with `names` (one batched call per recognizer) of composed crops and their 68 points, or
         of targets (composed here, or read from the crop cache)."""
         from mfmc.vision import Faces as FacesType
-        from mfmc.vision.landmarks import five_from_68
+        from mfmc.vision.alignment import five_from_68
 
         if not names:
             return {}

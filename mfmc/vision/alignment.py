@@ -14,6 +14,12 @@ ARCFACE_TEMPLATE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]])
 
 
+def five_from_68(points: np.ndarray) -> np.ndarray:
+    """The 5 detector-style points from 68 iBUG points: eye centres (image left first), nose tip, mouth corners."""
+    p = np.asarray(points, dtype=np.float64)
+    return np.array([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
+
+
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The 2 × 3 similarity (rotation, uniform scale, shift; no reflection) taking points `src` onto `dst` with
     the least squared error, float64; `src` points all equal give scale 0 (the matrix maps everything to the

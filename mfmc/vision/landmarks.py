@@ -16,6 +16,7 @@ import dlib
 import numpy as np
 
 from mfmc.vision import shape_ert
+from mfmc.vision.alignment import five_from_68
 from mfmc.vision.faces import Faces
 from mfmc.vision.orientation import predict_upright, upright_turn
 from mfmc.vision.protocols import Landmarker
@@ -215,12 +216,6 @@ def shape_disagreement(points68: np.ndarray, points5: np.ndarray) -> float:
     dense = pose_from_five(five_from_68(points68))[0]
     coarse = pose_from_five(points5)[0]
     return float(abs(dense - coarse))
-
-
-def five_from_68(points: np.ndarray) -> np.ndarray:
-    """The 5 detector-style points from 68 iBUG points: eye centres, nose tip, mouth corners."""
-    p = np.asarray(points, dtype=np.float64)
-    return np.array([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
 
 
 def estimate_pose(
