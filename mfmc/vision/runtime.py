@@ -66,6 +66,11 @@ def create_session(model: str | Path | bytes, *, providers: list[str] | None = N
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # some shipped graphs warn about every initializer
+    # onnxruntime's pool threads spin-wait for work between and after runs by default: on the 2 shared cores
+    # mfmc targets they took the cores from the Python work between runs (and from the models loading beside
+    # it), costing 2-3x the CPU of a cold anonymize (benchmarks/bench_cli.py); idle threads sleep instead
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
     if not optimize:
