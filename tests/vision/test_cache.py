@@ -7,6 +7,7 @@ rebuilt, never trusted: each check below fails if the cache hands back what it s
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -94,7 +95,8 @@ def test_model_path_detects_an_altered_model_despite_the_cache(cache_dir: Path, 
 
 @pytest.mark.slow
 def test_dlib_graph_cached_stale_and_corrupt_entries_rebuilt(cache_dir: Path, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
     """The converted graph and onnxruntime's optimized form of it (`runtime.cached_cpu_session`) are cached; a
     later process opens the optimized graph (same descriptors on real and random chips, bit for bit); a damaged
     entry of either is never used."""
@@ -125,6 +127,21 @@ def test_dlib_graph_cached_stale_and_corrupt_entries_rebuilt(cache_dir: Path, tm
     assert conversions == [] and opened == [False, True]
     np.testing.assert_array_equal(dlib_onnx.DlibOnnxNet(source)(chips), reference)
     assert opened == [False, True, False]  # and saved again
+
+    # its weights lie apart (mapped into memory by onnxruntime): one flipped bit there runs, so the recorded
+    # CRC-32 must catch it; a missing or truncated weights file is rebuilt too
+    weights = optimized.with_suffix(runtime.WEIGHTS)
+    assert weights.stat().st_size > 20_000_000 > optimized.stat().st_size
+    for damage in (lambda: _flip_byte(weights, 5000), lambda: weights.write_bytes(weights.read_bytes()[:-4096]),
+                   weights.unlink):
+        damage()
+        with caplog.at_level(logging.WARNING, logger="mfmc.vision.runtime"):
+            np.testing.assert_array_equal(dlib_onnx.DlibOnnxNet(source)(chips), reference)
+        assert opened[-1] is True and f"optimized graph `{optimized}` unusable" in caplog.text
+        caplog.clear()
+        np.testing.assert_array_equal(dlib_onnx.DlibOnnxNet(source)(chips), reference)
+        assert opened[-1] is False and caplog.text == ""  # saved again, whole
+    assert conversions == []
 
     # one flipped bit inside the weights still parses as ONNX and runs: the checksum must catch it
     _flip_byte(entry, 5000)
