@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -41,10 +42,13 @@ sys.path.insert(0, sys.argv[sys.argv.index("--tree") + 1] if "--tree" in sys.arg
 
 from mfmc.pool import TargetPool
 from mfmc.swap import FakeGenerator, changed_outside
-from mfmc.vision import FacePipeline, load_image
+from mfmc.swap.verify import Avoid, Verdict, Verifier
+from mfmc.vision import FacePipeline, Faces, load_image
 from mfmc.vision.registry import package_dir
 
 PEOPLE = [f"P{i:03d}" for i in range(1, 11)]
+# the recognizers whose share of `verify` the comparison prints (absent ones print nan)
+RECOGNIZERS = ("dlib", "openface", "facenet", "mobilefacenet")
 ASSETS = ["studio_portrait", "amateur_selfie", "character_sheet"]
 
 
@@ -122,9 +126,12 @@ def run_once(
           if r.fallback in ("none", "alpha") and "landmark_error" in r.metrics]
     split = {k: statistics.mean(r.timings_ms.get(k, 0.0) for r in reps)
              for k in ("analyze", "query", "rank", "swap", "verify", "metrics")}
+    # inside `verify`: the re-predicted 68 points, the gender/expression checks, each recognizer of the cascade
+    parts = sorted({k for r in reps for k in r.timings_ms if k.startswith("verify:")})
+    split.update({k.replace(":", "_"): statistics.mean(r.timings_ms.get(k, 0.0) for r in reps) for k in parts})
     # medians per face (wall, warm): the issue-17 target is the median face, per stage
-    medians = {f"median_{k}_ms": statistics.median(r.timings_ms.get(k, 0.0) for r in reps)
-               for k in ("query", "rank", "swap", "verify", "metrics", "total")}
+    medians = {f"median_{k.replace(':', '_')}_ms": statistics.median(r.timings_ms.get(k, 0.0) for r in reps)
+               for k in ("query", "rank", "swap", "verify", *parts, "metrics", "total")}
     return {
         "faces": n,
         "verified": sum(r.verified for r in reps) / n,
@@ -246,6 +253,89 @@ def attributes_ratio(gen: FakeGenerator, pipe: FacePipeline, photos: list, k: in
             "landmarks_ratio": statistics.median(lm_old) / statistics.median(lm_new)}
 
 
+def recognizer_cost(gen: FakeGenerator, pipe: FacePipeline, photos: list, k: int, seed: int = 0,
+                    repeat: int = 5) -> dict[str, object]:
+    """What the cascade's order is chosen on: every candidate batch the generator verifies on `photos` (its
+    own candidates, recorded while it anonymizes them), then per recognizer the wall ms per chip (best of
+    `repeat`, warm) at batch 1 and `k`, the re-predicted 68 points and the attribute checks alike, and over the
+    candidates the recognizers judged (not rejected on gender or expression) how many each rejects (source or
+    photo, no early exit) and how many it alone rejects."""
+    from mfmc.vision.attributes import genders_of
+    from mfmc.vision.expression import probabilities_of
+    from mfmc.vision.landmarks import landmarks_of
+
+    seen: list[tuple[list[np.ndarray], Faces, Mapping[str, np.ndarray], Avoid | None, bool]] = []
+    verify_many = gen.verifier.verify_many
+
+    def record(results: Sequence[np.ndarray], face: Faces, source: Mapping[str, np.ndarray],
+               avoid: Avoid | None = None, **kw: bool) -> list[Verdict]:
+        if kw.get("attributes", True):
+            seen.append((list(results), face, source, avoid, kw.get("expression", True)))
+        return verify_many(results, face, source, avoid, **kw)  # type: ignore[arg-type]
+
+    gen.verifier.verify_many = record  # type: ignore[method-assign]
+    try:
+        for _, image in photos:
+            gen.patches(image, seed=seed)
+    finally:
+        gen.verifier.verify_many = verify_many  # type: ignore[method-assign]
+    names = list(gen.verifier.names)
+    full = Verifier(pipe, recognizers=names, early_exit=False)
+
+    def best(f: Callable[..., object], *args: object) -> float:
+        ts = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            f(*args)
+            ts.append((time.perf_counter() - t0) * 1000)
+        return min(ts)
+
+    ms: dict[str, list[float]] = {}
+    rejects = {n: 0 for n in names}
+    alone = {n: 0 for n in names}
+    judged = candidates = 0
+    for results, face, source, avoid, expression in seen:
+        candidates += len(results)
+        probe = face.replace(embeddings={})
+        kept = full.verify_many(results, face, source, avoid, expression=expression)
+        lms = landmarks_of(pipe.landmarker, [(r, probe) for r in results])
+        items = [(r, probe.replace(landmarks68=lm)) for r, lm in zip(results, lms, strict=True)]
+        if len(items) >= k:
+            chunk = items[:k]
+            ms.setdefault("landmarks", []).append(best(landmarks_of, pipe.landmarker,
+                                                       [(r, probe) for r, _ in chunk]) / k)
+            if pipe.expressions is not None:
+                ms.setdefault("expression", []).append(best(probabilities_of, pipe.expressions, chunk) / k)
+            if pipe.attributes is not None:
+                ms.setdefault("gender", []).append(best(genders_of, pipe.attributes, chunk) / k)
+            for n in names:
+                embed = pipe.recognizers[n].embed_many
+                ms.setdefault(f"{n} b1", []).append(best(embed, chunk[:1]))
+                ms.setdefault(f"{n} b{k}", []).append(best(embed, chunk) / k)
+        for v in kept:
+            if v.rejected:
+                continue
+            judged += 1
+            bad = {n for n in names if not _clears(full, pipe, n, v, avoid)}
+            for n in bad:
+                rejects[n] += 1
+                alone[n] += len(bad) == 1
+    return {"candidates": candidates, "judged": judged,
+            "ms_per_chip": {key: round(statistics.median(x), 2) for key, x in ms.items()},
+            "rejects": rejects, "rejects_alone": alone, "order": names}
+
+
+def _clears(verifier: Verifier, pipe: FacePipeline, name: str, verdict: Verdict, avoid: Avoid | None) -> bool:
+    """Whether recognizer `name` passes a fully measured verdict (source and the photo's faces)."""
+    rec, bar = pipe.recognizers[name], verifier.bar(name)
+    if not verdict.distances[name] > bar:
+        return False
+    rows = avoid.rows(name) if avoid is not None else np.zeros((0, 0), np.float32)
+    if not len(rows):
+        return True
+    return float(np.min(np.asarray(rec.distance(verdict.embeddings[name], rows)) / avoid.limits(name, bar))) > 1.0
+
+
 def _best_iou(a: np.ndarray, b: np.ndarray) -> list[float]:
     out = []
     for box in a:
@@ -277,8 +367,9 @@ def _save_sheet(tiles: list, path: Path) -> None:
 def against(old: Path, argv: list[str], repeat: int, new: Path) -> None:
     """This benchmark importing `new` and `old`, alternately, one run per fresh process each."""
     keys = ("median_total_ms", "median_query_ms", "median_swap_ms", "median_verify_ms", "median_metrics_ms",
-            "wall_ms_per_face", "cpu_ms_per_face", "query_ms", "rank_ms", "swap_ms", "verify_ms", "attempts_mean",
-            "no_fallback", "verified_by_recognizers")
+            "wall_ms_per_face", "cpu_ms_per_face", "query_ms", "rank_ms", "swap_ms", "verify_ms",
+            "verify_landmarks_ms", "verify_attributes_ms", *(f"verify_{n}_ms" for n in RECOGNIZERS),
+            "attempts_mean", "no_fallback", "verified_by_recognizers")
     runs: dict[str, list[dict[str, float]]] = {"new": [], "old": []}
     for r in range(repeat):
         for which, tree in (("new", new), ("old", old.resolve())):
@@ -311,6 +402,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=None,
                     help="candidates verified together after the first (default: the generator's)")
     ap.add_argument("--max-attempts", type=int, default=None, help="candidates per face (default: the generator's)")
+    ap.add_argument("--max-candidates", type=int, default=None,
+                    help="candidates swapped per face at most, attribute rejections included (default: the "
+                         "generator's)")
+    ap.add_argument("--recognizer-cost", type=int, default=0, metavar="K",
+                    help="only time each recognizer per chip (batches of 1 and K) on real candidates and count "
+                         "which it rejects (the cascade's order, mfmc.swap.verify.CASCADE), then exit")
     ap.add_argument("--batch-ratio", type=int, default=0, metavar="K",
                     help="only time verifying K candidates per face one at a time against batched, then exit")
     ap.add_argument("--attributes-ratio", type=int, default=0, metavar="K",
@@ -338,6 +435,8 @@ def main() -> None:
         options["batch"] = args.batch
     if args.max_attempts is not None:
         options["max_attempts"] = args.max_attempts
+    if args.max_candidates is not None:
+        options["max_candidates"] = args.max_candidates
     gen = FakeGenerator(pipe, pool, swapper=args.swapper,
                         recognizers=args.verifiers.split(",") if args.verifiers else None, **options)
     if args.real is not None:
@@ -349,6 +448,9 @@ def main() -> None:
     gen.fake_face(photos[0][1], pipe.analyze(photos[0][1]), 0)  # warm up models and caches
     if args.attributes_ratio:
         print(attributes_ratio(gen, pipe, photos, args.attributes_ratio))
+        return
+    if args.recognizer_cost:
+        print(recognizer_cost(gen, pipe, photos, args.recognizer_cost, seed=args.seed))
         return
     if args.batch_ratio:
         print(batch_ratio(gen, pipe, photos, args.batch_ratio))

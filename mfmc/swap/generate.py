@@ -574,7 +574,7 @@ class FakeGenerator:
         t0 = time.perf_counter()
         try:
             return list(self.verifier.verify_many([p.apply(job.image) for p in patches], job.face, job.source,
-                                                  job.avoid, expression=expression))
+                                                  job.avoid, expression=expression, timings=job.report.timings_ms))
         except RECOVERABLE as err:  # an unverifiable result is treated as a failed one
             self._error(job.report, "verify", err, "verification failed")
             return [None] * len(patches)
@@ -588,7 +588,8 @@ class FakeGenerator:
         t0 = time.perf_counter()
         try:
             # a pixelation is checked on identity only: it has neither gender nor expression to keep
-            return self.verifier.verify(patch.apply(image), face, source_emb, None, attributes=False)
+            return self.verifier.verify(patch.apply(image), face, source_emb, None, attributes=False,
+                                        timings=report.timings_ms)
         except RECOVERABLE as err:  # an unverifiable result is treated as a failed one
             self._error(report, "verify", err, "verification failed")
             return None

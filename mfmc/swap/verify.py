@@ -5,7 +5,6 @@ classifier is installed, its expression class."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,16 @@ if TYPE_CHECKING:
 # "sure" from "a coin toss"; a fake of such a source must read as the source's gender with this probability too
 # (`Verifier.result_gender`). A gender-uncertain source (read below it either way) is judged by `UncertainGender`.
 GENDER_CONFIDENCE = 0.8
+
+# The verification cascade's order (issue 17): recognizers run in this order, each embedding only the candidates
+# every earlier one passed (`Verifier(early_exit=True)`); recognizers not named here run after, in the order
+# given. Measured on the real candidates the generator verifies (the issue-11 photos, seed 7, all four verifying,
+# `python /tmp/h2/micro.py`, min of 5 warm runs, batch of 3): per chip dlib ~6 ms (onnxruntime), openface ~5-10,
+# mobilefacenet ~11-12, facenet ~30-40 (its ONNX graph); of the 121 candidates the recognizers judged, dlib
+# rejected 74, openface 68, facenet 89 and mobilefacenet 18, but after dlib and openface facenet still rejects
+# half of the survivors and mobilefacenet almost none (1 of 121 rejected by it and not by an earlier one).
+# Expected cost per judged candidate over the 24 orders: this one and openface-first ~75 % of facenet-first.
+CASCADE: tuple[str, ...] = ("dlib", "openface", "facenet", "mobilefacenet")
 
 
 class UncertainGender(StrEnum):
@@ -116,6 +125,9 @@ class Verdict:
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     ms: float = 0.0
     collision: float | None = None  # smallest distance / bar to an `Avoid` row when that failed the fake
+    # recognizers not run because an earlier one of the cascade rejected the candidate (early exit), or because
+    # it was rejected on what it keeps before any recognizer: their distances are absent, not measured
+    skipped: tuple[str, ...] = ()
     # what the fake keeps: "" when it kept everything checked, else why it was rejected before any recognizer
     # ran ("reads male", "expression happy→neutral")
     rejected: str = ""
@@ -135,12 +147,13 @@ class Verdict:
 class Verifier:
     """Re-embeds the face at the source's box in a candidate image with each recognizer and compares.
 
-    Landmarks are re-predicted on the result, as anyone trying to recognise the face would do. With
-    `early_exit`, recognizers after the first failing one are skipped: a dlib embedding costs ~100 ms on a
-    CPU core and a rejected fake needs no second opinion. The order adapts: the recognizer with the most
-    rejections per millisecond so far goes first (FaceNet, ~45 ms, rejects about as often as dlib, ~100 ms,
-    on the benchmark), so a failing swap usually costs only the cheap check. A fake that passes has always
-    been checked by every recognizer.
+    Landmarks are re-predicted on the result, as anyone trying to recognise the face would do. The
+    recognizers run as a cascade in a fixed order (`CASCADE`: cheapest per chip and most rejecting first), each
+    on the candidates every earlier one passed; with `early_exit` (default) a candidate one recognizer rejects
+    is never embedded by the later ones. A fake passes only when every recognizer passed it, so the order
+    changes no pass/fail verdict, only which recognizers a rejected candidate cost and which distances its
+    verdict holds (those measured: `Verdict.distances`, `Verdict.skipped`). The order is fixed, not adapted to
+    timings, so a run's choices never depend on the machine's load.
 
     Before any recognizer (a few ms each, on the re-predicted landmarks): with the pipeline's attribute model,
     a result whose gender label differs from a source read with probability ≥ `gender_confidence` is rejected
@@ -167,8 +180,9 @@ class Verifier:
     ) -> None:
         self.pipeline = pipeline
         names = list(pipeline.recognizers) if recognizers is None else list(recognizers)
-        # dlib first: in our measurements it is the recognizer a training-free swap fails most often
-        self.names = sorted(names, key=lambda n: (n != "dlib", names.index(n)))
+        # the cascade's order (`CASCADE`), then recognizers it does not name in the order given
+        self.names = sorted(names, key=lambda n: (CASCADE.index(n) if n in CASCADE else len(CASCADE),
+                                                  names.index(n)))
         self.margin = margin
         self.early_exit = early_exit
         self.gender_confidence = float(gender_confidence)
@@ -178,15 +192,10 @@ class Verifier:
         self.result_gender = self.gender_confidence if result_gender is None else float(result_gender)
         # what a gender-uncertain source's fake must read as (`UncertainGender`)
         self.uncertain = UncertainGender(uncertain)
-        # per recognizer: [runs, rejections, total ms]; priors of one run, half a rejection, 50 ms
-        self._stats = {n: [1.0, 0.5, 50.0] for n in self.names}
-        self._lock = threading.Lock()
 
     def order(self) -> list[str]:
-        """Recognizers in the order the next verification runs them: most rejections per ms first."""
-        with self._lock:
-            rate = {n: (s[1] / s[0]) / max(s[2] / s[0], 1e-3) for n, s in self._stats.items()}
-        return sorted(self.names, key=lambda n: (-rate[n], self.names.index(n)))
+        """Recognizers in the order a verification runs them (the cascade: `CASCADE`, then the others)."""
+        return list(self.names)
 
     def threshold(self, name: str) -> float:
         return float(self.pipeline.recognizers[name].threshold)
@@ -247,21 +256,31 @@ class Verifier:
 
     def verify(
         self, result: np.ndarray, face: Faces, source: Mapping[str, np.ndarray], avoid: Avoid | None = None,
-        *, attributes: bool = True, expression: bool = True,
+        *, attributes: bool = True, expression: bool = True, timings: dict[str, float] | None = None,
     ) -> Verdict:
         """Check `result` (the whole photo with the fake in) at the place of `face` (a `Faces` of length 1):
         farther than the bar from the source and, with `avoid`, from every face to avoid; with `attributes`,
         the source's gender (and with `expression` its expression class) kept. A pixelation is checked with
         `attributes=False`: it has neither."""
-        return self.verify_many([result], face, source, avoid, attributes=attributes, expression=expression)[0]
+        return self.verify_many([result], face, source, avoid, attributes=attributes, expression=expression,
+                                timings=timings)[0]
 
     def verify_many(
         self, results: Sequence[np.ndarray], face: Faces, source: Mapping[str, np.ndarray],
         avoid: Avoid | None = None, *, attributes: bool = True, expression: bool = True,
+        timings: dict[str, float] | None = None,
     ) -> list[Verdict]:
         """`verify` for several candidate results of the same face, one verdict each, in order: each
-        recognizer embeds all candidates still in the running in one batched call (`Recognizer.embed_many`)."""
+        recognizer embeds all candidates still in the running in one batched call (`Recognizer.embed_many`).
+        `timings`: wall ms added per stage ("verify:landmarks", "verify:attributes", "verify:<recognizer>")."""
         t0 = time.perf_counter()
+        spent = timings if timings is not None else {}
+
+        def clock(stage: str, since: float) -> float:
+            now = time.perf_counter()
+            spent[f"verify:{stage}"] = spent.get(f"verify:{stage}", 0.0) + (now - since) * 1000.0
+            return now
+
         probe = face.replace(embeddings={})
         landmarker = self.pipeline.landmarker
         probes: list[Faces] = [probe] * len(results)
@@ -272,22 +291,22 @@ class Verifier:
             for i, lm68 in enumerate(landmarks_of(landmarker, [(r, probe) for r in results])):
                 probes[i] = probe.replace(landmarks68=lm68)
                 verdicts[i].landmarks68 = lm68[0]
+        t1 = clock("landmarks", t0)
         if attributes:  # the expression first: ~1 ms a face against ~3 for the gender network
             if expression:
                 self._check_expression(results, probes, verdicts, self.expression_to_keep(face))
             self._check_gender(results, probes, verdicts, *self._gender_rule(face))
+            t1 = clock("attributes", t1)
         alive = [i for i, v in enumerate(verdicts) if not v.rejected]
         failed: list[str | None] = [None] * len(verdicts)
         for name in self.order():
             if not alive:
                 break
             rec = self.pipeline.recognizers[name]
-            t1 = time.perf_counter()
             embs = np.asarray(rec.embed_many([(results[i], probes[i]) for i in alive]), dtype=np.float32)
             bar = self.bar(name)
             rows = avoid.rows(name) if avoid is not None else np.zeros((0, 0), np.float32)
             limits = avoid.limits(name, bar) if avoid is not None and len(rows) else None
-            rejections = 0
             for i, emb in zip(alive, embs, strict=True):
                 v = verdicts[i]
                 v.embeddings[name] = emb
@@ -299,13 +318,8 @@ class Verifier:
                         rejected = True
                         v.collision = ratio if v.collision is None else min(v.collision, ratio)
                 if rejected:
-                    rejections += 1
                     failed[i] = failed[i] or name
-            with self._lock:
-                stats = self._stats[name]
-                stats[0] += len(alive)
-                stats[1] += rejections
-                stats[2] += (time.perf_counter() - t1) * 1000.0
+            t1 = clock(name, t1)
             if self.early_exit:
                 alive = [i for i in alive if failed[i] is None]
         ms = (time.perf_counter() - t0) * 1000.0 / max(len(verdicts), 1)
@@ -314,6 +328,7 @@ class Verifier:
             v.passed = (why is None and not v.rejected and len(v.distances) == len(self.names)
                         and bool(self.names))
             v.ms = ms
+            v.skipped = tuple(n for n in self.names if n not in v.distances)
         return verdicts
 
     def _check_gender(self, results: Sequence[np.ndarray], probes: list[Faces], verdicts: list[Verdict],

@@ -1,10 +1,9 @@
-"""The verifier's adaptive order: the recognizer that rejects most per millisecond runs first, and a passing
-fake has still been checked by every recognizer (stub recognizers, no models); batched attribute checks on real
-fakes (the embedded models)."""
+"""The verifier's cascade: recognizers run in a fixed cheap-first order, a candidate one rejects is never embedded
+by the later ones, and a passing fake has still been checked by every recognizer (stub recognizers, no models;
+real candidates with the embedded models: the same verdicts as without the cascade); batched attribute checks
+on real fakes (the embedded models)."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -16,22 +15,21 @@ from tests.swap.conftest import Group
 
 
 class _Rec:
-    """Distance to the source = the result's mean pixel value / 255 * scale; `cost` seconds per embedding."""
+    """Distance to the source = the result's mean pixel value / 255 * scale; records the pixel means it embedded."""
 
     metric = "euclidean"
 
-    def __init__(self, threshold: float, cost: float, scale: float) -> None:
-        self.threshold, self.cost, self.scale, self.calls = threshold, cost, scale, 0
+    def __init__(self, threshold: float, scale: float) -> None:
+        self.threshold, self.scale, self.calls = threshold, scale, 0
+        self.seen: list[float] = []
 
     def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        self.calls += 1
-        time.sleep(self.cost)
-        return np.array([[image.mean() / 255.0 * self.scale]], np.float32)
+        return self.embed_many([(image, faces)])
 
     def embed_many(self, items: list[tuple[np.ndarray, Faces]]) -> np.ndarray:
-        """One call (one `cost`) for a batch of candidates, as a batching network does."""
+        """One call for a batch of candidates, as a batching network does."""
         self.calls += 1
-        time.sleep(self.cost)
+        self.seen += [float(image.mean()) for image, _ in items]
         return np.array([[image.mean() / 255.0 * self.scale] for image, _ in items], np.float32)
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -44,28 +42,111 @@ class _Pipe:
     expressions = None
 
     def __init__(self) -> None:
-        # "slow" is listed first and rarely rejects; "fast" rejects whenever the image is dark
-        self.recognizers = {"slow": _Rec(0.3, 0.02, 1.0), "fast": _Rec(0.5, 0.002, 1.0)}
+        # the pipeline lists "facenet" (the costly one, rarely rejecting here) first; "dlib" rejects dark images
+        self.recognizers = {"facenet": _Rec(0.3, 1.0), "dlib": _Rec(0.5, 1.0)}
 
 
-def test_cheap_rejecting_recognizer_moves_first_and_passes_check_all() -> None:
+_FACE = Faces(boxes=np.array([[0, 0, 8, 8]], np.float32), scores=np.ones(1, np.float32),
+              landmarks5=np.zeros((1, 5, 2), np.float32))
+
+
+def test_the_cascade_runs_cheap_first_and_never_embeds_a_rejected_candidate_again() -> None:
     pipe = _Pipe()
     verifier = Verifier(pipe, margin=0.0)
-    face = Faces(boxes=np.array([[0, 0, 8, 8]], np.float32), scores=np.ones(1, np.float32),
-                 landmarks5=np.zeros((1, 5, 2), np.float32))
-    source = {"slow": np.zeros(1, np.float32), "fast": np.zeros(1, np.float32)}
-    dark = np.full((8, 8, 3), 100, np.uint8)  # distance 0.39: passes "slow" (0.3), fails "fast" (0.5)
-    for _ in range(4):
-        verdict = verifier.verify(dark, face, source)
-        assert not verdict.passed and verdict.failed == "fast"
-    assert verifier.order()[0] == "fast"
-    slow_calls = pipe.recognizers["slow"].calls
-    verdict = verifier.verify(dark, face, source)
-    assert list(verdict.distances) == ["fast"]  # early exit: the slow recognizer was skipped
-    assert pipe.recognizers["slow"].calls == slow_calls
+    assert verifier.order() == ["dlib", "facenet"] == verifier.names  # CASCADE's order, not the pipeline's
+    assert Verifier(pipe, recognizers=["facenet", "dlib"]).order() == ["dlib", "facenet"]
+    source = {"facenet": np.zeros(1, np.float32), "dlib": np.zeros(1, np.float32)}
+    dark = np.full((8, 8, 3), 100, np.uint8)  # distance 0.39: passes "facenet" (0.3), fails "dlib" (0.5)
     bright = np.full((8, 8, 3), 200, np.uint8)  # 0.78: passes both
-    verdict = verifier.verify(bright, face, source)
-    assert verdict.passed and set(verdict.distances) == {"slow", "fast"}
+    timings: dict[str, float] = {}
+    verdicts = verifier.verify_many([dark, bright, dark], _FACE, source, timings=timings)
+    assert [v.passed for v in verdicts] == [False, True, False]
+    assert [v.failed for v in verdicts] == ["dlib", None, "dlib"]
+    # the rejected candidates were embedded by dlib only: facenet saw the bright one alone, in one call
+    assert pipe.recognizers["dlib"].seen == [100.0, 200.0, 100.0]
+    assert pipe.recognizers["facenet"].seen == [200.0] and pipe.recognizers["facenet"].calls == 1
+    # what a verdict holds is what was measured: no distance for a recognizer that did not run, named as skipped
+    assert list(verdicts[0].distances) == ["dlib"] and verdicts[0].skipped == ("facenet",)
+    assert set(verdicts[1].distances) == {"dlib", "facenet"} and verdicts[1].skipped == ()
+    assert {"verify:landmarks", "verify:dlib", "verify:facenet"} <= set(timings)
+    # without the cascade every recognizer embeds every candidate: the same verdicts
+    full = Verifier(_Pipe(), margin=0.0, early_exit=False).verify_many([dark, bright, dark], _FACE, source)
+    assert [(v.passed, v.failed) for v in full] == [(v.passed, v.failed) for v in verdicts]
+    assert all(set(v.distances) == {"dlib", "facenet"} for v in full)
+
+
+def test_the_cascade_order_does_not_follow_timings() -> None:
+    """The order is fixed: the same whatever the recognizers cost or rejected before (a run's choices must not
+    depend on the machine's load)."""
+    pipe = _Pipe()
+    verifier = Verifier(pipe, margin=0.0)
+    source = {"facenet": np.zeros(1, np.float32), "dlib": np.zeros(1, np.float32)}
+    for value in (100, 60, 200, 30):
+        verifier.verify(np.full((8, 8, 3), value, np.uint8), _FACE, source)
+        assert verifier.order() == ["dlib", "facenet"]
+
+
+@pytest.mark.slow
+def test_cascaded_verdicts_equal_the_full_ones_on_real_candidates(
+        pipeline: FacePipeline, pool: TargetPool, group: Group) -> None:
+    """Real candidate fakes of every face of the group photo, judged by every recognizer the pipeline has, against
+    the source and the photo's other faces: the cascade passes and fails exactly the candidates that running every
+    recognizer on every candidate does (and names the same first failing recognizer); its distances are those
+    measured in full; a recognizer after the one that rejected a candidate never embedded it."""
+    from mfmc.swap import FakeGenerator
+    from mfmc.swap.recombine import Target
+
+    gen = FakeGenerator(pipeline, pool)
+    names = gen.verifier.names
+    assert len(names) >= 2
+    image, faces = group.image, group.faces
+    rows = {n: 0 for n in names}
+    originals = {n: pipeline.recognizers[n].embed_many for n in names}
+
+    def spy(name: str):
+        def embed_many(items):
+            rows[name] += len(items)
+            return originals[name](items)
+        return embed_many
+
+    cascade = Verifier(pipeline, recognizers=names)
+    full = Verifier(pipeline, recognizers=names, early_exit=False)
+    judged = skipped = passed = 0
+    for i in range(len(faces)):
+        face = faces[i]
+        results = []
+        for cand in pool.query(face, k=5, seed=0, same_group="gender"):
+            t_img, t_lm = gen.recombiner.image(Target.plain(cand.id, pool.identity(cand.id)))
+            results.append(gen.swapper.swap(image, faces.landmarks68[i], t_img, t_lm, alpha=gen.alpha).patch
+                           .apply(image))
+        source = cascade.source_embeddings(image, face)
+        avoid = gen.photo_avoid(faces, i)
+        want = full.verify_many(results, face, source, avoid)
+        for n in names:
+            pipeline.recognizers[n].embed_many = spy(n)  # type: ignore[method-assign]
+        try:
+            before = dict(rows)
+            got = cascade.verify_many(results, face, source, avoid)
+        finally:
+            for n in names:
+                pipeline.recognizers[n].embed_many = originals[n]  # type: ignore[method-assign]
+        assert [(v.passed, v.failed, v.rejected) for v in got] == [(v.passed, v.failed, v.rejected) for v in want]
+        for g, w in zip(got, want, strict=True):
+            assert set(g.distances) | set(g.skipped) == set(names) if not g.rejected else not g.distances
+            for n, d in g.distances.items():
+                assert abs(d - w.distances[n]) < 1e-5, (i, n)
+            if g.failed is not None:  # nothing after the rejecting recognizer was measured
+                assert set(g.skipped) == set(names[names.index(g.failed) + 1 :])
+        # each recognizer embedded exactly the candidates every earlier one passed
+        for k, n in enumerate(names):
+            alive = [g for g in got if not g.rejected and all(g.failed != m for m in names[:k])]
+            assert rows[n] - before[n] == len(alive), (i, n)
+        judged += sum(not g.rejected for g in got)
+        skipped += sum(len(g.skipped) for g in got if not g.rejected)
+        passed += sum(g.passed for g in got)
+    # measured: 20 candidates, 6 judged by the recognizers (the rest rejected on expression or gender), 1 passed,
+    # 14 recognizer runs skipped by the cascade
+    assert judged >= 4 and skipped >= 6, (judged, skipped, passed)
 
 
 class _Gender:
@@ -107,15 +188,15 @@ def _image(value: int, happy: bool) -> np.ndarray:
     return image
 
 
-SOURCE = {"slow": np.zeros(1, np.float32), "fast": np.zeros(1, np.float32)}
+SOURCE = {"facenet": np.zeros(1, np.float32), "dlib": np.zeros(1, np.float32)}
 
 
 def test_a_fake_that_reads_as_the_other_gender_is_rejected_before_any_recognizer() -> None:
     pipe = _AttrPipe()
     verifier = Verifier(pipe, margin=0.0)
-    dark = _image(100, happy=True)  # reads male; far enough from the source for "slow" (0.39 > 0.3)
+    dark = _image(100, happy=True)  # reads male; far enough from the source for "facenet" (0.39 > 0.3)
     calls = {n: r.calls for n, r in pipe.recognizers.items()}
-    verdict = verifier.verify(dark, _source(0.97), {"slow": SOURCE["slow"], "fast": np.full(1, -1.0, np.float32)})
+    verdict = verifier.verify(dark, _source(0.97), {"facenet": SOURCE["facenet"], "dlib": np.full(1, -1.0, np.float32)})
     assert not verdict.passed and verdict.rejected == "reads male" and verdict.gender_checked
     assert verdict.distances == {} and {n: r.calls for n, r in pipe.recognizers.items()} == calls
     bright = _image(200, happy=True)  # reads female: passes
@@ -129,7 +210,7 @@ def test_a_fake_that_reads_as_the_other_gender_is_rejected_before_any_recognizer
 def test_a_gender_uncertain_source_gets_a_fake_read_uncertain_on_its_side() -> None:
     """The source reads female at 0.62 (uncertain): by default (`lean`) a fake must read female; `uncertain`
     (issue 11's wording) female below 0.8; `unchecked` (the behaviour before) does not look."""
-    far = {"slow": SOURCE["slow"], "fast": np.full(1, -1.0, np.float32)}
+    far = {"facenet": SOURCE["facenet"], "dlib": np.full(1, -1.0, np.float32)}
     uncertain = _source(0.62)
     verifier = Verifier(_AttrPipe(), margin=0.0, uncertain="uncertain")
     assert verifier.gender_to_keep(uncertain) is None and verifier.gender_to_keep(_source(0.05)) == "male"
@@ -198,8 +279,8 @@ def test_an_expression_change_rejects_unless_the_caller_accepts_it() -> None:
     relaxed = verifier.verify(neutral, _source(0.97, "happy"), SOURCE, expression=False)
     assert relaxed.passed and relaxed.rejected == ""
     # a pixelation (attributes=False) has no gender or expression to keep
-    assert verifier.verify(_image(100, happy=False), _source(0.97), {"slow": SOURCE["slow"],
-                           "fast": np.full(1, -1.0, np.float32)}, attributes=False).passed
+    assert verifier.verify(_image(100, happy=False), _source(0.97), {"facenet": SOURCE["facenet"],
+                           "dlib": np.full(1, -1.0, np.float32)}, attributes=False).passed
 
 
 def test_verify_many_gives_each_candidate_the_verdict_it_gets_alone() -> None:
@@ -212,7 +293,7 @@ def test_verify_many_gives_each_candidate_the_verdict_it_gets_alone() -> None:
     assert [v.rejected for v in together] == [v.rejected for v in alone]
     assert [v.distances for v in together] == [v.distances for v in alone]
     # one embedding call per recognizer for the batch: only the candidates the attribute checks kept
-    assert pipe.recognizers["fast"].calls == 1 and pipe.recognizers["slow"].calls == 1
+    assert pipe.recognizers["dlib"].calls == 1 and pipe.recognizers["facenet"].calls == 1
 
 
 @pytest.mark.slow
