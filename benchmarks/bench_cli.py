@@ -95,7 +95,9 @@ def compare(cases: dict[str, list[str]], new: Path, old: Path, runs: int) -> Non
     for name, cmd in cases.items():
         if cmd[0] != sys.executable:
             cmd = [sys.executable, "-m", "mfmc.cli.main", *cmd[1:]]
-        cmd = [str(ROOT / a) if not Path(a).is_absolute() and (ROOT / a).exists() else a for a in cmd]
+        # relative paths (e.g. `rules/`, `examples/group.jpg`) from the checkout; words (`rules`, `check`) stay
+        cmd = [str(ROOT / a) if ("/" in a or "." in a) and not Path(a).is_absolute() and (ROOT / a).exists()
+               else a for a in cmd]
         times: dict[str, tuple[list[float], list[float]]] = {"new": ([], []), "old": ([], [])}
         failed = False
         for which, env in envs.items():

@@ -35,31 +35,40 @@ class ShapeFormatError(ValueError):
     """The file is not a dlib shape predictor this reader understands."""
 
 
-def _token_starts(data: np.ndarray, seed_gap: int = 1024, warmup: int = 256) -> np.ndarray:
+def _token_starts(data: np.ndarray, seed_gap: int = 65536, warmup: int = 256) -> np.ndarray:
     """Start offsets of every variable-length integer in `data`, which holds nothing else.
 
     Each integer's length follows from its first byte, so the offsets form one chain from 0; it is followed from
     a seed every `seed_gap` bytes at once (numpy steps all chains together). A chain from a seed inside an integer
     falls into step with the true chain within a few integers, so each chain is trusted only from `warmup` bytes
     after its seed (chain 0 from the start) to as far past the next seed, and the offsets found are checked to be
-    one unbroken chain from 0 to the end: a file where that fails is refused, never misread."""
+    one unbroken chain from 0 to the end: a file where that fails is refused, never misread.
+
+    Few long chains (a seed every 64 kB: ~1 500 chains on the 100 MB 68-point model) cost less than many short
+    ones (every 1 kB: 2.4 s of CPU against ~1 s): each step touches one spot per chain of the file. Each chain
+    writes its trusted offsets into a region of its own, so they come out in order without a pass over a mark
+    per byte of the file."""
     n = len(data)
+    steps = seed_gap + warmup  # the most steps a chain needs (each step is at least one byte)
     step = (data & 0x0F) + np.uint8(1)  # uint8: a byte per byte of the file, not eight
-    step = np.concatenate([step, np.ones(seed_gap + warmup, np.uint8)])  # chains may run past the end
+    step = np.concatenate([step, np.ones(9 * (steps + 64), np.uint8)])  # chains may run past the end
     seeds = np.arange(0, n, seed_gap, dtype=np.int64)
     lo = np.where(seeds == 0, 0, seeds + warmup)  # chain j is trusted over [s_j + warmup, s_j+1 + warmup)
     hi = np.minimum(seeds + seed_gap + warmup, n)
-    start = np.zeros(n + seed_gap + warmup + 16, dtype=bool)
+    # chain j's region: room for `steps` trusted offsets and the one write past them; never touched pages of
+    # `np.empty` cost no memory (a chain fills about a third of its region)
+    found = np.empty(len(seeds) * (steps + 1), dtype=np.int64 if len(step) >= 2**31 else np.int32)
+    base = np.arange(len(seeds), dtype=np.int64) * (steps + 1)
+    count = np.zeros(len(seeds), dtype=np.int64)  # trusted offsets so far per chain
     pos = seeds.copy()
-    for _ in range(seed_gap + warmup):  # at least one byte per step
-        trusted = pos[(pos >= lo) & (pos < hi)]
-        start[trusted] = True
-        if (pos >= hi).all():
+    for k in range(steps):
+        found[base + count] = pos  # kept when trusted (the count moves on), else overwritten by the next step
+        count += (pos >= lo) & (pos < hi)
+        if k % 32 == 31 and (pos >= hi).all():  # checked now and then: a few steps too many cost less
             break
         pos += step[pos]
-    start = start[:n]
-    starts = np.flatnonzero(start).astype(np.int64 if n >= 2**31 else np.int32)
-    del start
+    starts = np.concatenate([found[b : b + c] for b, c in zip(base, count, strict=True)])
+    del found
     if not len(starts) or starts[0] != 0 or int(starts[-1]) + int(step[starts[-1]]) != n:
         raise ShapeFormatError("the file does not parse as a sequence of dlib integers")
     for i in range(0, len(starts) - 1, 1 << 22):  # in chunks: bounded memory
@@ -67,6 +76,10 @@ def _token_starts(data: np.ndarray, seed_gap: int = 1024, warmup: int = 256) -> 
         if not np.array_equal(here[1:], here[:-1] + step[here[:-1]]):
             raise ShapeFormatError("the integer chain could not be followed (unexpected bytes)")
     return starts
+
+
+# the low `size` bytes of a little-endian word, per size 0-8
+_KEEP = np.array([0] + [(1 << (8 * k)) - 1 for k in range(1, 8)] + [0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
 
 
 def tokens(raw: bytes) -> np.ndarray:
@@ -79,19 +92,21 @@ def tokens(raw: bytes) -> np.ndarray:
     except ShapeFormatError:  # a chain that took long to fall into step: follow each one further
         starts = _token_starts(data, warmup=4096)
     padded = np.concatenate([data, np.zeros(9, np.uint8)])
-    windows = np.lib.stride_tricks.as_strided(padded, shape=(len(data), 8), strides=(1, 1))
+    # the 8 bytes after every byte as one 8-byte item ("S8": numpy gathers those as plain 8-byte copies, 4x
+    # faster than unaligned uint64 items), read as little-endian words once gathered
+    words = np.ndarray((len(data),), dtype="S8", buffer=padded, offset=1, strides=(1,))
     out = np.empty(len(starts), dtype=np.int64)
     for i in range(0, len(starts), 1 << 22):  # in chunks: bounded memory
-        at = starts[i : i + (1 << 22)].astype(np.int64)
+        at = starts[i : i + (1 << 22)]
         head = data[at]
-        size = (head & 0x0F).astype(np.uint64)
+        size = head & np.uint8(0x0F)
         if (size > 8).any():
             raise ShapeFormatError("an integer longer than 8 bytes")
-        value = np.ascontiguousarray(windows[at + 1]).view("<u8").ravel()  # the 8 bytes after each header
-        keep = np.where(size >= 8, np.uint64(0xFFFFFFFFFFFFFFFF),
-                        (np.uint64(1) << (np.uint64(8) * np.minimum(size, np.uint64(7)))) - np.uint64(1))
-        signed = (value & keep).astype(np.int64)
-        out[i : i + len(at)] = np.where(head & 0x80, -signed, signed)
+        value = words[at].view("<u8")
+        value &= _KEEP[size]
+        chunk = out[i : i + len(at)]
+        chunk[:] = value.view(np.int64)
+        np.negative(chunk, out=chunk, where=head >= 0x80)
     return out
 
 
