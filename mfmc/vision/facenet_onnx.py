@@ -266,6 +266,11 @@ def build_onnx(nodes: list[TfNode], *, size: int = SIZE) -> Any:
             raise TfGraphError(f"input `{name}` is not computed before its use (graph out of order?)")
         return values[name]
 
+    bias_adds: dict[str, list[TfNode]] = {}  # node name -> the BiasAdds whose first data input it is, in order
+    for n in nodes:
+        if n.op == "BiasAdd" and data_inputs(n):
+            bias_adds.setdefault(data_inputs(n)[0], []).append(n)
+
     placeholders = [n for n in nodes if n.op == "Placeholder"]
     if len(placeholders) != 1:
         raise TfGraphError(f"expected one input placeholder, found {len(placeholders)}")
@@ -294,7 +299,7 @@ def build_onnx(nodes: list[TfNode], *, size: int = SIZE) -> Any:
             padding = node.attrs["padding"]
             bias = np.zeros(w.shape[3], np.float32)
             # fold a following BiasAdd (the frozen batch norm's offset) into this convolution
-            followers = [n for n in nodes if data_inputs(n)[:1] == [name] and n.op == "BiasAdd"]
+            followers = bias_adds.get(name, [])
             if consumers.get(name) == 1 and len(followers) == 1 and data_inputs(followers[0])[1] in consts:
                 bias = consts[data_inputs(followers[0])[1]].astype(np.float32)
                 folded_into[followers[0].name] = name
