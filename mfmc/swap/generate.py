@@ -497,7 +497,10 @@ class FakeGenerator:
         changed.sort(key=lambda t: -((t.verdict.expression_score or 0.0) if t.verdict is not None else 0.0))
         for pos in range(0, len(changed), self.batch):
             chunk = changed[pos : pos + self.batch]
-            verdicts = self._verify_many(job, [t.patch for t in chunk if t.patch is not None], expression=False)
+            # the same pixels as when they were rejected: their re-predicted 68 points are reused
+            verdicts = self._verify_many(job, [t.patch for t in chunk if t.patch is not None], expression=False,
+                                         landmarks=[t.verdict.landmarks68 if t.verdict is not None else None
+                                                    for t in chunk if t.patch is not None])
             if any(v is None for v in verdicts):  # an unverifiable result is treated as a failed one
                 return None
             for prev, verdict in zip(chunk, verdicts, strict=True):
@@ -568,13 +571,15 @@ class FakeGenerator:
         return _Tried(target, patch, verdict, score,
                       Attempt(method, target.id, alpha, dict(verdict.distances), verdict.passed, why))
 
-    def _verify_many(self, job: _Job, patches: list[FacePatch], *, expression: bool) -> list[Verdict | None]:
+    def _verify_many(self, job: _Job, patches: list[FacePatch], *, expression: bool,
+                     landmarks: list[np.ndarray | None] | None = None) -> list[Verdict | None]:
         if not patches:
             return []
         t0 = time.perf_counter()
         try:
             return list(self.verifier.verify_many([p.apply(job.image) for p in patches], job.face, job.source,
-                                                  job.avoid, expression=expression, timings=job.report.timings_ms))
+                                                  job.avoid, expression=expression, timings=job.report.timings_ms,
+                                                  landmarks=landmarks))
         except RECOVERABLE as err:  # an unverifiable result is treated as a failed one
             self._error(job.report, "verify", err, "verification failed")
             return [None] * len(patches)

@@ -24,13 +24,14 @@ GENDER_CONFIDENCE = 0.8
 
 # The verification cascade's order (issue 17): recognizers run in this order, each embedding only the candidates
 # every earlier one passed (`Verifier(early_exit=True)`); recognizers not named here run after, in the order
-# given. Measured on the real candidates the generator verifies (the issue-11 photos, seed 7, all four verifying,
-# `python /tmp/h2/micro.py`, min of 5 warm runs, batch of 3): per chip dlib ~6 ms (onnxruntime), openface ~5-10,
-# mobilefacenet ~11-12, facenet ~30-40 (its ONNX graph); of the 121 candidates the recognizers judged, dlib
-# rejected 74, openface 68, facenet 89 and mobilefacenet 18, but after dlib and openface facenet still rejects
-# half of the survivors and mobilefacenet almost none (1 of 121 rejected by it and not by an earlier one).
-# Expected cost per judged candidate over the 24 orders: this one and openface-first ~75 % of facenet-first.
-CASCADE: tuple[str, ...] = ("dlib", "openface", "facenet", "mobilefacenet")
+# given. Measured on the generator's own candidates of the issue-11 real photos (`python benchmarks/bench_swap.py
+# --real /tmp/photos/*.jpg /tmp/photos2/* --seed 7 --recognizer-cost 3`: 191 candidates, 118 judged by the
+# recognizers; best of 5 warm runs, batch of 3, load ~10 on 2 cores): per chip openface 5.5 ms, dlib 8.6,
+# mobilefacenet 12.3, facenet 42.2; of the 118, dlib rejects 71, openface 65, facenet 85, mobilefacenet 17, but
+# facenet rejects 18 that no other does and mobilefacenet none. Over the 24 orders, the recognizers' expected
+# cost per judged candidate is 23.7 ms for this one, 25.1 dlib-first, 51.6 at worst (mobilefacenet, facenet
+# first); running every recognizer on every candidate costs 68.6.
+CASCADE: tuple[str, ...] = ("openface", "dlib", "facenet", "mobilefacenet")
 
 
 class UncertainGender(StrEnum):
@@ -268,11 +269,13 @@ class Verifier:
     def verify_many(
         self, results: Sequence[np.ndarray], face: Faces, source: Mapping[str, np.ndarray],
         avoid: Avoid | None = None, *, attributes: bool = True, expression: bool = True,
-        timings: dict[str, float] | None = None,
+        timings: dict[str, float] | None = None, landmarks: Sequence[np.ndarray | None] | None = None,
     ) -> list[Verdict]:
         """`verify` for several candidate results of the same face, one verdict each, in order: each
         recognizer embeds all candidates still in the running in one batched call (`Recognizer.embed_many`).
-        `timings`: wall ms added per stage ("verify:landmarks", "verify:attributes", "verify:<recognizer>")."""
+        `timings`: wall ms added per stage ("verify:landmarks", "verify:attributes", "verify:<recognizer>").
+        `landmarks`: per result, the 68 points already re-predicted on these same pixels (`Verdict.landmarks68`
+        of an earlier verification: the predictor is deterministic), or None to predict them."""
         t0 = time.perf_counter()
         spent = timings if timings is not None else {}
 
@@ -288,9 +291,18 @@ class Verifier:
         if landmarker is not None and len(results):  # all candidates' landmarks in one numpy pass
             from mfmc.vision.landmarks import landmarks_of
 
-            for i, lm68 in enumerate(landmarks_of(landmarker, [(r, probe) for r in results])):
-                probes[i] = probe.replace(landmarks68=lm68)
-                verdicts[i].landmarks68 = lm68[0]
+            if landmarks is not None and len(landmarks) != len(results):
+                raise ValueError(f"`landmarks` needs one (68, 2) array per result ({len(results)}), "
+                                 f"got {len(landmarks)}")
+            known = list(landmarks) if landmarks is not None else [None] * len(results)
+            todo = [i for i, lm in enumerate(known) if lm is None]
+            predicted = landmarks_of(landmarker, [(results[i], probe) for i in todo]) if todo else []
+            for i, lm68 in zip(todo, predicted, strict=True):
+                known[i] = np.asarray(lm68[0], dtype=np.float32)
+            for i, lm in enumerate(known):
+                assert lm is not None
+                probes[i] = probe.replace(landmarks68=np.asarray(lm, dtype=np.float32)[None])
+                verdicts[i].landmarks68 = probes[i].landmarks68[0]
         t1 = clock("landmarks", t0)
         if attributes:  # the expression first: ~1 ms a face against ~3 for the gender network
             if expression:

@@ -92,7 +92,8 @@ def test_cascaded_verdicts_equal_the_full_ones_on_real_candidates(
     """Real candidate fakes of every face of the group photo, judged by every recognizer the pipeline has, against
     the source and the photo's other faces: the cascade passes and fails exactly the candidates that running every
     recognizer on every candidate does (and names the same first failing recognizer); its distances are those
-    measured in full; a recognizer after the one that rejected a candidate never embedded it."""
+    measured in full; a recognizer after the one that rejected a candidate never embedded it. Judged again with
+    the 68 points already predicted on the same pixels, the verdicts are the same."""
     from mfmc.swap import FakeGenerator
     from mfmc.swap.recombine import Target
 
@@ -141,6 +142,18 @@ def test_cascaded_verdicts_equal_the_full_ones_on_real_candidates(
         for k, n in enumerate(names):
             alive = [g for g in got if not g.rejected and all(g.failed != m for m in names[:k])]
             assert rows[n] - before[n] == len(alive), (i, n)
+        # judged again with the 68 points of the first verification (the expression fallback does): the same
+        # verdicts, and the landmark predictor not run
+        import mfmc.vision.landmarks as landmarks_module
+
+        predict = landmarks_module.landmarks_of
+        landmarks_module.landmarks_of = None  # type: ignore[assignment]  # would raise if called
+        try:
+            again = cascade.verify_many(results, face, source, avoid, landmarks=[g.landmarks68 for g in got])
+        finally:
+            landmarks_module.landmarks_of = predict
+        assert [(v.passed, v.failed, v.rejected, v.distances) for v in again] == \
+               [(v.passed, v.failed, v.rejected, v.distances) for v in got]
         judged += sum(not g.rejected for g in got)
         skipped += sum(len(g.skipped) for g in got if not g.rejected)
         passed += sum(g.passed for g in got)
