@@ -408,6 +408,7 @@ class MobileFaceNetRecognizer(CropRecognizer):
     threshold = MOBILEFACENET_THRESHOLD
     size = 112
     model = "mobilefacenet"
+    converter_version = "2"  # 2: PReLU as Relu + Min * slope (the same numbers, half the time)
 
     def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         out = []
