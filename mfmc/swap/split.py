@@ -28,7 +28,7 @@ from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import beard_gap, bearded_target, lower_face, shading_lift
 from mfmc.swap.blend import blend_patch, cut_holes, feather, grey_scale
 from mfmc.swap.pose import destination, turned
-from mfmc.swap.warp import warp_target
+from mfmc.swap.warp import skin, warp_target
 
 __all__ = ["SplitSwapper", "beard_gap", "masked_blur"]
 
@@ -82,6 +82,7 @@ class SplitSwapper:
         lift_chin: bool = True,
         upscaled: float = 1.4,
         grain: bool = True,
+        keep_fringe: bool = True,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
@@ -103,6 +104,9 @@ class SplitSwapper:
         # With `grain`, photo grain as fine and as strong as the source's own is added there (`_grain`)
         self.upscaled = upscaled
         self.grain = grain
+        # the source's hair over its forehead (a fringe) stays: the target's forehead skin had been painted into
+        # bangs (p3.jpg's masked woman: skin-coloured patches in her fringe, and every fake read "happy")
+        self.keep_fringe = keep_fringe
 
     def sigma_factor(self, alpha: float) -> float:
         extra = max(0.0, alpha - self.base_alpha) / max(1.0 - self.base_alpha, 1e-6)
@@ -170,7 +174,13 @@ class SplitSwapper:
         rgb = cv2.cvtColor(out_lab.astype(np.float32), cv2.COLOR_LAB2RGB)
         result = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
-        alpha_map = feather(mask, self.feather * scale) * _forehead_ramp(src, size, (x1, y1))
+        ramp = _forehead_ramp(src, size, (x1, y1))
+        alpha_map = feather(mask, self.feather * scale) * ramp
+        if self.keep_fringe:
+            fringe = (1 - skin(source, src, (x1, y1))).astype(np.float32) * (ramp < 1.0)
+            if fringe.any():
+                alpha_map *= 1.0 - cv2.GaussianBlur(fringe, (0, 0), max(1.0, 0.02 * scale))
+                notes.append("kept the source's hair over its forehead")
         holes: list[np.ndarray] = []
         if self.keep_smile and lmk.smile(src) > lmk.SMILE:
             holes.append(src[lmk.OUTER_MOUTH])
