@@ -8,7 +8,8 @@ Gaussian, σ = `sigma` × √mask area — skin tone, lighting and expression sh
 geometry and a coarser split (σ grows to `sigma_max` at alpha 1), so the closest misses get more target first.
 
 Kept from the source: its open mouth's interior, its eyes when their state (open/closed) differs from the
-target's, and its lower face when the warped target shows facial hair the source lacks (the beard test below).
+target's, its lower face when the warped target shows facial hair the source lacks (the beard test below), and
+its hair over the forehead (a fringe: where the source is not skin above the brows).
 A target crop enlarged more than 1.4x onto the photo gets the photo's grain (noise as fine and as strong as the
 source's own finest band): stretched pool crops had left a soft, airbrushed inner face in crisp photos.
 The alpha ramps down smoothly over the forehead (no hard band at the hairline) and is exactly zero outside the
