@@ -173,7 +173,10 @@ class FakeGenerator:
         # `max_attempts` (they cost a swap and a few ms, no recognizer), this bounds what they may cost. Default
         # `max_attempts` (the budget as before): on the real photos (seeds 7, 8) 2x and 3x kept the expression
         # more often (72 -> 82 %) but swapped one face fewer of 33 in the crowded photo (its fakes then collide
-        # with the others'), and 3x let a neighbour's fill turn one kept gender (issue 11, note of helper H5)
+        # with the others'), and 3x let a neighbour's fill turn one kept gender (issue 11, note of helper H5).
+        # Measured again with the verification cascade (docs/swap.md, Cost): 12 keeps 18/33 and 17/33 swaps
+        # (seeds 7, 8; 6: 17, 17) and the expression 88.9 / 88.2 % (6: 76.5 %), 8 and 10 lose a swap on one
+        # seed; 12 costs 1.24x the CPU per face warm (median face 1.09x) where the cascade saved ~11 %: kept at 6
         self.max_candidates = max(self.max_attempts, int(max_candidates) if max_candidates is not None
                                   else self.max_attempts)
         self.max_yaw = float(max_yaw)
