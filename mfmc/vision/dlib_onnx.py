@@ -219,7 +219,7 @@ def _read_details(reader: _Reader, layer: Layer) -> None:
 # --- ONNX graph ---------------------------------------------------------------------------------------------
 
 
-def build_onnx(layers: Sequence[Layer]) -> Any:
+def build_onnx(layers: Sequence[Layer], *, check: bool = True) -> Any:
     """An ONNX model: input `chips` (N, 150, 150, 3) uint8 RGB, output `descriptors` (N, 128) float32.
 
     Shapes are fixed by the 150 px input, so they are tracked here: dlib's `add_prev_` adds tensors of
@@ -292,7 +292,7 @@ def build_onnx(layers: Sequence[Layer]) -> Any:
             x = node("MatMul", [x, const(layer.weights["w"].astype(np.float32), "fc")])
         i += 1
     return builder.model("dlib_face_recognition_resnet_model_v1", x, ("chips", ["N", CHIP_SIZE, CHIP_SIZE, 3]),
-                   ("descriptors", ["N", 128]), input_type=TensorProto.UINT8)
+                         ("descriptors", ["N", 128]), input_type=TensorProto.UINT8, check=check)
 
 
 def _out(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -315,9 +315,11 @@ CONVERTER_VERSION = "1"
 
 
 def convert(path: str | Path) -> bytes:
-    """The serialized ONNX graph of the dlib network in `path`."""
+    """The serialized, checked ONNX graph of the dlib network in `path` (serialized once)."""
+    from mfmc.vision.onnx_graph import checked_bytes
+
     layers, _ = read_network(path)
-    return build_onnx(layers).SerializeToString()
+    return checked_bytes(build_onnx(layers, check=False))
 
 
 class DlibOnnxNet:

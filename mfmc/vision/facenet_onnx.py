@@ -243,8 +243,9 @@ def topological(nodes: list[TfNode]) -> list[TfNode]:
     return order
 
 
-def build_onnx(nodes: list[TfNode], *, size: int = SIZE) -> Any:
-    """An ONNX model: `faces` (N, size, size, 3) float32 (prewhitened RGB) -> `embeddings` (N, D) float32."""
+def build_onnx(nodes: list[TfNode], *, size: int = SIZE, check: bool = True) -> Any:
+    """An ONNX model: `faces` (N, size, size, 3) float32 (prewhitened RGB) -> `embeddings` (N, D) float32
+    (`check=False`: not yet checked, for `onnx_graph.checked_bytes`)."""
     from mfmc.vision.onnx_graph import GraphBuilder
 
     nodes = topological(nodes)
@@ -419,7 +420,14 @@ def build_onnx(nodes: list[TfNode], *, size: int = SIZE) -> Any:
     if len(final.shape) != 1:
         raise TfGraphError(f"the last node `{last}` is not (N, D)")
     return builder.model("facenet_inception_resnet_v1", final.name, ("faces", ["N", size, size, 3]),
-                   ("embeddings", ["N", final.shape[0]]))
+                         ("embeddings", ["N", final.shape[0]]), check=check)
+
+
+def convert(path: str | Path) -> bytes:
+    """The serialized, checked ONNX graph of the FaceNet graph in `path` (serialized once)."""
+    from mfmc.vision.onnx_graph import checked_bytes
+
+    return checked_bytes(build_onnx(read_graph(path), check=False))
 
 
 # --- running ----------------------------------------------------------------------------------------------------
@@ -433,7 +441,7 @@ class FaceNetOnnx:
 
         self._session = cached_cpu_session(
             "facenet", Path(path), version=CONVERTER_VERSION, content_hash=content_hash,
-            build=lambda: build_onnx(read_graph(path)).SerializeToString(), threads=threads or os.cpu_count(),
+            build=lambda: convert(path), threads=threads or os.cpu_count(),
         )
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
