@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from mfmc.errors import GenerationError, MfmcError
+from mfmc.swap import assign
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.accessories import Kept, kept_regions
 from mfmc.swap.base import Swapper, create_swapper
@@ -209,7 +210,9 @@ class FakeGenerator:
 
         Each fake must not match (on any verifying recognizer, with the margin) any other face of the photo,
         real or already faked, nor anything in `avoid` (e.g. people the uploader's client knows), and no two
-        fakes share a target identity. Patches are computed on the original photo and apply in order.
+        fakes share a target identity. Patches are computed on the original photo and apply in order; then
+        every fake whose surroundings another patch touches is re-checked on the finished photo, and one that
+        breaks a rule there is made again (`mfmc.swap.assign.audit`; filled if none holds).
         """
         # only the verifying recognizers run (and one the pool has); smaller faces are pixelated: not embedded
         names = self.embedded
@@ -233,6 +236,24 @@ class FakeGenerator:
             out.append((patch, report))
             if progress is not None:
                 progress(i + 1, len(faces))
+        # the finished photo: a fake whose surroundings another patch touches is re-checked on it, and one that
+        # breaks a rule there is made again against what the finished photo shows (mfmc.swap.assign)
+        for _ in range(len(faces)):
+            bad, seen = assign.audit(self.pipeline, self.verifier, image, faces, out,
+                                     lambda k, others: self.photo_avoid(faces, k, others, base))
+            if not bad:
+                break
+            i = max(bad)  # the last made of them
+            others = [r for j, r in enumerate(seen) if j != i and assign.swapped(r) and r.fake_embeddings]
+            first = out[i][1]
+            patch, report = self.fake_face(image, faces, i, seed=seed, avoid=self.photo_avoid(
+                faces, i, others, base).plus(None, [first.identity] if first.identity else []))
+            report.notes.append(f"made again: its first fake (`{first.target}`) {bad[i]}")
+            out[i] = (patch, report)
+        else:
+            for i, why in assign.audit(self.pipeline, self.verifier, image, faces, out,
+                                       lambda k, others: self.photo_avoid(faces, k, others, base))[0].items():
+                out[i] = assign.filled(image, faces, i, f"every fake of this face {why}")
         return out
 
     def photo_avoid(

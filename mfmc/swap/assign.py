@@ -1,0 +1,105 @@
+"""The photo as it will be seen: every fake re-checked on the finished photo, with every other patch applied.
+
+Each fake is verified on the original photo with its own patch alone (`FakeGenerator.fake_face`); the output has
+every face's patch. Where faces are close (a crowded group photo), a recognizer's crop of one face takes in part
+of a neighbour, so the neighbour's fake changes what the recognizer reads: on the real photos of issue 11, with
+12 candidates per face, two fakes that had each passed verification matched each other on FaceNet in the
+finished photo (seeds 7 and 8; docs/pool.md, *Photo-level assignment*). `audit` re-embeds, on the finished photo,
+every swapped face whose surroundings another patch touches (landmarks re-predicted, as anyone would) and says
+which break a rule: a fake within a recognizer's bar of its source, of another fake, or of another real face
+(with the floors of `FakeGenerator.photo_avoid`). The generator then makes those faces again against what the
+finished photo shows (`FakeGenerator.patches`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mfmc.swap.report import FaceReport
+from mfmc.swap.verify import Avoid
+
+if TYPE_CHECKING:
+    from mfmc.swap.patch import FacePatch
+    from mfmc.swap.verify import Verifier
+    from mfmc.vision import FacePipeline, Faces
+
+# how far around a face's box a recognizer's crop reaches, in box sides (FaceNet's and dlib's aligned crops take
+# in the forehead, hair and cheeks): a patch that meets this region can change what the recognizer reads
+REACH = 0.5
+
+
+def swapped(report: FaceReport) -> bool:
+    """Whether the face got a verified swap (not a pixelation or a fill)."""
+    return report.fallback in ("none", "alpha")
+
+
+def touched(boxes: np.ndarray, patches: Sequence[FacePatch], faces: Sequence[int]) -> list[int]:
+    """Of `faces` (indices), those whose box grown by `REACH` meets another face's patch box."""
+    out = []
+    for i in faces:
+        x1, y1, x2, y2 = (float(v) for v in boxes[i])
+        m = REACH * max(x2 - x1, y2 - y1)
+        for j, patch in enumerate(patches):
+            if j == i:
+                continue
+            px1, py1, px2, py2 = patch.box
+            if px1 < x2 + m and px2 > x1 - m and py1 < y2 + m and py2 > y1 - m:
+                out.append(i)
+                break
+    return out
+
+
+def audit(
+    pipeline: FacePipeline, verifier: Verifier, image: np.ndarray, faces: Faces,
+    pairs: Sequence[tuple[FacePatch, FaceReport]], avoid: Callable[[int, list[FaceReport]], Avoid],
+) -> tuple[dict[int, str], list[FaceReport]]:
+    """The swapped faces that break a rule in the finished photo (`image` with every patch of `pairs` applied),
+    each with the reason, and the reports carrying the fakes' embeddings as the finished photo shows them (the
+    verified ones where no other patch touches the face). `avoid(i, others)`: what face i's fake must avoid given
+    the other fakes' reports (`FakeGenerator.photo_avoid`). `faces` must carry the verifiers' embeddings."""
+    reports = [r for _, r in pairs]
+    done = [k for k, r in enumerate(reports) if swapped(r) and r.fake_embeddings]
+    again = touched(faces.boxes, [p for p, _ in pairs], done)
+    final = list(reports)
+    if again:
+        out = image
+        for patch, _ in pairs:
+            out = patch.apply(out)
+        probe = faces[again].replace(embeddings={}, landmarks68=None, age=None, gender=None)
+        seen = pipeline.analyze(out, probe, attributes=False, recognizers=verifier.names)
+        for row, k in enumerate(again):
+            embs = {n: np.asarray(seen.embeddings[n][row], np.float32) for n in verifier.names}
+            final[k] = dataclasses.replace(reports[k], fake_embeddings=embs)
+    bad: dict[int, str] = {}
+    for k in again:
+        others = [final[j] for j in done if j != k and j not in bad]
+        rules = avoid(k, others)
+        for n in verifier.names:
+            rec, bar = pipeline.recognizers[n], verifier.bar(n)
+            emb = final[k].fake_embeddings[n]
+            if not float(rec.distance(emb, np.asarray(faces.embeddings[n][k], np.float32))) > bar:
+                bad[k] = f"{n} matches its source in the finished photo"
+                break
+            rows = rules.rows(n)
+            if len(rows) and float(np.min(np.asarray(rec.distance(emb, rows)) / rules.limits(n, bar))) <= 1.0:
+                bad[k] = f"{n} matches another face of the finished photo"
+                break
+    return bad, final
+
+
+def filled(image: np.ndarray, faces: Faces, index: int, reason: str) -> tuple[FacePatch, FaceReport]:
+    """Face `index` filled with one colour (no face left to read: verified by construction), for a face none
+    of whose fakes holds in the finished photo."""
+    from mfmc.swap.obfuscate import face_polygon, fill
+    from mfmc.swap.report import Attempt
+
+    box = np.asarray(faces.boxes[index], dtype=np.float64)
+    lm = None if faces.landmarks68 is None else np.asarray(faces.landmarks68[index], dtype=np.float64)
+    report = FaceReport(index=index, box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+                        fallback="fill", verified=True, verified_by="construction", reason=reason)
+    report.attempts.append(Attempt("fill", None, None, {}, True, "no face left to recognise"))
+    return fill(image, face_polygon(box, lm)), report
