@@ -12,12 +12,17 @@ process CPU time. The machine is shared: use `--repeat` and read the best and th
 
     python benchmarks/bench_swap.py [--pool DIR] [--repeat 2] [--photos 3] [--sheet /tmp/swap-sheet.png]
     python benchmarks/bench_swap.py --real [PHOTO ...] [--verifiers dlib,facenet] [--swapper split|warp]
-        [--seed N] [--batch K] [--max-attempts N] [--batch-ratio K] [--attributes-ratio K] [--against OLD_TREE]
+        [--seed N] [--batch K] [--max-attempts N] [--max-candidates N] [--batch-ratio K] [--attributes-ratio K]
+        [--recognizer-cost K] [--against OLD_TREE]
 
 `--against OLD_TREE` (e.g. `git archive <commit> | tar -x -C /tmp/old`): this benchmark script importing this
 checkout's mfmc and OLD_TREE's (`--tree`), each run a fresh process, alternately (new, old, new, old, ...:
 `--repeat` pairs), and the per-stage figures of both side by side: a before/after on a shared, busy machine.
 Read process CPU time per face first when the machine is busy (wall time then mostly waits for a core).
+
+`--recognizer-cost K` records the candidates the generator verifies and times each recognizer per chip (the
+verification cascade's order, `mfmc.swap.verify.CASCADE`, is chosen on it); per-stage `verify_*` figures split
+`verify` into the re-predicted 68 points, the attribute checks and each recognizer of the cascade.
 
 `--batch 1` verifies candidates one at a time (the sequential baseline of `FakeGenerator(batch=...)`); the
 medians per face and stage (wall, warm) are what the issue-17 target (≤ 100 ms per face) is judged on.
