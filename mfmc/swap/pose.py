@@ -136,6 +136,13 @@ def lift(points: np.ndarray, pose: tuple[float, float]) -> np.ndarray:
     return np.column_stack([xy, z])
 
 
+def camera_depth(points: np.ndarray, pose: tuple[float, float]) -> np.ndarray:
+    """(68,) each point's generic depth towards the camera for a face seen at `pose` (yaw, pitch): larger is
+    nearer (the nose tip; on a turned face the near cheek before the far one)."""
+    head = lift(points, pose)
+    return head @ rotation(float(pose[0]), float(pose[1]))[2]
+
+
 def posed(target_lm: np.ndarray, from_pose: tuple[float, float], to_pose: tuple[float, float]) -> np.ndarray:
     """`target_lm` (68 points of a face at `from_pose`, (yaw, pitch) in degrees) as seen at `to_pose`, with the
     generic depth, under scaled orthography; the centroid, roll and frontal scale are kept.

@@ -15,7 +15,7 @@ from mfmc.swap.accessories import Kept, kept_regions
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import bearded_target, lower_face
 from mfmc.swap.blend import blend_patch, cut_holes, feather, polygon_mask, region_box, transfer_colour
-from mfmc.swap.pose import destination
+from mfmc.swap.pose import camera_depth, destination, source_pose
 
 _SHIFT = 4
 
@@ -40,6 +40,30 @@ def triangulate(points: np.ndarray) -> np.ndarray:
     idx = d.argmin(1).reshape(-1, 3)
     keep = (idx[:, 0] != idx[:, 1]) & (idx[:, 1] != idx[:, 2]) & (idx[:, 0] != idx[:, 2])
     return idx[keep]
+
+
+# degrees of the source's yaw (`source_pose`) from which the warp's triangles are the target's own mesh drawn far
+# side first (`mesh`), not a Delaunay triangulation of the destination points
+MESH_YAW = 35.0
+
+
+def mesh(dst_ext: np.ndarray, target_ext: np.ndarray) -> np.ndarray:
+    """The warp's triangles (K, 3) over the extended points (`lmk.extended`: the 68, then the forehead's).
+
+    Near frontal: Delaunay triangles of the destination `dst_ext`. From MESH_YAW on, the destination's far half
+    is squeezed behind the nose: a Delaunay triangulation of it joins far-side points to near-side ones, and
+    those triangles drag the target's far eye across the near cheek. There the triangles are the target's own
+    (a frontal face: a mesh of its surface), ordered by the generic head's depth at the source's pose, far
+    side first, so the near side is drawn over what it hides; triangles that turn their back to the camera
+    fold over and are left out (`piecewise_affine_maps`)."""
+    dst68 = lmk.as_points(dst_ext[:68])
+    pose = source_pose(dst68)
+    if abs(pose[0]) < MESH_YAW:
+        return triangulate(dst_ext)
+    tri = triangulate(target_ext)
+    depth = camera_depth(dst68, pose)
+    depth = np.concatenate([depth, depth[lmk.BROWS]])  # the forehead points: the brows' depth
+    return tri[np.argsort(depth[tri].mean(1), kind="stable")]
 
 
 def folded(a: np.ndarray, b: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -115,9 +139,10 @@ def warp_target(image: np.ndarray, source: np.ndarray, target: np.ndarray, desti
     `skin_only`) the outer band's pixels where the warped target is not skin (`skin`)."""
     dst = lmk.extended(destination, forehead)
     src_ext = lmk.extended(source, forehead)
+    tgt_ext = lmk.extended(target, forehead)
     box = region_box(np.vstack([dst, src_ext]), image.shape[:2])
     x1, y1, x2, y2 = box
-    map_x, map_y, covered = piecewise_affine_maps(dst, lmk.extended(target, forehead), triangulate(dst), box)
+    map_x, map_y, covered = piecewise_affine_maps(dst, tgt_ext, mesh(dst, tgt_ext), box)
     warped = cv2.remap(target_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     outline = polygon_mask(lmk.outline(src_ext), (y2 - y1, x2 - x1), (x1, y1)) & covered.astype(np.uint8)
     mask = outline & skin(warped, destination, (x1, y1)) if skin_only else outline
