@@ -8,8 +8,9 @@ Gaussian, σ = `sigma` × √mask area — skin tone, lighting and expression sh
 geometry and a coarser split (σ grows to `sigma_max` at alpha 1), so the closest misses get more target first.
 
 Kept from the source: its open mouth's interior, its eyes when their state (open/closed) differs from the
-target's, its lower face when the warped target shows facial hair the source lacks (the beard test below), and
-its hair over the forehead (a fringe: where the source is not skin above the brows).
+target's or when they are narrow (downcast, smiling) and the target's open wider, its lower face when the warped
+target shows facial hair the source lacks (the beard test below), and its hair over the forehead (a fringe:
+where the source is not skin above the brows).
 A target crop enlarged more than 1.4x onto the photo gets the photo's grain (noise as fine and as strong as the
 source's own finest band): stretched pool crops had left a soft, airbrushed inner face in crisp photos.
 The alpha ramps down smoothly over the forehead (no hard band at the hairline) and is exactly zero outside the
@@ -84,6 +85,8 @@ class SplitSwapper:
         upscaled: float = 1.4,
         grain: bool = True,
         keep_fringe: bool = True,
+        narrow_eyes: float = 0.25,
+        eye_ratio: float = 1.4,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
@@ -108,6 +111,11 @@ class SplitSwapper:
         # the source's hair over its forehead (a fringe) stays: the target's forehead skin had been painted into
         # bangs (p3.jpg's masked woman: skin-coloured patches in her fringe, and every fake read "happy")
         self.keep_fringe = keep_fringe
+        # the source's eyes stay when they are narrow (eye aspect ratio below `narrow_eyes`: downcast, smiling or
+        # half-closed) and the target's are open wider (`eye_ratio` times or more): a woman looking down had got
+        # a fake with open staring eyes (t1.jpg); the warp moves the aperture only half-way (alpha)
+        self.narrow_eyes = narrow_eyes
+        self.eye_ratio = eye_ratio
 
     def sigma_factor(self, alpha: float) -> float:
         extra = max(0.0, alpha - self.base_alpha) / max(1.0 - self.base_alpha, 1e-6)
@@ -190,9 +198,11 @@ class SplitSwapper:
             holes.append(src[lmk.INNER_MOUTH])
             notes.append("kept the source's open mouth")
         src_eyes, tgt_eyes = lmk.eye_openness(src), lmk.eye_openness(tgt)
-        if (src_eyes > 0.2 and tgt_eyes < 0.15) or (src_eyes < 0.15 and tgt_eyes > 0.2):
+        narrow = src_eyes < self.narrow_eyes and tgt_eyes > self.eye_ratio * src_eyes
+        if (src_eyes > 0.2 and tgt_eyes < 0.15) or (src_eyes < 0.15 and tgt_eyes > 0.2) or narrow:
             holes += [src[lmk.RIGHT_EYE], src[lmk.LEFT_EYE]]
-            notes.append("kept the source's eyes (eye state differs from the target's)")
+            notes.append("kept the source's narrow eyes (the target's are open wider)" if narrow and src_eyes >= 0.15
+                         else "kept the source's eyes (eye state differs from the target's)")
         for worn in kept_regions(image, src) if kept is None else kept:  # glasses, a face mask: kept
             holes += worn.polygons
             notes.append(worn.reason)
