@@ -42,6 +42,21 @@ MIN_FACE = 20
 # Beyond this yaw (degrees, either way) a face is not swapped: the swap turns frontal targets at most this far
 # (mfmc.swap.pose), and a frontal face pasted on a profile looks absurd; such faces are pixelated (verified).
 MAX_YAW = 60.0
+# The expression fallback accepts only a mild change of class: to neutral, or to the source's runner-up class when
+# the classifier gave the source at least this much of it (the source's expression is ambiguous between the two);
+# a smiling girl's fake with staring eyes and an open "O" mouth (happy→fear, 01.jpg) had passed every check
+RUNNER_UP = 0.2
+
+
+def mild_expressions(keep: str, source: Mapping[str, float] | None, runner_up: float = RUNNER_UP) -> frozenset[str]:
+    """The classes an expression fallback may turn the source's `keep` into: neutral, and the source's most
+    probable other class when `source` (its probabilities by class) gives it at least `runner_up`."""
+    mild = {"neutral"} - {keep}
+    if source:
+        other = max((c for c in source if c != keep), key=lambda c: source[c], default=None)
+        if other is not None and source[other] >= runner_up:
+            mild.add(other)
+    return frozenset(mild)
 
 
 @dataclass
@@ -122,6 +137,8 @@ class FakeGenerator:
         max_candidates: int | None = None,
         max_yaw: float = MAX_YAW,
         rank_mixes: bool = True,
+        expression_retries: int = 0,
+        expression_swapper: Swapper | str | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.pool = pool
@@ -136,6 +153,16 @@ class FakeGenerator:
         elif escalate is None:
             escalate = create_swapper("split", sigma_max=2.0) if swapper.name == "split" else swapper
         self.escalate = escalate
+        # when no candidate kept the source's expression class: up to `expression_retries` of the fakes rejected
+        # for that alone are swapped again with the source's expression geometry (lips and eye apertures:
+        # `destination(..., expression=True)`) before any fake with a changed expression is accepted
+        if isinstance(expression_swapper, str):
+            expression_swapper = create_swapper(expression_swapper, keep_expression=True)
+        elif expression_swapper is None:
+            expression_swapper = create_swapper(swapper.name, keep_expression=True) \
+                if swapper.name in ("split", "warp") else swapper
+        self.expression_swapper = expression_swapper
+        self.expression_retries = max(0, int(expression_retries))
         self.max_attempts = max(0, int(max_attempts))
         self.alpha_retries = max(0, int(alpha_retries))
         # the split swapper takes half the target's geometry by default, the plain warp 30 % (docs/swap.md)
@@ -383,6 +410,9 @@ class FakeGenerator:
         reason = self._alpha_retries(job) or reason
         if job.report.fallback == "alpha":
             return job.tried[-1], reason
+        chosen = self._expression_retried(job)
+        if chosen is not None:
+            return chosen, ""
         before = len(job.tried)
         chosen = self._expression_fallback(job)
         again = job.tried[before:]
@@ -471,7 +501,8 @@ class FakeGenerator:
         kept = f", {n - k} rejected on gender or expression" if n > k else ""
         return f"none of {n} swapped targets passed verification ({k} judged by the recognizers{kept}{tail})"
 
-    def _run(self, job: _Job, targets: list[Target], alpha: float, budget: int | None = None) -> _Tried | None:
+    def _run(self, job: _Job, targets: list[Target], alpha: float, budget: int | None = None,
+             swapper: Swapper | None = None) -> _Tried | None:
         """Swap and verify `targets` in rank order, the first alone and then `batch` at a time (one batched
         embedding per recognizer); the first that passes (it is job.tried[-1]), or None. Candidates of a batch
         ranked after the passing one are not reported: the decisions and the report are those of trying one at
@@ -485,7 +516,7 @@ class FakeGenerator:
         while pos < len(targets) and left > 0:
             chunk = targets[pos : pos + min(size, left)]
             pos, size = pos + len(chunk), self.batch
-            for one in self._attempts(job, chunk, alpha):
+            for one in self._attempts(job, chunk, alpha, swapper):
                 for note in one.notes:
                     if note not in job.report.notes:
                         job.report.notes.append(note)
@@ -511,14 +542,46 @@ class FakeGenerator:
             return "swaps with partial geometry did not pass; full geometry transfer did"
         return ""
 
-    def _expression_fallback(self, job: _Job) -> _Tried | None:
-        """When no candidate kept the source's expression class: of the fakes rejected only for that, the one
-        with the highest probability of the source's class that passes every other check (recognizers and
-        `avoid` run now, `batch` at a time), noted in the report and logged; None when none passes."""
-        report = job.report
+    def _expression_retried(self, job: _Job) -> _Tried | None:
+        """When no candidate kept the source's expression class: the fakes rejected for that alone (the most
+        probable of the source's class first) swapped again with the source's expression geometry
+        (`expression_swapper`) and verified with every check; the first that passes, or None."""
+        if not self.keep_expression or self.expression_retries == 0 or self.expression_swapper is self.swapper:
+            return None
         changed = [t for t in job.tried if t.patch is not None and t.verdict is not None
                    and t.verdict.expression_changed]
         changed.sort(key=lambda t: -((t.verdict.expression_score or 0.0) if t.verdict is not None else 0.0))
+        if not changed:
+            return None
+        passed = self._run(job, [t.target for t in changed[: self.expression_retries]], self.alpha,
+                           swapper=self.expression_swapper)
+        if passed is not None:
+            note = "no candidate kept the source's expression: kept its expression geometry (lips, eye apertures)"
+            job.report.notes.append(note)
+            log.info("face %d: %s", job.report.index, note)
+        return passed
+
+    def _expression_fallback(self, job: _Job) -> _Tried | None:
+        """When no candidate kept the source's expression class: of the fakes rejected only for that and whose
+        class is a mild change (`mild_expressions`: to neutral, or to the source's own runner-up class), the one
+        with the most probability on the source's class and those mild ones that passes every other check
+        (recognizers and `avoid` run now, `batch` at a time), noted in the report and logged; None when none
+        passes. A fake of any other class (a smile turned into fear or surprise) is never accepted."""
+        report = job.report
+        changed = [t for t in job.tried if t.patch is not None and t.verdict is not None
+                   and t.verdict.expression_changed]
+        keep = self.verifier.expression_to_keep(job.face)
+        if not changed or keep is None:
+            return None
+        mild = mild_expressions(keep, self.verifier.expression_probabilities(job.image, job.face))
+        near = [t for t in changed if t.verdict is not None and t.verdict.expression in mild]
+        if len(near) < len(changed):
+            far = sorted({t.verdict.expression for t in changed if t not in near and t.verdict is not None
+                          and t.verdict.expression})
+            report.notes.append(f"expression fallback: fakes reading {', '.join(far)} not accepted for a "
+                                f"{keep} source (too far from it)")
+        near.sort(key=lambda t: -_mass(t.verdict, mild | {keep}))
+        changed = near
         for pos in range(0, len(changed), self.batch):
             chunk = changed[pos : pos + self.batch]
             # the same pixels as when they were rejected: their re-predicted 68 points are reused
@@ -550,10 +613,14 @@ class FakeGenerator:
                     return one
         return None
 
-    def _attempts(self, job: _Job, targets: list[Target], alpha: float) -> list[_Tried]:
-        """Swap each target, then verify all results together; one `_Tried` (with its report line) per target."""
+    def _attempts(self, job: _Job, targets: list[Target], alpha: float,
+                  swapper: Swapper | None = None) -> list[_Tried]:
+        """Swap each target (with `swapper`, by default the generator's at `alpha` and the escalation's above),
+        then verify all results together; one `_Tried` (with its report line) per target."""
         method = "swap" if alpha == self.alpha else "swap-alpha"
-        swapper = self.swapper if alpha == self.alpha else self.escalate
+        if swapper is not None and swapper is self.expression_swapper:
+            method = "swap-keep"
+        swapper = swapper or (self.swapper if alpha == self.alpha else self.escalate)
         report = job.report
         out: list[_Tried | None] = []
         made: list[tuple[int, FacePatch]] = []
@@ -685,6 +752,17 @@ def shape_residual(source: np.ndarray, target: np.ndarray) -> float:
     from mfmc.swap import pose
 
     return pose.shape_residual(lmk.as_points(source), lmk.as_points(target))
+
+
+def _mass(verdict: Verdict | None, classes: frozenset[str]) -> float:
+    """A verdict's probability on `classes` (the source's class and the mild changes), else its score."""
+    if verdict is None:
+        return 0.0
+    if verdict.expression_probabilities is None:
+        return verdict.expression_score or 0.0
+    from mfmc.vision.expression import CLASSES
+
+    return sum(p for c, p in zip(CLASSES, verdict.expression_probabilities, strict=True) if c.value in classes)
 
 
 def _side(box: np.ndarray) -> float:

@@ -136,6 +136,8 @@ class Verdict:
     female: float | None = None  # the result's probability of "female", idem
     expression: str | None = None  # the result's expression class, when the source's was checked
     expression_score: float | None = None  # the result's probability of the source's expression class
+    # the result's probabilities of every expression class (`mfmc.vision.expression.CLASSES` order), idem
+    expression_probabilities: tuple[float, ...] | None = None
     gender_checked: bool = False
 
     @property
@@ -254,6 +256,15 @@ class Verifier:
         if self.pipeline.expressions is None or face.expression is None:
             return None
         return str(face.expression[0])
+
+    def expression_probabilities(self, image: np.ndarray, face: Faces) -> dict[str, float] | None:
+        """The source's probability of each expression class (by class name), or None without a classifier."""
+        if self.pipeline.expressions is None or face.expression is None:
+            return None
+        from mfmc.vision.expression import CLASSES, probabilities_of
+
+        probs = np.asarray(probabilities_of(self.pipeline.expressions, [(image, face)]), dtype=np.float64)[0]
+        return {c.value: float(p) for c, p in zip(CLASSES, probs, strict=True)}
 
     def verify(
         self, result: np.ndarray, face: Faces, source: Mapping[str, np.ndarray], avoid: Avoid | None = None,
@@ -386,5 +397,6 @@ class Verifier:
         for p, v in zip(probs, verdicts, strict=True):
             v.expression = names[int(np.argmax(p))]
             v.expression_score = float(p[names.index(keep)])
+            v.expression_probabilities = tuple(float(x) for x in p)
             if v.expression != keep:
                 v.rejected = f"expression {keep}→{v.expression}"

@@ -514,3 +514,54 @@ def test_faces_larger_than_a_recombination_holds_get_pool_faces_only(
     order, note = gen.ranker.rest(big, 7, Avoid(), gen.ranker.plain(big, 7, Avoid()))
     assert order and all(t.is_plain for t in order)
     assert note.startswith("no recombined target"), note
+
+
+class _ReadsFear(_Scripted):
+    """An expression classifier for the test (FER2013 order): the source (its own pixels) reads its class at 0.9,
+    every fake reads "fear" at 0.6 (p(source class) 0.3)."""
+
+    def __init__(self, image: np.ndarray, box: np.ndarray, source_class: str):
+        super().__init__(box, source_class)
+        self.crop = image[self.window].copy()
+
+    def probabilities(self, image: np.ndarray, faces) -> np.ndarray:
+        p = np.full((len(faces), 7), 0.0, np.float32)
+        if np.array_equal(image[self.window], self.crop):
+            p[:, self.source] = 0.9
+        else:
+            p[:, self.names.index("fear")] = 0.6
+            p[:, self.source] = 0.3
+        return p
+
+
+def test_mild_expressions_are_neutral_and_the_sources_runner_up() -> None:
+    from mfmc.swap.generate import mild_expressions
+
+    assert mild_expressions("happy", {"happy": 0.88, "fear": 0.05, "neutral": 0.01}) == {"neutral"}
+    assert mild_expressions("neutral", {"neutral": 0.51, "happy": 0.43}) == {"happy"}
+    assert mild_expressions("sad", {"sad": 0.38, "angry": 0.34, "neutral": 0.19}) == {"neutral", "angry"}
+    assert mild_expressions("neutral", None) == frozenset()
+
+
+def test_the_expression_fallback_never_accepts_a_jarring_change(
+    pipeline: FacePipeline, pool: TargetPool, group: Group
+) -> None:
+    """Real swaps, recognizers and pool; every fake reads "fear" for a source read as another class at 0.9 (the
+    smiling girl of 01.jpg whose accepted fake stared with an open "O" mouth): no fake is accepted with that
+    change, the face is pixelated or filled (verified), and the report says why."""
+    from mfmc.vision import FacePipeline as Pipe
+
+    i = 2
+    source_class = "happy"
+    scripted = _ReadsFear(group.image, group.faces.boxes[i], source_class)
+    pipe = Pipe(pipeline.detector, landmarker=pipeline.landmarker,
+                recognizers={n: pipeline.recognizers[n] for n in VERIFIERS}, attributes=pipeline.attributes,
+                expressions=scripted)
+    gen = FakeGenerator(pipe, pool, recognizers=VERIFIERS, measure=False, alpha_retries=0)
+    _, report = gen.fake_face(group.image, group.faces.replace(expression=[source_class] * len(group.faces)), i,
+                              seed=1)
+    assert report.expression_checked and report.expression_changed is None, report.to_dict()
+    assert report.fallback in ("obfuscate", "fill") and report.verified, report.to_dict()
+    assert any(a.reason == "expression happy→fear" for a in report.attempts)
+    assert not any(a.method.endswith("-expression") for a in report.attempts)
+    assert any("fakes reading fear not accepted" in n for n in report.notes), report.notes
