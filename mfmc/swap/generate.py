@@ -575,9 +575,9 @@ class FakeGenerator:
             return None
         mild = mild_expressions(keep, self.verifier.expression_probabilities(job.image, job.face))
         near = [t for t in changed if t.verdict is not None and t.verdict.expression in mild]
-        if len(near) < len(changed):
-            far = sorted({t.verdict.expression for t in changed if t not in near and t.verdict is not None
-                          and t.verdict.expression})
+        far = sorted({t.verdict.expression for t in changed if t.verdict is not None and t.verdict.expression
+                      and t.verdict.expression not in mild})
+        if far:
             report.notes.append(f"expression fallback: fakes reading {', '.join(far)} not accepted for a "
                                 f"{keep} source (too far from it)")
         near.sort(key=lambda t: -_mass(t.verdict, mild | {keep}))

@@ -518,19 +518,26 @@ def test_faces_larger_than_a_recombination_holds_get_pool_faces_only(
 
 class _ReadsFear(_Scripted):
     """An expression classifier for the test (FER2013 order): the source (its own pixels) reads its class at 0.9,
-    every fake reads "fear" at 0.6 (p(source class) 0.3)."""
+    every fake reads "fear" at 0.6 (p(source class) 0.3); with `mixed`, every second fake it sees reads
+    "neutral" instead. Fakes are told by their pixels."""
 
-    def __init__(self, image: np.ndarray, box: np.ndarray, source_class: str):
+    def __init__(self, image: np.ndarray, box: np.ndarray, source_class: str, mixed: bool = False):
         super().__init__(box, source_class)
         self.crop = image[self.window].copy()
+        self.mixed = mixed
+        self.seen: list[bytes] = []
 
     def probabilities(self, image: np.ndarray, faces) -> np.ndarray:
         p = np.full((len(faces), 7), 0.0, np.float32)
+        key = image[self.window].tobytes()
         if np.array_equal(image[self.window], self.crop):
             p[:, self.source] = 0.9
-        else:
-            p[:, self.names.index("fear")] = 0.6
-            p[:, self.source] = 0.3
+            return p
+        if key not in self.seen:
+            self.seen.append(key)
+        neutral = self.mixed and self.seen.index(key) % 2 == 1
+        p[:, self.names.index("neutral" if neutral else "fear")] = 0.6
+        p[:, self.source] = 0.3
         return p
 
 
@@ -565,3 +572,26 @@ def test_the_expression_fallback_never_accepts_a_jarring_change(
     assert any(a.reason == "expression happy→fear" for a in report.attempts)
     assert not any(a.method.endswith("-expression") for a in report.attempts)
     assert any("fakes reading fear not accepted" in n for n in report.notes), report.notes
+
+
+def test_the_expression_fallback_takes_a_mild_change_among_jarring_ones(
+    pipeline: FacePipeline, pool: TargetPool, group: Group
+) -> None:
+    """Real swaps, recognizers and pool; every second fake reads "neutral", the others "fear", for a source read
+    "happy" at 0.9: a fallback, if one passes, is a neutral fake, and the fear ones are said to be refused."""
+    from mfmc.vision import FacePipeline as Pipe
+
+    i = 2
+    scripted = _ReadsFear(group.image, group.faces.boxes[i], "happy", mixed=True)
+    pipe = Pipe(pipeline.detector, landmarker=pipeline.landmarker,
+                recognizers={n: pipeline.recognizers[n] for n in VERIFIERS}, attributes=pipeline.attributes,
+                expressions=scripted)
+    gen = FakeGenerator(pipe, pool, recognizers=VERIFIERS, measure=False, alpha_retries=0)
+    _, report = gen.fake_face(group.image, group.faces.replace(expression=["happy"] * len(group.faces)), i, seed=1)
+    assert any(a.reason == "expression happy→fear" for a in report.attempts)
+    assert any(a.reason == "expression happy→neutral" for a in report.attempts)
+    assert any("fakes reading fear not accepted" in n for n in report.notes), report.notes
+    rechecked = [a for a in report.attempts if a.method.endswith("-expression")]
+    assert rechecked and all(a.reason.startswith("expression happy→neutral") for a in rechecked)
+    if report.fallback in ("none", "alpha"):
+        assert report.expression_changed == "happy→neutral"
