@@ -5,6 +5,9 @@ For each photo the generator anonymizes every detected face; then, on the output
 - `detected`: a detection in the output overlaps the face (IoU ≥ 0.5);
 - `gender_kept`: the pipeline's gender classifier gives the same label at the face's box before and after;
 - `expression_kept`: same expression class before and after, when the pipeline classifies expressions;
+- `gender_kept_judge`, `expression_kept_judge`: the same with outside judges (`mfmc.eval.judges`: classifiers of
+  other families that the generator never uses, so not circular), when their npm packages are installed; gender
+  over the sources the judge is sure of (`judge_gender_unsure`: the others);
 - what verification rejected to keep them (`rejected_reads_other_gender`, `rejected_expression_changed`
   candidates), swaps accepted with a changed expression because no candidate kept it (`expression_fallbacks`),
   and swaps whose source's gender the classifier was unsure of, so not checked (`gender_unchecked`);
@@ -28,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from mfmc.eval.judges import GenderJudge, Judges, judges_missing
 from mfmc.pool import TargetPool
 from mfmc.swap import FakeGenerator
 from mfmc.swap.report import FaceReport
@@ -115,6 +119,11 @@ class FaceOutcome:
     rejected_expression: int = 0
     gender_checked: bool = False
     expression_changed: str | None = None
+    # the outside judges (None without them): P(male) before and after, expression class before and after
+    judge_male_before: float | None = None
+    judge_male_after: float | None = None
+    judge_expression_before: str | None = None
+    judge_expression_after: str | None = None
 
     @property
     def beard_added(self) -> bool:
@@ -132,6 +141,27 @@ class FaceOutcome:
         if self.expression_before is None or self.expression_after is None:
             return None
         return self.expression_before == self.expression_after
+
+    @property
+    def judge_gender_sure(self) -> bool:
+        """The outside gender judge is sure of the source's gender."""
+        return self.judge_male_before is not None and GenderJudge.labels(np.asarray([self.judge_male_before]))[0] \
+            is not None
+
+    @property
+    def gender_kept_judge(self) -> bool | None:
+        """The outside judge reads the fake as the gender it is sure the source has (None: no judge, or unsure of
+        the source); an unsure reading of the fake counts as not kept."""
+        if not self.judge_gender_sure or self.judge_male_after is None or self.judge_male_before is None:
+            return None
+        before, after = GenderJudge.labels(np.asarray([self.judge_male_before, self.judge_male_after]))
+        return before == after
+
+    @property
+    def expression_kept_judge(self) -> bool | None:
+        if self.judge_expression_before is None or self.judge_expression_after is None:
+            return None
+        return self.judge_expression_before == self.judge_expression_after
 
 
 @dataclass
@@ -164,9 +194,10 @@ def _expressions(faces: Faces) -> list[str | None]:
 
 def evaluate_photo(
     gen: FakeGenerator, pipe: FacePipeline, name: str, image: np.ndarray, *, seed: int = 0,
-    recognizers: Sequence[str] | None = None, min_size: float = 24.0,
+    recognizers: Sequence[str] | None = None, min_size: float = 24.0, judges: Judges | None = None,
 ) -> PhotoOutcome:
-    """Anonymize `image` with `gen` and measure the outcome (see the module docstring)."""
+    """Anonymize `image` with `gen` and measure the outcome (see the module docstring); `judges`: the outside
+    gender and expression judges, at the source's face boxes and landmarks before and after."""
     faces = pipe.analyze(image)
     pairs = gen.patches(image, faces, seed=seed)
     out = image.copy()
@@ -181,6 +212,11 @@ def evaluate_photo(
     after = pipe.analyze(out, probe, recognizers=names)
     found = pipe.detect(out)
     before_expr, after_expr = _expressions(faces), _expressions(after)
+    judged: tuple[Any, ...] = ([None] * len(faces),) * 4
+    if judges is not None and len(faces):
+        (male_b, expr_b), (male_a, expr_a) = judges.judge(image, faces), judges.judge(out, faces)
+        judged = ([float(v) for v in male_b], [float(v) for v in male_a], [str(e) for e in expr_b],
+                  [str(e) for e in expr_a])
     outcomes: list[FaceOutcome] = []
     for i, rep in enumerate(reports):
         box = faces.boxes[i]
@@ -202,6 +238,8 @@ def evaluate_photo(
             rejected_expression=sum(a.reason.startswith("expression ") and not a.method.endswith("-expression")
                                     for a in rep.attempts),
             gender_checked=rep.gender_checked, expression_changed=rep.expression_changed,
+            judge_male_before=judged[0][i], judge_male_after=judged[1][i],
+            judge_expression_before=judged[2][i], judge_expression_after=judged[3][i],
         ))
     pairs_matching, fakes_matching_real, introduced = _collisions(pipe, names, faces, after, reports, min_size)
     changed = np.abs(out.astype(np.int16) - image.astype(np.int16)).max(axis=2) > 1
@@ -259,6 +297,8 @@ def summarize(photos: Sequence[PhotoOutcome], *, min_size: float = 24.0, max_yaw
     # gender and expression are judged on the faces that became swaps (a pixel block has neither)
     gk = [f.gender_kept for f in eligible if f.swapped and f.gender_kept is not None]
     ek = [f.expression_kept for f in eligible if f.swapped and f.expression_kept is not None]
+    gkj = [f.gender_kept_judge for f in eligible if f.swapped and f.gender_kept_judge is not None]
+    ekj = [f.expression_kept_judge for f in eligible if f.swapped and f.expression_kept_judge is not None]
     lm = [f.landmark_error for f in eligible if f.landmark_error is not None]
     n_swapped = sum(f.swapped for f in eligible)
     fallbacks: dict[str, int] = {}
@@ -274,6 +314,14 @@ def summarize(photos: Sequence[PhotoOutcome], *, min_size: float = 24.0, max_yaw
         "detected_swapped": (sum(f.detected for f in eligible if f.swapped) / n_swapped) if n_swapped else None,
         "gender_kept": (sum(gk) / len(gk)) if gk else None,
         "expression_kept": (sum(ek) / len(ek)) if ek else None,
+        # the same by the outside judges (None without them): gender over the swaps whose source the judge is
+        # sure of (`judge_gender_unsure`: swaps whose source it is not), expression over all swaps
+        "gender_kept_judge": (sum(gkj) / len(gkj)) if gkj else None,
+        "judge_gender_judged": len(gkj),
+        "judge_gender_unsure": sum(f.judge_male_before is not None and not f.judge_gender_sure
+                                   for f in eligible if f.swapped),
+        "expression_kept_judge": (sum(ekj) / len(ekj)) if ekj else None,
+        "judge_expression_judged": len(ekj),
         "source_matches": sum(bool(f.matches_own_source) for f in eligible if f.swapped),
         "beard_added": sum(f.beard_added for f in eligible if f.swapped),
         "source_matches_by": {n: sum(n in f.matches_own_source for f in eligible if f.swapped)
@@ -315,13 +363,13 @@ def _swapped_pairs(p: PhotoOutcome) -> set[tuple[int, int]]:
 
 def evaluate_photos(
     gen: FakeGenerator, pipe: FacePipeline, photos: Sequence[tuple[str, np.ndarray]], *, seed: int = 0,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, judges: Judges | None = None,
 ) -> tuple[list[PhotoOutcome], dict[str, Any]]:
     results = []
     for name, image in photos:
         if progress is not None:
             progress(name)
-        results.append(evaluate_photo(gen, pipe, name, image, seed=seed))
+        results.append(evaluate_photo(gen, pipe, name, image, seed=seed, judges=judges))
     return results, summarize(results)
 
 
@@ -452,6 +500,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "fakes rejected on gender or expression do not use up the attempts (default: = attempts)")
     ap.add_argument("--no-rank-mixes", action="store_true", help="recombined targets unranked (as before)")
     ap.add_argument("--max-yaw", type=float, default=None, help="swap faces turned up to this yaw (default: 60)")
+    ap.add_argument("--no-judges", action="store_true", help="skip the outside gender and expression judges")
     ap.add_argument("--relax", default="", help="rules to switch off, to measure what each costs: "
                     + ",".join(RELAX))
     args = ap.parse_args(argv)
@@ -475,7 +524,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.max_yaw is not None:
         options["max_yaw"] = args.max_yaw
     gen = FakeGenerator(pipe, pool, recognizers=verifiers, **options)
-    _, summary = evaluate_photos(gen, pipe, photos, seed=args.seed)
+    missing = None if args.no_judges else judges_missing()
+    judges = Judges.load() if not args.no_judges and missing is None else None
+    _, summary = evaluate_photos(gen, pipe, photos, seed=args.seed, judges=judges)
+    summary["judges"] = judges.names if judges is not None else {"absent": missing or "--no-judges"}
     summary["verifiers"] = gen.verifier.names
     # every recognizer the pipeline has (the optional families included), zero counts too
     summary["source_matches_by"] = {n: summary["source_matches_by"].get(n, 0) for n in pipe.recognizers}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from mfmc.eval.photos import FaceOutcome, PhotoOutcome, contact_sheet, summarize
+from mfmc.eval.judges import Judges, judges_missing
+from mfmc.eval.photos import FaceOutcome, PhotoOutcome, contact_sheet, evaluate_photo, real_photos, summarize
 
 
 def _face(i: int, *, size: float = 60, yaw: float = 0, fallback: str = "none", before: str = "female",
@@ -45,3 +47,52 @@ def test_contact_sheet_stacks_rows_of_equal_height() -> None:
     b = np.full((50, 50, 3), 200, np.uint8)
     sheet = contact_sheet([[a, b], [b, a]], ["before", "after"], height=40)
     assert sheet.dtype == np.uint8 and sheet.shape[0] == 24 + 2 * (40 + 6)
+
+
+def test_summary_reports_the_outside_judges_beside_the_pipelines_figures() -> None:
+    faces = [_face(i) for i in range(4)]
+    # the judge: sure of sources 0-2 (P(male) 0.05, 0.9, 0.1), unsure of 3; fake 1 reads female, fake 2 unsure
+    for f, before, after in zip(faces, (0.05, 0.9, 0.1, 0.5), (0.02, 0.1, 0.4, 0.9), strict=True):
+        f.judge_male_before, f.judge_male_after = before, after
+    for f, before, after in zip(faces, ("happy", "sad", "neutral", "angry"), ("happy", "sad", "happy", "angry"),
+                                strict=True):
+        f.judge_expression_before, f.judge_expression_after = before, after
+    photo = PhotoOutcome("p", faces, pairs=6, pairs_matching=[], fakes_matching_real=[], changed_outside=0,
+                         output=np.zeros((2, 2, 3), np.uint8))
+    s = summarize([photo])
+    assert s["gender_kept"] == 1.0  # the pipeline's own classifier: unchanged
+    assert s["judge_gender_judged"] == 3 and s["judge_gender_unsure"] == 1
+    assert abs(s["gender_kept_judge"] - 1 / 3) < 1e-9  # an unsure reading of the fake is not "kept"
+    assert s["judge_expression_judged"] == 4 and s["expression_kept_judge"] == 0.75
+    without = summarize([PhotoOutcome("p", [_face(0)], 0, [], [], 0, np.zeros((2, 2, 3), np.uint8))])
+    assert without["gender_kept_judge"] is None and without["expression_kept_judge"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(judges_missing() is not None, reason=str(judges_missing()))
+def test_judges_wired_into_a_real_photos_evaluation() -> None:
+    """skimage's astronaut (a real photo, one smiling woman): the judges read the source before the swap (female,
+    happy, as a person sees her) and the output after, at the same face."""
+    from mfmc.pool import TargetPool
+    from mfmc.swap import FakeGenerator
+    from mfmc.vision import FacePipeline
+
+    photos = dict(real_photos())
+    if "skimage:astronaut" not in photos:
+        pytest.skip("scikit-image is not installed: pip install scikit-image")
+    image = photos["skimage:astronaut"]
+    pipe = FacePipeline.default()
+    judges = Judges.load()
+    outcome = evaluate_photo(FakeGenerator(pipe, TargetPool.default()), pipe, "astronaut", image, seed=7,
+                             judges=judges)
+    (face,) = outcome.faces
+    # measured P(male) 0.41: read as a woman but not surely (short hair), so her gender kept is not judged
+    assert face.judge_male_before is not None and face.judge_male_before < 0.5
+    assert face.judge_expression_before == "happy"
+    assert face.judge_male_after is not None and face.judge_expression_after is not None
+    s = summarize([outcome])
+    assert s["judge_expression_judged"] == int(face.swapped)
+    if face.swapped:
+        kept = face.gender_kept_judge
+        assert s["gender_kept_judge"] == (None if kept is None else float(kept))
+        assert s["judge_gender_unsure"] == int(not face.judge_gender_sure)
