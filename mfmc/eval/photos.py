@@ -150,12 +150,11 @@ class FaceOutcome:
 
     @property
     def gender_kept_judge(self) -> bool | None:
-        """The outside judge reads the fake as the gender it is sure the source has (None: no judge, or unsure of
-        the source); an unsure reading of the fake counts as not kept."""
+        """Over the sources the outside judge is sure of (the issue's "faces it is sure of"; None otherwise or
+        without a judge): the fake reads as the same gender (its likelier class, sure or not)."""
         if not self.judge_gender_sure or self.judge_male_after is None or self.judge_male_before is None:
             return None
-        before, after = GenderJudge.labels(np.asarray([self.judge_male_before, self.judge_male_after]))
-        return before == after
+        return (self.judge_male_before > 0.5) == (self.judge_male_after > 0.5)
 
     @property
     def expression_kept_judge(self) -> bool | None:

