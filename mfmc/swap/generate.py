@@ -99,11 +99,13 @@ class FakeGenerator:
     A fake must also keep what the source shows (`Verifier`): it is rejected when the attribute model reads it
     as the other gender of a source it reads confidently (`gender_confidence`; an uncertain source as
     `uncertain_gender` says: `UncertainGender`), and, with an expression
-    classifier and `keep_expression`, when its expression class differs from the source's; only when no
-    candidate kept the class is the best such fake that passes everything else accepted (the expression
-    fallback: `FaceReport.expression_changed`, a note and a log line). Candidates are swapped and verified the
-    first alone, then `batch` at a time (one batched embedding per recognizer); the decisions are those of
-    trying them one at a time.
+    classifier and `keep_expression`, when its expression class differs from the source's. When no candidate
+    kept the class, up to `expression_retries` of those fakes are swapped again with the source's expression
+    geometry (`expression_swapper`, at `expression_alpha`); only when none of them passes is the best fake of a
+    mild change that passes everything else accepted (the expression fallback, `mild_expressions`:
+    `FaceReport.expression_changed`, a note and a log line); a fake of any other class is never accepted.
+    Candidates are swapped and verified the first alone, then `batch` at a time (one batched embedding per
+    recognizer); the decisions are those of trying them one at a time.
     """
 
     def __init__(
@@ -137,8 +139,9 @@ class FakeGenerator:
         max_candidates: int | None = None,
         max_yaw: float = MAX_YAW,
         rank_mixes: bool = True,
-        expression_retries: int = 0,
+        expression_retries: int = 3,
         expression_swapper: Swapper | str | None = None,
+        expression_alpha: float = 1.0,
     ) -> None:
         self.pipeline = pipeline
         self.pool = pool
@@ -154,15 +157,18 @@ class FakeGenerator:
             escalate = create_swapper("split", sigma_max=2.0) if swapper.name == "split" else swapper
         self.escalate = escalate
         # when no candidate kept the source's expression class: up to `expression_retries` of the fakes rejected
-        # for that alone are swapped again with the source's expression geometry (lips and eye apertures:
-        # `destination(..., expression=True)`) before any fake with a changed expression is accepted
+        # for that alone are swapped again with the source's expression geometry (its lips and eye apertures:
+        # `destination(..., expression=True)`) and, like the closest misses, full geometry and the escalation's
+        # coarse split elsewhere (alpha `expression_alpha`), before any fake with a changed expression is accepted
         if isinstance(expression_swapper, str):
             expression_swapper = create_swapper(expression_swapper, keep_expression=True)
         elif expression_swapper is None:
-            expression_swapper = create_swapper(swapper.name, keep_expression=True) \
-                if swapper.name in ("split", "warp") else swapper
+            options = {"sigma_max": 2.0} if swapper.name == "split" else {}
+            expression_swapper = (create_swapper(swapper.name, keep_expression=True, **options)
+                                  if swapper.name in ("split", "warp") else swapper)
         self.expression_swapper = expression_swapper
         self.expression_retries = max(0, int(expression_retries))
+        self.expression_alpha = float(expression_alpha)
         self.max_attempts = max(0, int(max_attempts))
         self.alpha_retries = max(0, int(alpha_retries))
         # the split swapper takes half the target's geometry by default, the plain warp 30 % (docs/swap.md)
@@ -553,10 +559,11 @@ class FakeGenerator:
         changed.sort(key=lambda t: -((t.verdict.expression_score or 0.0) if t.verdict is not None else 0.0))
         if not changed:
             return None
-        passed = self._run(job, [t.target for t in changed[: self.expression_retries]], self.alpha,
+        passed = self._run(job, [t.target for t in changed[: self.expression_retries]], self.expression_alpha,
                            swapper=self.expression_swapper)
         if passed is not None:
-            note = "no candidate kept the source's expression: kept its expression geometry (lips, eye apertures)"
+            note = ("no candidate kept the source's expression: swapped again with its expression geometry (lips, "
+                    f"eye apertures) and alpha {self.expression_alpha:g} elsewhere")
             job.report.notes.append(note)
             log.info("face %d: %s", job.report.index, note)
         return passed

@@ -595,3 +595,79 @@ def test_the_expression_fallback_takes_a_mild_change_among_jarring_ones(
     assert rechecked and all(a.reason.startswith("expression happy→neutral") for a in rechecked)
     if report.fallback in ("none", "alpha"):
         assert report.expression_changed == "happy→neutral"
+
+
+class _Recording:
+    """The split swapper with the source's expression geometry and the escalation's coarse split (the generator's
+    default `expression_swapper`), recording the crops of the fakes it makes."""
+
+    name = "split-expression"
+
+    def __init__(self, box: np.ndarray):
+        from mfmc.swap.split import SplitSwapper
+
+        self.inner = SplitSwapper(keep_expression=True, sigma_max=2.0)
+        x1, y1, x2, y2 = (int(v) for v in box)
+        self.window = (slice(y1, y2), slice(x1, x2))
+        self.made: list[bytes] = []
+        self.alphas: list[float] = []
+
+    def swap(self, image, source_landmarks, target_image, target_landmarks, *, alpha=0.5, kept=None):
+        result = self.inner.swap(image, source_landmarks, target_image, target_landmarks, alpha=alpha, kept=kept)
+        self.made.append(result.patch.apply(image)[self.window].tobytes())
+        self.alphas.append(alpha)
+        return result
+
+
+class _KeptByExpressionGeometry(_Scripted):
+    """An expression classifier for the test (FER2013 order): fakes of the `recording` swapper read the source's
+    class, every other fake "neutral" (p(source class) 0.3), the source its class."""
+
+    def __init__(self, image: np.ndarray, box: np.ndarray, source_class: str, recording: _Recording):
+        super().__init__(box, source_class)
+        self.crop = image[self.window].copy()
+        self.recording = recording
+
+    def probabilities(self, image: np.ndarray, faces) -> np.ndarray:
+        p = np.full((len(faces), 7), 0.0, np.float32)
+        key = image[self.window]
+        if np.array_equal(key, self.crop) or key.tobytes() in self.recording.made:
+            p[:, self.source] = 0.9
+        else:
+            p[:, self.names.index("neutral")] = 0.6
+            p[:, self.source] = 0.3
+        return p
+
+
+def test_fakes_rejected_on_expression_are_swapped_again_with_its_geometry(
+    pipeline: FacePipeline, pool: TargetPool, group: Group
+) -> None:
+    """Real swaps, recognizers and pool; every plain fake reads "neutral" for a "happy" source, a fake made with
+    the source's expression geometry reads "happy": before any fallback, fakes rejected on expression alone are
+    swapped again that way (at alpha 1, at most `expression_retries`), and the one that passes every check is
+    taken with the expression kept; with `expression_retries=0` none is."""
+    from mfmc.vision import FacePipeline as Pipe
+
+    i = 2
+    out = {}
+    for retries in (3, 0):
+        recording = _Recording(group.faces.boxes[i])
+        scripted = _KeptByExpressionGeometry(group.image, group.faces.boxes[i], "happy", recording)
+        pipe = Pipe(pipeline.detector, landmarker=pipeline.landmarker,
+                    recognizers={n: pipeline.recognizers[n] for n in VERIFIERS}, attributes=pipeline.attributes,
+                    expressions=scripted)
+        gen = FakeGenerator(pipe, pool, recognizers=VERIFIERS, measure=False, alpha_retries=0,
+                            expression_retries=retries, expression_swapper=recording)
+        _, report = gen.fake_face(group.image, group.faces.replace(expression=["happy"] * len(group.faces)), i,
+                                  seed=1)
+        out[retries] = (report, recording)
+    report, recording = out[3]
+    retried = [a for a in report.attempts if a.method == "swap-keep"]
+    assert 1 <= len(retried) <= 3 and len(recording.made) == len(retried)
+    assert set(recording.alphas) == {1.0}
+    assert any(a.reason == "expression happy→neutral" for a in report.attempts)
+    assert report.fallback in ("none", "alpha"), report.to_dict()  # a retried fake passed: taken, expression kept
+    assert report.expression_changed is None and report.attempts[-1].method == "swap-keep", report.to_dict()
+    assert any("expression geometry" in n for n in report.notes)
+    report, recording = out[0]
+    assert not recording.made and not any(a.method == "swap-keep" for a in report.attempts)
