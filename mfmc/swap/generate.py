@@ -271,6 +271,7 @@ class FakeGenerator:
                 progress(i + 1, len(faces))
         # the finished photo: a fake whose surroundings another patch touches is re-checked on it, and one that
         # breaks a rule there is made again against what the finished photo shows (mfmc.swap.assign)
+        refused: dict[int, list[str]] = {}  # per face, every identity whose fake broke a rule in the finished photo
         for _ in range(len(faces)):
             bad, seen = assign.audit(self.pipeline, self.verifier, image, faces, out,
                                      lambda k, others: self.photo_avoid(faces, k, others, base))
@@ -278,10 +279,12 @@ class FakeGenerator:
                 break
             i = max(bad)  # the last made of them
             others = [r for j, r in enumerate(seen) if j != i and assign.swapped(r) and r.fake_embeddings]
-            first = out[i][1]
+            prev = out[i][1]
+            if prev.identity:
+                refused.setdefault(i, []).append(prev.identity)
             patch, report = self.fake_face(image, faces, i, seed=seed, avoid=self.photo_avoid(
-                faces, i, others, base).plus(None, [first.identity] if first.identity else []))
-            report.notes.append(f"made again: its first fake (`{first.target}`) {bad[i]}")
+                faces, i, others, base).plus(None, refused.get(i, [])))
+            report.notes.append(f"made again: its previous fake (`{prev.target}`) {bad[i]}")
             out[i] = (patch, report)
         else:
             for i, why in assign.audit(self.pipeline, self.verifier, image, faces, out,

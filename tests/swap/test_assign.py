@@ -101,3 +101,46 @@ def test_the_finished_photo_keeps_every_rule(pipeline: FacePipeline, pool: Targe
                 if j != i:
                     d = float(rec.distance(after.embeddings[n][i], after.embeddings[n][j]))
                     assert d > rec.threshold, (n, i, j, d)
+
+
+def test_a_face_made_again_never_gets_an_identity_the_finished_photo_refused(
+    pipeline: FacePipeline, pool: TargetPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the audit (stubbed) refuses face 0's fake twice in a row (a photo of two faces gets two remakes at most):
+    # each remake must avoid every identity
+    # refused so far, not only the last one (a remade face had flipped between two refused targets)
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
+    people = {}
+    for i in pool.ids:
+        people.setdefault(pool.identity(i), i)
+    crops = [cv2.resize(pool.target(i)[0], (160, 160), interpolation=cv2.INTER_AREA) for i in list(people.values())[:2]]
+    image = np.ascontiguousarray(np.hstack(crops))
+    faces = pipeline.analyze(image, recognizers=VERIFIERS)
+    assert len(faces) == 2
+    audits = {"n": 0}
+
+    def refusing_audit(*args: object, **kwargs: object) -> tuple[dict[int, str], list[FaceReport]]:
+        audits["n"] += 1
+        pairs = args[4]
+        assert isinstance(pairs, list)
+        return ({0: "dlib matches another face of the finished photo"} if audits["n"] <= 2 else {}), [r for _, r in pairs]
+
+    made: list[tuple[frozenset[str], str | None]] = []
+    real_fake_face = gen.fake_face
+
+    def recording_fake_face(*args, **kwargs):  # type: ignore[no-untyped-def]
+        patch, report = real_fake_face(*args, **kwargs)
+        if args[2] == 0:
+            made.append((kwargs["avoid"].targets, report.identity))
+        return patch, report
+
+    monkeypatch.setattr(assign, "audit", refusing_audit)
+    monkeypatch.setattr(gen, "fake_face", recording_fake_face)
+    gen.patches(image, faces, seed=7)
+    assert len(made) == 3  # the first fake and two remakes
+    refused: set[str] = set()
+    for targets, identity in made:
+        assert refused <= set(targets), (refused, targets)
+        if identity:
+            assert identity not in refused
+            refused.add(identity)
