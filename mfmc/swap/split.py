@@ -31,6 +31,7 @@ from mfmc.swap.beard import beard_gap, bearded_target, lower_face, shading_lift
 from mfmc.swap.blend import blend_patch, cut_holes, feather, grey_scale
 from mfmc.swap.pose import destination, turned
 from mfmc.swap.warp import skin, warp_target
+from mfmc.vision.detection import median
 
 __all__ = ["SplitSwapper", "beard_gap", "masked_blur"]
 
@@ -216,7 +217,7 @@ def _grain(lightness: np.ndarray, inner: np.ndarray, sigma: float, box: tuple[in
     value, so the source's eye and brow edges do not count) — the photo's grain, with none of its content (the
     source's pores and creases are not copied)."""
     fine = lightness - cv2.GaussianBlur(lightness, (0, 0), sigma)
-    spread = 1.4826 * float(np.median(np.abs(fine[inner]))) if inner.any() else 0.0
+    spread = 1.4826 * median(np.abs(fine[inner])) if inner.any() else 0.0
     rng = np.random.default_rng(list(box))
     noise = rng.standard_normal(lightness.shape).astype(np.float32)
     noise -= cv2.GaussianBlur(noise, (0, 0), sigma)

@@ -16,6 +16,7 @@ from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import bearded_target, lower_face
 from mfmc.swap.blend import blend_patch, cut_holes, feather, polygon_mask, region_box, transfer_colour
 from mfmc.swap.pose import camera_depth, destination, source_pose
+from mfmc.vision.detection import median
 
 _SHIFT = 4
 
@@ -167,7 +168,7 @@ def skin(warped: np.ndarray, points: np.ndarray, offset: tuple[int, int]) -> np.
     ref_mask = polygon_mask(cv2.convexHull(points[_SKIN_REF].astype(np.float32))[:, 0], (h, w), offset)
     if int(ref_mask.sum()) < 8:
         return np.ones((h, w), np.uint8)
-    ref = np.median(lab[ref_mask.astype(bool)], axis=0)
+    ref = np.array([median(channel) for channel in lab[ref_mask.astype(bool)].T], np.float32)  # not np.median: numpy.ma
     far = (lab[..., 0] < ref[0] - SKIN_DARKER) | (np.hypot(lab[..., 1] - ref[1], lab[..., 2] - ref[2]) > SKIN_CHROMA)
     inner = polygon_mask(cv2.convexHull(points[lmk.INNER].astype(np.float32))[:, 0], (h, w), offset)
     grow = max(1, round(0.04 * lmk.interocular(points)))

@@ -123,7 +123,8 @@ def test_a_face_made_again_never_gets_an_identity_the_finished_photo_refused(
         audits["n"] += 1
         pairs = args[4]
         assert isinstance(pairs, list)
-        return ({0: "dlib matches another face of the finished photo"} if audits["n"] <= 2 else {}), [r for _, r in pairs]
+        bad = {0: "dlib matches another face of the finished photo"} if audits["n"] <= 2 else {}
+        return bad, [r for _, r in pairs]
 
     made: list[tuple[frozenset[str], str | None]] = []
     real_fake_face = gen.fake_face
