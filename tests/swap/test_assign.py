@@ -19,13 +19,25 @@ from mfmc.pool import TargetPool
 from mfmc.swap import FakeGenerator, assign
 from mfmc.swap.patch import FacePatch
 from mfmc.swap.report import FaceReport
-from mfmc.vision import FacePipeline, load_image
+from mfmc.vision import FacePipeline, Faces, load_image
 from tests.swap.conftest import VERIFIERS
 
 
 def _patch(box: tuple[int, int, int, int], shape: tuple[int, int] = (100, 400)) -> FacePatch:
     x1, y1, x2, y2 = box
     return FacePatch(box, np.zeros((y2 - y1, x2 - x1, 3), np.uint8), np.zeros((y2 - y1, x2 - x1), bool), shape)
+
+
+def _two_people(pipeline: FacePipeline, pool: TargetPool) -> tuple[np.ndarray, Faces]:
+    """Two pool people's faces side by side (160 px tiles), analyzed with the verifiers."""
+    people: dict[str, str] = {}
+    for i in pool.ids:
+        people.setdefault(pool.identity(i), i)
+    crops = [cv2.resize(pool.target(i)[0], (160, 160), interpolation=cv2.INTER_AREA) for i in list(people.values())[:2]]
+    image = np.ascontiguousarray(np.hstack(crops))
+    faces = pipeline.analyze(image, recognizers=VERIFIERS)
+    assert len(faces) == 2
+    return image, faces
 
 
 def test_touched_takes_faces_whose_surroundings_another_patch_meets() -> None:
@@ -39,13 +51,7 @@ def test_audit_flags_a_fake_the_finished_photo_shows_as_its_source(pipeline: Fac
     # two pool faces side by side; each "fake" claims to have passed with far embeddings, but its patch writes
     # nothing: in the finished photo each face is still its source, and the audit says so
     gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
-    people = {}
-    for i in pool.ids:
-        people.setdefault(pool.identity(i), i)
-    crops = [cv2.resize(pool.target(i)[0], (160, 160), interpolation=cv2.INTER_AREA) for i in list(people.values())[:2]]
-    image = np.ascontiguousarray(np.hstack(crops))
-    faces = pipeline.analyze(image, recognizers=VERIFIERS)
-    assert len(faces) == 2
+    image, faces = _two_people(pipeline, pool)
     pairs = []
     for k in range(2):
         x1, y1, x2, y2 = (int(v) for v in faces.boxes[k])
@@ -107,16 +113,10 @@ def test_a_face_made_again_never_gets_an_identity_the_finished_photo_refused(
     pipeline: FacePipeline, pool: TargetPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the audit (stubbed) refuses face 0's fake twice in a row (a photo of two faces gets two remakes at most):
-    # each remake must avoid every identity
-    # refused so far, not only the last one (a remade face had flipped between two refused targets)
+    # each remake must avoid every identity refused so far, not only the last one (a remade face had flipped
+    # between two refused targets)
     gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
-    people = {}
-    for i in pool.ids:
-        people.setdefault(pool.identity(i), i)
-    crops = [cv2.resize(pool.target(i)[0], (160, 160), interpolation=cv2.INTER_AREA) for i in list(people.values())[:2]]
-    image = np.ascontiguousarray(np.hstack(crops))
-    faces = pipeline.analyze(image, recognizers=VERIFIERS)
-    assert len(faces) == 2
+    image, faces = _two_people(pipeline, pool)
     audits = {"n": 0}
 
     def refusing_audit(*args: object, **kwargs: object) -> tuple[dict[int, str], list[FaceReport]]:
