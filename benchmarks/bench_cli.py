@@ -148,7 +148,7 @@ def main() -> None:
             "rules check": [*mfmc(), "rules", "check", "rules/"],
             "faces": [*mfmc(), "faces", str(photo)],
             "anonymize": [*mfmc(), "anonymize", str(photo), "-o", str(Path(tmp) / "out.png")],
-            "render (file mode)": [*mfmc(), "render", "--viewer", "bob", "examples/group.jpg", "--rules", "rules",
+            "render (file mode)": [*mfmc(), "render", "--viewer", "bob", "examples/group.jpg", "--rules", "rules/",
                                    "--graph", "examples/graph.toml", "--people", "examples/people", "--uploader",
                                    "carol", "-o", str(Path(tmp) / "bob.png")],
         }
