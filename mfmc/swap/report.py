@@ -24,7 +24,8 @@ class Attempt:
     one already failed is absent. `passed` is true only when every recognizer ran and cleared its bar and the
     fake kept what was checked. `reason` says why not ("dlib still matches the source", "reads male",
     "expression happy→neutral"). Methods: "swap", "swap-alpha", "pixelate", "fill"; "swap-expression" /
-    "swap-alpha-expression" re-check a fake rejected for its expression class when no candidate kept it.
+    "swap-alpha-expression" re-check a fake rejected for its expression class when no candidate kept it;
+    "swap-keep" swaps such a target again with the source's expression geometry (the expression retries).
     """
 
     method: str  # "swap", "swap-alpha", "pixelate", "fill"
