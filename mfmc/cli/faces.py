@@ -83,9 +83,13 @@ def doctor_command(
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check every model file's sha256.")] = True,
 ) -> None:
     """Backends, model files found (with licenses), and onnxruntime execution providers."""
+    from mfmc.eval.judges import ExpressionJudge, GenderJudge, judges_missing
     from mfmc.vision.doctor import report
 
     data = report(verify=verify)
+    missing = judges_missing()  # the evaluation's outside judges (`mfmc.eval.photos`), never the generator's
+    data["judges"] = {"names": [GenderJudge.name, ExpressionJudge.name], "available": missing is None,
+                      "missing": missing or ""}
     if as_json:
         print(json.dumps(data, indent=2))
     else:
@@ -112,6 +116,9 @@ def _print_doctor(data: dict[str, Any]) -> None:
               + role)
     e = data["expression"]
     print("expression classifier: " + ("available" if e["available"] else f"absent (optional): {e['missing']}"))
+    j = data["judges"]
+    print(f"outside judges of `mfmc.eval.photos` ({', '.join(j['names'])}): "
+          + ("available" if j["available"] else f"absent (optional): {j['missing']}"))
     ins = data["insightface"]
     print(f"insightface: root `{ins['root']}`: " + (f"pack `{ins['pack']}` ({', '.join(ins['files'])})"
                                                     if ins["pack"] else "no pack found (optional)"))

@@ -118,3 +118,16 @@ def test_doctor_lists_models_licenses_and_providers(capsys: pytest.CaptureFixtur
     assert names["dlib_landmarks68"]["commercial_use"] == "no" and all(m["found"] for m in names.values())
     code, text, _ = run_cli(["doctor", "--no-verify"], capsys)
     assert code == 0 and "NON-COMMERCIAL" in text and "centerface" in text
+
+
+def test_doctor_says_whether_the_evaluations_outside_judges_are_installed(capsys: pytest.CaptureFixture[str]) -> None:
+    from mfmc.eval.judges import judges_missing
+
+    code, out, _ = run_cli(["doctor", "--json", "--no-verify"], capsys)
+    judges = json.loads(out)["judges"]
+    assert code == 0 and judges["names"] == ["hse-faceres", "face-api-expression"]
+    missing = judges_missing()
+    assert judges["available"] is (missing is None) and judges["missing"] == (missing or "")
+    code, text, _ = run_cli(["doctor", "--no-verify"], capsys)
+    line = next(t for t in text.splitlines() if t.startswith("outside judges"))
+    assert ("available" if missing is None else "npm install") in line
