@@ -11,6 +11,8 @@ Kept from the source: its open mouth's interior, its eyes when their state (open
 target's or when they are narrow (downcast, smiling) and the target's open wider, its lower face when the warped
 target shows facial hair the source lacks (the beard test below), and its hair over the forehead (a fringe:
 where the source is not skin above the brows).
+The target's brows are toned down to the source's brow darkness (their fine detail scaled over a band along the
+brows, shape kept): pool targets' heavy, drawn-on brows had made women's fakes read masculine.
 A target crop enlarged more than 1.4x onto the photo gets the photo's grain (noise as fine and as strong as the
 source's own finest band): stretched pool crops had left a soft, airbrushed inner face in crisp photos.
 The alpha ramps down smoothly over the forehead (no hard band at the hairline) and is exactly zero outside the
@@ -62,6 +64,39 @@ def detail_gain(source_detail: np.ndarray, target_detail: np.ndarray, floor: flo
     return float(np.clip(ratio, min(floor, 1.0), 1.0))
 
 
+# the brow band: a stroke along each brow's five points, `BROW_WIDTH` x the eye-corner distance thick; its
+# darkness is the mean of its darkest `BROW_SHARE` of pixels in the fine (detail) lightness
+BROW_WIDTH = 0.12
+BROW_SHARE = 0.4
+
+
+def brow_band(pts: np.ndarray, size: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
+    """A (h, w) bool mask: a stroke along each brow (points 17-21, 22-26) of `pts`, in a region at `offset`."""
+    band = np.zeros(size, np.uint8)
+    width = max(1, round(BROW_WIDTH * lmk.interocular(pts)))
+    for brow in (lmk.BROWS[:5], lmk.BROWS[5:]):
+        line = np.round(pts[brow] - np.asarray(offset, np.float64)).astype(np.int32)
+        cv2.polylines(band, [line], False, 1, width)
+    return band.astype(bool)
+
+
+def brow_darkness(detail: np.ndarray, band: np.ndarray) -> float:
+    """The brow band's darkness in a fine-detail lightness: the mean of its darkest `BROW_SHARE` (negative = darker
+    than the face's coarse shading there); nan when the band is empty."""
+    values = np.sort(detail[band])
+    if values.size < 4:
+        return float("nan")
+    return float(values[: max(1, round(BROW_SHARE * values.size))].mean())
+
+
+def brow_gain(source_dark: float, target_dark: float, floor: float) -> float:
+    """How much of the target's fine detail to keep over its brows: the source's brow darkness over the target's,
+    when the target's brows are darker (never up, at least `floor`; 1 when either is unmeasured)."""
+    if not (np.isfinite(source_dark) and np.isfinite(target_dark)) or target_dark >= min(source_dark, 0.0):
+        return 1.0
+    return float(np.clip(min(source_dark, 0.0) / target_dark, min(floor, 1.0), 1.0))
+
+
 @register_swapper("split")
 class SplitSwapper:
     """Frequency-split swap: target fine detail over the source's coarse shading (see the module docstring)."""
@@ -88,6 +123,7 @@ class SplitSwapper:
         keep_fringe: bool = True,
         narrow_eyes: float = 0.25,
         eye_ratio: float = 1.4,
+        brow_floor: float = 0.4,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
@@ -117,6 +153,10 @@ class SplitSwapper:
         # a fake with open staring eyes (t1.jpg); the warp moves the aperture only half-way (alpha)
         self.narrow_eyes = narrow_eyes
         self.eye_ratio = eye_ratio
+        # the target's brows no darker than the source's: their fine detail over the brow band scaled down to the
+        # source's brow darkness (shape kept, at least `brow_floor` of it; 1.0: off). Pool targets' heavy,
+        # drawn-on brows had made women's fakes read masculine (t1.jpg #2, 0-f1-su-ph, multi_face)
+        self.brow_floor = brow_floor
 
     def sigma_factor(self, alpha: float) -> float:
         extra = max(0.0, alpha - self.base_alpha) / max(1.0 - self.base_alpha, 1e-6)
@@ -158,6 +198,15 @@ class SplitSwapper:
         detail = t_lab - t_coarse
         detail *= detail_gain((s_lab - s_coarse)[..., 0][inner], detail[..., 0][inner], self.detail_gain_min)
         detail[..., 1:] *= self.colour_detail
+        if self.brow_floor < 1.0:
+            t_band = brow_band(dst68, size, (x1, y1)) & inner
+            gain = brow_gain(brow_darkness((s_lab - s_coarse)[..., 0], brow_band(src, size, (x1, y1)) & inner),
+                             brow_darkness(detail[..., 0], t_band), self.brow_floor)
+            if gain < 1.0:
+                band = t_band.astype(np.float32)
+                weight = np.maximum(band, cv2.GaussianBlur(band, (0, 0), max(1.0, 0.02 * scale)))  # 1 on the band
+                detail *= (1.0 - (1.0 - gain) * weight)[..., None]
+                notes.append(f"the target's brows toned to the source's darkness (x{gain:.2f})")
         if grey_scale(s_lab, inner):
             detail[..., 1:] = 0.0
             notes.append("grey-scale photo: the fake takes no colour from the target")
