@@ -3,12 +3,6 @@
 Only the package's files are used (its Python API pins old onnxruntime/Pillow versions and runs its own
 detector). Chips follow its manifest: dlib face chips with padding 0.2, 64 px for age, 32 px for gender,
 normalised as (RGB - channel mean) / 256. Age is the expectation over 81 classes (0.25, 1, ..., 80 years).
-
-Gender is read with test-time augmentation (`GENDER_VIEWS`): the network's probabilities averaged over four
-views of each face — dlib's 32 px chip, the same chip sampled at 128 px and area-reduced to 32 px (less
-aliasing on large faces), and the mirror of each. Measured on labelled faces (docs/faces.md): 221 frontal
-openpeople faces 206 -> 209 right (93.2 -> 94.6 %), 92 built-in pool faces 85 -> 88; wider crops (padding
-0.25-0.4) and logit averaging were worse. It does not rescue a confident error: Grace Hopper stays male (0.98).
 """
 
 from __future__ import annotations
@@ -17,7 +11,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import dlib
 import numpy as np
 
@@ -30,9 +23,6 @@ from mfmc.vision.runtime import cached_cpu_session
 MEANS = np.array([122.781998, 117.000999, 104.297997], dtype=np.float32)
 CHIP_PADDING = 0.2
 AGE_WEIGHTS = np.array([0.25, *range(1, 81)], dtype=np.float32)
-GENDER_CHIP = 32  # px, the gender network's input
-GENDER_SUPERSAMPLE = 4  # the area-reduced view is sampled at this many times the chip's size
-GENDER_VIEWS = 4  # chips per face whose probabilities are averaged: plain, mirrored, area-reduced, its mirror
 
 
 def _session(name: str) -> Any:
@@ -65,46 +55,34 @@ class AgeGender:
         batch = np.stack(chips).astype(np.float32)
         return ((batch - MEANS) / 256.0).transpose(0, 3, 1, 2).copy()
 
-    @staticmethod
-    def _gender_views(image: np.ndarray, shape: Any) -> list[np.ndarray]:
-        """The `GENDER_VIEWS` chips of one face (dlib full_object_detection `shape`)."""
-        plain = dlib.extract_image_chip(image, dlib.get_face_chip_details(shape, GENDER_CHIP, CHIP_PADDING))
-        fine = dlib.extract_image_chip(
-            image, dlib.get_face_chip_details(shape, GENDER_CHIP * GENDER_SUPERSAMPLE, CHIP_PADDING))
-        reduced = cv2.resize(fine, (GENDER_CHIP, GENDER_CHIP), interpolation=cv2.INTER_AREA)
-        return [plain, plain[:, ::-1], reduced, reduced[:, ::-1]]
-
-    def _genders(self, chips: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(label, probability of "female") per face from its `GENDER_VIEWS` consecutive chips: the mean of the
-        views' probabilities (the graph ends in a softmax), the label its likelier class."""
-        n = len(chips) // GENDER_VIEWS
-        p = np.asarray(self._gender.run(None, {"images": self._blob(chips)})[0], dtype=np.float32)
-        p = p.reshape(n, GENDER_VIEWS, -1).mean(axis=1)
-        female = np.clip(p[:, list(self.labels).index("female")], 0.0, 1.0).astype(np.float32)
-        return np.asarray(self.labels)[np.argmax(p, axis=1)], female
-
     def estimate(self, image: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(age years, gender label, probability of "female") per face; the label is the likelier class of the
-        probabilities averaged over the face's `GENDER_VIEWS`."""
+        """(age years, gender label, probability of "female") per face; the label is the likelier class."""
         n = len(faces)
         if n == 0:
             return np.zeros(0, np.float32), np.zeros(0, dtype="<U6"), np.zeros(0, np.float32)
         shapes = self._shapes.shapes(image, faces)
         age_chips = [dlib.extract_image_chip(image, dlib.get_face_chip_details(s, 64, CHIP_PADDING)) for s in shapes]
+        gender_chips = [dlib.extract_image_chip(image, dlib.get_face_chip_details(s, 32, CHIP_PADDING)) for s in shapes]
         age_p = np.asarray(self._age.run(None, {"images": self._blob(age_chips)})[0], dtype=np.float32)
+        gender_p = np.asarray(self._gender.run(None, {"images": self._blob(gender_chips)})[0], dtype=np.float32)
         ages = age_p.reshape(n, -1) @ self.age_weights
-        genders, female = self._genders([c for s in shapes for c in self._gender_views(image, s)])
-        return ages.astype(np.float32), genders, female
+        gender_p = gender_p.reshape(n, -1)  # the graph ends in a softmax
+        genders = np.asarray(self.labels)[np.argmax(gender_p, axis=1)]
+        female = gender_p[:, list(self.labels).index("female")]
+        return ages.astype(np.float32), genders, np.clip(female, 0.0, 1.0).astype(np.float32)
 
     def gender_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> tuple[np.ndarray, np.ndarray]:
         """(gender label, probability of "female") for the faces of several images (e.g. candidate fakes of one
         face), rows in order: the gender network alone (the age network, ~5 of the ~8 ms, is not run), all chips
         in one batch. The values are `estimate`'s."""
-        chips = [c for image, faces in items if len(faces) for s in self._shapes.shapes(image, faces)
-                 for c in self._gender_views(image, s)]
+        chips = [dlib.extract_image_chip(image, dlib.get_face_chip_details(s, 32, CHIP_PADDING))
+                 for image, faces in items if len(faces) for s in self._shapes.shapes(image, faces)]
         if not chips:
             return np.zeros(0, dtype="<U6"), np.zeros(0, np.float32)
-        return self._genders(chips)
+        p = np.asarray(self._gender.run(None, {"images": self._blob(chips)})[0], dtype=np.float32)
+        p = p.reshape(len(chips), -1)
+        female = np.clip(p[:, list(self.labels).index("female")], 0.0, 1.0).astype(np.float32)
+        return np.asarray(self.labels)[np.argmax(p, axis=1)], female
 
 
 def genders_of(model: AttributeEstimator, items: Sequence[tuple[np.ndarray, Faces]]) -> tuple[np.ndarray, np.ndarray]:
