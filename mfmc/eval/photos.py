@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib.util
 import statistics
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -422,7 +422,7 @@ def transfer_row(verifiers: int, swapped: int, matched: int) -> dict[str, float 
 
 def leave_one_out(
     pipe: FacePipeline, pool: TargetPool, photos: Sequence[tuple[str, np.ndarray]], *, seed: int = 0,
-    swapper: str | None = None,
+    swapper: str | None = None, margin: float | Mapping[str, float] | None = None, mean_ratio: float = 0.0,
 ) -> dict[str, dict[str, float | int]]:
     """Privacy transfer: for each recognizer R, verify with all the others, then count the swapped fakes that R
     still matches to their source (re-identified). Only faces ending as swaps count."""
@@ -432,7 +432,9 @@ def leave_one_out(
         verifiers = [n for n in names if n != left]
         if not verifiers:
             continue
-        gen = FakeGenerator(pipe, pool, swapper=swapper, recognizers=verifiers)
+        gen = FakeGenerator(pipe, pool, swapper=swapper, recognizers=verifiers,
+                            **({} if margin is None else {"margin": margin}))
+        gen.verifier.mean_ratio = mean_ratio
         swapped = matched = 0
         for _, image in photos:
             s, m = transfer(gen, pipe, left, image, seed=seed)
@@ -478,9 +480,25 @@ def relaxed(relax: Sequence[str], swapper: str | None = None) -> dict[str, Any]:
     return out
 
 
+def parse_bar(spec: str) -> tuple[float | dict[str, float] | None, float]:
+    """`--bar`: "0.1" (a margin for every recognizer), "dlib=0.05,facenet=0.1" (per recognizer), with or
+    without "mean=1.3" (`Verifier.mean_ratio`); "" keeps the generator's defaults. (margin or None, mean ratio)."""
+    margin: float | dict[str, float] | None = None
+    mean_ratio = 0.0
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        name, eq, value = part.partition("=")
+        if not eq:
+            margin = float(name)
+        elif name == "mean":
+            mean_ratio = float(value)
+        else:
+            margin = {**(margin if isinstance(margin, dict) else {}), name: float(value)}
+    return margin, mean_ratio
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m mfmc.eval.photos [PHOTO …] [--verifiers A,B] [--loo] [--swapper NAME] [--seed N] [--pool DIR]
-    [--relax RULE,…]`"""
+    [--relax RULE,…] [--bar SPEC]` (`--bar`: the verification bar, `parse_bar`; docs/swap.md "Bar and transfer")"""
     import argparse
     import json
 
@@ -502,7 +520,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-judges", action="store_true", help="skip the outside gender and expression judges")
     ap.add_argument("--relax", default="", help="rules to switch off, to measure what each costs: "
                     + ",".join(RELAX))
+    ap.add_argument("--bar", default="", help="the verification bar: MARGIN (every recognizer), NAME=MARGIN,… "
+                    "(per recognizer, others 0) and/or mean=R (mean distance / threshold must exceed R)")
     args = ap.parse_args(argv)
+    margin, mean_ratio = parse_bar(args.bar)
     relax = [r for r in args.relax.split(",") if r]
     unknown = sorted(set(relax) - set(RELAX))
     if unknown:
@@ -522,7 +543,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         options["rank_mixes"] = False
     if args.max_yaw is not None:
         options["max_yaw"] = args.max_yaw
+    if isinstance(margin, dict) and set(margin) - set(pipe.recognizers):
+        ap.error(f"--bar: unknown recognizer(s) {', '.join(sorted(set(margin) - set(pipe.recognizers)))} "
+                 f"(known: {', '.join(pipe.recognizers)})")
+    if margin is not None:
+        options["margin"] = margin
     gen = FakeGenerator(pipe, pool, recognizers=verifiers, **options)
+    gen.verifier.mean_ratio = mean_ratio
     missing = None if args.no_judges else judges_missing()
     judges = Judges.load() if not args.no_judges and missing is None else None
     _, summary = evaluate_photos(gen, pipe, photos, seed=args.seed, judges=judges)
@@ -533,8 +560,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     summary["photos_used"] = [name for name, _ in photos]
     summary["pool"] = str(args.pool or "built-in")
     summary["relaxed"] = relax
+    summary["bar"] = {"margin": gen.verifier.margin, "mean_ratio": mean_ratio}
     if args.loo:
-        summary["leave_one_out"] = leave_one_out(pipe, pool, photos, seed=args.seed, swapper=args.swapper)
+        summary["leave_one_out"] = leave_one_out(pipe, pool, photos, seed=args.seed, swapper=args.swapper,
+                                                 margin=margin, mean_ratio=mean_ratio)
     text = json.dumps(summary, indent=1, default=str)
     print(text)
     if args.json:

@@ -33,6 +33,9 @@ GENDER_CONFIDENCE = 0.8
 # first); running every recognizer on every candidate costs 68.6.
 CASCADE: tuple[str, ...] = ("openface", "dlib", "facenet", "mobilefacenet")
 
+# `Verdict.failed` of a fake that cleared every recognizer's bar but not the mean bar (`Verifier.mean_ratio`)
+MEAN = "the recognizers' mean distance"
+
 
 class UncertainGender(StrEnum):
     """What a fake of a gender-uncertain source (read below `GENDER_CONFIDENCE` either way) must read as.
@@ -180,6 +183,7 @@ class Verifier:
         gender_confidence: float = GENDER_CONFIDENCE,
         result_gender: float | None = None,
         uncertain: UncertainGender | str = UncertainGender.LEAN,
+        mean_ratio: float = 0.0,
     ) -> None:
         self.pipeline = pipeline
         names = list(pipeline.recognizers) if recognizers is None else list(recognizers)
@@ -187,6 +191,9 @@ class Verifier:
         self.names = sorted(names, key=lambda n: (CASCADE.index(n) if n in CASCADE else len(CASCADE),
                                                   names.index(n)))
         self.margin = margin
+        # a fake that cleared every bar must also be, on average over the verifying recognizers, at least this
+        # many times their same-person thresholds from the source (`normalized`); 0: no such rule
+        self.mean_ratio = float(mean_ratio)
         self.early_exit = early_exit
         self.gender_confidence = float(gender_confidence)
         # the probability of the source's gender a result needs: by default as sure as a source must be read to
@@ -207,6 +214,10 @@ class Verifier:
         """The distance a fake must exceed for recognizer `name`."""
         m = self.margin.get(name, 0.0) if isinstance(self.margin, Mapping) else self.margin
         return self.threshold(name) + float(m)
+
+    def normalized(self, distances: Mapping[str, float]) -> float:
+        """The mean over the recognizers in `distances` of distance / same-person threshold (0.0 for none)."""
+        return float(np.mean([d / self.threshold(n) for n, d in distances.items()])) if distances else 0.0
 
     def source_embeddings(self, image: np.ndarray, face: Faces) -> dict[str, np.ndarray]:
         """The source face's embeddings, computed for recognizers the caller's `Faces` lacks."""
@@ -345,6 +356,11 @@ class Verifier:
             t1 = clock(name, t1)
             if self.early_exit:
                 alive = [i for i in alive if failed[i] is None]
+        if self.mean_ratio > 0.0:  # cleared every bar, but only barely on average: rejected as a whole
+            for i, v in enumerate(verdicts):
+                if (failed[i] is None and not v.rejected and len(v.distances) == len(self.names)
+                        and self.normalized(v.distances) <= self.mean_ratio):
+                    failed[i] = MEAN
         ms = (time.perf_counter() - t0) * 1000.0 / max(len(verdicts), 1)
         for v, why in zip(verdicts, failed, strict=True):
             v.failed = why

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mfmc.pool import TargetPool
-from mfmc.swap.verify import UncertainGender, Verifier
+from mfmc.swap.verify import MEAN, UncertainGender, Verifier
 from mfmc.vision import FacePipeline, Faces
 from tests.swap.conftest import Group
 
@@ -73,6 +73,24 @@ def test_the_cascade_runs_cheap_first_and_never_embeds_a_rejected_candidate_agai
     full = Verifier(_Pipe(), margin=0.0, early_exit=False).verify_many([dark, bright, dark], _FACE, source)
     assert [(v.passed, v.failed) for v in full] == [(v.passed, v.failed) for v in verdicts]
     assert all(set(v.distances) == {"dlib", "facenet"} for v in full)
+
+
+def test_the_mean_bar_rejects_a_fake_that_clears_every_bar_only_barely() -> None:
+    """`mean_ratio`: after every recognizer's bar, the mean of distance / threshold must exceed the ratio; a fake
+    one recognizer rejects keeps that recognizer as the reason, and the ratio 0 changes nothing."""
+    source = {"facenet": np.zeros(1, np.float32), "dlib": np.zeros(1, np.float32)}
+    # distances 200/255 = 0.784 on both: 0.784/0.3 = 2.61 (facenet), 0.784/0.5 = 1.57 (dlib), mean 2.09
+    bright = np.full((8, 8, 3), 200, np.uint8)
+    dark = np.full((8, 8, 3), 100, np.uint8)  # 0.39: fails dlib's bar (0.5)
+    off = Verifier(_Pipe(), margin=0.0).verify_many([bright, dark], _FACE, source)
+    assert [v.passed for v in off] == [True, False]
+    strict = Verifier(_Pipe(), margin=0.0, mean_ratio=2.2)
+    assert strict.normalized(off[0].distances) == pytest.approx((0.784 / 0.3 + 0.784 / 0.5) / 2, abs=1e-3)
+    verdicts = strict.verify_many([bright, dark], _FACE, source)
+    assert [v.passed for v in verdicts] == [False, False]
+    assert verdicts[0].failed == MEAN and verdicts[1].failed == "dlib"
+    assert set(verdicts[0].distances) == {"dlib", "facenet"}  # measured by every recognizer before the mean
+    assert Verifier(_Pipe(), margin=0.0, mean_ratio=2.0).verify(bright, _FACE, source).passed
 
 
 def test_the_cascade_order_does_not_follow_timings() -> None:
