@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from mfmc.eval.judges import Judges, judges_missing
-from mfmc.eval.photos import FaceOutcome, PhotoOutcome, contact_sheet, evaluate_photo, real_photos, summarize
+from mfmc.eval.photos import (
+    FaceOutcome,
+    PhotoOutcome,
+    contact_sheet,
+    evaluate_photo,
+    parse_bar,
+    real_photos,
+    summarize,
+)
 
 
 def _face(i: int, *, size: float = 60, yaw: float = 0, fallback: str = "none", before: str = "female",
@@ -97,3 +105,12 @@ def test_judges_wired_into_a_real_photos_evaluation() -> None:
         kept = face.gender_kept_judge
         assert s["gender_kept_judge"] == (None if kept is None else float(kept))
         assert s["judge_gender_unsure"] == int(not face.judge_gender_sure)
+
+
+def test_parse_bar_reads_margins_per_recognizer_and_the_mean_ratio() -> None:
+    assert parse_bar("") == (None, 0.0)
+    assert parse_bar("0.1") == (0.1, 0.0)
+    assert parse_bar("dlib=0.065, facenet=0.078,mean=1.3") == ({"dlib": 0.065, "facenet": 0.078}, 1.3)
+    assert parse_bar("mean=1.2") == (None, 1.2)
+    with pytest.raises(ValueError):
+        parse_bar("dlib=wide")
