@@ -15,6 +15,7 @@ import pytest
 
 from mfmc.pool import TargetPool
 from mfmc.pool.build import build_pool
+from mfmc.swap import landmarks as lmk
 from mfmc.vision import FacePipeline, Faces, save_image
 from tests.vision.helpers import photo
 
@@ -95,3 +96,25 @@ def group(pipeline: FacePipeline) -> Group:
     faces = pipeline.analyze(image)
     assert len(faces) == 4
     return Group(image, faces)
+
+
+@dataclass(frozen=True)
+class Astronaut:
+    """scikit-image's astronaut (a real, crisp photo), her 68 points, and the built-in pool with its first three
+    faces the gender classifier read female at p > 0.9: the split swapper's tests swap her with them."""
+
+    image: np.ndarray
+    points: np.ndarray
+    pool: TargetPool
+    women: list[str]
+
+
+@pytest.fixture(scope="session")
+def astronaut(pipeline: FacePipeline) -> Astronaut:
+    data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) ships the astronaut photo")
+    image = np.ascontiguousarray(data.astronaut())
+    points = lmk.as_points(pipeline.analyze(image, recognizers=()).landmarks68[0])
+    pool = TargetPool.default()
+    women = [t for t in pool.ids if (pool.classifier_female(t) or 0.0) > 0.9][:3]
+    assert women
+    return Astronaut(image, points, pool, women)

@@ -6,13 +6,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from skimage import data
 
-from mfmc.pool import TargetPool
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.pose import destination
 from mfmc.swap.split import SplitSwapper, brow_band, brow_darkness, brow_gain
-from mfmc.vision import FacePipeline
+from tests.swap.conftest import Astronaut
 
 
 def test_brow_gain_tones_down_only_and_keeps_its_floor() -> None:
@@ -40,17 +38,12 @@ def _darkness(image: np.ndarray, pts: np.ndarray) -> float:
     return brow_darkness(fine, brow_band(pts, light.shape, (0, 0)))
 
 
-def test_the_astronauts_fakes_get_brows_no_darker_than_hers(pipeline: FacePipeline) -> None:
+def test_the_astronauts_fakes_get_brows_no_darker_than_hers(astronaut: Astronaut) -> None:
     """Real photo (skimage's astronaut, light brows) and the built-in pool's women: at their destination geometry
     the fake's brows are lighter than at full target contrast (floor 1.0: off), the change stays near the brows,
     and the swap says so."""
-    image = data.astronaut()
-    faces = pipeline.analyze(image, recognizers=())
-    src = lmk.as_points(faces.landmarks68[0])
-    pool = TargetPool.default()
-    women = [t for t in pool.ids if pool.classifier_female(t) is not None and pool.classifier_female(t) > 0.9][:3]
-    assert women
-    for target_id in women:
+    image, src, pool = astronaut.image, astronaut.points, astronaut.pool
+    for target_id in astronaut.women:
         crop, face = pool.target(target_id)
         tgt = lmk.as_points(face.landmarks68[0])
         toned = SplitSwapper().swap(image, src, crop, tgt)

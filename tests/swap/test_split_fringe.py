@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
-from mfmc.pool import TargetPool
-from mfmc.swap import landmarks as lmk
 from mfmc.swap.split import SplitSwapper, _forehead_ramp
 from mfmc.swap.warp import skin
-from mfmc.vision import FacePipeline
-
-skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) ships the astronaut photo")
+from tests.swap.conftest import Astronaut
 
 
-def test_the_fringe_over_the_forehead_stays_the_sources(pipeline: FacePipeline) -> None:
+def test_the_fringe_over_the_forehead_stays_the_sources(astronaut: Astronaut) -> None:
     """The astronaut's fringe (~1300 px of hair in the forehead band, away from its feathered edge) with the
     built-in pool's women: without the rule 300-320 of them changed by more than 8 levels (mean 7-8), with it
     none (mean 0.1), the fake says so, and it still changes the face below the brows."""
-    image = np.ascontiguousarray(skimage_data.astronaut())
-    src = lmk.as_points(pipeline.analyze(image, recognizers=()).landmarks68[0])
-    pool = TargetPool.default()
-    women = [t for t in pool.ids if (pool.classifier_female(t) or 0.0) > 0.9][:3]
-    assert women
-    for target_id in women:
+    image, src, pool = astronaut.image, astronaut.points, astronaut.pool
+    for target_id in astronaut.women:
         crop, face = pool.target(target_id)
         painted, kept = (SplitSwapper(keep_fringe=k).swap(image, src, crop, face.landmarks68[0]) for k in (False, True))
         x1, y1, x2, y2 = kept.patch.box

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
-from mfmc.pool import TargetPool
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.split import SplitSwapper
-from mfmc.vision import FacePipeline
-
-skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) ships the astronaut photo")
+from tests.swap.conftest import Astronaut
 
 
 def _grain(image: np.ndarray, pts: np.ndarray, sigma: float) -> float:
@@ -25,16 +21,12 @@ def _grain(image: np.ndarray, pts: np.ndarray, sigma: float) -> float:
     return 1.4826 * float(np.median(np.abs((grey - cv2.GaussianBlur(grey, (0, 0), sigma))[mask > 0])))
 
 
-def test_an_enlarged_target_gets_the_photos_grain(pipeline: FacePipeline) -> None:
+def test_an_enlarged_target_gets_the_photos_grain(astronaut: Astronaut) -> None:
     """The astronaut (a crisp scan) with the built-in pool's women, their crops shrunk to 0.4 (enlarged 2.2-2.4x
     onto her): without grain the fake's fine band is under half the photo's (measured 2.7-3.0 against 5.9-6.5
     grey levels), with it within 15 % of it; at the crops' own size (enlarged < 1x) the patch is unchanged."""
-    image = np.ascontiguousarray(skimage_data.astronaut())
-    src = lmk.as_points(pipeline.analyze(image, recognizers=()).landmarks68[0])
-    pool = TargetPool.default()
-    women = [t for t in pool.ids if (pool.classifier_female(t) or 0.0) > 0.9][:3]
-    assert women
-    for target_id in women:
+    image, src, pool = astronaut.image, astronaut.points, astronaut.pool
+    for target_id in astronaut.women:
         crop, face = pool.target(target_id)
         tgt = lmk.as_points(face.landmarks68[0])
         same = [SplitSwapper(grain=g).swap(image, src, crop, tgt) for g in (False, True)]
