@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from mfmc.pool import TargetPool
+from mfmc.swap import FakeGenerator
+from mfmc.swap.recombine import Target
 from mfmc.swap.verify import MEAN, UncertainGender, Verifier
 from mfmc.vision import FacePipeline, Faces
 from tests.swap.conftest import Group
@@ -48,6 +50,15 @@ class _Pipe:
 
 _FACE = Faces(boxes=np.array([[0, 0, 8, 8]], np.float32), scores=np.ones(1, np.float32),
               landmarks5=np.zeros((1, 5, 2), np.float32))
+
+
+def _swapped(gen: FakeGenerator, pool: TargetPool, image: np.ndarray, faces: Faces, i: int, k: int) -> list[np.ndarray]:
+    """The photo with face `i` swapped by `gen`'s swapper for each of its first `k` same-gender pool targets."""
+    out = []
+    for cand in pool.query(faces[i], k=k, seed=0, same_group="gender"):
+        t_img, t_lm = gen.recombiner.image(Target.plain(cand.id, pool.identity(cand.id)))
+        out.append(gen.swapper.swap(image, faces.landmarks68[i], t_img, t_lm, alpha=gen.alpha).patch.apply(image))
+    return out
 
 
 def test_the_cascade_runs_cheap_first_and_never_embeds_a_rejected_candidate_again() -> None:
@@ -112,8 +123,6 @@ def test_cascaded_verdicts_equal_the_full_ones_on_real_candidates(
     recognizer on every candidate does (and names the same first failing recognizer); its distances are those
     measured in full; a recognizer after the one that rejected a candidate never embedded it. Judged again with
     the 68 points already predicted on the same pixels, the verdicts are the same."""
-    from mfmc.swap import FakeGenerator
-    from mfmc.swap.recombine import Target
 
     gen = FakeGenerator(pipeline, pool)
     names = gen.verifier.names
@@ -133,11 +142,7 @@ def test_cascaded_verdicts_equal_the_full_ones_on_real_candidates(
     judged = skipped = passed = 0
     for i in range(len(faces)):
         face = faces[i]
-        results = []
-        for cand in pool.query(face, k=5, seed=0, same_group="gender"):
-            t_img, t_lm = gen.recombiner.image(Target.plain(cand.id, pool.identity(cand.id)))
-            results.append(gen.swapper.swap(image, faces.landmarks68[i], t_img, t_lm, alpha=gen.alpha).patch
-                           .apply(image))
+        results = _swapped(gen, pool, image, faces, i, k=5)
         source = cascade.source_embeddings(image, face)
         avoid = gen.photo_avoid(faces, i)
         want = full.verify_many(results, face, source, avoid)
@@ -269,7 +274,7 @@ def test_real_fakes_of_a_real_gender_uncertain_face(pipeline: FacePipeline) -> N
     classifier reads female at 0.8 or more is accepted by default (`lean`) and rejected under `uncertain`; one
     reading male by both."""
     from mfmc.swap import create_swapper
-    from mfmc.swap.recombine import Recombiner, Target
+    from mfmc.swap.recombine import Recombiner
     from tests.vision.helpers import photo
 
     image = photo("P006", "studio_portrait", 600)
@@ -333,8 +338,6 @@ def test_batched_attribute_checks_decide_as_the_per_candidate_models_on_real_fak
     """Real candidate fakes of each face of the group photo, verified together: each verdict's gender and
     expression are what the models give for that candidate alone (`estimate`, `probabilities`), and every
     decision is the one `verify` gives for it alone."""
-    from mfmc.swap import FakeGenerator
-    from mfmc.swap.recombine import Target
     from mfmc.vision.expression import CLASSES
 
     gen = FakeGenerator(pipeline, pool)
@@ -345,11 +348,7 @@ def test_batched_attribute_checks_decide_as_the_per_candidate_models_on_real_fak
     checked = 0
     for i in range(len(faces)):
         face = faces[i]
-        results = []
-        for cand in pool.query(face, k=4, seed=0, same_group="gender"):
-            t_img, t_lm = gen.recombiner.image(Target.plain(cand.id, pool.identity(cand.id)))
-            results.append(gen.swapper.swap(image, faces.landmarks68[i], t_img, t_lm, alpha=gen.alpha).patch
-                           .apply(image))
+        results = _swapped(gen, pool, image, faces, i, k=4)
         source = verifier.source_embeddings(image, face)
         together = verifier.verify_many(results, face, source)
         alone = [verifier.verify(r, face, source) for r in results]
