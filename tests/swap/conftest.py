@@ -118,3 +118,14 @@ def astronaut(pipeline: FacePipeline) -> Astronaut:
     women = [t for t in pool.ids if (pool.classifier_female(t) or 0.0) > 0.9][:3]
     assert women
     return Astronaut(image, points, pool, women)
+
+
+def head_crop(image: np.ndarray, box: np.ndarray, size: tuple[int, int], *, up: float, down: float,
+              side: float) -> np.ndarray:
+    """The head around a detected `box`, `up`/`down`/`side` face widths from its centre, resized to `size`."""
+    x1, y1, x2, y2 = box
+    s, cx, cy = x2 - x1, (x1 + x2) / 2, (y1 + y2) / 2
+    h, w = image.shape[:2]
+    top, bottom = int(max(0, cy - up * s)), int(min(h, cy + down * s))
+    crop = image[top:bottom, int(max(0, cx - side * s)) : int(min(w, cx + side * s))]
+    return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)

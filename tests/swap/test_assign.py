@@ -20,7 +20,7 @@ from mfmc.swap import FakeGenerator, assign
 from mfmc.swap.patch import FacePatch
 from mfmc.swap.report import FaceReport
 from mfmc.vision import FacePipeline, Faces, load_image
-from tests.swap.conftest import VERIFIERS
+from tests.swap.conftest import VERIFIERS, head_crop
 
 
 def _patch(box: tuple[int, int, int, int], shape: tuple[int, int] = (100, 400)) -> FacePatch:
@@ -69,21 +69,13 @@ def test_audit_flags_a_fake_the_finished_photo_shows_as_its_source(pipeline: Fac
             assert float(rec.distance(seen[k].fake_embeddings[n], faces.embeddings[n][k])) < rec.threshold
 
 
-def _head(image: np.ndarray, box: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    s, cx, cy = x2 - x1, (x1 + x2) / 2, (y1 + y2) / 2
-    h, w = image.shape[:2]
-    top, bottom = int(max(0, cy - 0.9 * s)), int(min(h, cy + 1.0 * s))
-    crop = image[top:bottom, int(max(0, cx - 0.75 * s)) : int(min(w, cx + 0.75 * s))]
-    return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-
-
 @pytest.mark.slow
 def test_the_finished_photo_keeps_every_rule(pipeline: FacePipeline, pool: TargetPool) -> None:
     skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) ships the astronaut photo")
     astro = np.ascontiguousarray(skimage_data.astronaut())
     hopper = load_image(os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg"))
-    tiles = [_head(img, pipeline.detect(img).boxes[0], (120, 150)) for img in (astro, hopper)]
+    tiles = [head_crop(img, pipeline.detect(img).boxes[0], (120, 150), up=0.9, down=1.0, side=0.75)
+             for img in (astro, hopper)]
     image = np.ascontiguousarray(np.hstack(tiles + [t[:, ::-1] for t in tiles]))
     faces = pipeline.analyze(image)
     assert len(faces) == 4

@@ -27,19 +27,10 @@ from mfmc.swap.split import SplitSwapper, beard_gap
 from mfmc.swap.verify import Avoid
 from mfmc.swap.warp import WarpSwapper
 from mfmc.vision import FacePipeline, Faces, load_image
-from tests.swap.conftest import VERIFIERS
+from tests.swap.conftest import VERIFIERS, head_crop
 
 pytestmark = pytest.mark.slow
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) ships the astronaut photo")
-
-
-def _head(image: np.ndarray, box: np.ndarray, size: tuple[int, int] = (300, 360)) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    s, cx, cy = x2 - x1, (x1 + x2) / 2, (y1 + y2) / 2
-    h, w = image.shape[:2]
-    top, bottom = int(max(0, cy - 1.2 * s)), int(min(h, cy + 1.4 * s))
-    crop = image[top:bottom, int(max(0, cx - 1.1 * s)) : int(min(w, cx + 1.1 * s))]
-    return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +40,7 @@ def real_group(pipeline: FacePipeline) -> tuple[np.ndarray, Faces]:
     hopper = load_image(os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg"))
     tiles = []
     for img in (astro, hopper):
-        tiles.append(_head(img, pipeline.detect(img).boxes[0]))
+        tiles.append(head_crop(img, pipeline.detect(img).boxes[0], (300, 360), up=1.2, down=1.4, side=1.1))
     row = np.hstack(tiles + [t[:, ::-1] for t in tiles])
     image = np.ascontiguousarray(row)
     faces = pipeline.analyze(image)
