@@ -212,10 +212,6 @@ class _Value:
     shape: tuple[int, ...]  # TensorFlow (NHWC) shape without the batch dimension
 
 
-def _pool_out(size: int, kernel: int, stride: int, padding: str) -> int:
-    return -(-size // stride) if padding == "SAME" else (size - kernel) // stride + 1
-
-
 def topological(nodes: list[TfNode]) -> list[TfNode]:
     """The nodes ordered so that every node comes after its inputs (a frozen graph need not be); file order
     is kept where it is free."""
@@ -246,7 +242,7 @@ def topological(nodes: list[TfNode]) -> list[TfNode]:
 def build_onnx(nodes: list[TfNode], *, size: int = SIZE, check: bool = True) -> Any:
     """An ONNX model: `faces` (N, size, size, 3) float32 (prewhitened RGB) -> `embeddings` (N, D) float32
     (`check=False`: not yet checked, for `onnx_graph.checked_bytes`)."""
-    from mfmc.vision.onnx_graph import GraphBuilder
+    from mfmc.vision.onnx_graph import GraphBuilder, spatial_out
 
     nodes = topological(nodes)
 
@@ -307,8 +303,8 @@ def build_onnx(nodes: list[TfNode], *, size: int = SIZE, check: bool = True) -> 
             emit("Conv", [v.name, const(w.transpose(3, 2, 0, 1).astype(np.float32), "w"), const(bias, "b")], out,
                  kernel_shape=list(w.shape[:2]), strides=strides,
                  auto_pad="SAME_UPPER" if padding == "SAME" else "VALID")
-            h = _pool_out(v.shape[0], w.shape[0], strides[0], padding)
-            wd = _pool_out(v.shape[1], w.shape[1], strides[1], padding)
+            h = spatial_out(v.shape[0], w.shape[0], strides[0], padding == "SAME")
+            wd = spatial_out(v.shape[1], w.shape[1], strides[1], padding == "SAME")
             values[name] = _Value(out, (h, wd, w.shape[3]))
         elif op == "BiasAdd":
             v = value(ins[0])
@@ -354,8 +350,8 @@ def build_onnx(nodes: list[TfNode], *, size: int = SIZE, check: bool = True) -> 
             k, s, padding = node.attrs["ksize"][1:3], node.attrs["strides"][1:3], node.attrs["padding"]
             emit("MaxPool" if op == "MaxPool" else "AveragePool", [v.name], out, kernel_shape=k, strides=s,
                  auto_pad="SAME_UPPER" if padding == "SAME" else "VALID")
-            h = _pool_out(v.shape[0], k[0], s[0], padding)
-            wd = _pool_out(v.shape[1], k[1], s[1], padding)
+            h = spatial_out(v.shape[0], k[0], s[0], padding == "SAME")
+            wd = spatial_out(v.shape[1], k[1], s[1], padding == "SAME")
             values[name] = _Value(out, (h, wd, v.shape[2]))
         elif op == "Reshape":
             v = value(ins[0])

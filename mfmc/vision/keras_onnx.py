@@ -159,10 +159,6 @@ class _Value:
     shape: tuple[int, ...]  # (C, H, W) for feature maps, (D,) for vectors
 
 
-def _out(size: int, kernel: int, stride: int, padding: str) -> int:
-    return -(-size // stride) if padding == "same" else (size - kernel) // stride + 1
-
-
 def _pair(value: Any) -> tuple[int, int]:
     return (int(value), int(value)) if isinstance(value, int | float) else (int(value[0]), int(value[1]))
 
@@ -182,7 +178,7 @@ def build_onnx(
     `channels_first`: the model's feature maps are (C, H, W) as given (input and Flatten order); otherwise
     (H, W, C), transposed to NCHW at the input. `until`: the layer whose output is the graph's (default: the
     last one; e.g. the embedding tower of a siamese model, before its comparison head)."""
-    from mfmc.vision.onnx_graph import GraphBuilder
+    from mfmc.vision.onnx_graph import GraphBuilder, spatial_out
 
     builder = GraphBuilder()
     values: dict[str, _Value] = {}
@@ -209,8 +205,8 @@ def build_onnx(
             raise KerasFormatError("dilated convolutions are not supported")
         if cfg.get("data_format") not in (None, "channels_first" if channels_first else "channels_last"):
             raise KerasFormatError(f"layer data_format `{cfg.get('data_format')}` differs from the model's")
-        h = _out(v.shape[1], kernel[0], strides[0], padding)
-        w = _out(v.shape[2], kernel[1], strides[1], padding)
+        h = spatial_out(v.shape[1], kernel[0], strides[0], padding == "same")
+        w = spatial_out(v.shape[2], kernel[1], strides[1], padding == "same")
         return strides, ("SAME_UPPER" if padding == "same" else "VALID"), (h, w)
 
     if len(input_shape) == 3:
@@ -283,7 +279,9 @@ def build_onnx(
             op = "MaxPool" if kind == "MaxPooling2D" else "AveragePool"
             y = emit(op, [v.name], name, kernel_shape=list(pool), strides=list(strides),
                      auto_pad="SAME_UPPER" if padding == "same" else "VALID")
-            h, wd = _out(v.shape[1], pool[0], strides[0], padding), _out(v.shape[2], pool[1], strides[1], padding)
+            same = padding == "same"
+            h = spatial_out(v.shape[1], pool[0], strides[0], same)
+            wd = spatial_out(v.shape[2], pool[1], strides[1], same)
             values[name] = _Value(y, (v.shape[0], h, wd))
         elif kind == "GlobalAveragePooling2D":
             y = emit("Flatten", [emit("GlobalAveragePool", [v.name], name)], name, axis=1)

@@ -14,6 +14,13 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
+def spatial_out(size: int, kernel: int, stride: int, same: bool, dilation: int = 1) -> int:
+    """A convolution's or pooling's output length along one axis: ceil(size / stride) with SAME padding (as
+    TensorFlow, Keras and TFLite pad, ONNX's SAME_UPPER), else the windows that fit (VALID)."""
+    span = (kernel - 1) * dilation + 1
+    return -(-size // stride) if same else (size - span) // stride + 1
+
+
 class GraphBuilder:
     """The nodes and initializers of one graph, and fresh names from one counter for both."""
 

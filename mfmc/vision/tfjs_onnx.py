@@ -110,16 +110,11 @@ class _Value:
     shape: tuple[int, ...]  # TensorFlow (NHWC) shape without the batch dimension
 
 
-def _out(size: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
-    span = (kernel - 1) * dilation + 1
-    return -(-size // stride) if padding == "SAME" else (size - span) // stride + 1
-
-
 def build_onnx(nodes: list[TfNode], output: str, *, input_name: str = "images", output_name: str = "outputs",
                check: bool = True) -> Any:
     """An ONNX model computing node `output` of the graph: `input_name` (N, H, W, C) float32 as the graph's one
     placeholder takes it -> `output_name` (N, D) float32."""
-    from mfmc.vision.onnx_graph import GraphBuilder
+    from mfmc.vision.onnx_graph import GraphBuilder, spatial_out
 
     nodes = topological(nodes)
     by_name = {n.name: n for n in nodes}
@@ -211,8 +206,8 @@ def build_onnx(nodes: list[TfNode], output: str, *, input_name: str = "images", 
                  dilations=dil, group=group, auto_pad="SAME_UPPER" if padding == "SAME" else "VALID")
         if fused[1:]:
             y = activation(y, fused, out)
-        h = _out(v.shape[0], w.shape[0], strides[0], padding, dil[0])
-        wd = _out(v.shape[1], w.shape[1], strides[1], padding, dil[1])
+        h = spatial_out(v.shape[0], w.shape[0], strides[0], padding == "SAME", dil[0])
+        wd = spatial_out(v.shape[1], w.shape[1], strides[1], padding == "SAME", dil[1])
         return _Value(y, (h, wd, cout))
 
     for node in nodes:
@@ -263,8 +258,9 @@ def build_onnx(nodes: list[TfNode], output: str, *, input_name: str = "images", 
             k, s, padding = node.attrs["ksize"][1:3], node.attrs["strides"][1:3], node.attrs["padding"]
             emit("MaxPool" if op == "MaxPool" else "AveragePool", [v.name], out, kernel_shape=k, strides=s,
                  auto_pad="SAME_UPPER" if padding == "SAME" else "VALID")
-            values[name] = _Value(out, (_out(v.shape[0], k[0], s[0], padding), _out(v.shape[1], k[1], s[1], padding),
-                                        v.shape[2]))
+            same = padding == "SAME"
+            h, wd = spatial_out(v.shape[0], k[0], s[0], same), spatial_out(v.shape[1], k[1], s[1], same)
+            values[name] = _Value(out, (h, wd, v.shape[2]))
         elif op in ("Mean", "Max", "Sum"):
             v = value(ins[0])
             rank = len(v.shape) + 1

@@ -252,7 +252,7 @@ def build_onnx(model: TFLiteModel, *, input_name: str = "images", output_name: s
     """An ONNX model `input_name` float32 (N, *input shape without its batch, NHWC as in the file) ->
     `output_name` float32 (N, ...), for a one-input, one-output float TFLite model. PReLUs are written as
     `Relu(x) + Min(x, 0) * slope`, or as ONNX's `PRelu` op with `prelu_op` (the same numbers, slower)."""
-    from mfmc.vision.onnx_graph import GraphBuilder
+    from mfmc.vision.onnx_graph import GraphBuilder, spatial_out
 
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise TFLiteFormatError("one input and one output are supported")
@@ -320,10 +320,9 @@ def build_onnx(model: TFLiteModel, *, input_name: str = "images", output_name: s
             raise TFLiteFormatError(f"{where}: dilated convolutions are not supported")
         strides = [int(op.options["stride_h"]), int(op.options["stride_w"])]
         same = op.options["padding"] == 0  # Padding: SAME = 0, VALID = 1
-        h, w = v.shape[0], v.shape[1]
-        if same:  # TensorFlow's SAME puts the odd pixel at the end, as ONNX's SAME_UPPER
-            return strides, "SAME_UPPER", -(-h // strides[0]), -(-w // strides[1])
-        return strides, "VALID", (h - kernel[0]) // strides[0] + 1, (w - kernel[1]) // strides[1] + 1
+        # TensorFlow's SAME puts the odd pixel at the end, as ONNX's SAME_UPPER
+        return (strides, "SAME_UPPER" if same else "VALID", spatial_out(v.shape[0], kernel[0], strides[0], same),
+                spatial_out(v.shape[1], kernel[1], strides[1], same))
 
     fused, replaced = _prelu_patterns(model) if fuse_prelu else ({}, set())
     for i, op in enumerate(model.operators):
