@@ -557,8 +557,7 @@ class FakeGenerator:
         (`expression_swapper`) and verified with every check; the first that passes, or None."""
         if not self.keep_expression or self.expression_retries == 0 or self.expression_swapper is self.swapper:
             return None
-        changed = [t for t in job.tried if t.patch is not None and t.verdict is not None
-                   and t.verdict.expression_changed]
+        changed = _rejected_for_expression(job)
         changed.sort(key=lambda t: -((t.verdict.expression_score or 0.0) if t.verdict is not None else 0.0))
         if not changed:
             return None
@@ -578,8 +577,7 @@ class FakeGenerator:
         (recognizers and `avoid` run now, `batch` at a time), noted in the report and logged; None when none
         passes. A fake of any other class (a smile turned into fear or surprise) is never accepted."""
         report = job.report
-        changed = [t for t in job.tried if t.patch is not None and t.verdict is not None
-                   and t.verdict.expression_changed]
+        changed = _rejected_for_expression(job)
         keep = self.verifier.expression_to_keep(job.face)
         if not changed or keep is None:
             return None
@@ -762,6 +760,11 @@ def shape_residual(source: np.ndarray, target: np.ndarray) -> float:
     from mfmc.swap import pose
 
     return pose.shape_residual(lmk.as_points(source), lmk.as_points(target))
+
+
+def _rejected_for_expression(job: _Job) -> list[_Tried]:
+    """The fakes of `job` rejected only because their expression class differed from the source's."""
+    return [t for t in job.tried if t.patch is not None and t.verdict is not None and t.verdict.expression_changed]
 
 
 def _mass(verdict: Verdict | None, classes: frozenset[str]) -> float:
