@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 JAW = np.arange(0, 17)
@@ -81,8 +82,28 @@ def extended(pts: np.ndarray, forehead: float) -> np.ndarray:
 
 
 def outline(ext: np.ndarray) -> np.ndarray:
-    """Closed face outline of extended points: the jaw left to right, then the forehead right to left."""
-    return np.vstack([ext[JAW], ext[68:78][::-1]])
+    """Closed face outline of extended points: the jaw left to right, then the forehead right to left.
+
+    On a head turned far enough that the far side's jaw points lie on the face (a turned head's points as
+    `mfmc.swap.turned` refits them: the far jaw projected where it is, behind the cheek, not on the silhouette),
+    that outline leaves out the profile's side: the far eye, the nose, the mouth. When any other point lies
+    outside it by more than `OUTSIDE` of the face's size, the outline is their convex hull instead (the
+    silhouette: brow, nose tip, lips, chin); on every other face it is the jaw-and-forehead polygon as before."""
+    poly = np.vstack([ext[JAW], ext[68:78][::-1]])
+    if len(ext) < 78 or not _outside(poly, ext[17:]):
+        return poly
+    return np.asarray(cv2.convexHull(np.asarray(ext, np.float32))[:, 0], dtype=np.float64)
+
+
+# a point further outside the jaw-and-forehead polygon than this fraction of the face's size (√ of its area)
+# makes `outline` the points' convex hull
+OUTSIDE = 0.02
+
+
+def _outside(poly: np.ndarray, pts: np.ndarray) -> bool:
+    contour = np.asarray(poly, np.float32).reshape(-1, 1, 2)
+    size = float(np.sqrt(max(abs(cv2.contourArea(contour)), 1.0)))
+    return any(cv2.pointPolygonTest(contour, (float(x), float(y)), True) < -OUTSIDE * size for x, y in pts)
 
 
 def transform(m: np.ndarray, pts: np.ndarray) -> np.ndarray:

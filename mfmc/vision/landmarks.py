@@ -80,9 +80,30 @@ class DlibLandmarks68:
 
     name = "dlib68"
 
-    def __init__(self, predictor: Any | None = None) -> None:
+    def __init__(self, predictor: Any | None = None, *, refit_turned: bool = True) -> None:
         self._predictor = predictor or shape_predictor("dlib_landmarks68")
         self._lock = threading.Lock()
+        self.refit_turned = refit_turned
+
+    def _refitted(self, image: np.ndarray, faces: Faces, out: np.ndarray) -> np.ndarray:
+        """`out` (N, 68, 2) with the points of each face that disagree with the detector's 5 on the turn by more
+        than SHAPE_DISAGREEMENT (dlib's cascade stayed near its frontal start on a head turned 35-60°) replaced
+        by the refit from a turned start (`mfmc.swap.turned.turned_landmarks`) where that one agrees; the others
+        as predicted. The same rule for a source and for the fakes the verifier re-reads."""
+        if not self.refit_turned or not isinstance(self._predictor, ShapePredictor):
+            return out
+        for i, (box, five) in enumerate(zip(faces.boxes, faces.landmarks5, strict=True)):
+            five64 = np.asarray(five, dtype=np.float64)
+            if not shape_disagreement(out[i], five64) > SHAPE_DISAGREEMENT or upright_turn(five64) != 0:
+                continue
+            # imported here: the refit poses the swap's generic head (mfmc.swap.pose), whose package imports
+            # this module
+            from mfmc.swap.turned import turned_landmarks
+
+            refit = turned_landmarks(image, box, five64, self._predictor)
+            if refit is not None:
+                out[i] = refit
+        return out
 
     def predict(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         """(N, 68, 2) float32 landmarks in image pixels (upright faces in one batch with the numpy predictor)."""
@@ -97,7 +118,7 @@ class DlibLandmarks68:
                 upright[:] = False
             for i in np.flatnonzero(~upright):
                 out[i] = predict_points(self._predictor, image, faces.boxes[i], faces.landmarks5[i])
-        return out
+        return self._refitted(image, faces, out)
 
 
     def predict_many(self, items: list[tuple[np.ndarray, Faces]]) -> list[np.ndarray]:
@@ -122,7 +143,7 @@ class DlibLandmarks68:
                 points = self._predictor.predict_images(images, np.array(owner), np.array(rects, dtype=np.float64))
                 for (k, i), p in zip(where, points, strict=True):
                     outs[k][i] = p
-        return outs
+        return [self._refitted(image, faces, out) for (image, faces), out in zip(items, outs, strict=True)]
 
 
 def landmarks_of(landmarker: Landmarker, items: list[tuple[np.ndarray, Faces]]) -> list[np.ndarray]:

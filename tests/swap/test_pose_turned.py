@@ -21,7 +21,7 @@ from mfmc.swap.turned import AGREE, FIVE_ERROR, five_error, turned_landmarks
 from mfmc.swap.warp import MESH_YAW, mesh, piecewise_affine_maps, triangulate
 from mfmc.vision import FacePipeline, Faces, load_image
 from mfmc.vision.alignment import similarity_fit
-from mfmc.vision.landmarks import SHAPE_DISAGREEMENT, shape_disagreement
+from mfmc.vision.landmarks import SHAPE_DISAGREEMENT, DlibLandmarks68, shape_disagreement
 from tests.vision.helpers import photo
 
 
@@ -48,7 +48,7 @@ def _package_photo(package: str, rel: str) -> np.ndarray:
 
 def _check_refit(image: np.ndarray, faces: Faces, i: int) -> np.ndarray:
     five = np.asarray(faces.landmarks5[i], np.float64)
-    lm = np.asarray(faces.landmarks68[i], np.float64)
+    lm = np.asarray(DlibLandmarks68(refit_turned=False).predict(image, faces)[i], np.float64)
     # the pipeline's points did not follow the head: a frontal shape over the cheek
     assert shape_disagreement(lm, five) > SHAPE_DISAGREEMENT
     assert five_error(lm, five) > 0.4
@@ -77,8 +77,9 @@ def test_refitted_points_follow_a_turned_head_on_a_character_sheet(pipe: FacePip
 def test_refitted_points_follow_turned_heads_in_package_photos(pipe: FacePipeline, package: str, rel: str) -> None:
     image = _package_photo(package, rel)
     faces = pipe.analyze(image, attributes=False, recognizers=())
+    lm68 = DlibLandmarks68(refit_turned=False).predict(image, faces)
     turned = [i for i in range(len(faces))
-              if shape_disagreement(faces.landmarks68[i], faces.landmarks5[i]) > SHAPE_DISAGREEMENT]
+              if shape_disagreement(lm68[i], faces.landmarks5[i]) > SHAPE_DISAGREEMENT]
     assert turned, f"{rel} has a turned face whose 68 points disagree with the detector's"
     for i in turned:
         _check_refit(image, faces, i)
@@ -88,6 +89,7 @@ def test_the_refit_is_refused_where_it_does_not_agree_with_the_detector(pipe: Fa
     data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) ships the camera photo")
     image = np.ascontiguousarray(np.repeat(data.camera()[..., None], 3, axis=2))
     faces = pipe.analyze(image, attributes=False, recognizers=())
+    # the pipeline kept dlib's own points: they still disagree
     assert len(faces) == 1 and shape_disagreement(faces.landmarks68[0], faces.landmarks5[0]) > SHAPE_DISAGREEMENT
     # a 55 px grey profile: the refit's 5 points miss the detector's by more than FIVE_ERROR
     assert turned_landmarks(image, faces.boxes[0], faces.landmarks5[0]) is None
@@ -149,3 +151,54 @@ def test_on_a_refitted_turned_face_the_targets_eyes_land_only_on_the_eyes(pipe: 
     dsts = [pose.destination(refit, target, 0.5) for target in targets]
     assert sum(_ghost_pixels(d, t, "mesh") for d, t in zip(dsts, targets, strict=True)) == 0
     assert sum(_ghost_pixels(d, t, "delaunay") for d, t in zip(dsts, targets, strict=True)) > 0
+
+
+def test_the_pipeline_refits_only_the_points_that_disagree_with_the_detector(pipe: FacePipeline) -> None:
+    """P001's character sheet: its ~58° side view's points are the refit (agreeing with the detector), every
+    other view's are dlib's own; the batched re-reading the verifier does on fakes (`predict_many`) gives the
+    same points."""
+    image = photo("P001", "character_sheet", 1600)
+    faces = pipe.analyze(image, attributes=False, recognizers=())
+    plain = DlibLandmarks68(refit_turned=False).predict(image, faces)
+    refitted = [i for i in range(len(faces)) if shape_disagreement(plain[i], faces.landmarks5[i]) > SHAPE_DISAGREEMENT]
+    assert refitted and len(refitted) < len(faces), "one side view of the sheet disagrees, the others do not"
+    kept = 0
+    for i in range(len(faces)):
+        lm = np.asarray(faces.landmarks68[i], np.float64)
+        refit = turned_landmarks(image, faces.boxes[i], faces.landmarks5[i]) if i in refitted else None
+        if refit is not None:  # a refit that agrees with the detector replaces dlib's own points
+            np.testing.assert_allclose(lm, refit, atol=1e-3)
+            assert shape_disagreement(lm, faces.landmarks5[i]) <= AGREE
+            kept += 1
+        else:  # one that does not (or no disagreement): dlib's own, as before
+            np.testing.assert_array_equal(faces.landmarks68[i], plain[i])
+    assert kept
+    again = DlibLandmarks68().predict_many([(image, faces)])[0]
+    np.testing.assert_allclose(again, faces.landmarks68, atol=1e-3)
+
+
+@pytest.mark.parametrize("person", ["P001", "P005"])
+def test_the_outline_of_a_refitted_profile_covers_its_features(pipe: FacePipeline, person: str) -> None:
+    """The side views of P001's and P005's sheets (~58°; and 45-m7-di-ph.jpg at −56°): the refit projects the
+    far jaw where it is, on the face behind the cheek, so the jaw-and-forehead polygon left the far eye, the
+    nose and the mouth out (on 45-m7 the fill left the eye, nose and mouth showing); the outline is the points'
+    hull there and holds the five detector points (within 8 % of the face's size: P005's nose tip lies 5.4 %
+    beyond the refit's). On the pool's frontal faces it is the jaw-and-forehead polygon as before."""
+    image = photo(person, "character_sheet", 1600)
+    found = _turned_faces(pipe, image, 50.0, 60.0)
+    assert found
+    i, faces = found[0]
+    refit = np.asarray(faces.landmarks68[i], np.float64)
+    assert shape_disagreement(refit, faces.landmarks5[i]) <= AGREE, "the pipeline gave the refit"
+    ext = lmk.extended(refit, 0.22)
+    jaw_forehead = np.vstack([ext[lmk.JAW], ext[68:78][::-1]]).astype(np.float32)
+    hull = lmk.outline(ext).astype(np.float32)
+    size = float(np.sqrt(cv2.contourArea(hull)))
+    five = np.asarray(faces.landmarks5[i], np.float64)
+    assert cv2.pointPolygonTest(jaw_forehead, tuple(float(v) for v in refit[30]), True) < -0.1 * size
+    for x, y in five:
+        assert cv2.pointPolygonTest(hull, (float(x), float(y)), True) > -0.08 * size
+    pool = TargetPool.default()
+    for t in pool.ids:
+        e = lmk.extended(np.asarray(pool.entry(t).landmarks68, np.float64), 0.22)
+        np.testing.assert_array_equal(lmk.outline(e), np.vstack([e[lmk.JAW], e[68:78][::-1]]))

@@ -7,6 +7,7 @@ import numpy as np
 
 from mfmc.pool import TargetPool
 from mfmc.swap import FakeGenerator
+from mfmc.swap.turned import AGREE
 from mfmc.vision import FacePipeline
 from mfmc.vision.landmarks import SHAPE_DISAGREEMENT, shape_disagreement
 from tests.swap.conftest import VERIFIERS
@@ -21,9 +22,14 @@ def test_a_side_view_whose_68_points_stayed_frontal_is_not_swapped(pipeline: Fac
     faces = pipeline.analyze(image, recognizers=VERIFIERS)
     order = [int(i) for i in np.argsort(faces.boxes[:, 0])]
     gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, measure=False, max_yaw=90)
-    for i in order[1:]:
-        gap = shape_disagreement(faces.landmarks68[i], faces.landmarks5[i])
-        assert gap > SHAPE_DISAGREEMENT and abs(float(faces.pose[i][0])) <= 90
+    # the pipeline refits a turned head's points where the refit agrees with the detector (mfmc.swap.turned:
+    # here the +74° view); the -76° view's still disagree
+    gaps = {i: shape_disagreement(faces.landmarks68[i], faces.landmarks5[i]) for i in order[1:]}
+    assert all(g > SHAPE_DISAGREEMENT or g <= AGREE for g in gaps.values()), gaps
+    still = [i for i in order[1:] if gaps[i] > SHAPE_DISAGREEMENT]
+    assert still, gaps
+    for i in still:
+        assert abs(float(faces.pose[i][0])) <= 90
         _, report = gen.fake_face(image, faces, i, seed=0)
         assert report.target is None and report.fallback in ("obfuscate", "fill") and report.verified
         assert "68 points disagree with the detector's" in report.reason, report.to_dict()
