@@ -125,7 +125,7 @@ class Verdict:
     distances: dict[str, float]
     passed: bool
     failed: str | None = None
-    landmarks68: np.ndarray | None = None
+    landmarks68: np.ndarray | None = None  # None when rejected on its expression first (not re-predicted)
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     ms: float = 0.0
     collision: float | None = None  # smallest distance / bar to an `Avoid` row when that failed the fake
@@ -310,25 +310,30 @@ class Verifier:
         landmarker = self.pipeline.landmarker
         probes: list[Faces] = [probe] * len(results)
         verdicts = [Verdict({}, False, None, None) for _ in results]
-        if landmarker is not None and len(results):  # all candidates' landmarks in one numpy pass
+        if landmarks is not None and len(landmarks) != len(results):
+            raise ValueError(f"`landmarks` needs one (68, 2) array per result ({len(results)}), "
+                             f"got {len(landmarks)}")
+        t1 = t0
+        if attributes and expression:
+            # the expression first (~1 ms a face): its classifier reads the box and 5 points the probe keeps (the
+            # source's), never the 68 re-predicted below (tests/swap/test_verify.py), so the candidates it
+            # rejects (about half of all) are not re-predicted: their `Verdict.landmarks68` stays None
+            self._check_expression(results, probes, verdicts, self.expression_to_keep(face))
+            t1 = clock("attributes", t1)
+        if landmarker is not None and len(results):  # the candidates' landmarks in one numpy pass
             from mfmc.vision.landmarks import landmarks_of
 
-            if landmarks is not None and len(landmarks) != len(results):
-                raise ValueError(f"`landmarks` needs one (68, 2) array per result ({len(results)}), "
-                                 f"got {len(landmarks)}")
             known = list(landmarks) if landmarks is not None else [None] * len(results)
-            todo = [i for i, lm in enumerate(known) if lm is None]
+            todo = [i for i, lm in enumerate(known) if lm is None and not verdicts[i].rejected]
             predicted = landmarks_of(landmarker, [(results[i], probe) for i in todo]) if todo else []
             for i, lm68 in zip(todo, predicted, strict=True):
                 known[i] = np.asarray(lm68[0], dtype=np.float32)
             for i, lm in enumerate(known):
-                assert lm is not None
-                probes[i] = probe.replace(landmarks68=np.asarray(lm, dtype=np.float32)[None])
-                verdicts[i].landmarks68 = probes[i].landmarks68[0]
-        t1 = clock("landmarks", t0)
-        if attributes:  # the expression first: ~1 ms a face against ~3 for the gender network
-            if expression:
-                self._check_expression(results, probes, verdicts, self.expression_to_keep(face))
+                if lm is not None:
+                    probes[i] = probe.replace(landmarks68=np.asarray(lm, dtype=np.float32)[None])
+                    verdicts[i].landmarks68 = probes[i].landmarks68[0]
+        t1 = clock("landmarks", t1)
+        if attributes:  # then the gender network (~3 ms a face), on the re-predicted points
             self._check_gender(results, probes, verdicts, *self._gender_rule(face))
             t1 = clock("attributes", t1)
         alive = [i for i, v in enumerate(verdicts) if not v.rejected]
