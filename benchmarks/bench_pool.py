@@ -13,6 +13,12 @@ With `--identities N`: the greedy count of mutually distinct identities (every r
 at its threshold) of the pool's people plus N recombinations per gender, for the recombination supply
 (`mfmc.swap.recombine.Supply()`) and, in the same run, the part-only recipes it replaced (`LEGACY`) as the
 baseline (`--supply new|legacy|both`).
+
+With `--identities N --fakes PHOTO...` (and `--recognizers dlib,facenet,openface,mobilefacenet` for the
+generator's four verifiers): the distinct *fakes* of each photo's largest face instead
+(`mfmc.swap.recombine.fake_supply`): the pool's people of its gender plus N recombinations swapped onto it, how
+many leave the source and how many of those the recognizers tell apart (`--full`: as the generator's escalation
+swaps, full geometry).
 """
 
 from __future__ import annotations
@@ -124,7 +130,31 @@ def main() -> None:
     ap.add_argument("--supply", choices=("new", "legacy", "both"), default="both",
                     help="recombination supply for --identities: the current one, the legacy part-only recipes, "
                          "or both in one run (default)")
+    ap.add_argument("--full", action="store_true", help="for --fakes: swap as the generator's escalation does "
+                    "(full geometry, coarse split) instead of its first pass")
+    ap.add_argument("--fakes", nargs="+", default=None, metavar="PHOTO",
+                    help="with --identities N: count distinct fakes of each photo's largest face instead "
+                         "(`fake_supply`): the pool's people plus N recombinations swapped onto it")
     args = ap.parse_args()
+    if args.identities and args.fakes:
+        from pathlib import Path
+
+        from mfmc.pool import TargetPool
+        from mfmc.swap.generate import FakeGenerator
+        from mfmc.swap.recombine import LEGACY, Supply, fake_supply
+        from mfmc.vision import FacePipeline, load_image
+
+        pool = TargetPool.load(args.pool) if args.pool else TargetPool.default()
+        gen = FakeGenerator(FacePipeline.default(), pool, recognizers=args.recognizers.split(","))
+        names = ["new", "legacy"] if args.supply == "both" else [args.supply]
+        for path in args.fakes:
+            for name in names:
+                r = fake_supply(gen, load_image(Path(path)), args.identities,
+                                supply=Supply() if name == "new" else LEGACY, full=args.full)
+                print(f"[{name}] {Path(path).name} ({r.gender}, alpha {r.alpha:g}): {r.targets} targets, "
+                      f"{r.leaving} fakes leave the source, {r.distinct} distinct ({args.recognizers}; "
+                      f"{r.seconds:.0f} s)", flush=True)
+        return
     if args.identities:
         from mfmc.pool import TargetPool
         from mfmc.swap.recombine import LEGACY, Supply, identity_supply

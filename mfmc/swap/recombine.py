@@ -28,6 +28,7 @@ from mfmc.pool.composite import ShapeModel, mean_shape, part_composite
 
 if TYPE_CHECKING:
     from mfmc.pool import TargetPool
+    from mfmc.swap.generate import FakeGenerator
 
 _log = logging.getLogger(__name__)
 
@@ -334,3 +335,66 @@ def identity_supply(pipeline: object, pool: TargetPool, n: int, *, seed: int = 0
         candidates[gender] = count
         distinct[gender] = len(kept[names[0]]) if names else 0
     return SupplyReport(candidates, distinct, plain, time.perf_counter() - t0)
+
+
+@dataclass
+class FakeSupplyReport:
+    """Of the fakes of one face made from every pool person of its gender and `n` recombinations: how many leave
+    the source (`leaving`: every recognizer beyond the verifier's bar) and how many of those are mutually distinct
+    identities (`distinct`: greedy, every recognizer beyond its threshold from every fake kept)."""
+
+    gender: str
+    alpha: float
+    targets: int
+    leaving: int
+    distinct: int
+    seconds: float
+
+
+def fake_supply(generator: FakeGenerator, photo: np.ndarray, n: int, *, supply: Supply | None = None,
+                full: bool = False) -> FakeSupplyReport:
+    """Distinct *fakes* of the photo's largest face, where `identity_supply` counts distinct *targets*: one face
+    of every pool person of the face's gender, then `n` recombinations (drawn as the generator's catalogue draws
+    them, with `supply`), each swapped onto the face as `generator` swaps (its swapper at its alpha; with `full`,
+    its escalation at alpha 1, as for its closest misses) and embedded at its place (68 points re-predicted) by
+    every verifying recognizer. Gender and expression are not checked. What a photo needs from a supply is fakes
+    that leave their source and do not match each other, and a swap keeps the source's coarse look, so distinct
+    targets need not make distinct fakes (docs/pool.md, *Distinct fakes*)."""
+    import time
+
+    from mfmc.swap.ranking import MixCatalogue
+
+    pipeline, pool = generator.pipeline, generator.pool
+    names = list(generator.verifier.names)
+    t0 = time.perf_counter()
+    faces = pipeline.analyze(photo, recognizers=names)
+    if not len(faces):
+        raise ValueError("no face in the photo")
+    face = faces[int(np.argmax(faces.areas))]
+    gender = str(face.gender[0]) if face.gender is not None else "female"
+    lm = np.asarray(face.landmarks68[0], np.float64)
+    rec = Recombiner(pool, cache=1, supply=supply)
+    people: dict[str, str] = {}
+    for i in pool.ids:
+        if pool.entry(i).gender == gender:
+            people.setdefault(pool.identity(i), i)
+    targets = [Target.plain(i, who) for who, i in people.items()]
+    targets += MixCatalogue(pipeline, rec, names, size=n).recipes(gender)
+    swapper, alpha = (generator.escalate, 1.0) if full else (generator.swapper, generator.alpha)
+    rs = pipeline.recognizers
+    kept: dict[str, list[np.ndarray]] = {m: [] for m in names}
+    leaving = 0
+    for t in targets:
+        t_img, t_lm = rec.image(t)
+        fake = swapper.swap(photo, lm, t_img, t_lm, alpha=alpha).patch.apply(photo)
+        got = pipeline.analyze(fake, face, attributes=False, recognizers=names)
+        emb = {m: got.embeddings[m][0] for m in names}
+        if any(float(rs[m].distance(emb[m], face.embeddings[m][0])) <= generator.verifier.bar(m) for m in names):
+            continue
+        leaving += 1
+        if all(not kept[m] or float(np.min(rs[m].distance(emb[m], np.asarray(kept[m])))) > float(rs[m].threshold)
+               for m in names):
+            for m in names:
+                kept[m].append(emb[m])
+    return FakeSupplyReport(gender, alpha, len(targets), leaving, len(kept[names[0]]) if names else 0,
+                            time.perf_counter() - t0)
