@@ -9,12 +9,16 @@ every swapped face whose surroundings another patch touches (landmarks re-predic
 which break a rule: a fake within a recognizer's bar of its source, of another fake, or of another real face
 (with the floors of `FakeGenerator.photo_avoid`). The generator then makes those faces again against what the
 finished photo shows (`FakeGenerator.patches`).
+
+Before that, a fake that only a floor let within a recognizer's bar of another real face (the two originals were
+already that close) is made again where the photo can do without it (`FakeGenerator._unfloored`: `breaks` finds
+it, `collided` the faces that might take its place, `absorb` keeps each face's cost in its report).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -76,19 +80,47 @@ def audit(
             final[k] = dataclasses.replace(reports[k], fake_embeddings=embs)
     bad: dict[int, str] = {}
     for k in again:
-        others = [final[j] for j in done if j != k and j not in bad]
-        rules = avoid(k, others)
+        rules = avoid(k, [final[j] for j in done if j != k and j not in bad])
         for n in verifier.names:
             rec, bar = pipeline.recognizers[n], verifier.bar(n)
             emb = final[k].fake_embeddings[n]
             if not float(rec.distance(emb, np.asarray(faces.embeddings[n][k], np.float32))) > bar:
                 bad[k] = f"{n} matches its source in the finished photo"
                 break
-            rows = rules.rows(n)
-            if len(rows) and float(np.min(np.asarray(rec.distance(emb, rows)) / rules.limits(n, bar))) <= 1.0:
+        else:
+            n = breaks(pipeline, verifier, final[k].fake_embeddings, rules)
+            if n:
                 bad[k] = f"{n} matches another face of the finished photo"
-                break
     return bad, final
+
+
+def breaks(pipeline: FacePipeline, verifier: Verifier, embeddings: Mapping[str, np.ndarray], rules: Avoid) -> str:
+    """The first verifying recognizer by which a fake's `embeddings` come within `rules` (an `Avoid`: each
+    row's bar or floor), or ""."""
+    for n in verifier.names:
+        rows = rules.rows(n)
+        if n in embeddings and len(rows):
+            d = np.asarray(pipeline.recognizers[n].distance(np.asarray(embeddings[n], np.float32), rows))
+            if float(np.min(d / rules.limits(n, verifier.bar(n)))) <= 1.0:
+                return n
+    return ""
+
+
+def collided(report: FaceReport) -> bool:
+    """Whether some candidate of the face was rejected for matching another face of the photo (real or fake):
+    the face might swap were another fake gone."""
+    return any(a.reason.endswith("matches another face of the photo") for a in report.attempts)
+
+
+def absorb(report: FaceReport, before: Sequence[FaceReport], why: str) -> None:
+    """Count in `report` what the face's earlier makings (`before`, not kept) cost: their attempts first (a
+    swap that passed says `why` it was not kept; their pixelations and fills are left out) and their time."""
+    lines = [dataclasses.replace(a, passed=False, reason=why) if a.passed else a
+             for r in before for a in r.attempts if a.method not in ("pixelate", "fill")]
+    report.attempts[:0] = lines
+    for r in before:
+        for key, ms in r.timings_ms.items():
+            report.timings_ms[key] = report.timings_ms.get(key, 0.0) + ms
 
 
 def filled(image: np.ndarray, faces: Faces, index: int, reason: str) -> tuple[FacePatch, FaceReport]:

@@ -269,12 +269,17 @@ class FakeGenerator:
             out.append((patch, report))
             if progress is not None:
                 progress(i + 1, len(faces))
+        # a fake that the floor alone let near another real face yields where the photo can do without it
+        strict = self._unfloored(image, faces, out, seed, base)
+
+        def rules(k: int, others: list[FaceReport]) -> Avoid:
+            return self.photo_avoid(faces, k, others, base, strict=k in strict)
+
         # the finished photo: a fake whose surroundings another patch touches is re-checked on it, and one that
         # breaks a rule there is made again against what the finished photo shows (mfmc.swap.assign)
         refused: dict[int, list[str]] = {}  # per face, every identity whose fake broke a rule in the finished photo
         for _ in range(len(faces)):
-            bad, seen = assign.audit(self.pipeline, self.verifier, image, faces, out,
-                                     lambda k, others: self.photo_avoid(faces, k, others, base))
+            bad, seen = assign.audit(self.pipeline, self.verifier, image, faces, out, rules)
             if not bad:
                 break
             i = max(bad)  # the last made of them
@@ -282,23 +287,77 @@ class FakeGenerator:
             prev = out[i][1]
             if prev.identity:
                 refused.setdefault(i, []).append(prev.identity)
-            patch, report = self.fake_face(image, faces, i, seed=seed, avoid=self.photo_avoid(
-                faces, i, others, base).plus(None, refused.get(i, [])))
+            patch, report = self.fake_face(image, faces, i, seed=seed, avoid=rules(i, others).plus(
+                None, refused.get(i, [])))
             report.notes.append(f"made again: its previous fake (`{prev.target}`) {bad[i]}")
             out[i] = (patch, report)
         else:
-            for i, why in assign.audit(self.pipeline, self.verifier, image, faces, out,
-                                       lambda k, others: self.photo_avoid(faces, k, others, base))[0].items():
+            for i, why in assign.audit(self.pipeline, self.verifier, image, faces, out, rules)[0].items():
                 out[i] = assign.filled(image, faces, i, f"every fake of this face {why}")
         return out
 
+    def _unfloored(self, image: np.ndarray, faces: Faces, out: list[tuple[FacePatch, FaceReport]], seed: int,
+                   base: Avoid) -> set[int]:
+        """Fakes within a recognizer's bar of another real face (let through by that pair's floor,
+        `photo_avoid`) made again where the photo can do without them (docs/swap.md, *Photo-level assignment*):
+        first the face itself under the bar without floors (another identity); else, for a face left without a
+        fake because its candidates matched another face of the photo, that face is made with this fake gone,
+        under the bar: when it swaps, this face yields (as many swaps, one match fewer; its making under the
+        bar failed with fewer fakes to avoid). `out` is updated in place; the faces now held to the bar
+        without floors."""
+        strict: set[int] = set()
+
+        def full(r: FaceReport) -> bool:
+            return bool(r.identity) and all(n in r.fake_embeddings for n in self.verifier.names)
+
+        for f in range(len(out)):
+            prev = out[f][1]
+            if not (assign.swapped(prev) and full(prev)):
+                continue
+            n = assign.breaks(self.pipeline, self.verifier, prev.fake_embeddings,
+                              self.photo_avoid(faces, f, [], None, strict=True))
+            if not n:
+                continue
+            near = f"{n} matches another real face of the photo (let through by the floor)"
+            others = [r for j, (_, r) in enumerate(out) if j != f and full(r)]
+            again = self.fake_face(image, faces, f, seed=seed, avoid=self.photo_avoid(
+                faces, f, others, base, strict=True).plus(None, [prev.identity or ""]))
+            if assign.swapped(again[1]):
+                again[1].notes.append(f"made again: its first fake (`{prev.target}`) {near}")
+                assign.absorb(again[1], [prev], f"passed; not kept: {near}")
+                out[f], strict = again, strict | {f}
+                continue
+            spent = [prev, again[1]]
+            for g in range(len(out)):
+                if g == f or assign.swapped(out[g][1]) or not assign.collided(out[g][1]):
+                    continue
+                rest = [r for j, (_, r) in enumerate(out) if j not in (f, g) and full(r)]
+                made = self.fake_face(image, faces, g, seed=seed, avoid=self.photo_avoid(faces, g, rest, base,
+                                                                                          strict=True))
+                if not assign.swapped(made[1]):
+                    spent.append(made[1])
+                    continue
+                # this face yields: no fake of it held under the bar without `g`'s, none will with it
+                made[1].notes.append(f"made again: face {f}'s fake, which blocked it, {near}")
+                again[1].notes.append(f"its first fake (`{prev.target}`) {near}: face {g} takes its place")
+                assign.absorb(made[1], [out[g][1]], "")
+                assign.absorb(again[1], [prev, *spent[2:]], f"passed; not kept: {near}")
+                out[g], out[f], strict = made, again, strict | {f, g}
+                break
+            else:
+                prev.notes.append(f"{near}: no fake of it held under the bar without floors, and no face left "
+                                  "without a fake could take its place")
+                assign.absorb(prev, spent[1:], "")
+        return strict
+
     def photo_avoid(
-        self, faces: Faces, index: int, fakes: list[FaceReport] | None = None, base: Avoid | None = None
+        self, faces: Faces, index: int, fakes: list[FaceReport] | None = None, base: Avoid | None = None, *,
+        strict: bool = False,
     ) -> Avoid:
         """What the fake of face `index` must avoid in its photo: every other real face ≥ `min_face` (each no
-        closer than the real pair already was: `Avoid.floors`), the `fakes` already made for the photo (never
-        within the bar) and their identities, plus `base` (e.g. the uploader's known people). `faces` must
-        carry the verifiers' embeddings."""
+        closer than the real pair already was: `Avoid.floors`; with `strict`, at the bar: no floor), the
+        `fakes` already made for the photo (never within the bar) and their identities, plus `base` (e.g. the
+        uploader's known people). `faces` must carry the verifiers' embeddings."""
         made = fakes or []
         others = [j for j in range(len(faces)) if j != index and _side(faces.boxes[j]) >= self.min_face]
         if self.real_faces == "off":
@@ -320,6 +379,8 @@ class FakeGenerator:
             if self.real_faces == "apart":  # faces this recognizer already confuses with the original: not checked
                 apart = real_pairs > self.verifier.bar(n)
                 keep, real_pairs = keep[apart], np.full(int(apart.sum()), np.inf)
+            if strict:
+                real_pairs = np.full(len(keep), np.inf)
             rows[n] = np.vstack([v[keep], *mine])
             floors[n] = np.concatenate([real_pairs, np.full(len(mine), np.inf)])
         return (Avoid() if base is None else base).plus(rows, used, floors)

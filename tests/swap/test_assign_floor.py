@@ -1,0 +1,92 @@
+"""A fake that the floor alone let near another real face (`FakeGenerator.photo_avoid`, `_unfloored`): the
+photo's rules without floors (`strict`), the check that finds such a fake (`assign.breaks`), and its remaking.
+
+Real faces only: the swap tests' pool (openpeople crops, nothing committed), tiled side by side.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from mfmc.pool import TargetPool
+from mfmc.swap import FakeGenerator, assign
+from mfmc.swap.report import Attempt, FaceReport
+from mfmc.swap.verify import Avoid
+from mfmc.vision import FacePipeline, Faces
+from tests.swap.conftest import VERIFIERS
+
+
+def _tiles(pipeline: FacePipeline, pool: TargetPool, ids: list[str]) -> tuple[np.ndarray, Faces]:
+    """Pool faces `ids` side by side (160 px tiles), analyzed with the verifiers."""
+    crops = [cv2.resize(pool.target(i)[0], (160, 160), interpolation=cv2.INTER_AREA) for i in ids]
+    image = np.ascontiguousarray(np.hstack(crops))
+    faces = pipeline.analyze(image, recognizers=VERIFIERS)
+    assert len(faces) == len(ids)
+    return image, faces
+
+
+def _apart(pipeline: FacePipeline, pool: TargetPool) -> list[str]:
+    """The pool's first face and the first other face every verifier tells apart from it (pool embeddings)."""
+    first = pool.ids[0]
+    a = pool.entry(first).embeddings
+    for i in pool.ids[1:]:
+        b = pool.entry(i).embeddings
+        if all(float(pipeline.recognizers[n].distance(a[n], b[n])) > pipeline.recognizers[n].threshold + 0.1
+               for n in VERIFIERS):
+            return [first, i]
+    raise AssertionError("no two pool faces far apart on every verifier")
+
+
+def test_strict_rules_hold_every_real_face_to_the_bar(pipeline: FacePipeline, pool: TargetPool) -> None:
+    # one face twice: the recognizers match the two real faces, so the floor rule lowers the bar for that row
+    # to their distance; `strict` keeps the bar
+    _, faces = _tiles(pipeline, pool, [pool.ids[0], pool.ids[0]])
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
+    floored, strict = gen.photo_avoid(faces, 0), gen.photo_avoid(faces, 0, strict=True)
+    lowered = [n for n in VERIFIERS if float(floored.limits(n, gen.verifier.bar(n))[0]) < gen.verifier.bar(n)]
+    assert lowered, "one face twice is matched by no recognizer: the test photo proves nothing"
+    for n in VERIFIERS:
+        assert np.array_equal(strict.rows(n), floored.rows(n))
+        assert np.all(strict.limits(n, gen.verifier.bar(n)) == gen.verifier.bar(n))
+    # the other face's own embedding breaks both; far from it (negated), neither
+    near = {n: np.asarray(faces.embeddings[n][1], np.float32) for n in VERIFIERS}
+    assert assign.breaks(pipeline, gen.verifier, near, strict) in VERIFIERS
+    assert assign.breaks(pipeline, gen.verifier, {n: -e for n, e in near.items()}, strict) == ""
+
+
+def test_collided_reads_the_rejections_for_matching_another_face() -> None:
+    report = FaceReport(index=0, box=(0.0, 0.0, 1.0, 1.0))
+    report.attempts.append(Attempt("swap", "a", 0.5, {}, False, "dlib still matches the source"))
+    assert not assign.collided(report)
+    report.attempts.append(Attempt("swap", "b", 0.5, {}, False, "facenet matches another face of the photo"))
+    assert assign.collided(report)
+
+
+def test_a_fake_the_floor_let_near_a_real_face_is_made_again_under_the_bar(
+    pipeline: FacePipeline, pool: TargetPool
+) -> None:
+    # two people; face 0 "has" a fake as close to face 1's original as that original itself (what a floor could
+    # let through on a crowded photo): it is made again with every real face at the bar, and its report counts
+    # the first fake's attempt
+    image, faces = _tiles(pipeline, pool, _apart(pipeline, pool))
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
+    x1, y1, x2, y2 = (float(v) for v in faces.boxes[0])
+    claimed = FaceReport(index=0, box=(x1, y1, x2, y2), fallback="none", verified=True, identity="claimed",
+                         target="claimed-target")
+    claimed.fake_embeddings = {n: np.asarray(faces.embeddings[n][1], np.float32) for n in VERIFIERS}
+    claimed.attempts.append(Attempt("swap", "claimed-target", 0.5, {}, True, ""))
+    patch0, _ = gen.fake_face(image, faces, 0, seed=7, avoid=gen.photo_avoid(faces, 0))
+    other = gen.fake_face(image, faces, 1, seed=7, avoid=gen.photo_avoid(faces, 1))
+    out = [(patch0, claimed), other]
+    strict = gen._unfloored(image, faces, out, 7, Avoid())
+    assert strict == {0}
+    report = out[0][1]
+    assert assign.swapped(report), report.reason
+    assert report.identity not in ("claimed", None)
+    assert any(note.startswith("made again") for note in report.notes), report.notes
+    assert report.attempts[0].target == "claimed-target" and not report.attempts[0].passed
+    others = [r for _, r in out[1:] if assign.swapped(r)]
+    rules = gen.photo_avoid(faces, 0, others, strict=True)
+    assert assign.breaks(pipeline, gen.verifier, report.fake_embeddings, rules) == ""
+    assert out[1] is other  # the face that kept its fake is left as it was
