@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from mfmc.pool import TargetPool
 from mfmc.swap import FakeGenerator, assign
@@ -90,3 +91,40 @@ def test_a_fake_the_floor_let_near_a_real_face_is_made_again_under_the_bar(
     rules = gen.photo_avoid(faces, 0, others, strict=True)
     assert assign.breaks(pipeline, gen.verifier, report.fake_embeddings, rules) == ""
     assert out[1] is other  # the face that kept its fake is left as it was
+
+
+def test_a_face_its_fake_blocked_takes_its_place_when_it_cannot_be_made_at_the_bar(
+    pipeline: FacePipeline, pool: TargetPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # face 0 "has" a fake on face 1's original, and no fake of face 0 holds at the bar (its remaking is given
+    # every pool identity to leave out: it ends pixelated, really); face 1 had lost its candidates to another
+    # face of the photo: it is made again without face 0's fake, swaps, and face 0 yields its place
+    image, faces = _tiles(pipeline, pool, _apart(pipeline, pool))
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
+    x1, y1, x2, y2 = (float(v) for v in faces.boxes[0])
+    claimed = FaceReport(index=0, box=(x1, y1, x2, y2), fallback="none", verified=True, identity="claimed",
+                         target="claimed-target")
+    claimed.fake_embeddings = {n: np.asarray(faces.embeddings[n][1], np.float32) for n in VERIFIERS}
+    patch0, _ = gen.fake_face(image, faces, 0, seed=7, avoid=gen.photo_avoid(faces, 0))
+    patch1, lost = gen.fake_face(image, faces, 1, seed=7, avoid=Avoid(targets=frozenset(
+        pool.identity(i) for i in pool.ids)))
+    assert lost.fallback in ("obfuscate", "fill")
+    lost.attempts.append(Attempt("swap", "x", 0.5, {}, False, "dlib matches another face of the photo"))
+    real_fake_face = gen.fake_face
+    calls: list[int] = []
+
+    def face0_never_at_the_bar(image, faces, index, *, seed=0, avoid=None):  # type: ignore[no-untyped-def]
+        calls.append(index)
+        if index == 0:
+            avoid = avoid.plus(None, [pool.identity(i) for i in pool.ids])
+        return real_fake_face(image, faces, index, seed=seed, avoid=avoid)
+
+    monkeypatch.setattr(gen, "fake_face", face0_never_at_the_bar)
+    out = [(patch0, claimed), (patch1, lost)]
+    strict = gen._unfloored(image, faces, out, 7, Avoid())
+    assert calls == [0, 1]
+    assert strict == {0, 1}
+    assert out[0][1].fallback in ("obfuscate", "fill") and "face 1 takes its place" in " ".join(out[0][1].notes)
+    assert assign.swapped(out[1][1]), out[1][1].reason
+    rules = gen.photo_avoid(faces, 1, [], strict=True)
+    assert assign.breaks(pipeline, gen.verifier, out[1][1].fake_embeddings, rules) == ""
