@@ -244,7 +244,7 @@ def _similarity_m(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     ||A| - |B|| (|A| = √(a² + b²)); Umeyama's rotation is A / |A| and its scale the singular values' sum (the
     smaller one negated when the determinant |A|² - |B|² is negative), 2|A|, over the source's variance: so
     scale x rotation = 2A / variance, whichever the determinant's sign. (The degenerate A = 0 gives 0 either
-    way.) Same float32 values as through numpy's SVD (tests/vision/test_shape_ert.py)."""
+    way.) Same float32 values as through numpy's SVD on face shapes (tests/vision/test_shape_ert.py)."""
     a = src.astype(np.float64)
     b = dst.astype(np.float64)
     da = a - a.mean(0)

@@ -201,3 +201,56 @@ def test_without_a_writable_cache_dlib_reads_the_model(tmp_path: Path, monkeypat
     assert isinstance(landmarks.shape_predictor("dlib_landmarks5"), dlib.shape_predictor)
     monkeypatch.setattr(cache, "_state", {"dir": tmp_path / "new" / "models"})  # made on first use
     assert shape_ert.cacheable(model_path("dlib_landmarks5"))
+
+
+def test_the_closed_form_similarity_is_the_svd_one_on_real_shapes(pipeline: FacePipeline) -> None:
+    """`_similarity_m` (2-D closed form: 2 × the covariance's similarity part over the source variance) gives the
+    float32 matrices of Umeyama's SVD form (dlib's `find_similarity_transform`), on the model's mean shape
+    against the 68 points of real faces (scaled, mirrored: a negative determinant). (Points all on one line are no
+    face: there the SVD form's rotation is numerically arbitrary, even a reflection; the closed form's a rotation.)"""
+    model = landmarks.shape_predictor("dlib_landmarks68").model
+    reference = model.initial.reshape(-1, 2)
+    image = photo("P003", "emotions_sheet", 1024)
+    pts = pipeline.landmarker.predict(image, pipeline.detect(image))
+    norm = (pts - pts.min(1, keepdims=True)) / np.ptp(pts, axis=1, keepdims=True)
+    shapes = np.concatenate([norm, norm * 0.3 + 0.2, norm[..., ::-1], reference[None] * 1.5]).astype(np.float32)
+
+    def svd_form(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        a, b = src.astype(np.float64), dst.astype(np.float64)
+        da, db = a - a.mean(0), b - b.mean(1, keepdims=True)
+        sigma = (da * da).sum() / len(a)
+        cov = np.einsum("npi,pj->nij", db, da) / len(a)
+        u, d, vt = np.linalg.svd(cov)
+        det = np.linalg.det(cov)
+        flip = (det < 0) | ((det == 0) & (np.linalg.det(u) * np.linalg.det(vt) < 0))
+        s = np.ones((len(b), 2))
+        s[flip, 1] = -1.0
+        r = np.einsum("nij,nj,njk->nik", u, s, vt)
+        return (((d * s).sum(1) / sigma)[:, None, None] * r).astype(np.float32)
+
+    got = shape_ert._similarity_m(reference, shapes)
+    assert len(shapes) >= 30
+    np.testing.assert_array_equal(got, svd_form(reference, shapes))
+
+
+def test_rectangles_over_the_image_edge_read_dark_pixels_there_as_dlib(pipeline: FacePipeline) -> None:
+    """A face box hanging over any edge of the photo (its feature pixels outside read 0, as dlib reads them),
+    in colour and in grey: dlib's points, and the same in one batched pass over several images."""
+    ours = landmarks.shape_predictor("dlib_landmarks68")
+    assert isinstance(ours, shape_ert.ShapePredictor)
+    theirs = dlib.shape_predictor(str(model_path("dlib_landmarks68")))
+    image = photo("P004", "studio_portrait", 640)
+    rect = dlib_rect(pipeline.detect(image).boxes[0])
+    h, w = image.shape[:2]
+    x, y, side = rect.left(), rect.top(), rect.width()
+    left, top, right, bottom = -side // 2, -side // 3, w - side // 2, h - side // 2  # half or a third outside
+    rects = [(left, y, left + side, y + side), (x, top, x + side, top + side),
+             (right, y, right + side, y + side), (x, bottom, x + side, bottom + side)]
+    grey = np.ascontiguousarray(image[..., 1])
+    for img in (image, grey):
+        for r in rects:
+            expected = np.array([(p.x, p.y) for p in theirs(img, dlib.rectangle(*r)).parts()], np.float32)
+            np.testing.assert_array_equal(ours(img, r), expected)
+    batch = ours.predict_images([image, grey], np.array([0, 1, 0, 1]), np.array(rects, np.float64))
+    for img, r, got in zip([image, grey, image, grey], rects, batch, strict=True):
+        np.testing.assert_array_equal(got, ours(img, r))
