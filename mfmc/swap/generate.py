@@ -243,9 +243,11 @@ class FakeGenerator:
 
         Each fake must not match (on any verifying recognizer, with the margin) any other face of the photo,
         real or already faked, nor anything in `avoid` (e.g. people the uploader's client knows), and no two
-        fakes share a target identity. Patches are computed on the original photo and apply in order; then
-        every fake whose surroundings another patch touches is re-checked on the finished photo, and one that
-        breaks a rule there is made again (`mfmc.swap.assign.audit`; filled if none holds).
+        fakes share a target identity. Patches are computed on the original photo and apply in order; a fake
+        that only a floor let within a bar of another real face is made again at the bar, or yields its place
+        to a face its fake had blocked (`_unfloored`); then every fake whose surroundings another patch touches
+        is re-checked on the finished photo, and one that breaks a rule there is made again
+        (`mfmc.swap.assign.audit`; filled if none holds).
         """
         # only the verifying recognizers run (and one the pool has); smaller faces are pixelated: not embedded
         names = self.embedded
