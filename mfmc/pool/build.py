@@ -36,6 +36,10 @@ class BuildOptions:
     # turned heads make grotesque warps onto frontal faces, and 68-point landmarks on them are unreliable
     max_yaw: float | None = 30.0  # degrees, |yaw| beyond -> rejected ("turned")
     max_pitch: float | None = 30.0  # degrees, |pitch| beyond -> rejected ("turned")
+    # also index the mirror image of every accepted face turned at least this many degrees (None: never): a face
+    # turned left, mirrored, is the same person turned right, so turned sources of either side find a target
+    # turned their way (the record: `mirror_of` the original's id, its source with `mirrored: true`)
+    mirror_yaw: float | None = None
     crop_size: int = 256
     margin: float = 1.8  # crop side = margin x the longer side of the detection box
     jpeg_quality: int = 90
@@ -147,7 +151,8 @@ def build_pool(
             known.add(sha)
             source = dict((sources or {}).get(rel, {"package": "user", "file": rel}))
             try:
-                record, emb, attrs = _index_one(data, sha, source, pipeline, opts, root)
+                image = _decode(data)
+                record, emb, attrs = _index_one(image, sha, source, pipeline, opts, root)
             except Rejected as why:
                 rej = {"file": rel, "sha256": sha, "reason": str(why)}
                 report.rejected.append(rej)
@@ -161,6 +166,14 @@ def build_pool(
             report.added += 1
             if on_face is not None:
                 on_face(rel, record)
+            yaw = float(attrs["pose"][0])
+            if opts.mirror_yaw is not None and np.isfinite(yaw) and abs(yaw) >= opts.mirror_yaw:
+                mirror = _mirrored(image, sha, source, record["id"], pipeline, opts, root)
+                if isinstance(mirror, str):
+                    report.rejected.append({"file": f"{rel} (mirrored)", "sha256": "", "reason": mirror})
+                else:
+                    pending.append(mirror)
+                    report.added += 1
             if len(pending) >= opts.save_every:
                 flush()
             advance()
@@ -178,18 +191,41 @@ def _threshold(rec: Any) -> float | None:
     return None if t is None else float(t)
 
 
-def _index_one(
-    data: bytes, sha: str, source: dict[str, Any], pipeline: Any, opts: BuildOptions, root: Path
-) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _decode(data: bytes) -> np.ndarray:
     from mfmc.pool.index import vision_api
 
     load_image = vision_api()[1]
     try:
-        image = load_image(data)
+        return load_image(data)
     except MfmcError as err:
         raise Rejected(f"corrupt: {err.message}") from None
     except Exception as err:  # a decoder bug must not stop a build of 10 000 files
         raise Rejected(f"corrupt: {type(err).__name__}") from None
+
+
+def mirror_sha(sha: str) -> str:
+    """The content key of the mirror image of the file whose sha256 is `sha` (stable across builds)."""
+    return hashlib.sha256(b"mfmc-mirror\0" + sha.encode()).hexdigest()
+
+
+def _mirrored(
+    image: np.ndarray, sha: str, source: dict[str, Any], original: str, pipeline: Any, opts: BuildOptions,
+    root: Path,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]] | str:
+    """The mirror image of an accepted face, indexed like any face (detected, landmarked, embedded again), or
+    the reason it was not (its detection or pose can differ from the original's)."""
+    try:
+        record, emb, attrs = _index_one(np.ascontiguousarray(image[:, ::-1]), mirror_sha(sha),
+                                        {**source, "mirrored": True}, pipeline, opts, root)
+    except Rejected as why:
+        return str(why)
+    record["mirror_of"] = original
+    return record, emb, attrs
+
+
+def _index_one(
+    image: np.ndarray, sha: str, source: dict[str, Any], pipeline: Any, opts: BuildOptions, root: Path
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     faces = pipeline.detect(image)
     if len(faces) == 0:
         raise Rejected("no face")

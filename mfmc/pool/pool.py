@@ -150,10 +150,12 @@ class TargetPool:
 
     def identity(self, target_id: str) -> str:
         """Who a pool face shows: the person its build source names (e.g. `P002`, or `P001+P003+…` for a
-        composite), else the face's own id. Faces of one identity must not fake two people of one photo."""
-        source = self.index.records[self._position(target_id)].get("source") or {}
+        composite), else, for a mirror image (`mirror_of`), the face it mirrors, else the face's own id. Faces of
+        one identity must not fake two people of one photo."""
+        record = self.index.records[self._position(target_id)]
+        source = record.get("source") or {}
         person = source.get("person") if isinstance(source, Mapping) else None
-        return str(person) if person else target_id
+        return str(person) if person else str(record.get("mirror_of") or target_id)
 
     def _position(self, target_id: str) -> int:
         try:
