@@ -28,7 +28,7 @@ import numpy as np
 
 from mfmc.errors import InvalidInputError, ModelNotFoundError, NoFaceError, UnknownUserError
 from mfmc.policy import Context, Decision, Engine
-from mfmc.swap import FaceReport, FakeGenerator
+from mfmc.swap import FakeGenerator
 from mfmc.vision import FacePipeline, Faces, load_image
 from mfmc.vision.images import IMAGE_SUFFIXES, image_files
 from mfmc.vocabulary import Fallback
@@ -192,8 +192,9 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
                 context: Context | None = None, seed: int = 0) -> View:
     """Detect and identify the faces of `image`, decide each for `viewer`, and fake every face not revealed.
 
-    A fake's seed depends only on the photo's face and (for owners with `fakes per_viewer`) the viewer; each fake
-    also avoids the photo's other faces and the fakes made before it in this view.
+    The faked faces obey the rules of `mfmc anonymize` (`FakeGenerator.patches` with `only`): each fake avoids
+    the photo's other faces, real (revealed or not) and faked, and is re-checked on the finished view. A fake's
+    seed depends only on the photo's face and (for owners with `fakes per_viewer`) the viewer.
     """
     engine.graph.require(viewer)
     for user in people.users:
@@ -215,21 +216,18 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
     out = image.copy()
     made: dict[int, tuple[Fallback, bool, str]] = {}
     if fake_idx:
-        # every face with the verifiers' embeddings: a fake must match no other face of the photo, real (revealed
-        # or not) or already faked, and no two fakes share a target identity (FakeGenerator.photo_avoid)
-        missing = [n for n in generator.verifier.names if n not in faces.embeddings]
-        full = pipeline.analyze(image, faces, recognizers=missing, min_size=generator.min_face)
-        fakes: list[FaceReport] = []
+        # the photo-level rules of `mfmc anonymize` (FakeGenerator.patches): a fake matches no other face of the
+        # photo, real (revealed or not) or faked, no two fakes share a target identity, a fake only a floor let
+        # near another real face is made again, and every fake is re-checked on the finished photo
+        seeds: dict[int, int] = {}
         for i in fake_idx:
             owner = identities[i].owner
             key = viewer if owner is not None and engine.policy.fakes_per_viewer(owner) else ""
-            patch, report = generator.fake_face(image, full, i, seed=_seed(seed, i, key),
-                                                avoid=generator.photo_avoid(full, i, fakes))
-            if report.identity and all(n in report.fake_embeddings for n in generator.verifier.names):
-                fakes.append(report)
+            seeds[i] = _seed(seed, i, key)
+        for patch, report in generator.patches(image, faces, only=fake_idx, seeds=seeds):
             out = patch.apply(out)
             fallback = Fallback(report.fallback)
-            made[i] = (fallback, bool(report.verified), "" if fallback is Fallback.NONE else report.reason)
+            made[report.index] = (fallback, bool(report.verified), "" if fallback is Fallback.NONE else report.reason)
     views = []
     for i, (ident, decision) in enumerate(zip(identities, decisions, strict=True)):
         fallback, verified, why = made.get(i, (None, None, ""))

@@ -41,13 +41,16 @@ def swapped(report: FaceReport) -> bool:
     return report.fallback in ("none", "alpha")
 
 
-def touched(boxes: np.ndarray, patches: Sequence[FacePatch], faces: Sequence[int]) -> list[int]:
-    """Of `faces` (indices), those whose box grown by `REACH` meets another face's patch box."""
+def touched(boxes: np.ndarray, patches: Sequence[FacePatch], faces: Sequence[int],
+            owners: Sequence[int] | None = None) -> list[int]:
+    """Of `faces` (indices), those whose box grown by `REACH` meets another face's patch box. `owners`: the face
+    index of each patch (by default its position: a patch for every face)."""
     out = []
+    whose = list(range(len(patches))) if owners is None else list(owners)
     for i in faces:
         x1, y1, x2, y2 = (float(v) for v in boxes[i])
         m = REACH * max(x2 - x1, y2 - y1)
-        for j, patch in enumerate(patches):
+        for j, patch in zip(whose, patches, strict=True):
             if j == i:
                 continue
             px1, py1, px2, py2 = patch.box
@@ -62,13 +65,17 @@ def audit(
     pairs: Sequence[tuple[FacePatch, FaceReport]], avoid: Callable[[int, list[FaceReport]], Avoid],
 ) -> tuple[dict[int, str], list[FaceReport]]:
     """The swapped faces that break a rule in the finished photo (`image` with every patch of `pairs` applied),
-    each with the reason, and the reports carrying the fakes' embeddings as the finished photo shows them (the
-    verified ones where no other patch touches the face). `avoid(i, others)`: what face i's fake must avoid given
-    the other fakes' reports (`FakeGenerator.photo_avoid`). `faces` must carry the verifiers' embeddings."""
-    reports = [r for _, r in pairs]
-    done = [k for k, r in enumerate(reports) if swapped(r) and r.fake_embeddings]
-    again = touched(faces.boxes, [p for p, _ in pairs], done)
-    final = list(reports)
+    each with the reason, by face index, and the reports of `pairs` (in their order) carrying the fakes'
+    embeddings as the finished photo shows them (the verified ones where no other patch touches the face).
+    `pairs` may cover only some faces of `faces` (each report's `index` says which: the others stay real).
+    `avoid(i, others)`: what face i's fake must avoid given the other fakes' reports
+    (`FakeGenerator.photo_avoid`). `faces` must carry the verifiers' embeddings."""
+    reports = {r.index: r for _, r in pairs}
+    if len(reports) != len(pairs):
+        raise ValueError("two patches of the photo are for the same face")
+    done = [k for k, r in reports.items() if swapped(r) and r.fake_embeddings]
+    again = touched(faces.boxes, [p for p, _ in pairs], done, owners=list(reports))
+    final = dict(reports)
     if again:
         out = image
         for patch, _ in pairs:
@@ -91,7 +98,7 @@ def audit(
             n = breaks(pipeline, verifier, final[k].fake_embeddings, rules)
             if n:
                 bad[k] = f"{n} matches another face of the finished photo"
-    return bad, final
+    return bad, list(final.values())
 
 
 def breaks(pipeline: FacePipeline, verifier: Verifier, embeddings: Mapping[str, np.ndarray], rules: Avoid) -> str:

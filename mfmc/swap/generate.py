@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -237,9 +237,12 @@ class FakeGenerator:
 
     def patches(
         self, image: np.ndarray, faces: Faces | None = None, *, seed: int = 0, avoid: Avoid | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[int, int], None] | None = None, only: Sequence[int] | None = None,
+        seeds: Mapping[int, int] | None = None,
     ) -> list[tuple[FacePatch, FaceReport]]:
-        """A verified patch and its report for every face, unique across the photo.
+        """A verified patch and its report for every face (or only the faces `only` names, in its order: the
+        others stay real, are avoided like any real face and never patched), unique across the photo; face i's
+        fakes are made with `seeds[i]` when given, else `seed`.
 
         Each fake must not match (on any verifying recognizer, with the margin) any other face of the photo,
         real or already faked, nor anything in `avoid` (e.g. people the uploader's client knows), and no two
@@ -262,17 +265,26 @@ class FakeGenerator:
                                           attributes=faces.gender is None, min_size=self.min_face,
                                           recognizers=missing)
         base = Avoid() if avoid is None else avoid  # not `or`: an Avoid of identities only has no rows
-        out: list[tuple[FacePatch, FaceReport]] = []
+        todo = list(range(len(faces))) if only is None else [int(i) for i in only]
+        if len(set(todo)) != len(todo) or not all(0 <= i < len(faces) for i in todo):
+            raise GenerationError(f"faces to fake {todo} must be distinct indices of the photo's {len(faces)} faces")
+        given = {} if seeds is None else dict(seeds)
+
+        def seed_of(i: int) -> int:
+            return given.get(i, seed)
+
+        out: dict[int, tuple[FacePatch, FaceReport]] = {}  # by face index, in the order made (and applied)
         made: list[FaceReport] = []
-        for i in range(len(faces)):
-            patch, report = self.fake_face(image, faces, i, seed=seed, avoid=self.photo_avoid(faces, i, made, base))
+        for k, i in enumerate(todo):
+            patch, report = self.fake_face(image, faces, i, seed=seed_of(i),
+                                           avoid=self.photo_avoid(faces, i, made, base))
             if report.identity and all(n in report.fake_embeddings for n in self.verifier.names):
                 made.append(report)
-            out.append((patch, report))
+            out[i] = (patch, report)
             if progress is not None:
-                progress(i + 1, len(faces))
+                progress(k + 1, len(todo))
         # a fake that the floor alone let near another real face yields where the photo can do without it
-        strict = self._unfloored(image, faces, out, seed, base)
+        strict = self._unfloored(image, faces, out, seed_of, base)
 
         def rules(k: int, others: list[FaceReport]) -> Avoid:
             return self.photo_avoid(faces, k, others, base, strict=k in strict)
@@ -280,39 +292,41 @@ class FakeGenerator:
         # the finished photo: a fake whose surroundings another patch touches is re-checked on it, and one that
         # breaks a rule there is made again against what the finished photo shows (mfmc.swap.assign)
         refused: dict[int, list[str]] = {}  # per face, every identity whose fake broke a rule in the finished photo
-        for _ in range(len(faces)):
-            bad, seen = assign.audit(self.pipeline, self.verifier, image, faces, out, rules)
+        for _ in range(len(todo)):
+            bad, seen = assign.audit(self.pipeline, self.verifier, image, faces, list(out.values()), rules)
             if not bad:
                 break
-            i = max(bad)  # the last made of them
-            others = [r for j, r in enumerate(seen) if j != i and assign.swapped(r) and r.fake_embeddings]
+            i = max(bad, key=todo.index)  # the last made of them
+            others = [r for r in seen if r.index != i and assign.swapped(r) and r.fake_embeddings]
             prev = out[i][1]
             if prev.identity:
                 refused.setdefault(i, []).append(prev.identity)
-            patch, report = self.fake_face(image, faces, i, seed=seed, avoid=rules(i, others).plus(
+            patch, report = self.fake_face(image, faces, i, seed=seed_of(i), avoid=rules(i, others).plus(
                 None, refused.get(i, [])))
             report.notes.append(f"made again: its previous fake (`{prev.target}`) {bad[i]}")
             out[i] = (patch, report)
         else:
-            for i, why in assign.audit(self.pipeline, self.verifier, image, faces, out, rules)[0].items():
+            for i, why in assign.audit(self.pipeline, self.verifier, image, faces, list(out.values()),
+                                       rules)[0].items():
                 out[i] = assign.filled(image, faces, i, f"every fake of this face {why}")
-        return out
+        return list(out.values())
 
-    def _unfloored(self, image: np.ndarray, faces: Faces, out: list[tuple[FacePatch, FaceReport]], seed: int,
-                   base: Avoid) -> set[int]:
+    def _unfloored(self, image: np.ndarray, faces: Faces, out: dict[int, tuple[FacePatch, FaceReport]],
+                   seed_of: Callable[[int], int], base: Avoid) -> set[int]:
         """Fakes within a recognizer's bar of another real face (let through by that pair's floor,
         `photo_avoid`) made again where the photo can do without them (docs/swap.md, *Photo-level assignment*):
         first the face itself under the bar without floors (another identity); else, for a face left without a
         fake because its candidates matched another face of the photo, that face is made with this fake gone,
         under the bar: when it swaps, this face yields (as many swaps, one match fewer; its making under the
-        bar failed with fewer fakes to avoid). `out` is updated in place; the faces now held to the bar
-        without floors."""
+        bar failed with fewer fakes to avoid). `out` (the fakes by face index; faces not in it stay real) is
+        updated in place; face i is made with `seed_of(i)`. Returns the faces now held to the bar without
+        floors."""
         strict: set[int] = set()
 
         def full(r: FaceReport) -> bool:
             return bool(r.identity) and all(n in r.fake_embeddings for n in self.verifier.names)
 
-        for f in range(len(out)):
+        for f in list(out):
             prev = out[f][1]
             if not (assign.swapped(prev) and full(prev)):
                 continue
@@ -321,8 +335,8 @@ class FakeGenerator:
             if not n:
                 continue
             near = f"{n} matches another real face of the photo (let through by the floor)"
-            others = [r for j, (_, r) in enumerate(out) if j != f and full(r)]
-            again = self.fake_face(image, faces, f, seed=seed, avoid=self.photo_avoid(
+            others = [r for j, (_, r) in out.items() if j != f and full(r)]
+            again = self.fake_face(image, faces, f, seed=seed_of(f), avoid=self.photo_avoid(
                 faces, f, others, base, strict=True).plus(None, [prev.identity or ""]))
             if assign.swapped(again[1]):
                 again[1].notes.append(f"made again: its first fake (`{prev.target}`) {near}")
@@ -330,12 +344,12 @@ class FakeGenerator:
                 out[f], strict = again, strict | {f}
                 continue
             spent = [prev, again[1]]
-            for g in range(len(out)):
+            for g in out:
                 if g == f or assign.swapped(out[g][1]) or not assign.collided(out[g][1]):
                     continue
-                rest = [r for j, (_, r) in enumerate(out) if j not in (f, g) and full(r)]
-                made = self.fake_face(image, faces, g, seed=seed, avoid=self.photo_avoid(faces, g, rest, base,
-                                                                                          strict=True))
+                rest = [r for j, (_, r) in out.items() if j not in (f, g) and full(r)]
+                made = self.fake_face(image, faces, g, seed=seed_of(g), avoid=self.photo_avoid(faces, g, rest, base,
+                                                                                                strict=True))
                 if not assign.swapped(made[1]):
                     spent.append(made[1])
                     continue

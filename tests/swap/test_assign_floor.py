@@ -79,15 +79,15 @@ def test_a_fake_the_floor_let_near_a_real_face_is_made_again_under_the_bar(
     claimed.attempts.append(Attempt("swap", "claimed-target", 0.5, {}, True, ""))
     patch0, _ = gen.fake_face(image, faces, 0, seed=7, avoid=gen.photo_avoid(faces, 0))
     other = gen.fake_face(image, faces, 1, seed=7, avoid=gen.photo_avoid(faces, 1))
-    out = [(patch0, claimed), other]
-    strict = gen._unfloored(image, faces, out, 7, Avoid())
+    out = {0: (patch0, claimed), 1: other}
+    strict = gen._unfloored(image, faces, out, lambda _: 7, Avoid())
     assert strict == {0}
     report = out[0][1]
     assert assign.swapped(report), report.reason
     assert report.identity not in ("claimed", None)
     assert any(note.startswith("made again") for note in report.notes), report.notes
     assert report.attempts[0].target == "claimed-target" and not report.attempts[0].passed
-    others = [r for _, r in out[1:] if assign.swapped(r)]
+    others = [r for _, r in [out[1]] if assign.swapped(r)]
     rules = gen.photo_avoid(faces, 0, others, strict=True)
     assert assign.breaks(pipeline, gen.verifier, report.fake_embeddings, rules) == ""
     assert out[1] is other  # the face that kept its fake is left as it was
@@ -120,8 +120,8 @@ def test_a_face_its_fake_blocked_takes_its_place_when_it_cannot_be_made_at_the_b
         return real_fake_face(image, faces, index, seed=seed, avoid=avoid)
 
     monkeypatch.setattr(gen, "fake_face", face0_never_at_the_bar)
-    out = [(patch0, claimed), (patch1, lost)]
-    strict = gen._unfloored(image, faces, out, 7, Avoid())
+    out = {0: (patch0, claimed), 1: (patch1, lost)}
+    strict = gen._unfloored(image, faces, out, lambda _: 7, Avoid())
     assert calls == [0, 1]
     assert strict == {0, 1}
     assert out[0][1].fallback in ("obfuscate", "fill") and "face 1 takes its place" in " ".join(out[0][1].notes)

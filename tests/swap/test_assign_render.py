@@ -1,0 +1,198 @@
+"""`mfmc render` (`mfmc.filemode.render_view`) fakes through `FakeGenerator.patches` with `only` and `seeds`: the
+photo-level rules of `mfmc anonymize` (the floor step, the audit of the finished photo) hold in every view, the
+revealed faces stay real (avoided, never patched), and a `fakes per_viewer` owner's viewers get different fakes.
+
+Real faces only: four openpeople people (the swap tests' source people, not in the test pool) packed side by side
+so that each face's surroundings reach its neighbours; each is identified from a reference photo of the same
+asset (a wider crop). Nothing is committed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mfmc.errors import GenerationError
+from mfmc.filemode import People, View, _seed, render_view
+from mfmc.policy import Engine, Graph, compile_sources, load_policy
+from mfmc.pool import TargetPool
+from mfmc.swap import FakeGenerator, assign
+from mfmc.swap.report import FaceReport
+from mfmc.vision import FacePipeline
+from tests.swap.conftest import SOURCE_PEOPLE, VERIFIERS, Group, _head, head_crop
+from tests.vision.helpers import photo
+
+# left to right in the packed photo: the two faked faces side by side, then the two revealed ones
+USERS = ["ann", "cat", "ben", "dov"]
+ASSETS = ["studio_portrait", "amateur_selfie", "amateur_selfie", "studio_portrait"]
+RULES = {"ann": "face ann\ndefault nobody\nfakes per_viewer\n", "cat": "face cat\ndefault nobody\n",
+         "ben": "face ben\ndefault public\n", "dov": "face dov\ndefault public\n"}
+FAKED, REVEALED = [0, 1], [2, 3]
+
+
+@pytest.fixture(scope="module")
+def scene(pipeline: FacePipeline, tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, People, Engine]:
+    tiles, refs = [], {}
+    for user, person, asset in zip(USERS, SOURCE_PEOPLE, ASSETS, strict=True):
+        image = photo(person, asset, 1024)
+        faces = pipeline.detect(image)
+        box = faces.boxes[int(np.argmax(faces.areas))]
+        tiles.append(head_crop(image, box, (120, 150), up=0.9, down=1.0, side=0.75))
+        ref = np.ascontiguousarray(_head(pipeline, image))
+        emb = pipeline.analyze(ref, landmarks=False, attributes=False, recognizers=["dlib", "facenet"]).embeddings
+        refs[user] = {n: np.asarray(emb[n][:1], np.float32) for n in ("dlib", "facenet")}
+    packed = np.ascontiguousarray(np.hstack(tiles))
+    folder = tmp_path_factory.mktemp("render-rules")
+    (folder / "graph.toml").write_text(f"users = {[*USERS, 'vic', 'val']!r}\nfriends = []\n".replace("'", '"'))
+    for user, text in RULES.items():
+        (folder / f"{user}.mfmc").write_text(text)
+    graph = Graph.load(folder / "graph.toml")
+    return packed, People(refs, pipeline), Engine(load_policy([folder], graph=graph), graph)
+
+
+def _render(gen: FakeGenerator, scene: tuple[np.ndarray, People, Engine], viewer: str,
+            monkeypatch: pytest.MonkeyPatch) -> tuple[View, list[FaceReport], list[list[int]]]:
+    """`viewer`'s view, the reports `patches` returned and the faces each audit was given."""
+    image, people, engine = scene
+    reports: list[FaceReport] = []
+    audited: list[list[int]] = []
+    real_patches, real_audit = gen.patches, assign.audit
+
+    def recording_patches(*args, **kwargs):  # type: ignore[no-untyped-def]
+        pairs = real_patches(*args, **kwargs)
+        reports.extend(r for _, r in pairs)
+        return pairs
+
+    def recording_audit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        audited.append([r.index for _, r in args[4]])
+        return real_audit(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(gen, "patches", recording_patches)
+        m.setattr(assign, "audit", recording_audit)
+        view = render_view(image, viewer, engine, people, generator=gen, seed=3)
+    return view, reports, audited
+
+
+@pytest.mark.slow
+def test_a_rendered_view_obeys_the_rules_of_anonymize(pipeline: FacePipeline, pool: TargetPool,
+                                                      scene: tuple[np.ndarray, People, Engine],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    image = scene[0]
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=12)
+    view, reports, audited = _render(gen, scene, "vic", monkeypatch)
+    assert [f.owner for f in view.faces] == USERS, [f.identity.reason for f in view.faces]
+    assert view.revealed == REVEALED
+    # only the faked faces are patched, and the finished view was audited with exactly those
+    assert [r.index for r in reports] == FAKED and all(r.verified for r in reports)
+    assert audited and all(sorted(a) == FAKED for a in audited)
+    swapped = [r.index for r in reports if assign.swapped(r)]
+    assert swapped, [r.reason for r in reports]
+    faces = pipeline.analyze(image, pipeline.detect(image), attributes=False, recognizers=VERIFIERS)
+    faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]
+    # the faces are packed: each swapped face's surroundings meet the other fake's patch, so the audit re-checked it
+    boxes = [tuple(int(v) for v in r.box) for r in reports]
+    assert all(f.box == r.box for f, r in zip([view.faces[i] for i in FAKED], reports, strict=True))
+    for i in REVEALED:  # revealed faces: their pixels untouched outside the fakes' patch boxes
+        x1, y1, x2, y2 = (int(v) for v in faces.boxes[i])
+        keep = np.ones((y2 - y1, x2 - x1), bool)
+        for bx1, by1, bx2, by2 in boxes:
+            keep[max(0, by1 - y1) : max(0, by2 - y1), max(0, bx1 - x1) : max(0, bx2 - x1)] = False
+        assert keep.mean() > 0.5
+        assert np.array_equal(view.image[y1:y2, x1:x2][keep], image[y1:y2, x1:x2][keep]), i
+    # the finished view, as anyone would read it: no fake matches its source, another fake or a revealed face
+    probe = faces.replace(embeddings={}, landmarks68=None, age=None, gender=None)
+    after = pipeline.analyze(view.image, probe, attributes=False, recognizers=VERIFIERS)
+    for n in VERIFIERS:
+        rec = pipeline.recognizers[n]
+        for i in swapped:
+            for j in range(len(faces)):
+                real = float(rec.distance(after.embeddings[n][i], faces.embeddings[n][j]))
+                assert real > rec.threshold, (n, i, j, real)
+                if j != i and j in swapped:
+                    d = float(rec.distance(after.embeddings[n][i], after.embeddings[n][j]))
+                    assert d > rec.threshold, (n, i, j, d)
+
+
+class SameIdentity(AssertionError):
+    """Every viewer of a `fakes per_viewer` face got a fake of the same identity."""
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(raises=SameIdentity, strict=True, reason=(
+    "file mode has no memory of other viewers' fakes: the viewer's seed only draws the pool query, the ranking "
+    "(predicted reach) and the recombined catalogue (per pool, not per seed) pick the same identity for every "
+    "viewer on most faces (the platform avoids the identities of the stored fakes instead); on the issue-11 photos "
+    "15 of 16 faces swapped for three viewers got one identity; strict: passes once fixed"))
+def test_a_per_viewer_owner_gets_a_different_fake_for_each_viewer(
+    pipeline: FacePipeline, pool: TargetPool, group: Group, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the swap tests' group photo (four people not in the pool), every owner `fakes per_viewer` and hidden from
+    # everyone: two viewers' views of each face swapped in both should show two identities
+    users = ["ann", "ben", "cat", "dov"]
+    order = np.argsort(group.faces.boxes[:, 0], kind="stable")
+    faces = group.faces[order]
+    refs = {u: {n: np.asarray(faces.embeddings[n][k : k + 1], np.float32) for n in ("dlib", "facenet")}
+            for k, u in enumerate(users)}
+    graph = Graph.from_dict({"users": [*users, "vic", "val"]})
+    policy = compile_sources([(f"face {u}\ndefault nobody\nfakes per_viewer\n", f"{u}.mfmc") for u in users],
+                             graph=graph)
+    engine, people = Engine(policy, graph), People(refs, pipeline)
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
+    ids: dict[str, dict[int, str | None]] = {}
+    for viewer in ("vic", "val"):
+        view, reports, _ = _render(gen, (group.image, people, engine), viewer, monkeypatch)
+        assert [f.owner for f in view.faces] == users and not view.revealed
+        ids[viewer] = {r.index: r.identity if assign.swapped(r) else None for r in reports}
+    both = [i for i in ids["vic"] if ids["vic"][i] and ids["val"].get(i)]
+    # the viewers' seeds reach the generator: some face shows each viewer another identity (face 1 on this photo)
+    assert any(ids["vic"][i] != ids["val"][i] for i in both), ids
+    # the gap (xfail): not every face does
+    same = [i for i in both if ids["vic"][i] == ids["val"][i]]
+    if same:
+        raise SameIdentity(f"faces {same}: {ids}")
+
+
+def test_a_face_remade_in_a_view_keeps_its_per_viewer_seed(
+    pipeline: FacePipeline, pool: TargetPool, scene: tuple[np.ndarray, People, Engine],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the audit (stubbed) refuses ann's first fake: her remake is made with her seed for this viewer, the other
+    # faked face's with the photo's seed, and the revealed faces are never made
+    image, people, engine = scene
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=2, alpha_retries=0,
+                        expression_retries=0, measure=False)
+    audits = {"n": 0}
+
+    def refusing_audit(*args: object, **kwargs: object) -> tuple[dict[int, str], list[FaceReport]]:
+        audits["n"] += 1
+        pairs = args[4]
+        assert isinstance(pairs, list)
+        bad = {0: "dlib matches another face of the finished photo"} if audits["n"] == 1 else {}
+        return bad, [r for _, r in pairs]
+
+    seeds: list[tuple[int, int]] = []
+    real_fake_face = gen.fake_face
+
+    def recording_fake_face(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seeds.append((args[2], kwargs["seed"]))
+        return real_fake_face(*args, **kwargs)
+
+    monkeypatch.setattr(assign, "audit", refusing_audit)
+    monkeypatch.setattr(gen, "fake_face", recording_fake_face)
+    render_view(image, "vic", engine, people, generator=gen, seed=3)
+    mine, photo_seed = _seed(3, 0, "vic"), _seed(3, 1, "")
+    assert mine != _seed(3, 0, "val")
+    assert seeds[:2] == [(0, mine), (1, photo_seed)] and seeds[-1] == (0, mine), seeds
+    assert all(s == {0: mine, 1: photo_seed}[i] for i, s in seeds), seeds
+
+
+def test_patches_refuses_faces_it_cannot_name(pipeline: FacePipeline, pool: TargetPool,
+                                              scene: tuple[np.ndarray, People, Engine]) -> None:
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
+    image = scene[0]
+    faces = pipeline.analyze(image, recognizers=VERIFIERS)
+    for only in ([0, 0], [len(faces)], [-1]):
+        with pytest.raises(GenerationError):
+            gen.patches(image, faces, only=only)
+    assert gen.patches(image, faces, only=[]) == []
