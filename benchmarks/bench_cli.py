@@ -21,7 +21,9 @@ Targets: rules check <= 0.3 s, faces <= 1.0 s, anonymize <= 1.5 s.
 `--against OLD_TREE` compares two source trees of mfmc on the same machine at the same time (a before/after of a
 change on a shared, busy machine): each command runs alternately from `--tree` (default: this checkout) and from
 OLD_TREE (both as `python -m mfmc.cli.main` with the tree first on PYTHONPATH), and the ratio new/old of the wall
-and CPU medians is printed. Make OLD_TREE e.g. with `git archive <commit> | tar -x -C /tmp/old`.
+and CPU medians is printed, and of the main thread's CPU (one more run each: the critical path, which work moved
+to a background thread leaves; on a busy machine the figure wall time cannot show). Make OLD_TREE e.g. with
+`git archive <commit> | tar -x -C /tmp/old`.
 """
 
 from __future__ import annotations
@@ -89,6 +91,23 @@ def _once(cmd: list[str], env: dict[str, str] | None, cwd: Path = ROOT) -> tuple
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
+# `python -c MAIN_CPU ARGS...` runs `mfmc ARGS...` (as `python -m mfmc.cli.main`) and at exit writes the CPU time
+# of its main thread to the file named by MFMC_BENCH_MAIN_CPU: the work on the critical path, which background
+# threads (model loads, OpenCV's Lab tables) do not add to. On a busy machine wall time mostly waits for a core;
+# the main thread's CPU still says what a change moved off the critical path.
+MAIN_CPU = ("import atexit, os, runpy, sys, time; "
+            "atexit.register(lambda: open(os.environ['MFMC_BENCH_MAIN_CPU'], 'w').write(repr(time.thread_time()))); "
+            "sys.argv = ['mfmc', *sys.argv[1:]]; runpy.run_module('mfmc.cli.main', run_name='__main__')")
+
+
+def _main_cpu(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    """The main thread's CPU time of one run of `cmd` (`python -m mfmc.cli.main ...`), in seconds."""
+    with tempfile.NamedTemporaryFile(prefix="mfmc-main-cpu-") as out:
+        subprocess.run([sys.executable, "-c", MAIN_CPU, *cmd[3:]], cwd=cwd, capture_output=True, check=True,
+                       env={**env, "MFMC_BENCH_MAIN_CPU": out.name})
+        return float(Path(out.name).read_text())
+
+
 def tree_env(tree: Path) -> dict[str, str]:
     """The environment that runs `python -m mfmc.cli.main` from the source tree `tree`."""
     paths = [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -101,14 +120,16 @@ def compare(cases: dict[str, list[str]], new: Path, old: Path, runs: int, pycach
     # `python -m` puts the working directory first on sys.path: run from a neutral folder, or both sides import
     # the tree the benchmark runs in (every --against comparison before this fix measured that tree twice)
     neutral = Path(tempfile.mkdtemp(prefix="mfmc-bench-cwd-"))
-    print(f"{'command':<22} {'new wall':>9} {'old wall':>9} {'ratio':>6}   {'new cpu':>8} {'old cpu':>8} {'ratio':>6}")
+    print(f"{'command':<22} {'new wall':>9} {'old wall':>9} {'ratio':>6}   {'new cpu':>8} {'old cpu':>8} {'ratio':>6}"
+          f"   {'new main':>8} {'old main':>8} {'ratio':>6}")
     for name, cmd in cases.items():
         if cmd[0] != sys.executable:
             cmd = [sys.executable, "-m", "mfmc.cli.main", *cmd[1:]]
         # relative paths (e.g. `rules/`, `examples/group.jpg`) from the checkout; words (`rules`, `check`) stay
         cmd = [str(ROOT / a) if ("/" in a or "." in a) and not Path(a).is_absolute() and (ROOT / a).exists()
                else a for a in cmd]
-        times: dict[str, tuple[list[float], list[float]]] = {"new": ([], []), "old": ([], [])}
+        times: dict[str, tuple[list[float], list[float], list[float]]] = {"new": ([], [], []), "old": ([], [], [])}
+        mfmc_command = cmd[:3] == [sys.executable, "-m", "mfmc.cli.main"]
         failed = False
         for which, env in envs.items():
             first = subprocess.run(cmd, cwd=neutral, capture_output=True, text=True, env=env)
@@ -122,9 +143,15 @@ def compare(cases: dict[str, list[str]], new: Path, old: Path, runs: int, pycach
                 wall, cpu = _once(cmd, env, neutral)
                 times[which][0].append(wall)
                 times[which][1].append(cpu)
-        nw, nc = (statistics.median(v) for v in times["new"])
-        ow, oc = (statistics.median(v) for v in times["old"])
-        print(f"{name:<22} {nw:>8.3f}s {ow:>8.3f}s {nw / ow:>6.2f}   {nc:>7.3f}s {oc:>7.3f}s {nc / oc:>6.2f}")
+                if mfmc_command:  # one more run, for its main thread's CPU
+                    times[which][2].append(_main_cpu(cmd, env, neutral))
+        nw, nc = (statistics.median(v) for v in times["new"][:2])
+        ow, oc = (statistics.median(v) for v in times["old"][:2])
+        main = ""
+        if mfmc_command:
+            nm, om = statistics.median(times["new"][2]), statistics.median(times["old"][2])
+            main = f"   {nm:>7.3f}s {om:>7.3f}s {nm / om:>6.2f}"
+        print(f"{name:<22} {nw:>8.3f}s {ow:>8.3f}s {nw / ow:>6.2f}   {nc:>7.3f}s {oc:>7.3f}s {nc / oc:>6.2f}{main}")
 
 
 def main() -> None:
