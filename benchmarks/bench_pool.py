@@ -18,7 +18,9 @@ With `--identities N --fakes PHOTO...` (and `--recognizers dlib,facenet,openface
 generator's four verifiers): the distinct *fakes* of each photo's largest face instead
 (`mfmc.swap.recombine.fake_supply`): the pool's people of its gender plus N recombinations swapped onto it, how
 many leave the source and how many of those the recognizers tell apart (`--full`: as the generator's escalation
-swaps, full geometry).
+swaps, full geometry). With `--identities N --collisions PHOTO...`: how often two faces' fakes match, by how
+their targets relate (same target, same base person, other bases, base and eye people all different;
+`fake_collisions`).
 """
 
 from __future__ import annotations
@@ -113,6 +115,67 @@ def bench_ann(n: int, dim: int, queries: int) -> dict:
     return row
 
 
+def fake_collisions(photo: np.ndarray, n: int, recognizers: list[str]) -> dict[str, tuple[int, int]]:
+    """How often two faces' fakes of a photo match (some recognizer within its threshold), by how their targets
+    relate: every face swapped (first pass) with one face of each of the pool's own people of its gender (no
+    morphs) and `n` recombinations of the catalogue's draw; pairs of fakes of two faces counted as matching / all,
+    for the same target, two recombinations on the same base person, other bases, base and eye people all
+    different, and the real faces' pairs."""
+    import itertools
+
+    from mfmc.pool import TargetPool
+    from mfmc.swap.generate import FakeGenerator
+    from mfmc.swap.ranking import MixCatalogue
+    from mfmc.swap.recombine import Recombiner, Target
+    from mfmc.vision import FacePipeline
+
+    pipeline, pool = FacePipeline.default(), TargetPool.default()
+    gen = FakeGenerator(pipeline, pool, recognizers=recognizers)
+    rs = pipeline.recognizers
+    faces = pipeline.analyze(photo, recognizers=recognizers)
+    rec = Recombiner(pool, cache=64)
+    fakes: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+    for k in range(len(faces)):
+        face = faces[k]
+        gender = str(face.gender[0])
+        people: dict[str, str] = {}
+        for i in pool.ids:
+            if pool.entry(i).gender == gender and "derived" not in pool.entry(i).source:
+                people.setdefault(pool.identity(i), i)
+        targets = [Target.plain(i, who) for who, i in people.items()]
+        targets += MixCatalogue(pipeline, rec, recognizers, size=n).recipes(gender)
+        lm = np.asarray(face.landmarks68[0], np.float64)
+        for t in targets:
+            t_img, t_lm = rec.image(t)
+            out = gen.swapper.swap(photo, lm, t_img, t_lm, alpha=gen.alpha).patch.apply(photo)
+            got = pipeline.analyze(out, face, attributes=False, recognizers=recognizers)
+            fakes[(k, t.identity)] = {m: got.embeddings[m][0] for m in recognizers}
+
+    def match(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+        return any(float(rs[m].distance(a[m], b[m])) <= float(rs[m].threshold) for m in recognizers)
+
+    def main(identity: str) -> list[str]:  # base and eye people
+        return identity.split(":")[1].split("|")[:2] if identity.startswith("mix:") else [identity]
+
+    out: dict[str, list[int]] = {k: [0, 0] for k in ("same target", "same base", "other base",
+                                                     "other base and eyes", "real faces")}
+    for (a, ta), (b, tb) in itertools.combinations(fakes, 2):
+        if a == b:
+            continue
+        kinds = ["same target"] if ta == tb else ["same base" if main(ta)[0] == main(tb)[0] else "other base"]
+        if ta != tb and not set(main(ta)) & set(main(tb)):
+            kinds.append("other base and eyes")
+        hit = match(fakes[(a, ta)], fakes[(b, tb)])
+        for kind in kinds:
+            out[kind][0] += hit
+            out[kind][1] += 1
+    for a, b in itertools.combinations(range(len(faces)), 2):
+        out["real faces"][0] += match({m: faces.embeddings[m][a] for m in recognizers},
+                                      {m: faces.embeddings[m][b] for m in recognizers})
+        out["real faces"][1] += 1
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
@@ -135,7 +198,21 @@ def main() -> None:
     ap.add_argument("--fakes", nargs="+", default=None, metavar="PHOTO",
                     help="with --identities N: count distinct fakes of each photo's largest face instead "
                          "(`fake_supply`): the pool's people plus N recombinations swapped onto it")
+    ap.add_argument("--collisions", nargs="+", default=None, metavar="PHOTO",
+                    help="with --identities N: how often two faces' fakes match, by how their targets relate "
+                         "(`fake_collisions`; the pool's people plus N recombinations per face)")
     args = ap.parse_args()
+    if args.identities and args.collisions:
+        from pathlib import Path
+
+        from mfmc.vision import load_image
+
+        for path in args.collisions:
+            for kind, (hit, total) in fake_collisions(load_image(Path(path)), args.identities,
+                                                      args.recognizers.split(",")).items():
+                print(f"{Path(path).name}: {kind}: {hit} of {total} pairs match"
+                      f"{f' ({hit / total:.0%})' if total else ''}", flush=True)
+        return
     if args.identities and args.fakes:
         from pathlib import Path
 
