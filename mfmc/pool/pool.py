@@ -248,12 +248,13 @@ class TargetPool:
         rng = q.derive_rng(seed, rng_key)
         if metric in q.EMBEDDING_METRICS and self._use_ann():
             assert rec is not None
-            return self._query_ann(probe, strategy, rec, metric, allowed, k, rng)
+            return self._query_ann(probe, strategy, rec, metric, allowed, k, rng, compatible, compatibility)
         positions = np.flatnonzero(allowed)
         if positions.size == 0:
             return []
         dist, value = self._dissimilarity(probe, rec, metric, positions)
-        order = q.rank(dist, strategy, rng, k)
+        bands = self._bands(probe, compatible, compatibility, positions)
+        order = q.banded(q.rank(dist, strategy, rng, k if bands is None else None), bands, k)
         in_t = q.target_set(dist)
         return [
             Candidate(self.index.records[positions[j]]["id"], r, float(dist[j]), float(value[j]), bool(in_t[j]),
@@ -375,8 +376,17 @@ class TargetPool:
             idx = self._ann[(rec, metric)] = AnnIndex(self.index.embeddings[rec], metric)
         return idx
 
+    def _bands(self, probe: Probe, compatible: bool, compatibility: q.Compatibility | None,
+               positions: np.ndarray) -> np.ndarray | None:
+        """The yaw bands of the candidates at `positions` (`Compatibility.yaw_bands`), or None."""
+        if not compatible or probe.pose is None:
+            return None
+        rule = compatibility or q.Compatibility()
+        return rule.yaw_bands(np.asarray(probe.pose), np.asarray(self.index.attributes["pose"])[positions])
+
     def _query_ann(self, probe: Probe, strategy: str, rec: str, metric: str, allowed: np.ndarray,
-                   k: int | None, rng: np.random.Generator) -> list[Candidate]:
+                   k: int | None, rng: np.random.Generator, compatible: bool = True,
+                   compatibility: q.Compatibility | None = None) -> list[Candidate]:
         n_allowed = int(allowed.sum())
         if n_allowed == 0:
             return []
@@ -410,7 +420,8 @@ class TargetPool:
         if pos.size == 0:
             return []
         cut = d.max() - sigma
-        order = q.rank(d, strategy, rng, want)
+        bands = self._bands(probe, compatible, compatibility, pos)
+        order = q.banded(q.rank(d, strategy, rng, want if bands is None else None), bands, want)
         return [
             Candidate(self.index.records[pos[j]]["id"], r, float(d[j]), float(d[j]),
                       bool(d[j] > cut or d[j] == d.max()), strategy, metric, rec)

@@ -72,6 +72,13 @@ def rank(d: np.ndarray, strategy: str, rng: np.random.Generator, k: int | None =
     return np.concatenate([shuffled, rest])
 
 
+def banded(order: np.ndarray, bands: np.ndarray | None, k: int | None) -> np.ndarray:
+    """`order` (positions) regrouped by `bands` (per position, lowest first; stable within a band), at most `k`."""
+    if bands is not None:
+        order = order[np.argsort(bands[order], kind="stable")]
+    return order if k is None else order[: max(0, int(k))]
+
+
 def _top(key: np.ndarray, limit: int) -> np.ndarray:
     """Positions of the `limit` smallest keys in ascending order, ties broken by position (stable)."""
     if limit < key.size // 4:
@@ -108,6 +115,13 @@ class Compatibility:
     blurry targets made soft smudges): its quality score is at least `min_quality`, and its face is at least
     `min_resolution` × the source face's size, the source's size capped at `resolution_cap` px (a stored
     crop keeps about 140 px of face, so larger sources cannot ask for more). Unknown values never exclude.
+
+    Order (off by default): for a source turned at least `turned_yaw` degrees (None: never), the candidates come
+    in bands of `yaw_band` degrees of yaw difference, the closest band first, each band in the strategy's order
+    (a turned target needs less turning to the source's pose; unknown yaws come last): `yaw_bands`. Not the
+    default: on the issue-11 photos (seed 7) it changed no outcome (swapped 14/33 with and without, built-in
+    pool), the generator's ranking reorders the candidates anyway, and a band of one face makes the pick of a
+    turned source the same in every photo (Eq. 1's random pick is what varies it; docs/pool.md, "Turned targets").
     """
 
     max_yaw: float | None = 25.0
@@ -119,6 +133,20 @@ class Compatibility:
     min_quality: float | None = 0.5
     min_resolution: float | None = 0.8
     resolution_cap: float = 128.0
+    turned_yaw: float | None = None
+    yaw_band: float = 10.0
+
+    def yaw_bands(self, source_pose: np.ndarray | None, pose: np.ndarray) -> np.ndarray | None:
+        """Each candidate's band of yaw difference from a turned source (0: closest), or None when the order is
+        the strategy's alone (a source turned less than `turned_yaw`, or of unknown yaw)."""
+        if self.turned_yaw is None or source_pose is None:
+            return None
+        yaw = float(np.asarray(source_pose, dtype=np.float64)[0])
+        if not np.isfinite(yaw) or abs(yaw) < self.turned_yaw:
+            return None
+        diff = np.abs(np.asarray(pose, dtype=np.float64)[:, 0] - yaw)
+        bands = np.floor(diff / self.yaw_band)
+        return np.where(np.isfinite(bands), bands, np.inf)
 
     def mask(
         self,
