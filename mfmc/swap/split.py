@@ -6,6 +6,10 @@ in LAB and inside the inner-face mask, the result is split by frequency: the *so
 Gaussian, σ = `sigma` × √mask area — skin tone, lighting and expression shading) plus the *target's* fine detail
 (lightness at full weight, colour at `colour_detail`). Escalation (alpha > 0.5) moves more of the target in: more
 geometry and a coarser split (σ grows to `sigma_max` at alpha 1), so the closest misses get more target first.
+With `keep_look` (the default) the coarser split adds only the target's *lightness* between the base and the
+coarse scale (its mid-scale shading), less its lighting (a plane fitted over the face) and faded to nothing over
+a rim inside the outline: the skin tone, lighting and edge stay the source's (the whole coarse split had made the
+escalation's fakes paler, flat-lit patches with an edge at the outline and a second chin line).
 
 Kept from the source: its open mouth's interior, its eyes when their state (open/closed) differs from the
 target's or when they are narrow (downcast, smiling) and the target's open wider, its lower face when the warped
@@ -44,16 +48,17 @@ def masked_blur(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     back: the result is smooth anyway, and a 400 px kernel at full size cost seconds per face."""
     m = mask.astype(np.float32)
     h, w = m.shape
+    per = (lambda a: a) if lab.ndim == 2 else (lambda a: a[..., None])  # one channel (2-D) or several
     f = min(1.0, 6.0 / max(sigma, 1e-6))
     if f < 1.0:
         size = (max(2, round(w * f)), max(2, round(h * f)))
-        small_lab = cv2.resize(lab * m[..., None], size, interpolation=cv2.INTER_AREA)
+        small_lab = cv2.resize(lab * per(m), size, interpolation=cv2.INTER_AREA)
         small_m = cv2.resize(m, size, interpolation=cv2.INTER_AREA)
         num = cv2.resize(cv2.GaussianBlur(small_lab, (0, 0), sigma * f), (w, h), interpolation=cv2.INTER_LINEAR)
         den = cv2.resize(cv2.GaussianBlur(small_m, (0, 0), sigma * f), (w, h), interpolation=cv2.INTER_LINEAR)
-        return num / np.maximum(den[..., None], 1e-4)
-    num = cv2.GaussianBlur(lab * m[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(m, (0, 0), sigma)[..., None]
+        return num / np.maximum(per(den), 1e-4)
+    num = cv2.GaussianBlur(lab * per(m), (0, 0), sigma)
+    den = per(cv2.GaussianBlur(m, (0, 0), sigma))
     return num / np.maximum(den, 1e-4)
 
 
@@ -124,6 +129,8 @@ class SplitSwapper:
         narrow_eyes: float = 0.25,
         eye_ratio: float = 1.4,
         brow_floor: float = 0.4,
+        keep_look: bool = True,
+        rim: float = 0.15,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
@@ -157,10 +164,26 @@ class SplitSwapper:
         # source's brow darkness (shape kept, at least `brow_floor` of it; 1.0: off). Pool targets' heavy,
         # drawn-on brows had made women's fakes read masculine (t1.jpg #2, 0-f1-su-ph, multi_face)
         self.brow_floor = brow_floor
+        # above the base split (escalation: alpha > base_alpha), the coarse split brings in only the target's
+        # mid-scale lightness (`_mid_band`), not its colour, lighting or jaw rim: with the whole coarse split the
+        # closest misses' fakes were paler, flat-lit face-shaped patches with an edge at the outline and a doubled
+        # chin line (multi_face.jpg #4). `rim`: the band inside the outline (x √area) over which it fades out
+        self.keep_look = keep_look
+        self.rim = rim
 
     def sigma_factor(self, alpha: float) -> float:
         extra = max(0.0, alpha - self.base_alpha) / max(1.0 - self.base_alpha, 1e-6)
         return self.sigma + (self.sigma_max - self.sigma) * min(extra, 1.0)
+
+    def _mid_band(self, s_lab: np.ndarray, t_lab: np.ndarray, s_base: np.ndarray, t_base: np.ndarray,
+                  inner: np.ndarray, sigma: float, mask: np.ndarray, scale: float) -> np.ndarray:
+        """The lightness to add to the base split for a coarser one at `sigma`: the target's band between the two
+        scales in place of the source's, each less its lighting (`lighting`: a plane over the face), faded to 0
+        over `rim` x `scale` inside the outline `mask` (no seam, no second jaw line)."""
+        t_mid = t_base[..., 0] - masked_blur(np.ascontiguousarray(t_lab[..., 0]), inner, sigma)
+        s_mid = s_base[..., 0] - masked_blur(np.ascontiguousarray(s_lab[..., 0]), inner, sigma)
+        mid = (t_mid - lighting(t_mid, inner)) - (s_mid - lighting(s_mid, inner))
+        return mid * feather(mask, self.rim * scale)
 
     def swap(
         self,
@@ -193,11 +216,16 @@ class SplitSwapper:
                                  margin=self.beard_margin)
 
         sigma = max(1.0, self.sigma_factor(alpha) * scale)
-        s_coarse = masked_blur(s_lab, inner, sigma)
-        t_coarse = masked_blur(t_lab, inner, sigma)
+        base = max(1.0, self.sigma * scale) if self.keep_look else sigma
+        s_coarse = masked_blur(s_lab, inner, base)
+        t_coarse = masked_blur(t_lab, inner, base)
         detail = t_lab - t_coarse
         detail *= detail_gain((s_lab - s_coarse)[..., 0][inner], detail[..., 0][inner], self.detail_gain_min)
         detail[..., 1:] *= self.colour_detail
+        # the escalation's coarser split (`keep_look`): only the target's lightness between the base and the coarse
+        # scale comes in (its mid-scale shading: eye sockets, cheekbones), less its lighting (a plane over the
+        # face) and faded out over a rim inside the outline; colour, lighting and the rim stay the source's
+        band = self._mid_band(s_lab, t_lab, s_coarse, t_coarse, inner, sigma, mask, scale) if sigma > base else None
         if self.brow_floor < 1.0:
             t_band = brow_band(dst68, size, (x1, y1)) & inner
             gain = brow_gain(brow_darkness((s_lab - s_coarse)[..., 0], brow_band(src, size, (x1, y1)) & inner),
@@ -217,6 +245,8 @@ class SplitSwapper:
             detail = detail * (1.0 - lower) + (s_lab - s_coarse) * lower
             notes.append("target has facial hair the source lacks: kept the source's lower face")
         out_lab = s_coarse + detail
+        if band is not None:
+            out_lab[..., 0] += band if lower is None else band * (1.0 - lower[..., 0])
         zoom = lmk.interocular(src) / max(lmk.interocular(tgt), 1e-6)
         if self.grain and zoom > self.upscaled:
             grain = _grain(s_lab[..., 0], inner, 0.5 * zoom, box)
@@ -258,6 +288,25 @@ class SplitSwapper:
             notes.append(worn.reason)
         alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)
         return SwapResult(blend_patch(image, result, alpha_map, box), tuple(notes))
+
+
+def lighting(values: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """The plane a + b x + c y that best fits `values` over the pixels under `sel` (least squares), evaluated
+    everywhere: a face's lighting gradient; 0 where fewer than 3 pixels are selected."""
+    h, w = values.shape
+    x = np.arange(w, dtype=np.float64)[None, :]
+    y = np.arange(h, dtype=np.float64)[:, None]
+    m = sel.astype(np.float64)
+    v = np.where(sel, values, 0.0).astype(np.float64)
+    # the normal equations from sums over the selection (no per-pixel design matrix)
+    mx, my = m * x, m * y
+    n, sx, sy = m.sum(), mx.sum(), my.sum()
+    normal = np.array([[n, sx, sy], [sx, (mx * x).sum(), (mx * y).sum()], [sy, (mx * y).sum(), (my * y).sum()]])
+    rhs = np.array([v.sum(), (v * x).sum(), (v * y).sum()])
+    if n < 3 or abs(np.linalg.det(normal)) < 1e-9:
+        return np.zeros_like(values, dtype=np.float32)
+    a, b, c = np.linalg.solve(normal, rhs)
+    return (a + b * x + c * y).astype(np.float32)
 
 
 def _grain(lightness: np.ndarray, inner: np.ndarray, sigma: float, box: tuple[int, int, int, int]) -> np.ndarray:

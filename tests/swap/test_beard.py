@@ -58,7 +58,9 @@ def test_a_clean_shaven_target_darkens_the_chin_at_the_coarse_split_and_the_lift
     pool = TargetPool.default()
     # the swapper as it was before it lifted the chin itself (`shading_lift` switched off where it calls it)
     monkeypatch.setattr("mfmc.swap.split.shading_lift", lambda *args, **kwargs: None, raising=False)
-    escalation = SplitSwapper(sigma_max=2.0)  # the generator's escalation: alpha 1, coarsest split
+    # the generator's escalation as it was: alpha 1, the whole coarsest split (keep_look=False: the target's coarse
+    # shading comes in; with keep_look the chin keeps the source's, test_split.py)
+    escalation = SplitSwapper(sigma_max=2.0, keep_look=False)
     worst: tuple[float, np.ndarray, tuple[int, int, int, int], np.ndarray] | None = None
     for tid in pool.ids[::3]:
         if pool.entry(tid).gender != "female":
