@@ -22,14 +22,6 @@ if TYPE_CHECKING:
 # (`Verifier.result_gender`). A gender-uncertain source (read below it either way) is judged by `UncertainGender`.
 GENDER_CONFIDENCE = 0.8
 
-# A source's expression class is checked on its fakes only when the expression classifier gives it at least this
-# probability. Below it the reading is a coin toss between classes (on the 32 eligible faces of the issue-11 real
-# photos the outside judge agreed with 16 of the 17 readings at >= 0.6 and 6 of the 15 below; small smiling faces
-# of 01.jpg read "sad" at 0.50-0.55), and checking the class then selected for that misreading: an
-# expression-uncertain source keeps its expression by construction instead (`Verifier.expression_uncertain`: the
-# generator swaps it with the source's expression geometry and does not check the class).
-EXPRESSION_CONFIDENCE = 0.6
-
 # The verification cascade's order (issue 17): recognizers run in this order, each embedding only the candidates
 # every earlier one passed (`Verifier(early_exit=True)`); recognizers not named here run after, in the order
 # given. Measured on the generator's own candidates of the issue-11 real photos (`python benchmarks/bench_swap.py
@@ -275,13 +267,6 @@ class Verifier:
         if self.pipeline.expressions is None or face.expression is None:
             return None
         return str(face.expression[0])
-
-    def expression_uncertain(self, image: np.ndarray, face: Faces) -> bool:
-        """Whether the classifier reads the source's expression class below `EXPRESSION_CONFIDENCE` (its fakes
-        then keep the expression by construction, not by a class check); False without a classifier."""
-        keep = self.expression_to_keep(face)
-        probs = self.expression_probabilities(image, face)
-        return keep is not None and probs is not None and probs[keep] < EXPRESSION_CONFIDENCE
 
     def expression_probabilities(self, image: np.ndarray, face: Faces) -> dict[str, float] | None:
         """The source's probability of each expression class (by class name), or None without a classifier."""
