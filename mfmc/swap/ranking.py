@@ -12,6 +12,8 @@ safe to delete). A pool folder may also hold its catalogue (`CATALOGUE_FILE`, wr
 the built-in pool ships one, made by scripts/build_default_pool.py): the recipes, 68 points and embeddings,
 keyed by the sha256 of the pool's index files (`catalogue_key`), read instead of composing anything; a rebuilt
 pool or another recipe supply never uses it, and only a recognizer it lacks is embedded (and cached) at first use.
+Among the targets predicted to clear every bar the seed draws the order (`seeded`: another viewer of a
+`fakes per_viewer` face in file mode tries another person first).
 Only the *order* of candidates comes from these embeddings: every fake is verified on its own
 pixels, so a stale entry could cost attempts, never a leak.
 """
@@ -431,12 +433,15 @@ class Ranker:
                 return 0 if label == wanted else 1 if label is None else 2
 
             plain.sort(key=mismatch)
-        return Ranked([t for t in plain if promise(t.parts[0]) >= 1.0],
+        # those predicted to clear every bar in an order drawn from the seed (`seeded`): file mode is stateless,
+        # and another viewer's seed must be able to pick another person (the expression-first order above then
+        # holds for the others only; measured in docs/swap.md, "Per-viewer fakes in file mode")
+        return Ranked(seeded([t for t in plain if promise(t.parts[0]) >= 1.0], seed, face, b"plain"),
                       [t for t in plain if promise(t.parts[0]) < 1.0], [c.id for c in fitting_all], notes)
 
     def rest(self, face: Faces, seed: int, avoid: Avoid, ranked: Ranked) -> tuple[list[Target], str]:
         """After the promising pool faces: the recombined identities of the source's gender that fit its shape
-        and are not used in the photo — predicted to clear every bar first, best first — then everything else
+        and are not used in the photo — predicted to clear every bar first, in a seeded order — then everything else
         (the other pool faces, the other recombinations) by predicted reach; and a note for the report.
         Without `rank_mixes`: the recombinations in a seeded order, then the other pool faces."""
         if not ranked.donors or not self.catalogue.size:
@@ -456,7 +461,7 @@ class Ranker:
         score = {m.target.id: self.reach(face, m.embeddings) for m in mixes}
         for t in ranked.rest:
             score[t.id] = self.promise(face, t.parts[0])
-        good = sorted((m.target for m in mixes if score[m.target.id] >= 1.0), key=lambda t: -score[t.id])
+        good = seeded([m.target for m in mixes if score[m.target.id] >= 1.0], seed, face, b"mixes")
         other = sorted([*ranked.rest, *(m.target for m in mixes if score[m.target.id] < 1.0)],
                        key=lambda t: -score[t.id])
         note = (f"recombined targets ranked: {len(good)} of {len(mixes)} predicted to clear the bars" if mixes
@@ -496,6 +501,15 @@ class Ranker:
                 d = float(self.pipeline.recognizers[name].distance(target[name], face.embeddings[name][0]))
                 score = min(score, d * REACH.get(name, SWAP_REACH) / self.verifier.bar(name))
         return score
+
+
+def seeded(targets: Sequence[Target], seed: int, face: Faces, tag: bytes) -> list[Target]:
+    """`targets` in an order drawn from (seed, face, tag): another seed (another viewer of a `fakes per_viewer`
+    face in file mode, which keeps no record of the other viewers' fakes) tries another of them first."""
+    digest = hashlib.sha256(b"mfmc-seeded-order-v1\0" + tag + b"\0" + int(seed).to_bytes(16, "little", signed=True)
+                            + face_key(face)).digest()
+    rng = np.random.default_rng(np.frombuffer(digest, dtype=np.uint64))
+    return [targets[k] for k in rng.permutation(len(targets))]
 
 
 def face_key(face: Faces) -> bytes:
