@@ -18,7 +18,7 @@ PAPER = {"source_vs_result": {"furthest": 0.35, "random": 0.39}, "source_vs_targ
                                                                                       "random": 0.02}}
 MODE_TEXT = {
     "single": "one swap of the first fitting target, no verification (the paper's setting)",
-    "verified": "FakeGenerator as shipped: every recognizer verifies, retries, falls back",
+    "verified": "FakeGenerator per face (fake_face): every recognizer verifies, retries, falls back",
     "holdout": "FakeGenerator verifying with {v} only; the other recognizers are held out",
     "given": "results read from --anon DIR",
 }

@@ -3,7 +3,8 @@
 Configurations are `MODE/STRATEGY` with strategy `furthest` or `random` (the pool query, paper Eq. 1) and mode
 - `single`: the first pool target that fits the face, swapped once, with no verification (closest to the
   paper, where one SimSwap result per face is evaluated);
-- `verified`: `FakeGenerator` as shipped: every recognizer verifies, retries, and falls back (so the verifying
+- `verified`: `FakeGenerator`'s per-face path (`fake_face`, each face alone: the photo-level rules of
+  `patches` are the `kept` figures): every recognizer verifies, retries, and falls back (so the verifying
   recognizers' source-vs-result accuracy is ~0 by construction);
 - `holdout`: `FakeGenerator` verifying with one recognizer only (`holdout_verifier`, default dlib): the other
   recognizers never saw the fakes and measure how the protection transfers;
