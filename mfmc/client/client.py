@@ -37,7 +37,7 @@ from mfmc.errors import InvalidImageError, InvalidInputError, MfmcError, NoFaceE
 from mfmc.files import read_regular_file
 from mfmc.policy import PolicySet
 from mfmc.policy.model import DefaultAudience
-from mfmc.service.backends import DetectedFace, FaceBackend, FakeOutcome, fake_or_block, seed_of
+from mfmc.service.backends import DetectedFace, FaceBackend, fake_many_or_block, seed_of
 from mfmc.service.imaging import decode_png, encode_png, load_upload
 from mfmc.service.records import FaceDecision, FaceSummary, FakeUse, RotationResult, UploadResult
 from mfmc.store.models import AccessModel, Consent, FaceState
@@ -478,13 +478,11 @@ class Client:
                 states.append(FaceState.CLIENT_FAKED if must_fake else FaceState.SERVER)
                 if must_fake:
                     owners[i] = None  # the identity is never associated with the photo (supplement C)
-        base = pixels
-        reports: dict[int, FakeOutcome] = {}
-        for i in range(len(faces)):
-            if client_fake[i]:
-                outcome = fake_or_block(self.backend, base, faces, i, seed=seed_of(key, i, "client"))
-                reports[i] = outcome
-                base = outcome.image
+        # the faces that never leave this client real are faked together under the photo's rules, as by
+        # `mfmc anonymize` (one analysis per photo; failing closed per face: `fake_many_or_block`)
+        todo = [i for i in range(len(faces)) if client_fake[i]]
+        base, reports = fake_many_or_block(self.backend, pixels, faces, todo,
+                                           seeds={i: seed_of(key, i, "client") for i in todo})
         rows = []
         for i, face in enumerate(faces):
             rec = face.record()

@@ -73,6 +73,9 @@ class CostlyGrid:
         return self.inner.fake(image, faces, index, seed=seed, cache_key=cache_key,
                                avoid_identities=avoid_identities)
 
+    def fake_many(self, image, faces, indices, *, seeds, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
+        return [self.fake(image, faces, i, seed=seeds[i], avoid_identities=avoid_identities) for i in indices]
+
 
 def make_backend(name: str) -> FaceBackend:
     if name == "grid":
@@ -118,6 +121,9 @@ class LazyBackend:
     def fake(self, image, faces, index, *, seed, cache_key=None, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
         return self._get().fake(image, faces, index, seed=seed, cache_key=cache_key,
                                 avoid_identities=avoid_identities)
+
+    def fake_many(self, image, faces, indices, *, seeds, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
+        return self._get().fake_many(image, faces, indices, seeds=seeds, avoid_identities=avoid_identities)
 
 
 def open_store(settings: ServerSettings) -> Store:

@@ -1,13 +1,16 @@
 """What the service needs from vision and swap, behind one small protocol (so tests can inject cheap stand-ins).
 
-`FaceBackend` detects faces with embeddings (client side, at upload and enrollment) and makes a verified fake
-of one face (client side for proxy/unknown/`nobody` faces, server side at render time). `VisionBackend` is the
+`FaceBackend` detects faces with embeddings (client side, at upload and enrollment), makes a verified fake
+of one face (`fake`: server side, the per-face, per-viewer render-time fakes) and the verified fakes of several
+faces of one photo under the photo's rules (`fake_many`: client side, the proxy/unknown/`nobody` faces of an
+upload; `mfmc.swap.FakeGenerator.patches`, as `mfmc anonymize`). `VisionBackend` is the
 real one: `mfmc.vision.FacePipeline.default()` + `mfmc.swap.FakeGenerator` over `mfmc.pool.TargetPool.default()`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,12 +37,16 @@ class DetectedFace:
 
 @dataclass(frozen=True)
 class FakeOutcome:
-    """A generator's result for one face: the whole new image, whether it passed verification, and a report."""
+    """A generator's result for one face: the whole new image, whether it passed verification, and a report.
+
+    `mask` (H, W) bool, where given: the pixels the fake writes (a `fake_many` outcome's `image` is the photo
+    with this face's fake alone; the caller writes `image` where `mask` is true, in order)."""
 
     image: np.ndarray
     verified: bool
     fallback: Fallback = Fallback.NONE
     report: dict[str, Any] = field(default_factory=dict)
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @runtime_checkable
@@ -59,6 +66,14 @@ class FaceBackend(Protocol):
              cache_key: str | None = None, avoid_identities: frozenset[str] = frozenset()) -> FakeOutcome:
         """A fake of face `index`, showing none of `avoid_identities` (other viewers' fakes of the face); may
         raise (the service then fails closed by obfuscating)."""
+        ...
+
+    def fake_many(self, image: np.ndarray, faces: list[DetectedFace], indices: Sequence[int], *,
+                  seeds: Mapping[int, int], avoid_identities: frozenset[str] = frozenset()) -> list[FakeOutcome]:
+        """Fakes of the faces `indices` (the others stay real), made together under the photo's rules (each avoids
+        the photo's other faces and fakes; the finished photo is audited), face i with `seeds[i]`: one outcome per
+        index, in order, each the photo with that face's fake alone and its `mask`. May raise as a whole (the
+        caller then fakes each face alone, failing closed per face: `fake_many_or_block`)."""
         ...
 
 
@@ -159,6 +174,28 @@ class VisionBackend:
         return FakeOutcome(image=np.asarray(new), verified=bool(report.verified), fallback=Fallback(report.fallback),
                            report=_jsonable(report.to_dict()))
 
+    def fake_many(self, image: np.ndarray, faces: list[DetectedFace], indices: Sequence[int], *,
+                  seeds: Mapping[int, int], avoid_identities: frozenset[str] = frozenset()) -> list[FakeOutcome]:
+        from mfmc.swap import Avoid
+
+        if not indices:
+            return []
+        analyzed = self._analyzed_faces(image, faces, None)  # once per photo, on the original
+        pairs = self.generator.patches(image, analyzed, only=list(indices), seeds=dict(seeds),
+                                       avoid=Avoid(targets=frozenset(avoid_identities)))
+        by_face = {int(report.index): (patch, report) for patch, report in pairs}
+        if sorted(by_face) != sorted(int(i) for i in indices):
+            from mfmc.errors import GenerationError
+
+            raise GenerationError(f"the generator made fakes of faces {sorted(by_face)}, not {sorted(indices)}")
+        out = []
+        for i in indices:  # the order they were made in, and apply in
+            patch, report = by_face[int(i)]
+            out.append(FakeOutcome(image=np.asarray(patch.apply(image)), verified=bool(report.verified),
+                                   fallback=Fallback(report.fallback), report=_jsonable(report.to_dict()),
+                                   mask=patch.full_mask()))
+        return out
+
 
 def seed_of(*parts: object) -> int:
     """A deterministic 32-bit seed for fakes (same upload, face and viewer -> same fake), on either side."""
@@ -196,3 +233,53 @@ def fake_or_block(backend: FaceBackend, image: np.ndarray, faces: list[DetectedF
         others = [f.box for j, f in enumerate(faces) if j != index]
         return FakeOutcome(image=obfuscate(image, faces[index].box, others), verified=False,
                            fallback=Fallback.BLOCK, report={"error": why})
+
+
+def fake_many_or_block(backend: FaceBackend, image: np.ndarray, faces: list[DetectedFace], indices: Sequence[int], *,
+                       seeds: Mapping[int, int]) -> tuple[np.ndarray, dict[int, FakeOutcome]]:
+    """The photo with the faces `indices` faked together (`FaceBackend.fake_many`), failing closed per face as
+    `fake_or_block` does, and each face's outcome.
+
+    A face whose fake changes nothing or is unverified gets the hatched block (logged; its outcome says
+    `Fallback.BLOCK` and why, for the caller to count). When the photo-level call itself fails (an `MfmcError`,
+    e.g. one face's generation raising), each face is faked alone with `fake_or_block`, in order, on the photo as
+    faked so far: that face gets a block, the others their fakes. Anything else is a bug and propagates.
+    """
+    import logging
+
+    from mfmc.errors import MfmcError
+    from mfmc.service.imaging import obfuscate
+
+    log = logging.getLogger("mfmc.fakes")
+    todo = [int(i) for i in indices]
+    try:
+        made = backend.fake_many(image, faces, todo, seeds=seeds)
+    except MfmcError as err:
+        log.warning("faces %s: the photo-level fake failed (%s: %s); each face is faked alone", todo,
+                    type(err).__name__, err.message)
+        base, alone = image, {}
+        for i in todo:
+            alone[i] = fake_or_block(backend, base, faces, i, seed=seeds[i])
+            base = alone[i].image
+        return base, alone
+    if len(made) != len(todo):
+        raise ValueError(f"fake_many returned {len(made)} outcomes for {len(todo)} faces")
+    out = image.copy()
+    outcomes: dict[int, FakeOutcome] = {}
+    blocked: list[tuple[int, str]] = []
+    for i, got in zip(todo, made, strict=True):
+        mask = got.mask if got.mask is not None else np.any(got.image != image, axis=-1)
+        if got.image.shape != image.shape or mask.shape != image.shape[:2] or not np.any(got.image[mask] !=
+                                                                                         image[mask]):
+            blocked.append((i, "GenerationError: the fake did not change the face"))
+        elif not got.verified:
+            blocked.append((i, f"GenerationError: the fake did not pass verification (fallback `{got.fallback}`)"))
+        else:
+            np.copyto(out, got.image, where=mask[..., None])
+            outcomes[i] = got
+    for i, why in blocked:  # after every fake: a block always covers its face
+        log.warning("face %d: no verified fake, using a block instead (%s)", i, why)
+        others = [f.box for j, f in enumerate(faces) if j != i]
+        out = obfuscate(out, faces[i].box, others)
+        outcomes[i] = FakeOutcome(image=out, verified=False, fallback=Fallback.BLOCK, report={"error": why})
+    return out, {i: outcomes[i] for i in todo}

@@ -344,3 +344,6 @@ class _SharedBackend:
     def fake(self, image, faces, index, *, seed, cache_key=None, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
         return self.platform.backend.fake(image, faces, index, seed=seed, cache_key=cache_key,
                                           avoid_identities=avoid_identities)
+
+    def fake_many(self, image, faces, indices, *, seeds, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
+        return self.platform.backend.fake_many(image, faces, indices, seeds=seeds, avoid_identities=avoid_identities)

@@ -9,6 +9,9 @@ Nothing here is used by the real platform; it exists so tests can check pixels q
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
 import numpy as np
 
 from mfmc.errors import GenerationError
@@ -98,3 +101,13 @@ class GridBackend:
         dist = float(np.linalg.norm(src - dst))
         return FakeOutcome(image=out, verified=dist >= self.threshold, fallback=Fallback.NONE,
                            report={"distance": round(dist, 4), "seed": seed, "identity": f"grid-{seed}"})
+
+    def fake_many(self, image: np.ndarray, faces: list[DetectedFace], indices: Sequence[int], *,
+                  seeds: Mapping[int, int], avoid_identities: frozenset[str] = frozenset()) -> list[FakeOutcome]:
+        """Each face faked alone on the original (grid faces never overlap); one face's failure fails the call,
+        as the real generator's does."""
+        out = []
+        for i in indices:
+            got = self.fake(image, faces, i, seed=seeds[i], avoid_identities=avoid_identities)
+            out.append(replace(got, mask=np.any(got.image != image, axis=-1)))
+        return out
