@@ -271,22 +271,31 @@ def turned(points: np.ndarray) -> bool:
 # the points whose shape carries the expression: the lips (smile, opening) and each eye (aperture)
 MOUTH = np.arange(48, 68)
 EYES = (lmk.RIGHT_EYE, lmk.LEFT_EYE)
+# the points that carry identity but no expression: the brows and the nose
+BROWS_NOSE = np.r_[lmk.BROWS, np.arange(27, 36)]
 
 
-def destination(source: np.ndarray, target: np.ndarray, alpha: float, *, expression: bool = False) -> np.ndarray:
+def destination(source: np.ndarray, target: np.ndarray, alpha: float, *, expression: bool = False,
+                placement: float | None = None) -> np.ndarray:
     """The swappers' destination geometry: the source's outline (jaw) kept, so the mask and everything outside
     it keep their place; the inner points (brows, eyes, nose, mouth) moved `alpha` of the way to the target's
     shape turned to the source's pose and similarity-aligned onto it.
 
     `expression`: keep the source's expression geometry — the lips keep the source's shape (smile, opening) and
     only move with the target's mouth position; each eye keeps the source's shape (aperture) and only takes
-    the target's eye position and width — while brows and nose take the target's shape as above."""
+    the target's eye position and width — while brows and nose take the target's shape as above.
+
+    `placement` (above `alpha`): the brows and nose (`BROWS_NOSE`) moved that fraction of the way instead, the
+    eyes and lips (which carry the expression) staying as `alpha` or `expression` made them: on large faces the
+    identity-bearing part of the extra geometry (docs/swap.md, "Identity-bearing geometry"); off by default."""
     src = lmk.as_points(source)
     dst = src.copy()
     if alpha <= 0:
         return dst
     aligned = posed_to(src, lmk.as_points(target))
     dst[lmk.INNER] = src[lmk.INNER] + alpha * (aligned[lmk.INNER] - src[lmk.INNER])
+    if placement is not None and placement > alpha:
+        dst[BROWS_NOSE] = src[BROWS_NOSE] + placement * (aligned[BROWS_NOSE] - src[BROWS_NOSE])
     if expression:
         shift = alpha * (aligned[MOUTH].mean(0) - src[MOUTH].mean(0))
         dst[MOUTH] = src[MOUTH] + shift
