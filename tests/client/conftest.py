@@ -1,5 +1,4 @@
-"""Fixtures for the client tests: the swap tests' embedded pipeline and small openpeople target pool (session
-scoped, shared with tests/swap when both run), and the platform tests' helpers."""
+"""Fixtures for the client tests: the platform tests' helpers (the embedded pipeline and the small openpeople
+target pool are the root conftest's)."""
 
 from tests.platform.conftest import db, platform, sqlite_platform  # noqa: F401 - fixtures
-from tests.swap.conftest import pipeline, pool, pool_dir  # noqa: F401 - fixtures

@@ -1,5 +1,5 @@
-"""Session fixtures for mfmc.swap tests: the embedded pipeline, a small target pool built from openpeople
-emotion sheets of six people, and a group photo of four other people (so no source is in the pool).
+"""Session fixtures for mfmc.swap tests: a group photo of four people who are not in the small target pool
+(`pipeline`, `pool_dir` and `pool` are the root conftest's, shared with tests/client), the astronaut.
 
 No photo is committed: everything comes from the installed `openpeople` package (MIT, synthetic people).
 """
@@ -7,19 +7,16 @@ No photo is committed: everything comes from the installed `openpeople` package 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from mfmc.pool import TargetPool
-from mfmc.pool.build import build_pool
 from mfmc.swap import landmarks as lmk
-from mfmc.vision import FacePipeline, Faces, save_image
+from mfmc.vision import FacePipeline, Faces
 from tests.vision.helpers import photo
 
-POOL_PEOPLE = ["P001", "P002", "P003", "P004", "P005", "P006"]
 SOURCE_PEOPLE = ["P007", "P008", "P009", "P010"]
 # The swap-property tests verify with the two recognizers the pools store embeddings of. The vision layer may
 # add more families (openface, faceverifyai when installed); with all of them verifying, most training-free
@@ -31,42 +28,6 @@ VERIFIERS = ["dlib", "facenet"]
 class Group:
     image: np.ndarray
     faces: Faces
-
-
-@pytest.fixture(scope="session")
-def pipeline() -> FacePipeline:
-    return FacePipeline.embedded()
-
-
-def _tiles(pipeline: FacePipeline, person: str, per_person: int) -> list[np.ndarray]:
-    """Crops around the first faces of a person's 4×4 emotion sheet (neutral, happy, sad …)."""
-    sheet = photo(person, "emotions_sheet", 1600)
-    faces = pipeline.detect(sheet)
-    order = np.lexsort((faces.boxes[:, 0], np.round(faces.boxes[:, 1] / 100)))
-    crops = []
-    for i in order[:per_person]:
-        x1, y1, x2, y2 = faces.boxes[i]
-        m = 0.7 * (x2 - x1)
-        h, w = sheet.shape[:2]
-        crops.append(sheet[int(max(0, y1 - m)) : int(min(h, y2 + m)), int(max(0, x1 - m)) : int(min(w, x2 + m))])
-    return crops
-
-
-@pytest.fixture(scope="session")
-def pool_dir(pipeline: FacePipeline, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("pool-src")
-    for person in POOL_PEOPLE:
-        for j, crop in enumerate(_tiles(pipeline, person, 5)):
-            save_image(src / f"{person}-{j}.png", np.ascontiguousarray(crop))
-    out = tmp_path_factory.mktemp("pool")
-    report = build_pool(src, out, name="swap-tests", pipeline=pipeline, progress=False)
-    assert report.added >= 20, report.reasons()
-    return out
-
-
-@pytest.fixture(scope="session")
-def pool(pool_dir: Path) -> TargetPool:
-    return TargetPool.load(pool_dir)
 
 
 def compose(tiles: list[np.ndarray], size: tuple[int, int] = (300, 350), cols: int = 2) -> np.ndarray:
