@@ -17,6 +17,8 @@ target shows facial hair the source lacks (the beard test below), and its hair o
 where the source is not skin above the brows).
 The target's brows are toned down to the source's brow darkness (their fine detail scaled over a band along the
 brows, shape kept): pool targets' heavy, drawn-on brows had made women's fakes read masculine.
+At the escalation the target's eye sockets are toned the same way (`socket_floor`: their darkening scaled to the
+source's mean socket shading): a dark target's sockets had made grey rings around a light face's eyes.
 A target crop enlarged more than 1.4x onto the photo gets the photo's grain (noise as fine and as strong as the
 source's own finest band): stretched pool crops had left a soft, airbrushed inner face in crisp photos.
 The alpha ramps down smoothly over the forehead (no hard band at the hairline) and is exactly zero outside the
@@ -73,6 +75,11 @@ def detail_gain(source_detail: np.ndarray, target_detail: np.ndarray, floor: flo
 # darkness is the mean of its darkest `BROW_SHARE` of pixels in the fine (detail) lightness
 BROW_WIDTH = 0.12
 BROW_SHARE = 0.4
+# the eye sockets' band (`socket_band`): down to `SOCKET_BELOW` x the eye-corner distance under the lower lids,
+# feathered over `SOCKET_FEATHER` x that distance
+SOCKET_BELOW = 0.25
+SOCKET_FEATHER = 0.08
+EYE_GROW = 0.04
 
 
 def brow_band(pts: np.ndarray, size: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
@@ -92,6 +99,46 @@ def brow_darkness(detail: np.ndarray, band: np.ndarray) -> float:
     if values.size < 4:
         return float("nan")
     return float(values[: max(1, round(BROW_SHARE * values.size))].mean())
+
+
+def socket_band(pts: np.ndarray, size: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
+    """A (h, w) float32 weight over each eye socket of `pts`, in a region at `offset`: the hull of a brow, its eye
+    and its lower lid moved down `SOCKET_BELOW` x the eye-corner distance (the socket and the shading under the
+    eye), less the eye itself and the brow stroke (`brow_band`: toned on their own), blurred over
+    `SOCKET_FEATHER` x that distance."""
+    band = np.zeros(size, np.uint8)
+    d = lmk.interocular(pts)
+    at = np.asarray(offset, np.float64)
+    eyes = []
+    for brow, eye in ((lmk.BROWS[:5], lmk.RIGHT_EYE), (lmk.BROWS[5:], lmk.LEFT_EYE)):
+        below = pts[eye[3:]] + np.array([0.0, SOCKET_BELOW * d])  # the lower lid (and a corner), moved down
+        cv2.fillConvexPoly(band, cv2.convexHull(np.round(np.vstack([pts[brow], pts[eye], below]) - at)
+                                                .astype(np.int32)), 1)
+        eyes.append(np.round(pts[eye] - at).astype(np.int32))
+    cv2.fillPoly(band, eyes, 0)
+    band[brow_band(pts, size, offset)] = 0
+    return cv2.GaussianBlur(band.astype(np.float32), (0, 0), max(1.0, SOCKET_FEATHER * d))
+
+
+def eye_weight(pts: np.ndarray, size: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
+    """A (h, w) float32 weight, 1 over both eyes of `pts` (their six points, grown by `EYE_GROW` x the eye-corner
+    distance: the lids' lash line), blurred over `SOCKET_FEATHER` x that distance, in a region at `offset`."""
+    band = np.zeros(size, np.uint8)
+    d = lmk.interocular(pts)
+    at = np.asarray(offset, np.float64)
+    cv2.fillPoly(band, [np.round(pts[eye] - at).astype(np.int32) for eye in (lmk.RIGHT_EYE, lmk.LEFT_EYE)], 1)
+    grow = max(1, round(EYE_GROW * d))
+    band = cv2.dilate(band, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    return cv2.GaussianBlur(band.astype(np.float32), (0, 0), max(1.0, SOCKET_FEATHER * d))
+
+
+def socket_darkness(shading: np.ndarray, weight: np.ndarray, inner: np.ndarray) -> float:
+    """The eye sockets' darkness in a shading (lightness against the face's coarse level): its mean over the
+    sockets (`socket_band` weight above 0.5, inside `inner`); nan when they are empty. The mean, not the darkest
+    share as for brows: the source's own lash line and lid crease are as dark as the target's, what differs is
+    how dark the whole socket is."""
+    sel = (weight > 0.5) & inner
+    return float(shading[sel].mean()) if sel.sum() >= 4 else float("nan")
 
 
 def brow_gain(source_dark: float, target_dark: float, floor: float) -> float:
@@ -131,6 +178,8 @@ class SplitSwapper:
         brow_floor: float = 0.4,
         keep_look: bool = True,
         rim: float = 0.15,
+        socket_floor: float = 0.4,
+        eye_colour: bool = False,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
@@ -170,20 +219,27 @@ class SplitSwapper:
         # chin line (multi_face.jpg #4). `rim`: the band inside the outline (x √area) over which it fades out
         self.keep_look = keep_look
         self.rim = rim
+        # at the escalation, the target's eye sockets no darker than the source's: the darkening (negative part)
+        # of its fine detail and mid band over the sockets (`socket_band`) scaled by the source's mean socket shading
+        # over the target's (at least `socket_floor` of it; 1.0: off). A dark target's sockets in lightness alone
+        # had put grey rings around a light face's eyes (the astronaut, README's showcase)
+        self.socket_floor = socket_floor
+        # at the escalation, the eyes' mean colour detail the source's (`eye_weight`); off: measured -1 swap of 33
+        # (a crowd effect in t1.jpg), though it turns the astronaut's grey-blue eyes half-way back to brown
+        self.eye_colour = eye_colour
 
     def sigma_factor(self, alpha: float) -> float:
         extra = max(0.0, alpha - self.base_alpha) / max(1.0 - self.base_alpha, 1e-6)
         return self.sigma + (self.sigma_max - self.sigma) * min(extra, 1.0)
 
     def _mid_band(self, s_lab: np.ndarray, t_lab: np.ndarray, s_base: np.ndarray, t_base: np.ndarray,
-                  inner: np.ndarray, sigma: float, mask: np.ndarray, scale: float) -> np.ndarray:
-        """The lightness to add to the base split for a coarser one at `sigma`: the target's band between the two
-        scales in place of the source's, each less its lighting (`lighting`: a plane over the face), faded to 0
-        over `rim` x `scale` inside the outline `mask` (no seam, no second jaw line)."""
+                  inner: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+        """The target's and the source's lightness between the base scale and a coarser one at `sigma`, each less
+        its lighting (`lighting`: a plane over the face); the escalation adds the first in place of the second,
+        faded to 0 over `rim` inside the outline (no seam, no second jaw line)."""
         t_mid = t_base[..., 0] - masked_blur(np.ascontiguousarray(t_lab[..., 0]), inner, sigma)
         s_mid = s_base[..., 0] - masked_blur(np.ascontiguousarray(s_lab[..., 0]), inner, sigma)
-        mid = (t_mid - lighting(t_mid, inner)) - (s_mid - lighting(s_mid, inner))
-        return mid * feather(mask, self.rim * scale)
+        return t_mid - lighting(t_mid, inner), s_mid - lighting(s_mid, inner)
 
     def swap(
         self,
@@ -225,16 +281,40 @@ class SplitSwapper:
         # the escalation's coarser split (`keep_look`): only the target's lightness between the base and the coarse
         # scale comes in (its mid-scale shading: eye sockets, cheekbones), less its lighting (a plane over the
         # face) and faded out over a rim inside the outline; colour, lighting and the rim stay the source's
-        band = self._mid_band(s_lab, t_lab, s_coarse, t_coarse, inner, sigma, mask, scale) if sigma > base else None
+        band = None
+        if sigma > base:
+            t_mid, s_mid = self._mid_band(s_lab, t_lab, s_coarse, t_coarse, inner, sigma)
+            fade = feather(mask, self.rim * scale)
+            if self.socket_floor < 1.0:
+                # the sockets' shading (fine detail and mid band) no darker than the source's own there: a dark
+                # target's sockets in lightness alone read as grey rings on a light face (the astronaut)
+                t_sock, s_sock = socket_band(dst68, size, (x1, y1)), socket_band(src, size, (x1, y1))
+                gain = brow_gain(socket_darkness((s_lab - s_coarse)[..., 0] + s_mid * fade, s_sock, inner),
+                                 socket_darkness(detail[..., 0] + t_mid * fade, t_sock, inner), self.socket_floor)
+                if gain < 1.0:
+                    lift = 1.0 - (1.0 - gain) * t_sock
+                    detail[..., 0] = np.where(detail[..., 0] < 0.0, detail[..., 0] * lift, detail[..., 0])
+                    t_mid = np.where(t_mid < 0.0, t_mid * lift, t_mid)
+                    notes.append(f"the target's eye sockets toned to the source's darkness (x{gain:.2f})")
+            band = (t_mid - s_mid) * fade
         if self.brow_floor < 1.0:
             t_band = brow_band(dst68, size, (x1, y1)) & inner
             gain = brow_gain(brow_darkness((s_lab - s_coarse)[..., 0], brow_band(src, size, (x1, y1)) & inner),
                              brow_darkness(detail[..., 0], t_band), self.brow_floor)
             if gain < 1.0:
-                band = t_band.astype(np.float32)
-                weight = np.maximum(band, cv2.GaussianBlur(band, (0, 0), max(1.0, 0.02 * scale)))  # 1 on the band
+                stroke = t_band.astype(np.float32)  # not `band` (the escalation's mid band, added below)
+                weight = np.maximum(stroke, cv2.GaussianBlur(stroke, (0, 0), max(1.0, 0.02 * scale)))  # 1 on it
                 detail *= (1.0 - (1.0 - gain) * weight)[..., None]
                 notes.append(f"the target's brows toned to the source's darkness (x{gain:.2f})")
+        if self.eye_colour and band is not None:
+            # at the escalation, the eyes' mean colour detail is the source's (the target's iris and white kept
+            # around it): a dark, warm-skinned target's eyes are much less coloured than its skin, and that gap on
+            # a light face made grey-blue eyes (the astronaut)
+            t_eyes, s_eyes = eye_weight(dst68, size, (x1, y1)), eye_weight(src, size, (x1, y1)) > 0.5
+            core = (t_eyes > 0.5) & inner
+            if core.sum() >= 4 and (s_eyes & inner).sum() >= 4:
+                shift = (s_lab - s_coarse)[..., 1:][s_eyes & inner].mean(0) - detail[..., 1:][core].mean(0)
+                detail[..., 1:] += t_eyes[..., None] * shift
         if grey_scale(s_lab, inner):
             detail[..., 1:] = 0.0
             notes.append("grey-scale photo: the fake takes no colour from the target")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mfmc.pool import TargetPool
-from mfmc.swap.split import SplitSwapper, lighting
+from mfmc.swap.split import SplitSwapper, lighting, socket_band
 from mfmc.vision import FacePipeline
 
 pytestmark = pytest.mark.slow
@@ -80,3 +80,74 @@ def test_lighting_is_the_least_squares_plane_of_a_real_face() -> None:
     gy, gx = np.mgrid[0 : lab.shape[0], 0 : lab.shape[1]].astype(np.float32)
     tilted = lighting(lab[..., 0] + 0.1 * gx - 0.05 * gy + 3.0, sel)
     assert np.allclose(tilted - plane, 0.1 * gx - 0.05 * gy + 3.0, atol=1e-2)
+
+
+def _socket_shade(image: np.ndarray, fake: np.ndarray, box: tuple[int, int, int, int], src: np.ndarray) -> float:
+    """The fake's mean lightness change over the source's eye sockets (`socket_band`; negative: darker)."""
+    x1, y1, x2, y2 = box
+    sockets = socket_band(src, (y2 - y1, x2 - x1), (x1, y1)) > 0.5
+    return float((_lab(fake[y1:y2, x1:x2])[..., 0] - _lab(image[y1:y2, x1:x2])[..., 0])[sockets].mean())
+
+
+def test_the_escalation_keeps_the_sockets_no_darker_than_the_sources(pipeline: FacePipeline) -> None:
+    """The astronaut (light skin, shallow sockets) with the pool's women at the escalation: a target whose sockets
+    are darker than hers is toned to her darkness (`socket_floor`), so the fake's sockets are lighter than without
+    it (the showcase's grey "raccoon" rings under the eyes, target cc026fb7); targets with sockets as light as hers
+    are untouched, and the patch mask is the same."""
+    image = np.ascontiguousarray(skimage_data.astronaut())
+    src = np.asarray(pipeline.analyze(image, recognizers=[]).landmarks68[0], np.float64)
+    pool = TargetPool.default()
+    toned = 0
+    for tid in ["cc026fb7c11b57e1", *[t for t in pool.ids if pool.entry(t).gender == "female"][::4]]:
+        timg, tface = pool.target(tid)
+        off = SplitSwapper(sigma_max=2.0, socket_floor=1.0).swap(image, src, timg, tface.landmarks68[0], alpha=1.0)
+        on = SplitSwapper(sigma_max=2.0).swap(image, src, timg, tface.landmarks68[0], alpha=1.0)
+        assert np.array_equal(off.patch.mask, on.patch.mask) and off.patch.box == on.patch.box
+        if not any("eye sockets" in note for note in on.notes):
+            assert on.patch == off.patch, tid
+            continue
+        toned += 1
+        before = _socket_shade(image, off.patch.apply(image), off.patch.box, src)
+        after = _socket_shade(image, on.patch.apply(image), on.patch.box, src)
+        assert after > before + 0.5, (tid, before, after)
+    assert toned >= 2
+
+
+def test_toned_brows_keep_the_escalations_mid_band(pipeline: FacePipeline) -> None:
+    """The brow toning's weight once overwrote the escalation's mid band (one variable for both): with the brows
+    toned, the escalation added +1 L over the brow stroke instead of the target's mid-scale shading, so it was
+    the base split. Now the escalated fake differs from the base split's at the same geometry."""
+    image = np.ascontiguousarray(skimage_data.astronaut())
+    src = np.asarray(pipeline.analyze(image, recognizers=[]).landmarks68[0], np.float64)
+    timg, tface = TargetPool.default().target("cc026fb7c11b57e1")
+    escalated = SplitSwapper(sigma_max=2.0, socket_floor=1.0).swap(image, src, timg, tface.landmarks68[0], alpha=1.0)
+    base = SplitSwapper(sigma_max=0.25, socket_floor=1.0).swap(image, src, timg, tface.landmarks68[0], alpha=1.0)
+    assert any("brows toned" in note for note in escalated.notes)
+    x1, y1, x2, y2 = escalated.patch.box
+    gap = np.abs(_lab(escalated.patch.apply(image))[y1:y2, x1:x2, 0] - _lab(base.patch.apply(image))[y1:y2, x1:x2, 0])
+    assert float(gap[escalated.patch.mask].mean()) > 1.0
+
+
+def test_the_escalations_eyes_keep_the_sources_colour(pipeline: FacePipeline) -> None:
+    """A dark, warm-skinned target's eyes are far less coloured than its skin (cc026fb7: cheek a, b 12.6, 21.5,
+    eyes 0.2, 5.0); that gap as colour detail on the astronaut's light face made grey-blue eyes (a 1.5, b 9.1
+    against her own 6.7, 14.4). With `eye_colour` the escalation's eyes take the source's mean colour detail: their
+    mean colour is within 2 of hers (a and b), and at the base split nothing changes."""
+    image = np.ascontiguousarray(skimage_data.astronaut())
+    src = np.asarray(pipeline.analyze(image, recognizers=[]).landmarks68[0], np.float64)
+    timg, tface = TargetPool.default().target("cc026fb7c11b57e1")
+    tgt = tface.landmarks68[0]
+    eyes = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(eyes, [np.round(src[idx]).astype(np.int32) for idx in (range(36, 42), range(42, 48))], 1)
+
+    def colour(swapper: SplitSwapper, alpha: float) -> np.ndarray:
+        fake = swapper.swap(image, src, timg, tgt, alpha=alpha).patch.apply(image)
+        return _lab(fake)[eyes.astype(bool)][:, 1:].mean(0)
+
+    own = _lab(image)[eyes.astype(bool)][:, 1:].mean(0)
+    grey = colour(SplitSwapper(sigma_max=2.0, eye_colour=False), 1.0)
+    kept = colour(SplitSwapper(sigma_max=2.0, eye_colour=True), 1.0)
+    assert np.all(own - grey > 3.0), (own, grey)
+    assert np.all(np.abs(kept - own) < 0.5 * (own - grey)), (own, grey, kept)
+    assert (SplitSwapper(eye_colour=False).swap(image, src, timg, tgt, alpha=0.5).patch
+            == SplitSwapper(eye_colour=True).swap(image, src, timg, tgt, alpha=0.5).patch)
