@@ -90,3 +90,19 @@ def head_crop(image: np.ndarray, box: np.ndarray, size: tuple[int, int], *, up: 
     top, bottom = int(max(0, cy - up * s)), int(min(h, cy + down * s))
     crop = image[top:bottom, int(max(0, cx - side * s)) : int(min(w, cx + side * s))]
     return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+
+
+def assert_apart(pipeline: FacePipeline, faces: Faces, finished: np.ndarray, swapped: list[int]) -> None:
+    """The `finished` photo as anyone would read it at `faces`' boxes (the original's faces, with the verifiers'
+    embeddings): no swapped face matches any real face of the original, nor another swapped face."""
+    probe = faces.replace(embeddings={}, landmarks68=None, age=None, gender=None)
+    after = pipeline.analyze(finished, probe, attributes=False, recognizers=VERIFIERS)
+    for n in VERIFIERS:
+        rec = pipeline.recognizers[n]
+        for i in swapped:
+            for j in range(len(faces)):
+                real = float(rec.distance(after.embeddings[n][i], faces.embeddings[n][j]))
+                assert real > rec.threshold, (n, i, j, real)
+                if j != i and j in swapped:
+                    fake = float(rec.distance(after.embeddings[n][i], after.embeddings[n][j]))
+                    assert fake > rec.threshold, (n, i, j, fake)

@@ -64,18 +64,26 @@ def test_collided_reads_the_rejections_for_matching_another_face() -> None:
     assert assign.collided(report)
 
 
+def _claimed(faces: Faces) -> FaceReport:
+    """Face 0's report of a swap whose fake reads exactly as face 1's original (what a floor could let through
+    on a crowded photo)."""
+    x1, y1, x2, y2 = (float(v) for v in faces.boxes[0])
+    claimed = FaceReport(index=0, box=(x1, y1, x2, y2), fallback="none", verified=True, identity="claimed",
+                         target="claimed-target")
+    claimed.fake_embeddings = {n: np.asarray(faces.embeddings[n][1], np.float32) for n in VERIFIERS}
+    return claimed
+
+
 def test_a_fake_the_floor_let_near_a_real_face_is_made_again_under_the_bar(
     pipeline: FacePipeline, pool: TargetPool
 ) -> None:
     # two people; face 0 "has" a fake as close to face 1's original as that original itself (what a floor could
     # let through on a crowded photo): it is made again with every real face at the bar, and its report counts
-    # the first fake's attempt
+    # the first fake's attempt (12 candidates: enough that some identity holds at the bar whatever the seeded
+    # order of the promising targets, mfmc.swap.ranking.seeded)
     image, faces = _tiles(pipeline, pool, _apart(pipeline, pool))
-    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
-    x1, y1, x2, y2 = (float(v) for v in faces.boxes[0])
-    claimed = FaceReport(index=0, box=(x1, y1, x2, y2), fallback="none", verified=True, identity="claimed",
-                         target="claimed-target")
-    claimed.fake_embeddings = {n: np.asarray(faces.embeddings[n][1], np.float32) for n in VERIFIERS}
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=12)
+    claimed = _claimed(faces)
     claimed.attempts.append(Attempt("swap", "claimed-target", 0.5, {}, True, ""))
     patch0, _ = gen.fake_face(image, faces, 0, seed=7, avoid=gen.photo_avoid(faces, 0))
     other = gen.fake_face(image, faces, 1, seed=7, avoid=gen.photo_avoid(faces, 1))
@@ -101,10 +109,7 @@ def test_a_face_its_fake_blocked_takes_its_place_when_it_cannot_be_made_at_the_b
     # face of the photo: it is made again without face 0's fake, swaps, and face 0 yields its place
     image, faces = _tiles(pipeline, pool, _apart(pipeline, pool))
     gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
-    x1, y1, x2, y2 = (float(v) for v in faces.boxes[0])
-    claimed = FaceReport(index=0, box=(x1, y1, x2, y2), fallback="none", verified=True, identity="claimed",
-                         target="claimed-target")
-    claimed.fake_embeddings = {n: np.asarray(faces.embeddings[n][1], np.float32) for n in VERIFIERS}
+    claimed = _claimed(faces)
     patch0, _ = gen.fake_face(image, faces, 0, seed=7, avoid=gen.photo_avoid(faces, 0))
     patch1, lost = gen.fake_face(image, faces, 1, seed=7, avoid=Avoid(targets=frozenset(
         pool.identity(i) for i in pool.ids)))
