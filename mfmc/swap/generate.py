@@ -661,7 +661,7 @@ class FakeGenerator:
         mild = mild_expressions(keep, self.verifier.expression_probabilities(job.image, job.face))
         near = [t for t in changed if t.verdict is not None and t.verdict.expression in mild]
         far = sorted({t.verdict.expression for t in changed if t.verdict is not None and t.verdict.expression
-                      and t.verdict.expression not in mild})
+                      and t.verdict.expression not in mild | {keep}})  # `keep`: rejected on its geometry
         if far:
             report.notes.append(f"expression fallback: fakes reading {', '.join(far)} not accepted for a "
                                 f"{keep} source (too far from it)")

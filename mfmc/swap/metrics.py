@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,13 @@ def landmark_error(source: np.ndarray, result: np.ndarray) -> float:
     """Mean point-to-point distance between 68-point sets over the outer-eye-corner distance of the source."""
     s, r = lmk.as_points(source), lmk.as_points(result)
     return float(np.linalg.norm(s - r, axis=1).mean() / max(lmk.interocular(s), 1e-6))
+
+
+def expression_change(source: np.ndarray, result: np.ndarray) -> dict[str, float]:
+    """Per expression measure (`landmarks.ExpressionGeometry`: eyes, mouth, smile, brows; each scale-free), the
+    result's value minus the source's, from their 68 points."""
+    change = lmk.ExpressionGeometry.of(result).minus(lmk.ExpressionGeometry.of(source))
+    return {k: float(v) for k, v in dataclasses.asdict(change).items()}
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -71,7 +79,8 @@ def fake_metrics(
     """Every measure of one fake as a JSON-ready dict.
 
     distance_to_source / distance_to_target: per recognizer (target only where the pool stored one);
-    landmark_error: over the inter-ocular distance (pose and expression kept ⇔ small); ssim / psnr: in the
+    landmark_error: over the inter-ocular distance (pose and expression kept ⇔ small); expression_change: the
+    result's expression geometry minus the source's (`expression_change`, what the verifier bounds); ssim / psnr: in the
     face box; changed_outside_mask: pixels moved by more than 1 level outside the patch mask (must be 0).
     """
     out: dict[str, Any] = {"distance_to_source": {}, "distance_to_target": {}}
@@ -83,6 +92,7 @@ def fake_metrics(
             out["distance_to_target"][name] = float(rec.distance(emb, np.asarray(target_embeddings[name])))
     if source_landmarks is not None and result_landmarks is not None:
         out["landmark_error"] = landmark_error(source_landmarks, result_landmarks)
+        out["expression_change"] = expression_change(source_landmarks, result_landmarks)
     a, b = box_crop(image, box), box_crop(result, box)
     out["ssim"] = ssim(a, b) if min(a.shape[:2]) >= 11 else None
     value = psnr(a, b)

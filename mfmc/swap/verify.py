@@ -1,7 +1,8 @@
 """Verification: a fake counts only if every recognizer puts it farther from the source than its same-person
 threshold plus a margin, and it keeps what the source shows: its gender (a source read confidently keeps its
-label; a gender-uncertain source gets a fake the classifier also rates uncertain) and, when an expression
-classifier is installed, its expression class."""
+label; a gender-uncertain source gets a fake the classifier also rates uncertain), its expression geometry (eye
+apertures, mouth opening, smile, brow height of the re-predicted 68 points, within `GEOMETRY_TOLERANCE` of the
+source's) and, when an expression classifier is installed, its expression class."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from mfmc.swap.landmarks import GEOMETRY_TOLERANCE, ExpressionGeometry
 
 if TYPE_CHECKING:
     from mfmc.vision import FacePipeline, Faces
@@ -142,11 +145,13 @@ class Verdict:
     # the result's probabilities of every expression class (`mfmc.vision.expression.CLASSES` order), idem
     expression_probabilities: tuple[float, ...] | None = None
     gender_checked: bool = False
+    # the result's expression geometry minus the source's (`ExpressionGeometry`), when it was checked
+    geometry: ExpressionGeometry | None = None
 
     @property
     def expression_changed(self) -> bool:
-        """Rejected only because the expression class changed (recognizers not run: a candidate for the
-        expression fallback)."""
+        """Rejected only on the expression: its class changed or its geometry moved beyond the tolerance
+        ("expression geometry: …"); recognizers not run: a candidate for the expression retries and fallback."""
         return self.rejected.startswith("expression")
 
 
@@ -168,7 +173,11 @@ class Verifier:
     (`UncertainGender`: by default a result reading the other label is rejected, "reads male: the source
     leans female"); with its expression classifier, a result whose class differs from the
     source's is rejected ("expression happy→neutral") unless `expression=False` (the generator's fallback when
-    no candidate kept it). `verify_many` judges several candidate results of one face together: each recognizer
+    no candidate kept it). With `geometry` (default `GEOMETRY_TOLERANCE`; None: not checked), a result whose
+    re-predicted eye apertures, mouth opening, smile or brow height moved from the source's by more than the
+    tolerance is rejected too ("expression geometry: brows +0.077"), also when `expression=False`: the class
+    check alone passed fakes that stare, gape or grin where the source did not. `verify_many` judges several
+    candidate results of one face together: each recognizer
     embeds all candidates still in the running in one batched call; every verdict is the one `verify` gives
     alone.
     """
@@ -184,6 +193,7 @@ class Verifier:
         result_gender: float | None = None,
         uncertain: UncertainGender | str = UncertainGender.LEAN,
         mean_ratio: float = 0.0,
+        geometry: ExpressionGeometry | None = GEOMETRY_TOLERANCE,
     ) -> None:
         self.pipeline = pipeline
         names = list(pipeline.recognizers) if recognizers is None else list(recognizers)
@@ -202,6 +212,9 @@ class Verifier:
         self.result_gender = self.gender_confidence if result_gender is None else float(result_gender)
         # what a gender-uncertain source's fake must read as (`UncertainGender`)
         self.uncertain = UncertainGender(uncertain)
+        # how far a fake's re-predicted expression geometry may move from the source's (`_check_geometry`);
+        # None: not checked
+        self.geometry = geometry
 
     def order(self) -> list[str]:
         """Recognizers in the order a verification runs them (the cascade: `CASCADE`, then the others)."""
@@ -335,6 +348,8 @@ class Verifier:
                     probes[i] = probe.replace(landmarks68=np.asarray(lm, dtype=np.float32)[None])
                     verdicts[i].landmarks68 = probes[i].landmarks68[0]
         t1 = clock("landmarks", t1)
+        if attributes and self.geometry is not None and face.landmarks68 is not None:  # no network: µs a face
+            self._check_geometry(verdicts, np.asarray(face.landmarks68[0], dtype=np.float64))
         if attributes:  # then the gender network (~3 ms a face), on the re-predicted points
             self._check_gender(results, probes, verdicts, *self._gender_rule(face))
             t1 = clock("attributes", t1)
@@ -406,6 +421,21 @@ class Verifier:
             kept = v.female if keep == "female" else 1.0 - v.female
             if v.gender != keep or kept < self.result_gender:
                 v.rejected = f"reads {v.gender}" if v.gender != keep else f"reads {keep} only at {kept:.2f}"
+
+    def _check_geometry(self, verdicts: list[Verdict], source: np.ndarray) -> None:
+        """Every candidate not yet rejected whose re-predicted 68 points move an expression measure
+        (`ExpressionGeometry`: eye apertures, mouth opening, smile, brow height) beyond `geometry` from the
+        source's is rejected ("expression geometry: brows +0.077"), whatever its expression class: a fake can
+        read as the source's class and still stare, gape or grin where the source did not."""
+        assert self.geometry is not None
+        was = ExpressionGeometry.of(source)
+        for v in verdicts:
+            if v.rejected or v.landmarks68 is None:
+                continue
+            v.geometry = ExpressionGeometry.of(v.landmarks68).minus(was)
+            over = self.geometry.beyond(v.geometry)
+            if over:
+                v.rejected = f"expression geometry: {', '.join(over)}"
 
     def _check_expression(self, results: Sequence[np.ndarray], probes: list[Faces], verdicts: list[Verdict],
                           keep: str | None) -> None:

@@ -53,7 +53,10 @@ def test_every_face_is_verified_by_every_recognizer(pipeline: FacePipeline, grou
 def test_most_faces_are_swaps_not_obfuscations(anonymized) -> None:
     _, _, reports = anonymized
     swapped = [r for r in reports if r.fallback in ("none", "alpha")]
-    assert len(swapped) >= 3, [r.to_dict() for r in reports]
+    # 2 of 4 since the expression geometry is checked (verify.GEOMETRY_TOLERANCE): faces 0 and 3 had only
+    # full-geometry fakes with the target's brows, raised (+0.085, a worried look) and lowered into a scowl
+    # (-0.081, eyes -0.11) on neutral sources; looked at, now rejected (docs/swap.md, "Expression geometry")
+    assert len(swapped) >= 2, [r.to_dict() for r in reports]
     for r in swapped:
         assert r.target is not None
         assert any(a.passed and a.target == r.target for a in r.attempts)
@@ -178,7 +181,7 @@ def test_a_fake_reading_as_the_other_gender_is_rejected(pipeline: FacePipeline, 
     faces = pipeline.analyze(astro, recognizers=VERIFIERS)
     face = faces[0]
     assert str(face.gender[0]) == "female" and float(face.gender_score[0]) > 0.9
-    verifier = Verifier(pipeline, recognizers=VERIFIERS)
+    verifier = Verifier(pipeline, recognizers=VERIFIERS, geometry=None)  # the gender rule alone
     source = verifier.source_embeddings(astro, face)
     swapper = create_swapper("split", sigma_max=2.0)
     men = [t for t in pool.ids if pool.entry(t).gender == "male"]
