@@ -283,7 +283,9 @@ def destination(source: np.ndarray, target: np.ndarray, alpha: float, *, express
 
     `expression`: keep the source's expression geometry — the lips keep the source's shape (smile, opening) and
     only move with the target's mouth position; each eye keeps the source's shape (aperture) and only takes
-    the target's eye position and width — while brows and nose take the target's shape as above.
+    the target's eye position and width — and each brow keeps the source's height above its eye
+    (`kept_brow_height`: raised, at rest or frowning) while taking the target's shape; the nose takes the
+    target's shape as above.
 
     `placement` (above `alpha`): the brows and nose (`BROWS_NOSE`) moved that fraction of the way instead, the
     eyes and lips (which carry the expression) staying as `alpha` or `expression` made them: on large faces the
@@ -305,7 +307,29 @@ def destination(source: np.ndarray, target: np.ndarray, alpha: float, *, express
             t_w = float(np.linalg.norm(aligned[eye[3]] - aligned[eye[0]]))
             k = 1.0 + alpha * (t_w / max(s_w, 1e-6) - 1.0)
             dst[eye] = s_c + alpha * (t_c - s_c) + k * (src[eye] - s_c)
+        dst = kept_brow_height(src, dst)
     return dst
+
+
+# each side's brows (image-left, image-right) over its eye
+_BROW_SIDES = ((np.arange(17, 22), lmk.RIGHT_EYE), (np.arange(22, 27), lmk.LEFT_EYE))
+
+
+def kept_brow_height(source: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """`dst` with each side's brow points shifted along its vertical axis (chin to nose bridge) so that the
+    brow's height above its eye, over the outer-eye-corner distance (the measure of `landmarks.brow_height`,
+    per side), is the source's: the brows' shape and spacing stay `dst`'s (the target's), their height above
+    the eyes (raised, at rest, frowning) is the source's expression."""
+    src, out = lmk.as_points(source), lmk.as_points(dst).copy()
+    up_s, up_d = src[27] - src[8], out[27] - out[8]
+    up_s = up_s / max(float(np.linalg.norm(up_s)), 1e-6)
+    up_d = up_d / max(float(np.linalg.norm(up_d)), 1e-6)
+    iod_s, iod_d = max(lmk.interocular(src), 1e-6), lmk.interocular(out)
+    for brow, eye in _BROW_SIDES:
+        want = float((src[brow].mean(0) - src[eye].mean(0)) @ up_s) / iod_s * iod_d
+        have = float((out[brow].mean(0) - out[eye].mean(0)) @ up_d)
+        out[brow] += (want - have) * up_d
+    return out
 
 
 def shape_residual(source: np.ndarray, target: np.ndarray) -> float:

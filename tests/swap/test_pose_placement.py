@@ -36,7 +36,14 @@ def test_placement_moves_only_brows_and_nose_further(astronaut: np.ndarray, expr
         placed = pose.destination(src, tgt, 0.5, expression=expression, placement=1.0)
         # eyes, lips and the outline exactly as alpha 0.5 made them; brows and nose where alpha 1 puts them
         assert np.array_equal(placed[rest], half[rest])
-        assert np.allclose(placed[pose.BROWS_NOSE], full[pose.BROWS_NOSE])
+        if expression:  # the nose as alpha 1; each brow alpha 1's shape, at the source's height over its eye
+            nose = np.setdiff1d(pose.BROWS_NOSE, lmk.BROWS)
+            assert np.allclose(placed[nose], full[nose])
+            for brow in (np.arange(17, 22), np.arange(22, 27)):
+                assert np.allclose(placed[brow] - placed[brow].mean(0), full[brow] - full[brow].mean(0))
+            assert lmk.brow_height(placed) == pytest.approx(lmk.brow_height(src), abs=1e-9)
+        else:
+            assert np.allclose(placed[pose.BROWS_NOSE], full[pose.BROWS_NOSE])
         assert np.array_equal(placed[lmk.JAW], src[lmk.JAW])
         step = np.linalg.norm(placed[pose.BROWS_NOSE] - half[pose.BROWS_NOSE], axis=1).max()
         moved += step > 0.01 * lmk.interocular(src)
