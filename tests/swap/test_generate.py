@@ -666,7 +666,8 @@ def test_fakes_rejected_on_expression_are_swapped_again_with_its_geometry(
         out[retries] = (report, recording)
     report, recording = out[3]
     retried = [a for a in report.attempts if a.method == "swap-keep"]
-    assert 1 <= len(retried) <= 3 and len(recording.made) == len(retried)
+    # a batch's fakes ranked after the one that passes are made but not reported (decisions as one at a time)
+    assert 1 <= len(retried) <= len(recording.made) <= 3
     assert set(recording.alphas) == {1.0}
     assert any(a.reason == "expression happy→neutral" for a in report.attempts)
     assert report.fallback in ("none", "alpha"), report.to_dict()  # a retried fake passed: taken, expression kept
