@@ -58,21 +58,34 @@ def smile(pts: np.ndarray) -> float:
     """How far the mouth corners sit above the middle of the lips, along the face's vertical axis (chin to
     nose bridge), over the mouth width: < ~0.07 neutral, > ~0.08 a smile (measured on the issue-11 photos
     against the expression classifier's `happy`)."""
-    up = pts[27] - pts[8]
-    up = up / max(float(np.linalg.norm(up)), 1e-6)
+    up = vertical(pts)
     mid = (pts[51] + pts[57]) / 2.0
     corners = (pts[48] + pts[54]) / 2.0
     return float((corners - mid) @ up / max(float(np.linalg.norm(pts[54] - pts[48])), 1e-6))
 
 
+def vertical(pts: np.ndarray) -> np.ndarray:
+    """The face's vertical axis: the unit vector from the chin (point 8) to the nose bridge (point 27)."""
+    up = pts[27] - pts[8]
+    return up / max(float(np.linalg.norm(up)), 1e-6)
+
+
+# each side's brow (points 17-21, 22-26) and the eye under it
+BROW_SIDES = ((np.arange(17, 22), RIGHT_EYE), (np.arange(22, 27), LEFT_EYE))
+
+
+def brow_rises(pts: np.ndarray) -> list[float]:
+    """Per side (`BROW_SIDES`), how far the brow points' mean sits above its eye points' mean along the face's
+    vertical axis (`vertical`), in pixels."""
+    up = vertical(pts)
+    return [float((pts[brow].mean(0) - pts[eye].mean(0)) @ up) for brow, eye in BROW_SIDES]
+
+
 def brow_height(pts: np.ndarray) -> float:
     """How far the brows sit above the eyes, along the face's vertical axis (chin to nose bridge), over the
-    outer-eye-corner distance: both sides' brow points' mean over their eye's points' mean, averaged (~0.2 to
-    0.3 at rest; raised brows more, frowning less)."""
-    up = pts[27] - pts[8]
-    up = up / max(float(np.linalg.norm(up)), 1e-6)
-    right = (pts[17:22].mean(0) - pts[RIGHT_EYE].mean(0)) @ up
-    left = (pts[22:27].mean(0) - pts[LEFT_EYE].mean(0)) @ up
+    outer-eye-corner distance: both sides' `brow_rises`, averaged (~0.2 to 0.3 at rest; raised brows more,
+    frowning less)."""
+    right, left = brow_rises(pts)
     return float(0.5 * (right + left) / max(interocular(pts), 1e-6))
 
 

@@ -311,24 +311,16 @@ def destination(source: np.ndarray, target: np.ndarray, alpha: float, *, express
     return dst
 
 
-# each side's brows (image-left, image-right) over its eye
-_BROW_SIDES = ((np.arange(17, 22), lmk.RIGHT_EYE), (np.arange(22, 27), lmk.LEFT_EYE))
-
-
 def kept_brow_height(source: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """`dst` with each side's brow points shifted along its vertical axis (chin to nose bridge) so that the
     brow's height above its eye, over the outer-eye-corner distance (the measure of `landmarks.brow_height`,
     per side), is the source's: the brows' shape and spacing stay `dst`'s (the target's), their height above
     the eyes (raised, at rest, frowning) is the source's expression."""
     src, out = lmk.as_points(source), lmk.as_points(dst).copy()
-    up_s, up_d = src[27] - src[8], out[27] - out[8]
-    up_s = up_s / max(float(np.linalg.norm(up_s)), 1e-6)
-    up_d = up_d / max(float(np.linalg.norm(up_d)), 1e-6)
+    up_d = lmk.vertical(out)
     iod_s, iod_d = max(lmk.interocular(src), 1e-6), lmk.interocular(out)
-    for brow, eye in _BROW_SIDES:
-        want = float((src[brow].mean(0) - src[eye].mean(0)) @ up_s) / iod_s * iod_d
-        have = float((out[brow].mean(0) - out[eye].mean(0)) @ up_d)
-        out[brow] += (want - have) * up_d
+    for (brow, _), want, have in zip(lmk.BROW_SIDES, lmk.brow_rises(src), lmk.brow_rises(out), strict=True):
+        out[brow] += (want / iod_s * iod_d - have) * up_d
     return out
 
 
