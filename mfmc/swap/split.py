@@ -274,9 +274,10 @@ class SplitSwapper:
         sigma = max(1.0, self.sigma_factor(alpha) * scale)
         base = max(1.0, self.sigma * scale) if self.keep_look else sigma
         s_coarse = masked_blur(s_lab, inner, base)
+        s_detail = s_lab - s_coarse  # the source's own fine detail (read by several tonings below)
         t_coarse = masked_blur(t_lab, inner, base)
         detail = t_lab - t_coarse
-        detail *= detail_gain((s_lab - s_coarse)[..., 0][inner], detail[..., 0][inner], self.detail_gain_min)
+        detail *= detail_gain(s_detail[..., 0][inner], detail[..., 0][inner], self.detail_gain_min)
         detail[..., 1:] *= self.colour_detail
         # the escalation's coarser split (`keep_look`): only the target's lightness between the base and the coarse
         # scale comes in (its mid-scale shading: eye sockets, cheekbones), less its lighting (a plane over the
@@ -289,7 +290,7 @@ class SplitSwapper:
                 # the sockets' shading (fine detail and mid band) no darker than the source's own there: a dark
                 # target's sockets in lightness alone read as grey rings on a light face (the astronaut)
                 t_sock, s_sock = socket_band(dst68, size, (x1, y1)), socket_band(src, size, (x1, y1))
-                gain = brow_gain(socket_darkness((s_lab - s_coarse)[..., 0] + s_mid * fade, s_sock, inner),
+                gain = brow_gain(socket_darkness(s_detail[..., 0] + s_mid * fade, s_sock, inner),
                                  socket_darkness(detail[..., 0] + t_mid * fade, t_sock, inner), self.socket_floor)
                 if gain < 1.0:
                     lift = 1.0 - (1.0 - gain) * t_sock
@@ -299,7 +300,7 @@ class SplitSwapper:
             band = (t_mid - s_mid) * fade
         if self.brow_floor < 1.0:
             t_band = brow_band(dst68, size, (x1, y1)) & inner
-            gain = brow_gain(brow_darkness((s_lab - s_coarse)[..., 0], brow_band(src, size, (x1, y1)) & inner),
+            gain = brow_gain(brow_darkness(s_detail[..., 0], brow_band(src, size, (x1, y1)) & inner),
                              brow_darkness(detail[..., 0], t_band), self.brow_floor)
             if gain < 1.0:
                 stroke = t_band.astype(np.float32)  # not `band` (the escalation's mid band, added below)
@@ -313,7 +314,7 @@ class SplitSwapper:
             t_eyes, s_eyes = eye_weight(dst68, size, (x1, y1)), eye_weight(src, size, (x1, y1)) > 0.5
             core = (t_eyes > 0.5) & inner
             if core.sum() >= 4 and (s_eyes & inner).sum() >= 4:
-                shift = (s_lab - s_coarse)[..., 1:][s_eyes & inner].mean(0) - detail[..., 1:][core].mean(0)
+                shift = s_detail[..., 1:][s_eyes & inner].mean(0) - detail[..., 1:][core].mean(0)
                 detail[..., 1:] += t_eyes[..., None] * shift
         if grey_scale(s_lab, inner):
             detail[..., 1:] = 0.0
@@ -322,7 +323,7 @@ class SplitSwapper:
         if bearded:
             # the source's own lower face instead of the target's (no facial hair added)
             lower = lower_face(dst68, size, (x1, y1), scale)[..., None]
-            detail = detail * (1.0 - lower) + (s_lab - s_coarse) * lower
+            detail = detail * (1.0 - lower) + s_detail * lower
             notes.append("target has facial hair the source lacks: kept the source's lower face")
         out_lab = s_coarse + detail
         if band is not None:
