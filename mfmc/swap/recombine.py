@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from mfmc.pool.composite import ShapeModel, mean_shape, part_composite
 if TYPE_CHECKING:
     from mfmc.pool import TargetPool
     from mfmc.swap.generate import FakeGenerator
+    from mfmc.vision.recognition import Recognizer
 
 _log = logging.getLogger(__name__)
 
@@ -283,6 +284,36 @@ class SupplyReport:
         return sum(self.distinct.values())
 
 
+def _people(pool: TargetPool, ids: Iterable[str]) -> dict[str, str]:
+    """The first face of each identity (`TargetPool.identity`) among the pool faces `ids`, by identity."""
+    people: dict[str, str] = {}
+    for i in ids:
+        people.setdefault(pool.identity(i), i)
+    return people
+
+
+class _Distinct:
+    """Mutually distinct identities, kept greedily: a face (its embedding per recognizer) joins when every
+    recognizer of `recognizers` puts it farther than that recognizer's threshold from every face kept."""
+
+    def __init__(self, recognizers: Mapping[str, Recognizer]) -> None:
+        self.recognizers = dict(recognizers)
+        self.kept: dict[str, list[np.ndarray]] = {m: [] for m in self.recognizers}
+
+    def offer(self, embeddings: Mapping[str, np.ndarray]) -> bool:
+        """Keep the face when it is distinct from every face kept; whether it was kept."""
+        for m, r in self.recognizers.items():
+            kept = self.kept[m]
+            if kept and float(np.min(r.distance(embeddings[m], np.asarray(kept)))) <= float(r.threshold):
+                return False
+        for m in self.kept:
+            self.kept[m].append(embeddings[m])
+        return True
+
+    def __len__(self) -> int:
+        return len(next(iter(self.kept.values()), []))
+
+
 def identity_supply(pipeline: object, pool: TargetPool, n: int, *, seed: int = 0,
                     recognizers: Sequence[str] | None = None, supply: Supply | None = None) -> SupplyReport:
     """Greedy count of mutually distinct identities: one face per pool person first, then `n` recombinations
@@ -303,37 +334,28 @@ def identity_supply(pipeline: object, pool: TargetPool, n: int, *, seed: int = 0
     candidates, distinct, plain = {}, {}, {}
     for gender in ("female", "male"):
         ids = [i for i in pool.ids if pool.entry(i).gender == gender]
-        people: dict[str, str] = {}
-        for i in ids:
-            people.setdefault(pool.identity(i), i)
-        kept: dict[str, list[np.ndarray]] = {m: [] for m in names}
+        people = _people(pool, ids)
+        kept = _Distinct({m: pipeline.recognizers[m] for m in names})
         count = 0
 
-        def consider(image: np.ndarray, kept: dict[str, list[np.ndarray]] = kept) -> bool:
+        def consider(image: np.ndarray, kept: _Distinct = kept) -> bool:
             faces = pipeline.detect(image)
             if not len(faces):
                 return False
             faces = pipeline.analyze(image, faces[int(np.argmax(faces.areas))], attributes=False, recognizers=names)
-            emb = {m: faces.embeddings[m][0] for m in names}
-            for m in names:
-                r = pipeline.recognizers[m]
-                if kept[m] and float(np.min(r.distance(emb[m], np.asarray(kept[m])))) <= float(r.threshold):
-                    return False
-            for m in names:
-                kept[m].append(emb[m])
-            return True
+            return kept.offer({m: faces.embeddings[m][0] for m in names})
 
         for pid in people.values():
             count += 1
             consider(rec.image(Target.plain(pid, pool.identity(pid)))[0])
-        plain[gender] = len(kept[names[0]]) if names else 0
+        plain[gender] = len(kept)
         # each person's first face leads (the base), the person's other faces are there for pose-matched parts
         donors = list(people.values()) + [i for i in ids if i not in set(people.values())]
         for target in rec.recipes(donors, n, seed=seed, key=gender.encode()):
             count += 1
             consider(rec.image(target)[0])
         candidates[gender] = count
-        distinct[gender] = len(kept[names[0]]) if names else 0
+        distinct[gender] = len(kept)
     return SupplyReport(candidates, distinct, plain, time.perf_counter() - t0)
 
 
@@ -374,15 +396,12 @@ def fake_supply(generator: FakeGenerator, photo: np.ndarray, n: int, *, supply: 
     gender = str(face.gender[0]) if face.gender is not None else "female"
     lm = np.asarray(face.landmarks68[0], np.float64)
     rec = Recombiner(pool, cache=1, supply=supply)
-    people: dict[str, str] = {}
-    for i in pool.ids:
-        if pool.entry(i).gender == gender:
-            people.setdefault(pool.identity(i), i)
+    people = _people(pool, (i for i in pool.ids if pool.entry(i).gender == gender))
     targets = [Target.plain(i, who) for who, i in people.items()]
     targets += MixCatalogue(pipeline, rec, names, size=n).recipes(gender)
     swapper, alpha = (generator.escalate, 1.0) if full else (generator.swapper, generator.alpha)
     rs = pipeline.recognizers
-    kept: dict[str, list[np.ndarray]] = {m: [] for m in names}
+    kept = _Distinct({m: rs[m] for m in names})
     leaving = 0
     for t in targets:
         t_img, t_lm = rec.image(t)
@@ -392,9 +411,5 @@ def fake_supply(generator: FakeGenerator, photo: np.ndarray, n: int, *, supply: 
         if any(float(rs[m].distance(emb[m], face.embeddings[m][0])) <= generator.verifier.bar(m) for m in names):
             continue
         leaving += 1
-        if all(not kept[m] or float(np.min(rs[m].distance(emb[m], np.asarray(kept[m])))) > float(rs[m].threshold)
-               for m in names):
-            for m in names:
-                kept[m].append(emb[m])
-    return FakeSupplyReport(gender, alpha, len(targets), leaving, len(kept[names[0]]) if names else 0,
-                            time.perf_counter() - t0)
+        kept.offer(emb)
+    return FakeSupplyReport(gender, alpha, len(targets), leaving, len(kept), time.perf_counter() - t0)
