@@ -88,7 +88,7 @@ class DlibLandmarks68:
     def _refitted(self, image: np.ndarray, faces: Faces, out: np.ndarray) -> np.ndarray:
         """`out` (N, 68, 2) with the points of each face that disagree with the detector's 5 on the turn by more
         than SHAPE_DISAGREEMENT (dlib's cascade stayed near its frontal start on a head turned 35-60°) replaced
-        by the refit from a turned start (`mfmc.swap.turned.turned_landmarks`) where that one agrees; the others
+        by the refit from a turned start (`mfmc.vision.turned.turned_landmarks`) where that one agrees; the others
         as predicted. The same rule for a source and for the fakes the verifier re-reads."""
         if not self.refit_turned or not isinstance(self._predictor, ShapePredictor):
             return out
@@ -96,9 +96,8 @@ class DlibLandmarks68:
             five64 = np.asarray(five, dtype=np.float64)
             if not shape_disagreement(out[i], five64) > SHAPE_DISAGREEMENT or upright_turn(five64) != 0:
                 continue
-            # imported here: the refit poses the swap's generic head (mfmc.swap.pose), whose package imports
-            # this module
-            from mfmc.swap.turned import turned_landmarks
+            # imported here: mfmc.vision.turned imports this module (its predictor, pose and disagreement)
+            from mfmc.vision.turned import turned_landmarks
 
             refit = turned_landmarks(image, box, five64, self._predictor)
             if refit is not None:

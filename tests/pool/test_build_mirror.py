@@ -11,7 +11,7 @@ from PIL import Image
 
 from mfmc.pool import TargetPool
 from mfmc.pool.build import BuildOptions, build_pool, mirror_sha
-from mfmc.swap.pose import MIRROR
+from mfmc.vision.head import MIRROR
 
 openpeople = pytest.importorskip("openpeople")
 

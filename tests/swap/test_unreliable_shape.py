@@ -7,9 +7,9 @@ import numpy as np
 
 from mfmc.pool import TargetPool
 from mfmc.swap import FakeGenerator
-from mfmc.swap.turned import AGREE
 from mfmc.vision import FacePipeline
 from mfmc.vision.landmarks import SHAPE_DISAGREEMENT, shape_disagreement
+from mfmc.vision.turned import AGREE
 from tests.swap.conftest import VERIFIERS
 from tests.vision.helpers import photo
 
@@ -22,7 +22,7 @@ def test_a_side_view_whose_68_points_stayed_frontal_is_not_swapped(pipeline: Fac
     faces = pipeline.analyze(image, recognizers=VERIFIERS)
     order = [int(i) for i in np.argsort(faces.boxes[:, 0])]
     gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, measure=False, max_yaw=90)
-    # the pipeline refits a turned head's points where the refit agrees with the detector (mfmc.swap.turned:
+    # the pipeline refits a turned head's points where the refit agrees with the detector (mfmc.vision.turned:
     # here the +74° view); the -76° view's still disagree
     gaps = {i: shape_disagreement(faces.landmarks68[i], faces.landmarks5[i]) for i in order[1:]}
     assert all(g > SHAPE_DISAGREEMENT or g <= AGREE for g in gaps.values()), gaps

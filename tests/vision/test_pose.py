@@ -126,7 +126,7 @@ def test_the_68_point_shape_is_flagged_where_it_did_not_follow_the_head(pipe: Fa
     image = np.ascontiguousarray(image[: int(0.4 * image.shape[0])])
     faces = pipe.analyze(image, attributes=False, recognizers=())
     order = np.argsort(faces.boxes[:, 0])
-    # dlib's own points (the pipeline refits those of turned heads where the refit agrees: mfmc.swap.turned)
+    # dlib's own points (the pipeline refits those of turned heads where the refit agrees: mfmc.vision.turned)
     own = DlibLandmarks68(refit_turned=False).predict(image, faces)
     gaps = [shape_disagreement(own[i], faces.landmarks5[i]) for i in order]
     assert gaps[0] < SHAPE_DISAGREEMENT / 2, f"{person}: front view {gaps[0]:.0f}"

@@ -1,10 +1,10 @@
-"""68 points that follow a turned head, for the swap's geometry.
+"""68 points that follow a turned head: the landmarker's refit, so the swap's geometry rests on them.
 
 dlib's 68-point predictor starts from its mean (frontal) shape placed in a square around the face; on a head
 turned beyond ~45° it often stays near that start, a frontal face drawn over the cheek and the background
 (`mfmc.vision.landmarks.shape_disagreement` then exceeds SHAPE_DISAGREEMENT and nothing can be built on it).
-Here the same predictor runs once more from a better start: the generic frontal shape (`pose.FRONTAL`) turned
-to the yaw and pitch that the detector's 5 points give (`pose.posed`) and similarity-fitted onto those 5
+Here the same predictor runs once more from a better start: the generic frontal shape (`head.FRONTAL`) turned
+to the yaw and pitch that the detector's 5 points give (`head.posed`) and similarity-fitted onto those 5
 points. The result is kept only when it agrees with the detector: its own 5 points (eye centres, nose tip,
 mouth corners) within FIVE_ERROR of the face's size and its yaw within AGREE of theirs.
 
@@ -25,9 +25,8 @@ import dataclasses
 
 import numpy as np
 
-from mfmc.swap import landmarks as lmk
-from mfmc.swap.pose import FRONTAL, posed
 from mfmc.vision.alignment import five_from_68, similarity_fit
+from mfmc.vision.head import FRONTAL, posed
 from mfmc.vision.landmarks import RECT_SIZE, pose_from_five, shape_disagreement, shape_predictor
 from mfmc.vision.shape_ert import ShapePredictor
 
@@ -52,7 +51,8 @@ def generic_start(points5: np.ndarray) -> np.ndarray:
     if not (np.isfinite(yaw) and np.isfinite(pitch)):
         raise ValueError("the detector's 5 points give no pose")
     shape = posed(FRONTAL, (0.0, 0.0), (float(yaw), float(pitch)))
-    return lmk.transform(similarity_fit(five_from_68(shape), five), shape)
+    m = similarity_fit(five_from_68(shape), five)
+    return shape @ m[:, :2].T + m[:, 2]
 
 
 def predict_from(predictor: ShapePredictor, image: np.ndarray, start: np.ndarray, side: float) -> np.ndarray:
