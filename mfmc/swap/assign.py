@@ -12,7 +12,9 @@ finished photo shows (`FakeGenerator.patches`).
 
 Before that, a fake that only a floor let within a recognizer's bar of another real face (the two originals were
 already that close) is made again where the photo can do without it (`FakeGenerator._unfloored`: `breaks` finds
-it, `collided` the faces that might take its place, `absorb` keeps each face's cost in its report).
+it, `collided` the faces that might take its place, `absorb` keeps each face's cost in its report). Then a face
+left without a fake because its candidates matched other fakes is made as if it came first, and the fakes it
+`clashes` with are made again after it; kept only when every one of them swaps again (`FakeGenerator._exchanged`).
 """
 
 from __future__ import annotations
@@ -113,10 +115,28 @@ def breaks(pipeline: FacePipeline, verifier: Verifier, embeddings: Mapping[str, 
     return ""
 
 
-def collided(report: FaceReport) -> bool:
+def clashes(pipeline: FacePipeline, verifier: Verifier, fake: FaceReport,
+            others: Mapping[int, FaceReport]) -> list[int]:
+    """The faces (keys of `others`, their fakes' reports) whose fake `fake` may not stand beside: the same
+    target identity, or within a verifying recognizer's bar of it (fakes have no floor)."""
+    out = []
+    for j, r in others.items():
+        if r.identity and r.identity == fake.identity:
+            out.append(j)
+            continue
+        rows = {n: np.asarray(r.fake_embeddings[n], np.float32)[None] for n in verifier.names if n in r.fake_embeddings}
+        if breaks(pipeline, verifier, fake.fake_embeddings, Avoid(rows)):
+            out.append(j)
+    return out
+
+
+def collided(report: FaceReport, *, fallbacks: bool = True) -> bool:
     """Whether some candidate of the face was rejected for matching another face of the photo (real or fake):
-    the face might swap were another fake gone."""
-    return any(a.reason.endswith("matches another face of the photo") for a in report.attempts)
+    the face might swap were another fake gone. Without `fallbacks`, only a candidate that had kept the source's
+    expression counts (not one judged again by the expression fallback: such a face fails first on its
+    expression, and making it again rarely gives it a swap)."""
+    return any(a.reason.endswith("matches another face of the photo")
+               and (fallbacks or not a.method.endswith("-expression")) for a in report.attempts)
 
 
 def absorb(report: FaceReport, before: Sequence[FaceReport], why: str) -> None:

@@ -248,9 +248,10 @@ class FakeGenerator:
         real or already faked, nor anything in `avoid` (e.g. people the uploader's client knows), and no two
         fakes share a target identity. Patches are computed on the original photo and apply in order; a fake
         that only a floor let within a bar of another real face is made again at the bar, or yields its place
-        to a face its fake had blocked (`_unfloored`); then every fake whose surroundings another patch touches
-        is re-checked on the finished photo, and one that breaks a rule there is made again
-        (`mfmc.swap.assign.audit`; filled if none holds).
+        to a face its fake had blocked (`_unfloored`); a face whose candidates matched other fakes is made first
+        and those fakes again after it, where each of them still swaps (`_exchanged`); then every fake whose
+        surroundings another patch touches is re-checked on the finished photo, and one that breaks a rule there
+        is made again (`mfmc.swap.assign.audit`; filled if none holds).
         """
         # only the verifying recognizers run (and one the pool has); smaller faces are pixelated: not embedded
         names = self.embedded
@@ -285,6 +286,8 @@ class FakeGenerator:
                 progress(k + 1, len(todo))
         # a fake that the floor alone let near another real face yields where the photo can do without it
         strict = self._unfloored(image, faces, out, seed_of, base)
+        # a face whose candidates matched other fakes is made first, and those fakes after it (`_exchanged`)
+        self._exchanged(image, faces, out, seed_of, base, strict)
 
         def rules(k: int, others: list[FaceReport]) -> Avoid:
             return self.photo_avoid(faces, k, others, base, strict=k in strict)
@@ -365,6 +368,53 @@ class FakeGenerator:
                                   "without a fake could take its place")
                 assign.absorb(prev, spent[1:], "")
         return strict
+
+    def _exchanged(self, image: np.ndarray, faces: Faces, out: dict[int, tuple[FacePatch, FaceReport]],
+                   seed_of: Callable[[int], int], base: Avoid, strict: set[int]) -> None:
+        """Faces left without a fake because their candidates matched another face of the photo (`assign.collided`)
+        made again as if they came first: against the photo's real faces only (no fake, no identity used). When
+        that fake holds, the fakes it clashes with (`assign.clashes`: within a recognizer's bar, or the same
+        identity) are made again after it, against every other fake; the exchange is kept only when each of them
+        swaps again (one swap more, never one fewer), else the photo stays as it was and the face's report counts
+        the attempts. `out` is updated in place; faces in `strict` (`_unfloored`) stay held to the bar."""
+
+        def full(r: FaceReport) -> bool:
+            return bool(r.identity) and all(n in r.fake_embeddings for n in self.verifier.names)
+
+        for g in list(out):
+            blocked = out[g][1]
+            if assign.swapped(blocked) or not assign.collided(blocked, fallbacks=False):
+                continue
+            first = self.fake_face(image, faces, g, seed=seed_of(g),
+                                   avoid=self.photo_avoid(faces, g, [], base, strict=g in strict))
+            if not (assign.swapped(first[1]) and full(first[1])):
+                assign.absorb(blocked, [first[1]], "")
+                continue
+            fakes = {j: r for j, (_, r) in out.items() if j != g and full(r)}
+            clash = assign.clashes(self.pipeline, self.verifier, first[1], fakes)
+            made: dict[int, tuple[FacePatch, FaceReport]] = {g: first}
+            spent: list[FaceReport] = []
+            for j in clash:
+                others = [r for k, r in fakes.items() if k not in clash] + [m[1] for m in made.values()]
+                again = self.fake_face(image, faces, j, seed=seed_of(j), avoid=self.photo_avoid(
+                    faces, j, others, base, strict=j in strict).plus(None, [fakes[j].identity or ""]))
+                if not (assign.swapped(again[1]) and full(again[1])):
+                    spent.append(again[1])
+                    break
+                made[j] = again
+            else:
+                first[1].notes.append(f"made again first: the fakes of faces {clash} made again after it"
+                                      if clash else "made again first: it holds beside every fake")
+                assign.absorb(first[1], [blocked], "")
+                for j in clash:
+                    made[j][1].notes.append(f"made again after face {g}, whose candidates its first fake "
+                                            f"(`{fakes[j].target}`) had blocked")
+                    assign.absorb(made[j][1], [fakes[j]], f"passed; not kept: face {g} blocked by it")
+                out.update(made)
+                continue
+            why = f"passed; not kept: face {j}'s fake could not be made again beside it"
+            assign.absorb(blocked, [first[1]], why)
+            assign.absorb(blocked, [m[1] for k, m in made.items() if k != g] + spent, "")
 
     def photo_avoid(
         self, faces: Faces, index: int, fakes: list[FaceReport] | None = None, base: Avoid | None = None, *,

@@ -1,0 +1,113 @@
+"""A face whose candidates matched another fake of the photo made first, and the fakes it clashes with after it
+(`FakeGenerator._exchanged`, `assign.clashes`, `assign.collided(fallbacks=False)`).
+
+Real faces only: the swap tests' pool (openpeople crops, nothing committed), tiled side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mfmc.pool import TargetPool
+from mfmc.swap import FakeGenerator, assign
+from mfmc.swap.patch import FacePatch
+from mfmc.swap.report import Attempt, FaceReport
+from mfmc.swap.verify import Avoid
+from mfmc.vision import FacePipeline, Faces
+from tests.swap.conftest import VERIFIERS
+from tests.swap.test_assign_floor import _apart, _tiles
+
+
+def _fake(index: int, identity: str, embeddings: dict[str, np.ndarray]) -> FaceReport:
+    report = FaceReport(index=index, box=(0.0, 0.0, 1.0, 1.0), fallback="none", verified=True, identity=identity)
+    report.fake_embeddings = embeddings
+    return report
+
+
+def test_clashes_finds_the_same_identity_and_a_fake_within_a_bar(pipeline: FacePipeline, pool: TargetPool) -> None:
+    _, faces = _tiles(pipeline, pool, _apart(pipeline, pool))
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
+    a = {n: np.asarray(faces.embeddings[n][0], np.float32) for n in VERIFIERS}
+    b = {n: np.asarray(faces.embeddings[n][1], np.float32) for n in VERIFIERS}
+    mine = _fake(0, "P1", a)
+    others = {1: _fake(1, "P2", b), 2: _fake(2, "P1", b), 3: _fake(3, "P3", dict(a))}
+    # face 1: another person (the two tiles are apart on every verifier); face 2: my identity; face 3: my face
+    assert assign.clashes(pipeline, gen.verifier, mine, others) == [2, 3]
+
+
+def test_collided_without_fallbacks_leaves_out_the_expression_fallback() -> None:
+    report = FaceReport(index=0, box=(0.0, 0.0, 1.0, 1.0))
+    report.attempts.append(Attempt("swap-expression", "a", 0.5, {}, False,
+                                   "expression happy→neutral; dlib matches another face of the photo"))
+    assert assign.collided(report) and not assign.collided(report, fallbacks=False)
+    report.attempts.append(Attempt("swap", "b", 0.5, {}, False, "facenet matches another face of the photo"))
+    assert assign.collided(report, fallbacks=False)
+
+
+def _blocked(gen: FakeGenerator, pool: TargetPool, image: np.ndarray, faces: Faces,
+             seed: int = 7) -> tuple[FacePatch, FaceReport]:
+    """Face 1 left without a fake (every pool identity left out: it ends pixelated, really) and a candidate
+    rejected for matching another face of the photo (what a crowded photo's first pass leaves)."""
+    patch, lost = gen.fake_face(image, faces, 1, seed=seed, avoid=Avoid(targets=frozenset(
+        pool.identity(i) for i in pool.ids)))
+    assert lost.fallback in ("obfuscate", "fill")
+    lost.attempts.append(Attempt("swap", "x", 0.5, {}, False, "dlib matches another face of the photo"))
+    return patch, lost
+
+
+def test_a_blocked_face_made_first_takes_the_identity_and_the_other_is_made_again(
+    pipeline: FacePipeline, pool: TargetPool
+) -> None:
+    # face 1 made first gets some identity; face 0's fake (a real fake of face 0) is said to be of that identity,
+    # so the two clash: face 1 keeps its new fake, face 0 is made again after it, without that identity
+    image, faces = _tiles(pipeline, pool, _apart(pipeline, pool))
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=12)
+    alone = gen.fake_face(image, faces, 1, seed=7, avoid=gen.photo_avoid(faces, 1, [], Avoid()))
+    assert assign.swapped(alone[1]), alone[1].reason
+    taken = alone[1].identity
+    patch0, fake0 = gen.fake_face(image, faces, 0, seed=7, avoid=gen.photo_avoid(faces, 0))
+    assert assign.swapped(fake0), fake0.reason
+    fake0 = dataclasses.replace(fake0, identity=taken)
+    out = {0: (patch0, fake0), 1: _blocked(gen, pool, image, faces)}
+    gen._exchanged(image, faces, out, lambda _: 7, Avoid(), set())
+    first, again = out[1][1], out[0][1]
+    assert assign.swapped(first) and first.identity == taken
+    assert assign.swapped(again) and again.identity not in (taken, None), again.reason
+    assert any(n.startswith("made again after face 1") for n in again.notes), again.notes
+    assert assign.clashes(pipeline, gen.verifier, first, {0: again}) == []
+    # every making is counted in the reports: face 0's first fake, face 1's blocked candidates
+    assert any(a.reason.startswith("passed; not kept: face 1") for a in again.attempts)
+    assert any(a.target == "x" for a in first.attempts)
+
+
+def test_the_photo_stays_as_it_was_when_the_other_cannot_be_made_again(
+    pipeline: FacePipeline, pool: TargetPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as above, but face 0's remaking is given every identity to leave out: no exchange, face 0 keeps its fake
+    # and face 1 its pixelation, whose report counts what the exchange cost
+    image, faces = _tiles(pipeline, pool, _apart(pipeline, pool))
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=12)
+    alone = gen.fake_face(image, faces, 1, seed=7, avoid=gen.photo_avoid(faces, 1, [], Avoid()))
+    patch0, fake0 = gen.fake_face(image, faces, 0, seed=7, avoid=gen.photo_avoid(faces, 0))
+    fake0 = dataclasses.replace(fake0, identity=alone[1].identity)
+    blocked = _blocked(gen, pool, image, faces)
+    real_fake_face = gen.fake_face
+    calls: list[int] = []
+
+    def face0_never_again(image, faces, index, *, seed=0, avoid=None):  # type: ignore[no-untyped-def]
+        calls.append(index)
+        if index == 0:
+            avoid = avoid.plus(None, [pool.identity(i) for i in pool.ids])
+        return real_fake_face(image, faces, index, seed=seed, avoid=avoid)
+
+    monkeypatch.setattr(gen, "fake_face", face0_never_again)
+    before = len(blocked[1].attempts)
+    out = {0: (patch0, fake0), 1: blocked}
+    gen._exchanged(image, faces, out, lambda _: 7, Avoid(), set())
+    assert calls == [1, 0]
+    assert out[0][1] is fake0 and out[1] is blocked
+    assert not assign.swapped(out[1][1]) and len(out[1][1].attempts) > before
+    assert any(a.reason.startswith("passed; not kept: face 0's fake") for a in out[1][1].attempts)
