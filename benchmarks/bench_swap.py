@@ -13,7 +13,7 @@ process CPU time. The machine is shared: use `--repeat` and read the best and th
     python benchmarks/bench_swap.py [--pool DIR] [--repeat 2] [--photos 3] [--sheet /tmp/swap-sheet.png]
     python benchmarks/bench_swap.py --real [PHOTO ...] [--verifiers dlib,facenet] [--swapper split|warp]
         [--seed N] [--batch K] [--max-attempts N] [--max-candidates N] [--batch-ratio K] [--attributes-ratio K]
-        [--recognizer-cost K] [--against OLD_TREE]
+        [--recognizer-cost K] [--swap-cost R] [--against OLD_TREE]
 
 `--against OLD_TREE` (e.g. `git archive <commit> | tar -x -C /tmp/old`): this benchmark script importing this
 checkout's mfmc and OLD_TREE's (`--tree`), each run a fresh process, alternately (new, old, new, old, ...:
@@ -23,6 +23,12 @@ Read process CPU time per face first when the machine is busy (wall time then mo
 `--recognizer-cost K` records the candidates the generator verifies and times each recognizer per chip (the
 verification cascade's order, `mfmc.swap.verify.CASCADE`, is chosen on it); per-stage `verify_*` figures split
 `verify` into the re-predicted 68 points, the attribute checks and each recognizer of the cascade.
+
+`--swap-cost R` records every swap the generator makes on the photos (seed `--seed`) and replays each R times
+in the same process (best of R, warm): process CPU ms per candidate for the whole swap and its stages (the
+destination, the warp: its mesh and affine maps, the source's side, the masked blurs, the blend; those a tree
+lacks print nan), the swap's best wall ms, and the process CPU of one replay of them all. Run it with `--tree OLD`
+as well for a before/after of the swapper alone (same swaps: the generator's decisions do not depend on its speed).
 
 `--batch 1` verifies candidates one at a time (the sequential baseline of `FakeGenerator(batch=...)`); the
 medians per face and stage (wall, warm) are what the issue-17 target (≤ 100 ms per face) is judged on.
@@ -330,6 +336,83 @@ def recognizer_cost(gen: FakeGenerator, pipe: FacePipeline, photos: list, k: int
             "rejects": rejects, "rejects_alone": alone, "order": names}
 
 
+def swap_cost(gen: FakeGenerator, photos: list, repeat: int, seed: int = 0) -> dict[str, object]:
+    """Every swap `gen` makes on `photos` (recorded while it fakes them), replayed `repeat` times: per candidate,
+    the process CPU ms of the swap and of each stage (timed by wrapping the swap modules' functions; absent ones:
+    nan), each the best of the replays, averaged over the swaps; the swap's best wall ms; and the process CPU
+    seconds of the best replay of them all. On a shared machine read CPU: wall then mostly waits for a core."""
+    import mfmc.swap.split as split_module
+    import mfmc.swap.warp as warp_module
+
+    seen: list[tuple[Callable[..., object], np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, object]] = []
+    swappers = {id(s): s for s in (gen.swapper, gen.escalate, gen.expression_swapper)}
+    originals = {k: s.swap for k, s in swappers.items()}
+
+    def recorder(swap: Callable[..., object]) -> Callable[..., object]:
+        def record(image: np.ndarray, src: np.ndarray, t_img: np.ndarray, t_lm: np.ndarray, *, alpha: float = 0.5,
+                   kept: object = None) -> object:
+            seen.append((swap, image, src, t_img, t_lm, alpha, kept))
+            return swap(image, src, t_img, t_lm, alpha=alpha, kept=kept)
+        return record
+
+    for k, s in swappers.items():
+        s.swap = recorder(originals[k])  # type: ignore[method-assign]
+    try:
+        for _, image in photos:
+            gen.patches(image, seed=seed)
+    finally:
+        for k, s in swappers.items():
+            s.swap = originals[k]  # type: ignore[method-assign]
+    stages = {"destination": (split_module, "destination"), "warp_target": (split_module, "warp_target"),
+              "warp.mesh": (warp_module, "mesh"), "warp.maps": (warp_module, "piecewise_affine_maps"),
+              "source_side": (getattr(split_module, "_SourceSide", None), "of"),
+              "masked_blurs": (split_module, "masked_blurs" if hasattr(split_module, "masked_blurs")
+                               else "masked_blur"),
+              "blend_patch": (split_module, "blend_patch")}
+    spent = {name: 0.0 for name in stages}
+
+    def timed(name: str, f: Callable[..., object]) -> Callable[..., object]:
+        def run(*a: object, **kw: object) -> object:
+            t0 = time.process_time()
+            try:
+                return f(*a, **kw)
+            finally:
+                spent[name] += time.process_time() - t0
+        return run
+
+    patched = []
+    for name, (owner, attr) in stages.items():
+        f = getattr(owner, attr, None) if owner is not None else None
+        if f is None:
+            continue
+        patched.append((owner, attr, owner.__dict__[attr]))
+        setattr(owner, attr, classmethod(timed(name, f.__func__)) if isinstance(owner.__dict__[attr], classmethod)
+                else timed(name, f))
+    best = {name: [float("inf")] * len(seen) for name in ("swap", "swap_wall", *stages)}
+    cpu = []
+    try:
+        for _ in range(repeat):
+            c0 = time.process_time()
+            for i, (swap, image, src, t_img, t_lm, alpha, kept) in enumerate(seen):
+                for name in spent:
+                    spent[name] = 0.0
+                t0, w0 = time.process_time(), time.perf_counter()
+                swap(image, src, t_img, t_lm, alpha=alpha, kept=kept)
+                best["swap_wall"][i] = min(best["swap_wall"][i], time.perf_counter() - w0)
+                best["swap"][i] = min(best["swap"][i], time.process_time() - t0)
+                for name, v in spent.items():
+                    best[name][i] = min(best[name][i], v)
+            cpu.append(time.process_time() - c0)
+    finally:
+        for owner, attr, f in patched:
+            setattr(owner, attr, f)
+    present = {name for name, (owner, attr) in stages.items()
+               if owner is not None and getattr(owner, attr, None) is not None}
+    per = {name: (round(1000 * statistics.mean(v), 3) if name.startswith("swap") or name in present
+                  else float("nan")) for name, v in best.items()}
+    return {"swaps": len(seen), "cpu_ms_per_swap": per, "cpu_s_per_replay": round(min(cpu), 3)}
+
+
 def _clears(verifier: Verifier, pipe: FacePipeline, name: str, verdict: Verdict, avoid: Avoid | None) -> bool:
     """Whether recognizer `name` passes a fully measured verdict (source and the photo's faces)."""
     rec, bar = pipe.recognizers[name], verifier.bar(name)
@@ -413,6 +496,8 @@ def main() -> None:
     ap.add_argument("--recognizer-cost", type=int, default=0, metavar="K",
                     help="only time each recognizer per chip (batches of 1 and K) on real candidates and count "
                          "which it rejects (the cascade's order, mfmc.swap.verify.CASCADE), then exit")
+    ap.add_argument("--swap-cost", type=int, default=0, metavar="R",
+                    help="only replay every swap the generator makes R times and time it per stage, then exit")
     ap.add_argument("--batch-ratio", type=int, default=0, metavar="K",
                     help="only time verifying K candidates per face one at a time against batched, then exit")
     ap.add_argument("--attributes-ratio", type=int, default=0, metavar="K",
@@ -456,6 +541,9 @@ def main() -> None:
         return
     if args.recognizer_cost:
         print(recognizer_cost(gen, pipe, photos, args.recognizer_cost, seed=args.seed))
+        return
+    if args.swap_cost:
+        print(swap_cost(gen, photos, args.swap_cost, seed=args.seed))
         return
     if args.batch_ratio:
         print(batch_ratio(gen, pipe, photos, args.batch_ratio))

@@ -67,9 +67,18 @@ GREY_CHROMA = 2.0  # mean |a|, |b| (LAB) below which a region carries no colour:
 
 
 def grey_scale(lab: np.ndarray, sel: np.ndarray) -> bool:
-    """Whether the LAB pixels under `sel` carry no colour (a grey-scale photo): a fake there takes none."""
-    ab = lab[..., 1:][sel]
-    return bool(ab.size) and float(np.abs(ab).mean()) < GREY_CHROMA
+    """Whether the LAB pixels under `sel` carry no colour (a grey-scale photo): a fake there takes none.
+
+    The mean |a|, |b| is read in double by `cv2.mean` (~3x faster than gathering the pixels); only within 0.01
+    of `GREY_CHROMA`, where the float32 mean of the gathered values could fall on the other side, is that mean
+    taken as before."""
+    sel = np.ascontiguousarray(sel, dtype=bool)
+    if not sel.any():
+        return False
+    means = cv2.mean(np.abs(lab), mask=sel.view(np.uint8))
+    if abs((means[1] + means[2]) / 2.0 - GREY_CHROMA) > 0.01:
+        return (means[1] + means[2]) / 2.0 < GREY_CHROMA
+    return float(np.abs(lab[..., 1:][sel]).mean()) < GREY_CHROMA
 
 
 def transfer_colour(
@@ -108,5 +117,8 @@ def blend_patch(
     a = alpha[..., None]
     mixed = np.clip(old + (new.astype(np.float32) - old) * a + 0.5, 0, 255).astype(np.uint8)
     mask = alpha > 0
-    mixed[~mask] = image[y1:y2, x1:x2][~mask]
+    # where alpha is 0 the mix is the old pixel already (old + 0 + 0.5, truncated); a negative or nan alpha (none
+    # is made) would not be, so only then are the pixels outside the mask copied back
+    if not float(alpha.min(initial=0.0)) >= 0.0:
+        np.copyto(mixed, image[y1:y2, x1:x2], where=~mask[..., None])
     return FacePatch(box=box, pixels=mixed, mask=mask, image_shape=image.shape[:2])

@@ -27,7 +27,10 @@ face outline, so no pixel outside the patch mask changes.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -38,7 +41,7 @@ from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import beard_gap, bearded_target, lower_face, shading_lift
 from mfmc.swap.blend import blend_patch, cut_holes, feather, grey_scale
 from mfmc.swap.pose import destination, turned
-from mfmc.swap.warp import skin, warp_target
+from mfmc.swap.warp import lab_of, skin, warp_target
 from mfmc.vision.detection import median
 
 __all__ = ["SplitSwapper", "beard_gap", "masked_blur"]
@@ -48,20 +51,31 @@ def masked_blur(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
 
     Large σ (the coarse part is σ = 0.25-2 × √area: 20-400 px) runs on a copy shrunk to σ ≈ 6 px and is scaled
     back: the result is smooth anyway, and a 400 px kernel at full size cost seconds per face."""
+    return masked_blurs([lab], mask, sigma)[0]
+
+
+def masked_blurs(labs: Sequence[np.ndarray], mask: np.ndarray, sigma: float) -> list[np.ndarray]:
+    """`masked_blur` of each of `labs` (the source's and the target's) under one `mask` and `sigma`: the
+    blurred mask (the normalising denominator) is computed once for all, each result as `masked_blur` gives it."""
     m = mask.astype(np.float32)
     h, w = m.shape
-    per = (lambda a: a) if lab.ndim == 2 else (lambda a: a[..., None])  # one channel (2-D) or several
     f = min(1.0, 6.0 / max(sigma, 1e-6))
+    size = (max(2, round(w * f)), max(2, round(h * f)))
     if f < 1.0:
-        size = (max(2, round(w * f)), max(2, round(h * f)))
-        small_lab = cv2.resize(lab * per(m), size, interpolation=cv2.INTER_AREA)
-        small_m = cv2.resize(m, size, interpolation=cv2.INTER_AREA)
-        num = cv2.resize(cv2.GaussianBlur(small_lab, (0, 0), sigma * f), (w, h), interpolation=cv2.INTER_LINEAR)
-        den = cv2.resize(cv2.GaussianBlur(small_m, (0, 0), sigma * f), (w, h), interpolation=cv2.INTER_LINEAR)
-        return num / np.maximum(per(den), 1e-4)
-    num = cv2.GaussianBlur(lab * per(m), (0, 0), sigma)
-    den = per(cv2.GaussianBlur(m, (0, 0), sigma))
-    return num / np.maximum(den, 1e-4)
+        den = cv2.resize(cv2.GaussianBlur(cv2.resize(m, size, interpolation=cv2.INTER_AREA), (0, 0), sigma * f),
+                         (w, h), interpolation=cv2.INTER_LINEAR)
+    else:
+        den = cv2.GaussianBlur(m, (0, 0), sigma)
+    out = []
+    for lab in labs:
+        per = (lambda a: a) if lab.ndim == 2 else (lambda a: a[..., None])  # one channel (2-D) or several
+        if f < 1.0:
+            small_lab = cv2.resize(lab * per(m), size, interpolation=cv2.INTER_AREA)
+            num = cv2.resize(cv2.GaussianBlur(small_lab, (0, 0), sigma * f), (w, h), interpolation=cv2.INTER_LINEAR)
+        else:
+            num = cv2.GaussianBlur(lab * per(m), (0, 0), sigma)
+        out.append(num / np.maximum(per(den), 1e-4))
+    return out
 
 
 def detail_gain(source_detail: np.ndarray, target_detail: np.ndarray, floor: float) -> float:
@@ -227,6 +241,33 @@ class SplitSwapper:
         # at the escalation, the eyes' mean colour detail the source's (`eye_weight`); off: measured -1 swap of 33
         # (a crowd effect in t1.jpg), though it turns the astronaut's grey-blue eyes half-way back to brown
         self.eye_colour = eye_colour
+        # what a swap reads of the source alone, per region box (`_source_side`): every candidate of a face
+        # recomputed it, and the box repeats across a face's candidates (it spans the source's outline and the
+        # destination's points)
+        self._sides: OrderedDict[tuple[tuple[int, int, int, int], bytes], _SourceSide] = OrderedDict()
+        self._sides_lock = threading.Lock()
+
+    def _source_side(self, image: np.ndarray, src: np.ndarray, box: tuple[int, int, int, int]) -> _SourceSide:
+        """The source's side of a swap in region `box` (`_SourceSide`), computed once per source and box and
+        reused while the region's pixels are the same (compared on every use: a cached entry never stands in
+        for other pixels)."""
+        x1, y1, x2, y2 = box
+        crop = image[y1:y2, x1:x2]
+        key = (box, np.ascontiguousarray(src, dtype=np.float64).tobytes())
+        with self._sides_lock:
+            side = self._sides.get(key)
+            if side is not None:
+                self._sides.move_to_end(key)
+        if side is not None and (side.fringe is not None or not self.keep_fringe) \
+                and np.array_equal(side.crop, crop):
+            return side
+        side = _SourceSide.of(crop, src, box, fringe=self.keep_fringe)
+        with self._sides_lock:
+            self._sides[key] = side
+            self._sides.move_to_end(key)
+            while len(self._sides) > SOURCE_SIDES:
+                self._sides.popitem(last=False)
+        return side
 
     def sigma_factor(self, alpha: float) -> float:
         extra = max(0.0, alpha - self.base_alpha) / max(1.0 - self.base_alpha, 1e-6)
@@ -237,8 +278,9 @@ class SplitSwapper:
         """The target's and the source's lightness between the base scale and a coarser one at `sigma`, each less
         its lighting (`lighting`: a plane over the face); the escalation adds the first in place of the second,
         faded to 0 over `rim` inside the outline (no seam, no second jaw line)."""
-        t_mid = t_base[..., 0] - masked_blur(np.ascontiguousarray(t_lab[..., 0]), inner, sigma)
-        s_mid = s_base[..., 0] - masked_blur(np.ascontiguousarray(s_lab[..., 0]), inner, sigma)
+        t_blur, s_blur = masked_blurs([np.ascontiguousarray(t_lab[..., 0]), np.ascontiguousarray(s_lab[..., 0])],
+                                      inner, sigma)
+        t_mid, s_mid = t_base[..., 0] - t_blur, s_base[..., 0] - s_blur
         return t_mid - lighting(t_mid, inner), s_mid - lighting(s_mid, inner)
 
     def swap(
@@ -258,12 +300,13 @@ class SplitSwapper:
         # the target's hair or background in its outer band stays out where a turned source stretches it (at a
         # frontal pose the band is narrow, and cutting it cost verified swaps: docs/swap.md)
         region = warp_target(image, src, tgt, dst68, target_image, self.forehead, skin_only=turned(src))
-        x1, y1, x2, y2 = box = region.box
+        box = region.box
+        x1, y1 = box[0], box[1]
         size, mask, scale, warped = region.size, region.mask, region.scale, region.image
         inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=2).astype(bool)
-        source = image[y1:y2, x1:x2]
-        s_lab = cv2.cvtColor(source.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-        t_lab = cv2.cvtColor(warped.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+        side = self._source_side(image, src, box)
+        s_lab = side.lab
+        t_lab = lab_of(warped) if region.lab is None else region.lab  # the skin test's, when it ran
 
         notes: list[str] = []
         # beard test on the warped target against the source
@@ -273,12 +316,11 @@ class SplitSwapper:
 
         sigma = max(1.0, self.sigma_factor(alpha) * scale)
         base = max(1.0, self.sigma * scale) if self.keep_look else sigma
-        s_coarse = masked_blur(s_lab, inner, base)
+        s_coarse, t_coarse = masked_blurs([s_lab, t_lab], inner, base)
         s_detail = s_lab - s_coarse  # the source's own fine detail (read by several tonings below)
-        t_coarse = masked_blur(t_lab, inner, base)
         detail = t_lab - t_coarse
         detail *= detail_gain(s_detail[..., 0][inner], detail[..., 0][inner], self.detail_gain_min)
-        detail[..., 1:] *= self.colour_detail
+        detail *= np.array([1.0, self.colour_detail, self.colour_detail], np.float32)  # a, b only (x 1 is exact)
         # the escalation's coarser split (`keep_look`): only the target's lightness between the base and the coarse
         # scale comes in (its mid-scale shading: eye sockets, cheekbones), less its lighting (a plane over the
         # face) and faded out over a rim inside the outline; colour, lighting and the rim stay the source's
@@ -344,11 +386,12 @@ class SplitSwapper:
         rgb = cv2.cvtColor(out_lab.astype(np.float32), cv2.COLOR_LAB2RGB)
         result = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
-        ramp = _forehead_ramp(src, size, (x1, y1))
+        ramp = side.ramp
         alpha_map = feather(mask, self.feather * scale) * ramp
         if self.keep_fringe:
-            fringe = (1 - skin(source, src, (x1, y1))).astype(np.float32) * (ramp < 1.0)
-            if fringe.any():
+            fringe = side.fringe
+            assert fringe is not None
+            if side.has_fringe:
                 alpha_map *= 1.0 - cv2.GaussianBlur(fringe, (0, 0), max(1.0, 0.02 * scale))
                 notes.append("kept the source's hair over its forehead")
         holes: list[np.ndarray] = []
@@ -369,6 +412,35 @@ class SplitSwapper:
             notes.append(worn.reason)
         alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)
         return SwapResult(blend_patch(image, result, alpha_map, box), tuple(notes))
+
+
+# source sides a swapper keeps (`SplitSwapper._source_side`): a face's candidates share 1-4 region boxes
+SOURCE_SIDES = 8
+
+
+@dataclass(frozen=True, eq=False)
+class _SourceSide:
+    """What a split swap reads of the source alone in its region: the pixels (a copy, to check a reuse), their
+    LAB, the forehead ramp and the fringe (where the source is not skin above the brows; with `fringe`). Read
+    only: the arrays are never written."""
+
+    crop: np.ndarray
+    lab: np.ndarray
+    ramp: np.ndarray
+    fringe: np.ndarray | None
+    has_fringe: bool
+
+    @classmethod
+    def of(cls, crop: np.ndarray, src: np.ndarray, box: tuple[int, int, int, int], *, fringe: bool) -> _SourceSide:
+        x1, y1, x2, y2 = box
+        lab = lab_of(crop)
+        ramp = _forehead_ramp(src, (y2 - y1, x2 - x1), (x1, y1))
+        hair = (1 - skin(crop, src, (x1, y1), lab=lab)).astype(np.float32) * (ramp < 1.0) if fringe else None
+        side = cls(crop.copy(), lab, ramp, hair, bool(hair is not None and hair.any()))
+        for a in (side.crop, side.lab, side.ramp, side.fringe):
+            if a is not None:
+                a.flags.writeable = False
+        return side
 
 
 def lighting(values: np.ndarray, sel: np.ndarray) -> np.ndarray:
@@ -410,7 +482,8 @@ def _forehead_ramp(src: np.ndarray, size: tuple[int, int], offset: tuple[int, in
     length = max(float(np.linalg.norm(up)), 1e-6)
     up /= length
     h, w = size
-    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    gx = np.arange(w, dtype=np.float32)[None, :]  # a row and a column, broadcast: the same values per pixel
+    gy = np.arange(h, dtype=np.float32)[:, None]
     # height above the brow line along the face's vertical axis, over the forehead height (0.22 × brow-chin)
     height = ((gx + offset[0] - brows[0]) * up[0] + (gy + offset[1] - brows[1]) * up[1]) / (0.22 * length)
     t = np.clip(1.0 - height, 0.0, 1.0)

@@ -37,10 +37,29 @@ def triangulate(points: np.ndarray) -> np.ndarray:
     tri = tri[inside]
     if not len(tri):
         return np.zeros((0, 3), dtype=np.int64)
-    d = np.linalg.norm(tri.reshape(-1, 1, 2) - pts[None], axis=2)
-    idx = d.argmin(1).reshape(-1, 3)
+    idx = _vertex_ids(tri.reshape(-1, 2), pts).reshape(-1, 3)
     keep = (idx[:, 0] != idx[:, 1]) & (idx[:, 1] != idx[:, 2]) & (idx[:, 0] != idx[:, 2])
     return idx[keep]
+
+
+def _vertex_ids(vertices: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """The index of the input point nearest each Subdiv2D vertex (the first of equally near ones).
+
+    A vertex is an input point stored as float32, so it is looked up by those float32 coordinates (their bits);
+    this is the nearest point whenever no two input points are nearly coincident (within 1e-3 px: float32
+    rounding is far below that). Otherwise, and for a vertex not found, the distances to every point decide."""
+    n = len(pts)
+    gaps = np.abs(pts[:, None, :] - pts[None, :, :]).max(2)
+    gaps[np.arange(n), np.arange(n)] = np.inf
+    if n > 1 and gaps.min() > 1e-3:
+        keys = np.ascontiguousarray(pts, dtype=np.float32).view(np.uint64)[:, 0]
+        wanted = np.ascontiguousarray(vertices, dtype=np.float32).view(np.uint64)[:, 0]
+        order = np.argsort(keys)
+        at = np.minimum(np.searchsorted(keys[order], wanted), n - 1)
+        found = order[at]
+        if np.array_equal(keys[found], wanted):
+            return found.astype(np.int64)
+    return np.linalg.norm(vertices[:, None, :] - pts[None], axis=2).argmin(1)
 
 
 # degrees of the source's yaw (`source_pose`) from which the warp's triangles are the target's own mesh drawn far
@@ -103,14 +122,18 @@ def piecewise_affine_maps(
     ok &= folded(dst, src, triangles) == 0
     affines = np.zeros((len(triangles), 2, 3), dtype=np.float64)
     affines[ok] = np.transpose(np.linalg.solve(d[ok], s[ok]), (0, 2, 1))
-    for k in np.flatnonzero(ok):
-        pts = np.round(local[triangles[k]] * (1 << _SHIFT)).astype(np.int32)
-        cv2.fillConvexPoly(ids, pts, int(k) + 1, lineType=cv2.LINE_8, shift=_SHIFT)
+    corners = np.round(local[triangles] * (1 << _SHIFT)).astype(np.int32)  # (K, 3, 2), all rounded at once
+    for k in np.flatnonzero(ok).tolist():
+        cv2.fillConvexPoly(ids, corners[k], k + 1, lineType=cv2.LINE_8, shift=_SHIFT)
     covered = ids > 0
-    a = affines[np.maximum(ids - 1, 0)].astype(np.float32)  # (h, w, 2, 3)
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    map_x = a[..., 0, 0] * gx + a[..., 0, 1] * gy + a[..., 0, 2]
-    map_y = a[..., 1, 0] * gx + a[..., 1, 1] * gy + a[..., 1, 2]
+    # each pixel's affine coefficients, gathered one at a time from a float32 table by triangle id (uncovered
+    # pixels, id 0, take triangle 0's: they are masked out anyway)
+    table = np.concatenate([affines[:1], affines]).astype(np.float32).reshape(-1, 6).T.copy()  # (6, K + 1)
+    coef = [np.take(row, ids) for row in table]
+    gx = np.arange(w, dtype=np.float32)[None, :]
+    gy = np.arange(h, dtype=np.float32)[:, None]
+    map_x = coef[0] * gx + coef[1] * gy + coef[2]
+    map_y = coef[3] * gx + coef[4] * gy + coef[5]
     return map_x, map_y, covered
 
 
@@ -126,6 +149,7 @@ class WarpedTarget:
     mask: np.ndarray
     scale: float
     outline: np.ndarray  # the outline within the warp's coverage, before the skin test (for the beard test)
+    lab: np.ndarray | None = None  # `image` in float LAB (`lab_of`) when the skin test computed it, else None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -146,8 +170,14 @@ def warp_target(image: np.ndarray, source: np.ndarray, target: np.ndarray, desti
     map_x, map_y, covered = piecewise_affine_maps(dst, tgt_ext, mesh(dst, tgt_ext), box)
     warped = cv2.remap(target_image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     outline = polygon_mask(lmk.outline(src_ext), (y2 - y1, x2 - x1), (x1, y1)) & covered.astype(np.uint8)
-    mask = outline & skin(warped, destination, (x1, y1)) if skin_only else outline
-    return WarpedTarget(box, warped, mask, float(np.sqrt(max(int(mask.sum()), 1))), outline)
+    lab = lab_of(warped) if skin_only else None
+    mask = outline & skin(warped, destination, (x1, y1), lab=lab) if skin_only else outline
+    return WarpedTarget(box, warped, mask, float(np.sqrt(max(int(mask.sum()), 1))), outline, lab)
+
+
+def lab_of(rgb: np.ndarray) -> np.ndarray:
+    """An RGB uint8 image in float32 LAB (L 0-100), as the swappers read it."""
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 
 # how far a warped target pixel of the face's outer band may be from the target's own skin (LAB) and still be
@@ -158,13 +188,16 @@ SKIN_CHROMA = 16.0
 _SKIN_REF = np.array([36, 41, 40, 39, 42, 47, 46, 45, 35, 33, 31])
 
 
-def skin(warped: np.ndarray, points: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
+def skin(warped: np.ndarray, points: np.ndarray, offset: tuple[int, int], *, lab: np.ndarray | None = None
+         ) -> np.ndarray:
     """uint8 0/1: where the warped target shows skin. In the band between the inner features (brows, eyes,
     nose, mouth: their convex hull, grown) and the outline, a target's hair, beard or background — a frontal
     target's temples and cheek edge, stretched onto a turned source's near side — would be pasted in; there the
-    source keeps its own pixels. `points`: the 68 points of the warp's destination (photo coordinates)."""
+    source keeps its own pixels. `points`: the 68 points of the warp's destination (photo coordinates). `lab`:
+    `warped` already in LAB (`lab_of`), when the caller has it."""
     h, w = warped.shape[:2]
-    lab = cv2.cvtColor(warped.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    if lab is None:
+        lab = lab_of(warped)
     ref_mask = polygon_mask(cv2.convexHull(points[_SKIN_REF].astype(np.float32))[:, 0], (h, w), offset)
     if int(ref_mask.sum()) < 8:
         return np.ones((h, w), np.uint8)
