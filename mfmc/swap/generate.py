@@ -372,49 +372,59 @@ class FakeGenerator:
     def _exchanged(self, image: np.ndarray, faces: Faces, out: dict[int, tuple[FacePatch, FaceReport]],
                    seed_of: Callable[[int], int], base: Avoid, strict: set[int]) -> None:
         """Faces left without a fake because their candidates matched another face of the photo (`assign.collided`)
-        made again as if they came first: against the photo's real faces only (no fake, no identity used). When
-        that fake holds, the fakes it clashes with (`assign.clashes`: within a recognizer's bar, or the same
-        identity) are made again after it, against every other fake; the exchange is kept only when each of them
+        made again as if they came first: against the photo's real faces only (no fake), first with no identity
+        left out (it may take a neighbour's), then, where that exchange is not kept, with the identities in use
+        left out. When such a fake holds, the fakes it clashes with (`assign.clashes`: within a recognizer's bar,
+        or the same identity) are made again after it (`_made_first`); the exchange is kept only when each of them
         swaps again (one swap more, never one fewer), else the photo stays as it was and the face's report counts
         the attempts. `out` is updated in place; faces in `strict` (`_unfloored`) stay held to the bar."""
-
-        def full(r: FaceReport) -> bool:
-            return bool(r.identity) and all(n in r.fake_embeddings for n in self.verifier.names)
-
         for g in list(out):
             blocked = out[g][1]
             if assign.swapped(blocked) or not assign.collided(blocked, fallbacks=False):
                 continue
-            first = self.fake_face(image, faces, g, seed=seed_of(g),
-                                   avoid=self.photo_avoid(faces, g, [], base, strict=g in strict))
-            if not (assign.swapped(first[1]) and full(first[1])):
-                assign.absorb(blocked, [first[1]], "")
-                continue
-            fakes = {j: r for j, (_, r) in out.items() if j != g and full(r)}
-            clash = assign.clashes(self.pipeline, self.verifier, first[1], fakes)
-            made: dict[int, tuple[FacePatch, FaceReport]] = {g: first}
-            spent: list[FaceReport] = []
-            for j in clash:
-                others = [r for k, r in fakes.items() if k not in clash] + [m[1] for m in made.values()]
-                again = self.fake_face(image, faces, j, seed=seed_of(j), avoid=self.photo_avoid(
-                    faces, j, others, base, strict=j in strict).plus(None, [fakes[j].identity or ""]))
-                if not (assign.swapped(again[1]) and full(again[1])):
-                    spent.append(again[1])
+            fakes = {j: r for j, (_, r) in out.items() if j != g and self._full(r)}
+            rules = self.photo_avoid(faces, g, [], base, strict=g in strict)
+            for avoid in (rules, rules.plus(None, [r.identity or "" for r in fakes.values()])):
+                made = self._made_first(image, faces, g, blocked, avoid, fakes, seed_of, base, strict)
+                if made:
+                    out.update(made)
                     break
-                made[j] = again
-            else:
-                first[1].notes.append(f"made again first: the fakes of faces {clash} made again after it"
-                                      if clash else "made again first: it holds beside every fake")
-                assign.absorb(first[1], [blocked], "")
-                for j in clash:
-                    made[j][1].notes.append(f"made again after face {g}, whose candidates its first fake "
-                                            f"(`{fakes[j].target}`) had blocked")
-                    assign.absorb(made[j][1], [fakes[j]], f"passed; not kept: face {g} blocked by it")
-                out.update(made)
-                continue
-            why = f"passed; not kept: face {j}'s fake could not be made again beside it"
-            assign.absorb(blocked, [first[1]], why)
-            assign.absorb(blocked, [m[1] for k, m in made.items() if k != g] + spent, "")
+
+    def _made_first(self, image: np.ndarray, faces: Faces, g: int, blocked: FaceReport, avoid: Avoid,
+                    fakes: dict[int, FaceReport], seed_of: Callable[[int], int], base: Avoid, strict: set[int],
+                    ) -> dict[int, tuple[FacePatch, FaceReport]]:
+        """One exchange of `_exchanged`: face `g` (whose report is `blocked`) made against `avoid`, then those of
+        `fakes` (the photo's fakes by face index) it clashes with made again after it, against every other fake
+        and without their old identity. The new patches by face index when every one swaps, else none (what
+        they cost counted in `blocked`)."""
+        first = self.fake_face(image, faces, g, seed=seed_of(g), avoid=avoid)
+        if not (assign.swapped(first[1]) and self._full(first[1])):
+            assign.absorb(blocked, [first[1]], "")
+            return {}
+        clash = assign.clashes(self.pipeline, self.verifier, first[1], fakes)
+        made: dict[int, tuple[FacePatch, FaceReport]] = {g: first}
+        for j in clash:
+            others = [r for k, r in fakes.items() if k not in clash] + [m[1] for m in made.values()]
+            again = self.fake_face(image, faces, j, seed=seed_of(j), avoid=self.photo_avoid(
+                faces, j, others, base, strict=j in strict).plus(None, [fakes[j].identity or ""]))
+            if not (assign.swapped(again[1]) and self._full(again[1])):
+                assign.absorb(blocked, [first[1]], f"passed; not kept: face {j}'s fake could not be made again "
+                                                   "beside it")
+                assign.absorb(blocked, [m[1] for k, m in made.items() if k != g] + [again[1]], "")
+                return {}
+            made[j] = again
+        first[1].notes.append(f"made again first: the fakes of faces {clash} made again after it"
+                              if clash else "made again first: it holds beside every fake")
+        assign.absorb(first[1], [blocked], "")
+        for j in clash:
+            made[j][1].notes.append(f"made again after face {g}, whose candidates its first fake "
+                                    f"(`{fakes[j].target}`) had blocked")
+            assign.absorb(made[j][1], [fakes[j]], f"passed; not kept: face {g} blocked by it")
+        return made
+
+    def _full(self, report: FaceReport) -> bool:
+        """Whether a report is of a fake with an identity and an embedding on every verifying recognizer."""
+        return bool(report.identity) and all(n in report.fake_embeddings for n in self.verifier.names)
 
     def photo_avoid(
         self, faces: Faces, index: int, fakes: list[FaceReport] | None = None, base: Avoid | None = None, *,

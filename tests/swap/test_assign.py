@@ -129,6 +129,8 @@ def test_a_face_made_again_never_gets_an_identity_the_finished_photo_refused(
 
     monkeypatch.setattr(assign, "audit", refusing_audit)
     monkeypatch.setattr(gen, "fake_face", recording_fake_face)
+    # the audit's remakes alone: face 1, left without a fake, would otherwise be made first (`_exchanged`)
+    monkeypatch.setattr(gen, "_exchanged", lambda *args, **kwargs: None)
     gen.patches(image, faces, seed=7)
     assert len(made) == 3  # the first fake and two remakes
     refused: set[str] = set()

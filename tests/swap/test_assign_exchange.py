@@ -83,31 +83,63 @@ def test_a_blocked_face_made_first_takes_the_identity_and_the_other_is_made_agai
     assert any(a.target == "x" for a in first.attempts)
 
 
-def test_the_photo_stays_as_it_was_when_the_other_cannot_be_made_again(
-    pipeline: FacePipeline, pool: TargetPool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # as above, but face 0's remaking is given every identity to leave out: no exchange, face 0 keeps its fake
-    # and face 1 its pixelation, whose report counts what the exchange cost
-    image, faces = _tiles(pipeline, pool, _apart(pipeline, pool))
-    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=12)
+def _exchange_without(gen: FakeGenerator, pool: TargetPool, monkeypatch: pytest.MonkeyPatch,
+                      never: set[tuple[int, int]], left_out: list[frozenset[str]],
+                      ) -> tuple[dict[int, tuple[FacePatch, FaceReport]], FaceReport, tuple[FacePatch, FaceReport],
+                                 list[int]]:
+    """Face 1 blocked, face 0's fake of the identity face 1 takes when made first; the makings numbered in
+    `never` ((face, n-th making of it in the exchange)) are given every pool identity to leave out (they fail,
+    really); `left_out` gets each making's identities left out. Returns the photo after `_exchanged`, face 0's
+    fake, face 1's blocked making and the faces made, in order."""
+    image, faces = _tiles(gen.pipeline, pool, _apart(gen.pipeline, pool))
     alone = gen.fake_face(image, faces, 1, seed=7, avoid=gen.photo_avoid(faces, 1, [], Avoid()))
     patch0, fake0 = gen.fake_face(image, faces, 0, seed=7, avoid=gen.photo_avoid(faces, 0))
+    assert assign.swapped(alone[1]) and assign.swapped(fake0)
     fake0 = dataclasses.replace(fake0, identity=alone[1].identity)
     blocked = _blocked(gen, pool, image, faces)
     real_fake_face = gen.fake_face
     calls: list[int] = []
 
-    def face0_never_again(image, faces, index, *, seed=0, avoid=None):  # type: ignore[no-untyped-def]
+    def failing(image, faces, index, *, seed=0, avoid=None):  # type: ignore[no-untyped-def]
         calls.append(index)
-        if index == 0:
+        left_out.append(avoid.targets)
+        if (index, calls.count(index)) in never:
             avoid = avoid.plus(None, [pool.identity(i) for i in pool.ids])
         return real_fake_face(image, faces, index, seed=seed, avoid=avoid)
 
-    monkeypatch.setattr(gen, "fake_face", face0_never_again)
-    before = len(blocked[1].attempts)
+    monkeypatch.setattr(gen, "fake_face", failing)
     out = {0: (patch0, fake0), 1: blocked}
     gen._exchanged(image, faces, out, lambda _: 7, Avoid(), set())
-    assert calls == [1, 0]
-    assert out[0][1] is fake0 and out[1] is blocked
-    assert not assign.swapped(out[1][1]) and len(out[1][1].attempts) > before
+    return out, fake0, blocked, calls
+
+
+def test_where_the_other_cannot_be_made_again_the_face_takes_an_identity_not_in_use(
+    pipeline: FacePipeline, pool: TargetPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # face 0 cannot be made again after face 1 takes its identity: face 1 is made again first with the
+    # identities in use left out (and face 0 again after it where the two still clash); whatever holds, the
+    # photo ends with fakes apart, or as it was
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=12)
+    left_out: list[frozenset[str]] = []
+    out, fake0, blocked, calls = _exchange_without(gen, pool, monkeypatch, {(0, 1)}, left_out)
+    assert calls[:3] == [1, 0, 1] and len(calls) <= 4
+    assert fake0.identity not in left_out[0] and fake0.identity in left_out[2]
+    if assign.swapped(out[1][1]):
+        assert assign.swapped(out[0][1]) and out[1][1].identity not in (fake0.identity, out[0][1].identity)
+        assert assign.clashes(pipeline, gen.verifier, out[1][1], {0: out[0][1]}) == []
+    else:
+        assert out[0][1] is fake0 and out[1] is blocked
     assert any(a.reason.startswith("passed; not kept: face 0's fake") for a in out[1][1].attempts)
+
+
+def test_the_photo_stays_as_it_was_when_no_exchange_holds(
+    pipeline: FacePipeline, pool: TargetPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # neither face 0 again nor face 1 with the identities in use left out: face 0 keeps its fake and face 1 its
+    # pixelation, whose report counts what the exchanges cost
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=12)
+    out, fake0, blocked, calls = _exchange_without(gen, pool, monkeypatch, {(0, 1), (1, 2), (0, 2)}, [])
+    assert calls[:3] == [1, 0, 1] and len(calls) <= 4
+    assert out[0][1] is fake0 and out[1] is blocked
+    assert not assign.swapped(blocked[1])
+    assert any(a.reason.startswith("passed; not kept: face 0's fake") for a in blocked[1].attempts)
