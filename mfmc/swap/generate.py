@@ -386,21 +386,23 @@ class FakeGenerator:
             rules = self.photo_avoid(faces, g, [], base, strict=g in strict)
             for avoid in (rules, rules.plus(None, [r.identity or "" for r in fakes.values()])):
                 made = self._made_first(image, faces, g, blocked, avoid, fakes, seed_of, base, strict)
+                if made is None:  # no fake of it holds beside the real faces alone: fewer identities won't help
+                    break
                 if made:
                     out.update(made)
                     break
 
     def _made_first(self, image: np.ndarray, faces: Faces, g: int, blocked: FaceReport, avoid: Avoid,
                     fakes: dict[int, FaceReport], seed_of: Callable[[int], int], base: Avoid, strict: set[int],
-                    ) -> dict[int, tuple[FacePatch, FaceReport]]:
+                    ) -> dict[int, tuple[FacePatch, FaceReport]] | None:
         """One exchange of `_exchanged`: face `g` (whose report is `blocked`) made against `avoid`, then those of
         `fakes` (the photo's fakes by face index) it clashes with made again after it, against every other fake
         and without their old identity. The new patches by face index when every one swaps, else none (what
-        they cost counted in `blocked`)."""
+        they cost counted in `blocked`); None when face `g` itself did not swap."""
         first = self.fake_face(image, faces, g, seed=seed_of(g), avoid=avoid)
         if not (assign.swapped(first[1]) and self._full(first[1])):
             assign.absorb(blocked, [first[1]], "")
-            return {}
+            return None
         clash = assign.clashes(self.pipeline, self.verifier, first[1], fakes)
         made: dict[int, tuple[FacePatch, FaceReport]] = {g: first}
         for j in clash:

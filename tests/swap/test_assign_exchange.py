@@ -143,3 +143,14 @@ def test_the_photo_stays_as_it_was_when_no_exchange_holds(
     assert out[0][1] is fake0 and out[1] is blocked
     assert not assign.swapped(blocked[1])
     assert any(a.reason.startswith("passed; not kept: face 0's fake") for a in blocked[1].attempts)
+
+
+def test_a_face_that_holds_beside_no_real_face_is_not_made_again_with_fewer_identities(
+    pipeline: FacePipeline, pool: TargetPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # face 1 made first (every identity allowed, no fake to avoid) fails: leaving identities out cannot help, so
+    # it is made once, and nothing else is
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=12)
+    out, fake0, blocked, calls = _exchange_without(gen, pool, monkeypatch, {(1, 1)}, [])
+    assert calls == [1]
+    assert out[0][1] is fake0 and out[1] is blocked
