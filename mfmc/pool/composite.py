@@ -50,29 +50,13 @@ def _frame_points(w: int, h: int) -> np.ndarray:
     return np.array([(x, y) for y in ys for x in xs if not (x == w // 2 and y == h // 2)], np.float64)
 
 
-def _triangles(points: np.ndarray, w: int, h: int) -> list[tuple[int, int, int]]:
-    import cv2
-
-    pts = np.clip(points, 0, [w - 1, h - 1])
-    subdiv = cv2.Subdiv2D((0, 0, w, h))
-    for x, y in pts:
-        subdiv.insert((float(x), float(y)))
-    lookup = {(round(float(x), 2), round(float(y), 2)): i for i, (x, y) in enumerate(pts.astype(np.float32))}
-    tris = []
-    for t in subdiv.getTriangleList().reshape(-1, 3, 2):
-        idx = [lookup.get((round(float(x), 2), round(float(y), 2))) for x, y in t]
-        if all(i is not None for i in idx):
-            tris.append((int(idx[0]), int(idx[1]), int(idx[2])))  # type: ignore[arg-type]
-    return tris
-
-
 def warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Piecewise-affine warp of `image` taking 68 landmarks `src` to `dst` (frame corners stay put): one dense
-    `cv2.remap` over the triangles of `mfmc.swap.warp` (a per-triangle `warpAffine` cost ~40 ms per call);
+    `cv2.remap` over the triangles of `mfmc.vision.mesh` (a per-triangle `warpAffine` cost ~40 ms per call);
     folded-over triangles are inpainted from their surroundings."""
     import cv2
 
-    from mfmc.swap.warp import piecewise_affine_maps, triangulate
+    from mfmc.vision.mesh import piecewise_affine_maps, triangulate
 
     h, w = image.shape[:2]
     frame = _frame_points(w, h)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
+from mfmc.vision.head import as_points as as_points  # re-exported: the swap's modules call `lmk.as_points`
+
 JAW = np.arange(0, 17)
 BROWS = np.arange(17, 27)
 INNER = np.arange(17, 68)  # everything but the jaw: the points a partial geometry transfer may move
@@ -22,14 +24,6 @@ TEMPLATE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
     dtype=np.float64,
 )
-
-
-def as_points(landmarks: np.ndarray) -> np.ndarray:
-    """Return landmarks as a float64 (68, 2) array; the swap code refuses anything else."""
-    pts = np.asarray(landmarks, dtype=np.float64)
-    if pts.shape != (68, 2) or not np.all(np.isfinite(pts)):
-        raise ValueError(f"expected 68 finite (x, y) landmarks, got shape {pts.shape}")
-    return pts
 
 
 def interocular(pts: np.ndarray) -> float:
@@ -150,7 +144,7 @@ def outline(ext: np.ndarray) -> np.ndarray:
     """Closed face outline of extended points: the jaw left to right, then the forehead right to left.
 
     On a head turned far enough that the far side's jaw points lie on the face (a turned head's points as
-    `mfmc.swap.turned` refits them: the far jaw projected where it is, behind the cheek, not on the silhouette),
+    `mfmc.vision.turned` refits them: the far jaw projected where it is, behind the cheek, not on the silhouette),
     that outline leaves out the profile's side: the far eye, the nose, the mouth. When any other point lies
     outside it by more than `OUTSIDE` of the face's size, the outline is their convex hull instead (the
     silhouette: brow, nose tip, lips, chin); on every other face it is the jaw-and-forehead polygon as before."""

@@ -19,9 +19,7 @@ import numpy as np
 
 from mfmc.swap import landmarks as lmk
 from mfmc.vision.alignment import similarity_fit
-from mfmc.vision.head import DEPTH, FRONTAL, MIRROR, lift, posed, rotation
-from mfmc.vision.head import eye_roll as _roll
-from mfmc.vision.head import rotation2d as _rot2
+from mfmc.vision.head import DEPTH, FRONTAL, MIRROR, eye_roll, lift, posed, rotation, rotation2d
 
 # the points pose is fitted on: everything but the face outline (a silhouette, not fixed points of the face)
 FIT_POINTS = lmk.INNER
@@ -108,7 +106,7 @@ def frontal_pose(points: np.ndarray) -> tuple[float, float]:
 @functools.lru_cache(maxsize=4096)
 def _frontal_pose(key: bytes) -> tuple[float, float]:
     pts = np.frombuffer(key, dtype="<f8").reshape(68, 2)
-    local = (pts - pts.mean(0)) @ _rot2(-_roll(pts)).T
+    local = (pts - pts.mean(0)) @ rotation2d(-eye_roll(pts)).T
     yaws = np.arange(-45.0, 45.01, 1.0)
     c, s = np.cos(np.radians(yaws)), np.sin(np.radians(yaws))
     scale = abs(local[45, 0] - local[36, 0]) / c  # (Y,)

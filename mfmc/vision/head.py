@@ -88,7 +88,8 @@ FRONTAL.setflags(write=False)
 
 
 def as_points(landmarks: np.ndarray) -> np.ndarray:
-    """Return landmarks as a float64 (68, 2) array; the head's geometry refuses anything else."""
+    """Return landmarks as a float64 (68, 2) array; the head's geometry and the swap's (`mfmc.swap.landmarks`
+    re-exports this) refuse anything else."""
     pts = np.asarray(landmarks, dtype=np.float64)
     if pts.shape != (68, 2) or not np.all(np.isfinite(pts)):
         raise ValueError(f"expected 68 finite (x, y) landmarks, got shape {pts.shape}")

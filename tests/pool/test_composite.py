@@ -16,7 +16,7 @@ def pool() -> TargetPool:
 
 
 def test_folded_triangles_are_filled_from_around_them(pool: TargetPool) -> None:
-    from mfmc.swap.warp import piecewise_affine_maps, triangulate
+    from mfmc.vision.mesh import piecewise_affine_maps, triangulate
 
     img, face = pool.target(pool.ids[0])
     src = np.asarray(face.landmarks68[0], np.float64)

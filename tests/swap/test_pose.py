@@ -15,9 +15,10 @@ from mfmc.pool import TargetPool
 from mfmc.swap import FakeGenerator, pose
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.split import SplitSwapper
-from mfmc.swap.warp import WarpSwapper, folded, piecewise_affine_maps, triangulate
+from mfmc.swap.warp import WarpSwapper
 from mfmc.vision import FacePipeline, Faces
 from mfmc.vision.alignment import similarity_fit
+from mfmc.vision.mesh import folded, piecewise_affine_maps, triangulate
 from tests.swap.conftest import VERIFIERS
 from tests.vision.helpers import photo
 

@@ -17,10 +17,11 @@ import pytest
 from mfmc.pool import TargetPool
 from mfmc.swap import landmarks as lmk
 from mfmc.swap import pose
-from mfmc.swap.warp import MESH_YAW, mesh, piecewise_affine_maps, triangulate
+from mfmc.swap.warp import MESH_YAW, mesh
 from mfmc.vision import FacePipeline, Faces, load_image
 from mfmc.vision.alignment import similarity_fit
 from mfmc.vision.landmarks import SHAPE_DISAGREEMENT, DlibLandmarks68, shape_disagreement
+from mfmc.vision.mesh import piecewise_affine_maps, triangulate
 from mfmc.vision.turned import AGREE, FIVE_ERROR, five_error, turned_landmarks
 from tests.vision.helpers import photo
 

@@ -15,7 +15,8 @@ from mfmc.swap import landmarks as lmk
 from mfmc.swap.blend import GREY_CHROMA, blend_patch, grey_scale, region_box
 from mfmc.swap.pose import destination
 from mfmc.swap.split import SplitSwapper, masked_blur, masked_blurs
-from mfmc.swap.warp import _vertex_ids, lab_of, mesh, piecewise_affine_maps, triangulate, warp_target
+from mfmc.swap.warp import lab_of, mesh, warp_target
+from mfmc.vision.mesh import _vertex_ids, folded, piecewise_affine_maps, triangulate
 from tests.swap.conftest import Astronaut
 
 
@@ -35,8 +36,6 @@ def _old_triangulate(points: np.ndarray) -> np.ndarray:
 
 def _old_maps(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from mfmc.swap.warp import folded
-
     x1, y1, x2, y2 = box
     h, w = y2 - y1, x2 - x1
     ids = np.zeros((h, w), dtype=np.int32)
