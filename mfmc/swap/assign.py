@@ -130,13 +130,16 @@ def clashes(pipeline: FacePipeline, verifier: Verifier, fake: FaceReport,
     return out
 
 
-def collided(report: FaceReport, *, fallbacks: bool = True) -> bool:
+def collided(report: FaceReport, *, fallbacks: bool = True, fakes: bool = False) -> bool:
     """Whether some candidate of the face was rejected for matching another face of the photo (real or fake):
     the face might swap were another fake gone. Without `fallbacks`, only a candidate that had kept the source's
     expression counts (not one judged again by the expression fallback: such a face fails first on its
-    expression, and making it again rarely gives it a swap)."""
+    expression, and making it again rarely gives it a swap). With `fakes`, only a candidate that matched a fake
+    (`Attempt.matched_fake`): one that matched real faces alone meets them again when the face is made against
+    the real faces only (`FakeGenerator._exchanged`)."""
     return any(a.reason.endswith("matches another face of the photo")
-               and (fallbacks or not a.method.endswith("-expression")) for a in report.attempts)
+               and (fallbacks or not a.method.endswith("-expression")) and (a.matched_fake or not fakes)
+               for a in report.attempts)
 
 
 def absorb(report: FaceReport, before: Sequence[FaceReport], why: str) -> None:

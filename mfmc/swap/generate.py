@@ -93,6 +93,9 @@ class _Job:
     report: FaceReport
     kept: tuple[Kept, ...] = ()  # what the source wears that every swap keeps (`kept_regions`, once per face)
     tried: list[_Tried] = field(default_factory=list)
+    # per recognizer, which rows of `avoid` are the photo's other real faces (`Attempt.matched_fake`: whether a
+    # collision was with other rows only, fakes or the caller's)
+    real: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class FakeGenerator:
@@ -385,7 +388,8 @@ class FakeGenerator:
 
     def _exchanged(self, image: np.ndarray, faces: Faces, out: dict[int, tuple[FacePatch, FaceReport]],
                    seed_of: Callable[[int], int], base: Avoid, strict: set[int]) -> None:
-        """Faces left without a fake because their candidates matched another face of the photo (`assign.collided`)
+        """Faces left without a fake because their candidates matched another fake of the photo
+        (`assign.collided(fakes=True)`: a face whose candidates matched real faces only would meet them again)
         made again as if they came first: against the photo's real faces only (no fake), first with no identity
         left out (it may take a neighbour's), then, where that exchange is not kept, with the identities in use
         left out. When such a fake holds, the fakes it clashes with (`assign.clashes`: within a recognizer's bar,
@@ -394,7 +398,8 @@ class FakeGenerator:
         the attempts. `out` is updated in place; faces in `strict` (`_unfloored`) stay held to the bar."""
         for g in list(out):
             blocked = out[g][1]
-            if assign.swapped(blocked) or not assign.collided(blocked, fallbacks=False):
+            # a face whose candidates matched real faces only meets them again made against the real faces
+            if assign.swapped(blocked) or not assign.collided(blocked, fallbacks=False, fakes=True):
                 continue
             fakes = {j: r for j, (_, r) in out.items() if j != g and self._full(r)}
             rules = self.photo_avoid(faces, g, [], base, strict=g in strict)
@@ -532,7 +537,8 @@ class FakeGenerator:
             log.info("face %d: not swapped (%s)", index, reason)
         kept: tuple[Kept, ...] = ()
         if not reason and lm68 is not None:
-            job = _Job(image, face, lm68, source_emb, avoid, report, tuple(kept_regions(image, lm68)))
+            job = _Job(image, face, lm68, source_emb, avoid, report, tuple(kept_regions(image, lm68)),
+                       real=self._real_rows(faces, index, avoid))
             chosen, reason = self._swapped(job, seed)
             if chosen is not None:
                 return self._accepted(job, chosen, t_start)
@@ -763,7 +769,7 @@ class FakeGenerator:
             for prev, verdict in zip(chunk, verdicts, strict=True):
                 assert prev.verdict is not None and prev.attempt is not None and verdict is not None
                 was = prev.verdict.rejected  # "expression happy→neutral"
-                one = self._judged(prev.target, prev.patch, verdict, f"{prev.attempt.method}-expression",
+                one = self._judged(job, prev.target, prev.patch, verdict, f"{prev.attempt.method}-expression",
                                    prev.attempt.alpha)
                 assert one.attempt is not None
                 one.attempt.reason = (f"{was}, accepted: no candidate kept it" if verdict.passed
@@ -812,11 +818,11 @@ class FakeGenerator:
             notes[k] = tuple(result.notes)
         verdicts = self._verify_many(job, [p for _, p in made], expression=self.keep_expression)
         for (k, patch), verdict in zip(made, verdicts, strict=True):
-            one = self._judged(targets[k], patch, verdict, method, alpha)
+            one = self._judged(job, targets[k], patch, verdict, method, alpha)
             out[k] = dataclasses.replace(one, notes=notes[k])
         return [t for t in out if t is not None]
 
-    def _judged(self, target: Target, patch: FacePatch | None, verdict: Verdict | None, method: str,
+    def _judged(self, job: _Job, target: Target, patch: FacePatch | None, verdict: Verdict | None, method: str,
                 alpha: float | None) -> _Tried:
         if verdict is None:
             return _Tried(target, patch, None, 0.0, Attempt(method, target.id, alpha, {}, False, "verification failed"))
@@ -829,8 +835,41 @@ class FakeGenerator:
             why = f"{verdict.failed} matches another face of the photo"
         else:
             why = f"{verdict.failed} still matches the source"
+        fake = verdict.collision is not None and self._matched_fake(job, verdict)
         return _Tried(target, patch, verdict, score,
-                      Attempt(method, target.id, alpha, dict(verdict.distances), verdict.passed, why))
+                      Attempt(method, target.id, alpha, dict(verdict.distances), verdict.passed, why, fake))
+
+    def _real_rows(self, faces: Faces, index: int, avoid: Avoid) -> dict[str, np.ndarray]:
+        """Per verifying recognizer, which rows of `avoid` are the embeddings of the photo's faces other than
+        `index` (`photo_avoid` copies them there unchanged: compared exactly)."""
+        out: dict[str, np.ndarray] = {}
+        for n in self.verifier.names:
+            rows = avoid.rows(n)
+            if not len(rows) or n not in faces.embeddings:
+                out[n] = np.zeros(len(rows), dtype=bool)
+                continue
+            real = np.delete(np.asarray(faces.embeddings[n], np.float32), index, axis=0)
+            out[n] = ((rows[:, None, :] == real[None, :, :]).all(axis=2).any(axis=1) if len(real)
+                      else np.zeros(len(rows), dtype=bool))
+        return out
+
+    def _matched_fake(self, job: _Job, verdict: Verdict) -> bool:
+        """Whether a fake rejected for matching another face came within the bar (or floor), on the recognizers
+        that embedded it, of some row of `job.avoid` that is not one of the photo's real faces and of no real
+        face (made again against the real faces alone, a fake within reach of a real face is rejected again;
+        one that matched only other rows might pass)."""
+        other = False
+        for n, emb in verdict.embeddings.items():
+            rows = job.avoid.rows(n)
+            if not len(rows):
+                continue
+            d = np.asarray(self.pipeline.recognizers[n].distance(np.asarray(emb, np.float32), rows)).reshape(-1)
+            hit = d / job.avoid.limits(n, self.verifier.bar(n)) <= 1.0
+            real = job.real.get(n, np.zeros(len(rows), dtype=bool))
+            if bool(np.any(hit & real)):
+                return False
+            other = other or bool(np.any(hit & ~real))
+        return other
 
     def _verify_many(self, job: _Job, patches: list[FacePatch], *, expression: bool,
                      landmarks: list[np.ndarray | None] | None = None) -> list[Verdict | None]:

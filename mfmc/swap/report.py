@@ -26,6 +26,9 @@ class Attempt:
     "expression happy→neutral"). Methods: "swap", "swap-alpha", "pixelate", "fill"; "swap-expression" /
     "swap-alpha-expression" re-check a fake rejected for its expression class when no candidate kept it;
     "swap-keep" swaps such a target again with the source's expression geometry (the expression retries).
+    `matched_fake`: rejected for matching another face of the photo, and what it matched was other fakes (or
+    rows the caller gave) only, no real face of the photo; False when it matched a real face (made against the
+    real faces alone it is rejected again: `FakeGenerator._exchanged` skips a face with no such candidate).
     """
 
     method: str  # "swap", "swap-alpha", "pixelate", "fill"
@@ -34,6 +37,7 @@ class Attempt:
     distances: dict[str, float]
     passed: bool
     reason: str = ""
+    matched_fake: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -1,5 +1,6 @@
 """A face whose candidates matched another fake of the photo made first, and the fakes it clashes with after it
-(`FakeGenerator._exchanged`, `assign.clashes`, `assign.collided(fallbacks=False)`).
+(`FakeGenerator._exchanged`, `assign.clashes`, `assign.collided(fallbacks=False, fakes=True)`), and each
+collision's `Attempt.matched_fake` (a fake, or real faces only: then the face is not made again).
 
 Real faces only: the swap tests' pool (openpeople crops, nothing committed), tiled side by side.
 """
@@ -47,6 +48,40 @@ def test_collided_without_fallbacks_leaves_out_the_expression_fallback() -> None
     assert assign.collided(report, fallbacks=False)
 
 
+def test_collided_with_fakes_counts_only_a_candidate_that_matched_a_fake() -> None:
+    report = FaceReport(index=0, box=(0.0, 0.0, 1.0, 1.0))
+    report.attempts.append(Attempt("swap", "a", 0.5, {}, False, "dlib matches another face of the photo"))
+    assert assign.collided(report, fallbacks=False) and not assign.collided(report, fallbacks=False, fakes=True)
+    report.attempts.append(Attempt("swap-expression", "b", 0.5, {}, False,
+                                   "expression happy→neutral; dlib matches another face of the photo", True))
+    assert not assign.collided(report, fallbacks=False, fakes=True) and assign.collided(report, fakes=True)
+    report.attempts.append(Attempt("swap", "c", 0.5, {}, False, "facenet matches another face of the photo", True))
+    assert assign.collided(report, fallbacks=False, fakes=True)
+
+
+def test_a_collision_says_whether_it_was_with_a_fake_or_a_real_face(pipeline: FacePipeline, pool: TargetPool) -> None:
+    # face 1's first fake (made alone), then face 1 made again with the same seed beside a row equal to that
+    # fake's embeddings: the same first candidate comes within the bar of it. As another fake's row it is
+    # `matched_fake`; as face 0's real embeddings (the photo's faces changed to carry them), it is not
+    image, faces = _tiles(pipeline, pool, _apart(pipeline, pool))
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=3)
+    alone = gen.fake_face(image, faces, 1, seed=7, avoid=gen.photo_avoid(faces, 1, [], Avoid()))
+    assert assign.swapped(alone[1]), alone[1].reason
+    twin = FaceReport(index=0, box=(0.0, 0.0, 1.0, 1.0), fallback="none", verified=True)
+    twin.fake_embeddings = alone[1].fake_embeddings
+    beside = gen.fake_face(image, faces, 1, seed=7, avoid=gen.photo_avoid(faces, 1, [twin], Avoid()))[1]
+    hit = [a for a in beside.attempts if a.target == alone[1].target]
+    assert hit and hit[0].reason.endswith("matches another face of the photo") and hit[0].matched_fake, hit
+    embs = {n: np.array(faces.embeddings[n], np.float32) for n in faces.embeddings}
+    for n in VERIFIERS:
+        embs[n][0] = alone[1].fake_embeddings[n]
+    real = faces.replace(embeddings=embs)
+    met = gen.fake_face(image, real, 1, seed=7, avoid=gen.photo_avoid(real, 1, [], Avoid()))[1]
+    hit = [a for a in met.attempts if a.target == alone[1].target]
+    assert hit and hit[0].reason.endswith("matches another face of the photo") and not hit[0].matched_fake, hit
+    assert not assign.collided(met, fakes=True)
+
+
 def _blocked(gen: FakeGenerator, pool: TargetPool, image: np.ndarray, faces: Faces,
              seed: int = 7) -> tuple[FacePatch, FaceReport]:
     """Face 1 left without a fake (every pool identity left out: it ends pixelated, really) and a candidate
@@ -54,7 +89,8 @@ def _blocked(gen: FakeGenerator, pool: TargetPool, image: np.ndarray, faces: Fac
     patch, lost = gen.fake_face(image, faces, 1, seed=seed, avoid=Avoid(targets=frozenset(
         pool.identity(i) for i in pool.ids)))
     assert lost.fallback in ("obfuscate", "fill")
-    lost.attempts.append(Attempt("swap", "x", 0.5, {}, False, "dlib matches another face of the photo"))
+    lost.attempts.append(Attempt("swap", "x", 0.5, {}, False, "dlib matches another face of the photo",
+                                 matched_fake=True))
     return patch, lost
 
 
@@ -154,3 +190,25 @@ def test_a_face_that_holds_beside_no_real_face_is_not_made_again_with_fewer_iden
     out, fake0, blocked, calls = _exchange_without(gen, pool, monkeypatch, {(1, 1)}, [])
     assert calls == [1]
     assert out[0][1] is fake0 and out[1] is blocked
+
+
+def test_a_face_blocked_by_real_faces_only_is_not_made_again(
+    pipeline: FacePipeline, pool: TargetPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # face 1's candidates matched real faces only: made against the real faces alone it would meet them again
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS, max_attempts=12)
+    image, faces = _tiles(pipeline, pool, _apart(pipeline, pool))
+    patch0, fake0 = gen.fake_face(image, faces, 0, seed=7, avoid=gen.photo_avoid(faces, 0))
+    blocked = _blocked(gen, pool, image, faces)
+    blocked[1].attempts[-1].matched_fake = False
+    calls: list[int] = []
+    real_fake_face = gen.fake_face
+
+    def counted(image, faces, index, *, seed=0, avoid=None):  # type: ignore[no-untyped-def]
+        calls.append(index)
+        return real_fake_face(image, faces, index, seed=seed, avoid=avoid)
+
+    monkeypatch.setattr(gen, "fake_face", counted)
+    out = {0: (patch0, fake0), 1: blocked}
+    gen._exchanged(image, faces, out, lambda _: 7, Avoid(), set())
+    assert calls == [] and out[0][1] is fake0 and out[1] is blocked
