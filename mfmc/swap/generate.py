@@ -296,7 +296,7 @@ class FakeGenerator:
         for k, i in enumerate(todo):
             patch, report = self.fake_face(image, faces, i, seed=seed_of(i),
                                            avoid=self.photo_avoid(faces, i, made, base))
-            if report.identity and all(n in report.fake_embeddings for n in self.verifier.names):
+            if self._full(report):
                 made.append(report)
             out[i] = (patch, report)
             if progress is not None:
@@ -342,20 +342,16 @@ class FakeGenerator:
         updated in place; face i is made with `seed_of(i)`. Returns the faces now held to the bar without
         floors."""
         strict: set[int] = set()
-
-        def full(r: FaceReport) -> bool:
-            return bool(r.identity) and all(n in r.fake_embeddings for n in self.verifier.names)
-
         for f in list(out):
             prev = out[f][1]
-            if not (assign.swapped(prev) and full(prev)):
+            if not (assign.swapped(prev) and self._full(prev)):
                 continue
             n = assign.breaks(self.pipeline, self.verifier, prev.fake_embeddings,
                               self.photo_avoid(faces, f, [], None, strict=True))
             if not n:
                 continue
             near = f"{n} matches another real face of the photo (let through by the floor)"
-            others = [r for j, (_, r) in out.items() if j != f and full(r)]
+            others = [r for j, (_, r) in out.items() if j != f and self._full(r)]
             again = self.fake_face(image, faces, f, seed=seed_of(f), avoid=self.photo_avoid(
                 faces, f, others, base, strict=True).plus(None, [prev.identity or ""]))
             if assign.swapped(again[1]):
@@ -367,7 +363,7 @@ class FakeGenerator:
             for g in out:
                 if g == f or assign.swapped(out[g][1]) or not assign.collided(out[g][1]):
                     continue
-                rest = [r for j, (_, r) in out.items() if j not in (f, g) and full(r)]
+                rest = [r for j, (_, r) in out.items() if j not in (f, g) and self._full(r)]
                 made = self.fake_face(image, faces, g, seed=seed_of(g), avoid=self.photo_avoid(faces, g, rest, base,
                                                                                                 strict=True))
                 if not assign.swapped(made[1]):
