@@ -130,15 +130,20 @@ def clashes(pipeline: FacePipeline, verifier: Verifier, fake: FaceReport,
     return out
 
 
+# the methods of candidates made only because no candidate kept the source's expression (`Attempt`): the
+# expression retries ("swap-keep") and the expression fallback ("swap-expression", "swap-alpha-expression")
+RESCUES = ("-keep", "-expression")
+
+
 def collided(report: FaceReport, *, fallbacks: bool = True, fakes: bool = False) -> bool:
     """Whether some candidate of the face was rejected for matching another face of the photo (real or fake):
     the face might swap were another fake gone. Without `fallbacks`, only a candidate that had kept the source's
-    expression counts (not one judged again by the expression fallback: such a face fails first on its
+    expression counts (not one of the expression retries or fallback, `RESCUES`: such a face fails first on its
     expression, and making it again rarely gives it a swap). With `fakes`, only a candidate that matched a fake
     (`Attempt.matched_fake`): one that matched real faces alone meets them again when the face is made against
     the real faces only (`FakeGenerator._exchanged`)."""
     return any(a.reason.endswith("matches another face of the photo")
-               and (fallbacks or not a.method.endswith("-expression")) and (a.matched_fake or not fakes)
+               and (fallbacks or not a.method.endswith(RESCUES)) and (a.matched_fake or not fakes)
                for a in report.attempts)
 
 

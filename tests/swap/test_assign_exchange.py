@@ -39,12 +39,14 @@ def test_clashes_finds_the_same_identity_and_a_fake_within_a_bar(pipeline: FaceP
     assert assign.clashes(pipeline, gen.verifier, mine, others) == [2, 3]
 
 
-def test_collided_without_fallbacks_leaves_out_the_expression_fallback() -> None:
+def test_collided_without_fallbacks_leaves_out_the_expression_retries_and_fallback() -> None:
     report = FaceReport(index=0, box=(0.0, 0.0, 1.0, 1.0))
     report.attempts.append(Attempt("swap-expression", "a", 0.5, {}, False,
                                    "expression happy→neutral; dlib matches another face of the photo"))
     assert assign.collided(report) and not assign.collided(report, fallbacks=False)
-    report.attempts.append(Attempt("swap", "b", 0.5, {}, False, "facenet matches another face of the photo"))
+    report.attempts.append(Attempt("swap-keep", "b", 0.5, {}, False, "openface matches another face of the photo"))
+    assert not assign.collided(report, fallbacks=False)  # an expression retry: the face failed on its expression
+    report.attempts.append(Attempt("swap", "c", 0.5, {}, False, "facenet matches another face of the photo"))
     assert assign.collided(report, fallbacks=False)
 
 
