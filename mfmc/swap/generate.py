@@ -93,9 +93,6 @@ class _Job:
     report: FaceReport
     kept: tuple[Kept, ...] = ()  # what the source wears that every swap keeps (`kept_regions`, once per face)
     tried: list[_Tried] = field(default_factory=list)
-    # per recognizer, which rows of `avoid` are the photo's other real faces (`Attempt.matched_fake`: whether a
-    # collision was with other rows only, fakes or the caller's)
-    real: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class FakeGenerator:
@@ -460,6 +457,7 @@ class FakeGenerator:
             made = []
         rows: dict[str, np.ndarray] = {}
         floors: dict[str, np.ndarray] = {}
+        real: dict[str, np.ndarray] = {}
         for n in self.verifier.names:
             if n not in faces.embeddings:
                 continue
@@ -476,7 +474,8 @@ class FakeGenerator:
                 real_pairs = np.full(len(keep), np.inf)
             rows[n] = np.vstack([v[keep], *mine])
             floors[n] = np.concatenate([real_pairs, np.full(len(mine), np.inf)])
-        return (Avoid() if base is None else base).plus(rows, used, floors)
+            real[n] = np.concatenate([np.ones(len(keep), bool), np.zeros(len(mine), bool)])
+        return (Avoid() if base is None else base).plus(rows, used, floors, real)
 
     def fake_face(
         self, image: np.ndarray, faces: Faces, index: int, *, seed: int = 0, avoid: Avoid | None = None
@@ -533,8 +532,7 @@ class FakeGenerator:
             log.info("face %d: not swapped (%s)", index, reason)
         kept: tuple[Kept, ...] = ()
         if not reason and lm68 is not None:
-            job = _Job(image, face, lm68, source_emb, avoid, report, tuple(kept_regions(image, lm68)),
-                       real=self._real_rows(faces, index, avoid))
+            job = _Job(image, face, lm68, source_emb, avoid, report, tuple(kept_regions(image, lm68)))
             chosen, reason = self._swapped(job, seed)
             if chosen is not None:
                 return self._accepted(job, chosen, t_start)
@@ -835,20 +833,6 @@ class FakeGenerator:
         return _Tried(target, patch, verdict, score,
                       Attempt(method, target.id, alpha, dict(verdict.distances), verdict.passed, why, fake))
 
-    def _real_rows(self, faces: Faces, index: int, avoid: Avoid) -> dict[str, np.ndarray]:
-        """Per verifying recognizer, which rows of `avoid` are the embeddings of the photo's faces other than
-        `index` (`photo_avoid` copies them there unchanged: compared exactly)."""
-        out: dict[str, np.ndarray] = {}
-        for n in self.verifier.names:
-            rows = avoid.rows(n)
-            if not len(rows) or n not in faces.embeddings:
-                out[n] = np.zeros(len(rows), dtype=bool)
-                continue
-            real = np.delete(np.asarray(faces.embeddings[n], np.float32), index, axis=0)
-            out[n] = ((rows[:, None, :] == real[None, :, :]).all(axis=2).any(axis=1) if len(real)
-                      else np.zeros(len(rows), dtype=bool))
-        return out
-
     def _matched_fake(self, job: _Job, verdict: Verdict) -> bool:
         """Whether a fake rejected for matching another face came within the bar (or floor), on the recognizers
         that embedded it, of some row of `job.avoid` that is not one of the photo's real faces and of no real
@@ -861,7 +845,7 @@ class FakeGenerator:
                 continue
             d = np.asarray(self.pipeline.recognizers[n].distance(np.asarray(emb, np.float32), rows)).reshape(-1)
             hit = d / job.avoid.limits(n, self.verifier.bar(n)) <= 1.0
-            real = job.real.get(n, np.zeros(len(rows), dtype=bool))
+            real = job.avoid.is_real(n)
             if bool(np.any(hit & real)):
                 return False
             other = other or bool(np.any(hit & ~real))

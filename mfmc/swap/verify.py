@@ -71,39 +71,53 @@ class Avoid:
     match most different people of a photo to each other (dlib: 24 of 36 pairs on a real 9-person photo), and a
     fake cannot be farther from a neighbour than the recognizer can tell people apart. A fake then still may not
     come closer to that neighbour than its original was (no new collision); without a floor the bar holds.
+    `real` (per recognizer, one bool per row) marks the rows that are the photo's real faces (`photo_avoid`); the
+    others are fakes or rows the caller gave (`Attempt.matched_fake`).
     """
 
     embeddings: Mapping[str, np.ndarray] = field(default_factory=dict)
     targets: frozenset[str] = frozenset()
     floors: Mapping[str, np.ndarray] = field(default_factory=dict)
+    real: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         clean = {}
         for name, rows in dict(self.embeddings).items():
             a = np.asarray(rows, dtype=np.float32)
             clean[str(name)] = a.reshape(-1, a.shape[-1]) if a.size else np.zeros((0, 0), np.float32)
-        floors = {}
+        floors, real = {}, {}
         for name, rows in clean.items():
             f = np.asarray(dict(self.floors).get(name, np.full(len(rows), np.inf)), dtype=np.float64).reshape(-1)
-            if f.shape[0] != len(rows):
-                raise ValueError(f"`floors[{name!r}]` needs one value per row ({len(rows)}), got {f.shape[0]}")
-            floors[name] = f
+            r = np.asarray(dict(self.real).get(name, np.zeros(len(rows), bool)), dtype=bool).reshape(-1)
+            if f.shape[0] != len(rows) or r.shape[0] != len(rows):
+                raise ValueError(f"`floors[{name!r}]` and `real[{name!r}]` need one value per row ({len(rows)}), "
+                                 f"got {f.shape[0]} and {r.shape[0]}")
+            floors[name], real[name] = f, r
         object.__setattr__(self, "embeddings", clean)
         object.__setattr__(self, "floors", floors)
+        object.__setattr__(self, "real", real)
         object.__setattr__(self, "targets", frozenset(self.targets))
 
     def plus(self, embeddings: Mapping[str, np.ndarray] | None = None, targets: Iterable[str] = (),
-             floors: Mapping[str, np.ndarray] | None = None) -> Avoid:
-        """A copy with more rows (per recognizer, with optional floors) and more excluded targets."""
-        merged, lows = dict(self.embeddings), dict(self.floors)
+             floors: Mapping[str, np.ndarray] | None = None, real: Mapping[str, np.ndarray] | None = None) -> Avoid:
+        """A copy with more rows (per recognizer, with optional floors and real-face marks) and more excluded
+        targets."""
+        merged, lows, marks = dict(self.embeddings), dict(self.floors), dict(self.real)
         for name, rows in (embeddings or {}).items():
             a = np.asarray(rows, dtype=np.float32)
             a = a.reshape(-1, a.shape[-1])
             f = np.asarray((floors or {}).get(name, np.full(len(a), np.inf)), dtype=np.float64).reshape(-1)
+            r = np.asarray((real or {}).get(name, np.zeros(len(a), bool)), dtype=bool).reshape(-1)
             old = merged.get(name)
-            merged[name] = a if old is None or not old.size else np.vstack([old, a])
-            lows[name] = f if old is None or not old.size else np.concatenate([lows[name], f])
-        return Avoid(merged, self.targets | frozenset(targets), lows)
+            fresh = old is None or not old.size
+            merged[name] = a if fresh else np.vstack([old, a])
+            lows[name] = f if fresh else np.concatenate([lows[name], f])
+            marks[name] = r if fresh else np.concatenate([marks[name], r])
+        return Avoid(merged, self.targets | frozenset(targets), lows, marks)
+
+    def is_real(self, name: str) -> np.ndarray:
+        """Per row of `rows(name)`, whether it is one of the photo's real faces."""
+        return self.real.get(name, np.zeros(0, bool))
 
     def rows(self, name: str) -> np.ndarray:
         a = self.embeddings.get(name)

@@ -61,6 +61,16 @@ def test_collided_with_fakes_counts_only_a_candidate_that_matched_a_fake() -> No
     assert assign.collided(report, fallbacks=False, fakes=True)
 
 
+def test_avoid_keeps_which_rows_are_real_faces_through_plus() -> None:
+    # the caller's rows (people the client knows) are not the photo's faces; rows added as real stay marked
+    known = Avoid({"dlib": np.ones((2, 4), np.float32)})
+    both = known.plus({"dlib": np.zeros((3, 4), np.float32)}, real={"dlib": np.array([True, True, False])})
+    assert both.is_real("dlib").tolist() == [False, False, True, True, False]
+    assert both.is_real("facenet").size == 0
+    with pytest.raises(ValueError, match="one value per row"):
+        Avoid({"dlib": np.ones((2, 4), np.float32)}, real={"dlib": np.array([True])})
+
+
 def test_a_collision_says_whether_it_was_with_a_fake_or_a_real_face(pipeline: FacePipeline, pool: TargetPool) -> None:
     # face 1's first fake (made alone), then face 1 made again with the same seed beside a row equal to that
     # fake's embeddings: the same first candidate comes within the bar of it. As another fake's row it is
