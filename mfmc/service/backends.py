@@ -214,25 +214,39 @@ def fake_or_block(backend: FaceBackend, image: np.ndarray, faces: list[DetectedF
     fall back; each fallback is logged with its error, kept in the outcome's report and counted by the caller.
     Anything else is a bug and propagates: nothing is stored.
     """
-    import logging
-
-    from mfmc.errors import GenerationError, MfmcError
-    from mfmc.service.imaging import obfuscate
+    from mfmc.errors import MfmcError
 
     try:
         outcome = backend.fake(image, faces, index, seed=seed, cache_key=cache_key,
                                avoid_identities=avoid_identities)
-        if outcome.image.shape != image.shape or not np.any(outcome.image != image):
-            raise GenerationError("the fake did not change the face")
-        if not outcome.verified:
-            raise GenerationError(f"the fake did not pass verification (fallback `{outcome.fallback}`)")
-        return outcome
     except MfmcError as err:
-        why = f"{type(err).__name__}: {err.message}"
-        logging.getLogger("mfmc.fakes").warning("face %d: no verified fake, using a block instead (%s)", index, why)
-        others = [f.box for j, f in enumerate(faces) if j != index]
-        return FakeOutcome(image=obfuscate(image, faces[index].box, others), verified=False,
-                           fallback=Fallback.BLOCK, report={"error": why})
+        return _blocked(image, faces, index, f"{type(err).__name__}: {err.message}")
+    why = _refusal(outcome, image)
+    return outcome if why is None else _blocked(image, faces, index, why)
+
+
+def _refusal(outcome: FakeOutcome, image: np.ndarray) -> str | None:
+    """Why a fake of `image` is not used (it changes nothing where it writes — its `mask`, else anywhere — or
+    is unverified), or None."""
+    mask = outcome.mask
+    if outcome.image.shape != image.shape or (mask is not None and mask.shape != image.shape[:2]) or not np.any(
+            outcome.image != image if mask is None else outcome.image[mask] != image[mask]):
+        return "GenerationError: the fake did not change the face"
+    if not outcome.verified:
+        return f"GenerationError: the fake did not pass verification (fallback `{outcome.fallback}`)"
+    return None
+
+
+def _blocked(image: np.ndarray, faces: list[DetectedFace], index: int, why: str) -> FakeOutcome:
+    """Face `index` of `image` under the hatched block (the fail-closed fallback), logged with `why`."""
+    import logging
+
+    from mfmc.service.imaging import obfuscate
+
+    logging.getLogger("mfmc.fakes").warning("face %d: no verified fake, using a block instead (%s)", index, why)
+    others = [f.box for j, f in enumerate(faces) if j != index]
+    return FakeOutcome(image=obfuscate(image, faces[index].box, others), verified=False, fallback=Fallback.BLOCK,
+                       report={"error": why})
 
 
 def fake_many_or_block(backend: FaceBackend, image: np.ndarray, faces: list[DetectedFace], indices: Sequence[int], *,
@@ -248,7 +262,6 @@ def fake_many_or_block(backend: FaceBackend, image: np.ndarray, faces: list[Dete
     import logging
 
     from mfmc.errors import MfmcError
-    from mfmc.service.imaging import obfuscate
 
     log = logging.getLogger("mfmc.fakes")
     todo = [int(i) for i in indices]
@@ -268,18 +281,14 @@ def fake_many_or_block(backend: FaceBackend, image: np.ndarray, faces: list[Dete
     outcomes: dict[int, FakeOutcome] = {}
     blocked: list[tuple[int, str]] = []
     for i, got in zip(todo, made, strict=True):
+        why = _refusal(got, image)
+        if why is not None:
+            blocked.append((i, why))
+            continue
         mask = got.mask if got.mask is not None else np.any(got.image != image, axis=-1)
-        if got.image.shape != image.shape or mask.shape != image.shape[:2] or not np.any(got.image[mask] !=
-                                                                                         image[mask]):
-            blocked.append((i, "GenerationError: the fake did not change the face"))
-        elif not got.verified:
-            blocked.append((i, f"GenerationError: the fake did not pass verification (fallback `{got.fallback}`)"))
-        else:
-            np.copyto(out, got.image, where=mask[..., None])
-            outcomes[i] = got
+        np.copyto(out, got.image, where=mask[..., None])
+        outcomes[i] = got
     for i, why in blocked:  # after every fake: a block always covers its face
-        log.warning("face %d: no verified fake, using a block instead (%s)", i, why)
-        others = [f.box for j, f in enumerate(faces) if j != i]
-        out = obfuscate(out, faces[i].box, others)
-        outcomes[i] = FakeOutcome(image=out, verified=False, fallback=Fallback.BLOCK, report={"error": why})
+        outcomes[i] = _blocked(out, faces, i, why)
+        out = outcomes[i].image
     return out, {i: outcomes[i] for i in todo}
