@@ -73,7 +73,7 @@ def worker_command(
     """Make fakes for the server: take jobs from Redis, store each fake in the data dir's store (idempotent)."""
     from mfmc.jobs.worker import run_worker
     from mfmc.server.fakes import FakeMaker
-    from mfmc.server.settings import LazyBackend, ServerSettings, open_store
+    from mfmc.server.settings import ServerSettings, lazy_backend, open_store
 
     store = open_store(ServerSettings(data_dir=Path(data_dir), db_url=db))
-    run_worker(FakeMaker(store, LazyBackend(backend)), redis, burst=burst, name=name, queue=queue)
+    run_worker(FakeMaker(store, lazy_backend(backend)), redis, burst=burst, name=name, queue=queue)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from mfmc.errors import StoreError
 from mfmc.files import DATA_DIR_MARKER
 from mfmc.server.core import Server
-from mfmc.service.backends import FaceBackend
+from mfmc.service.backends import DeferredBackend, FaceBackend, VisionBackend
 from mfmc.store import Store
 from mfmc.store.repository import private_dir
 
@@ -45,85 +46,25 @@ class ServerSettings:
         return cls(**{**obj, "data_dir": Path(obj["data_dir"])})
 
 
-class CostlyGrid:
-    """The grid backend with a fixed CPU cost per fake (`grid:MS`): stands in for a real swapper's work in
-    benchmarks (1 vs 2 workers) and in the kill-a-worker-mid-job test."""
-
-    def __init__(self, cost_ms: int) -> None:
-        from mfmc.service.testing import GridBackend
-
-        self.inner = GridBackend()
-        self.recognizer, self.threshold = self.inner.recognizer, self.inner.threshold
-        self.cost_ms = cost_ms
-
-    def detect(self, image):  # type: ignore[no-untyped-def]
-        return self.inner.detect(image)
-
-    def distance(self, a, b):  # type: ignore[no-untyped-def]
-        return self.inner.distance(a, b)
-
-    def fake(self, image, faces, index, *, seed, cache_key=None, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
-        import hashlib
-        import time
-
-        until = time.thread_time() + self.cost_ms / 1000
-        digest = b"mfmc"
-        while time.thread_time() < until:  # single-threaded CPU work (not sleep, not a BLAS pool): one core
-            digest = hashlib.sha256(digest * 64).digest()
-        return self.inner.fake(image, faces, index, seed=seed, cache_key=cache_key,
-                               avoid_identities=avoid_identities)
-
-    def fake_many(self, image, faces, indices, *, seeds, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
-        return [self.fake(image, faces, i, seed=seeds[i], avoid_identities=avoid_identities) for i in indices]
-
-
 def make_backend(name: str) -> FaceBackend:
     if name == "grid":
         from mfmc.service.testing import GridBackend
 
         return GridBackend()
     if name.startswith("grid:") and name[5:].isdigit():
+        from mfmc.service.testing import CostlyGrid
+
         return CostlyGrid(int(name[5:]))
     if name == "vision":
-        from mfmc.service.backends import VisionBackend
-
         return VisionBackend()
     raise StoreError(f"unknown face backend `{name}`",
                      help="use `vision` (default), or `grid` / `grid:MS` (tests, benchmarks)")
 
 
-class LazyBackend:
-    """The real backend is heavy (models): build it on the first fake, not when the server starts."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._backend: FaceBackend | None = None
-
-    def _get(self) -> FaceBackend:
-        if self._backend is None:
-            self._backend = make_backend(self.name)
-        return self._backend
-
-    @property
-    def recognizer(self) -> str:
-        return self._get().recognizer
-
-    @property
-    def threshold(self) -> float:
-        return self._get().threshold
-
-    def detect(self, image):  # type: ignore[no-untyped-def]
-        return self._get().detect(image)
-
-    def distance(self, a, b):  # type: ignore[no-untyped-def]
-        return self._get().distance(a, b)
-
-    def fake(self, image, faces, index, *, seed, cache_key=None, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
-        return self._get().fake(image, faces, index, seed=seed, cache_key=cache_key,
-                                avoid_identities=avoid_identities)
-
-    def fake_many(self, image, faces, indices, *, seeds, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
-        return self._get().fake_many(image, faces, indices, seeds=seeds, avoid_identities=avoid_identities)
+def lazy_backend(name: str) -> FaceBackend:
+    """The backend `name` (`make_backend`), built on its first use: the real one loads models, so a server or
+    worker builds it on its first fake, not when it starts."""
+    return DeferredBackend(partial(make_backend, name))
 
 
 def open_store(settings: ServerSettings) -> Store:
@@ -146,7 +87,7 @@ def open_store(settings: ServerSettings) -> Store:
 def open_server(settings: ServerSettings, *, backend: FaceBackend | None = None) -> Server:
     """A `Server` for the settings: the store, the face backend (lazy) and the fake queue (Redis or in-process)."""
     store = open_store(settings)
-    server = Server(store, backend or LazyBackend(settings.backend))
+    server = Server(store, backend or lazy_backend(settings.backend))
     if settings.redis_url:
         from mfmc.jobs.redis_queue import RedisQueue
 

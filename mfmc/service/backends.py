@@ -10,13 +10,17 @@ real one: `mfmc.vision.FacePipeline.default()` + `mfmc.swap.FakeGenerator` over 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from mfmc.vocabulary import Fallback
+
+if TYPE_CHECKING:
+    from mfmc.swap import FakeGenerator
+    from mfmc.vision import FacePipeline, Faces
 
 Box = tuple[float, float, float, float]
 
@@ -94,7 +98,8 @@ def _jsonable(obj: Any) -> Any:
 class VisionBackend:
     """The real backend: offline CPU face pipeline and the verified training-free swapper."""
 
-    def __init__(self, pipeline: Any = None, generator: Any = None, recognizer: str = "dlib") -> None:
+    def __init__(self, pipeline: FacePipeline | None = None, generator: FakeGenerator | None = None,
+                 recognizer: str = "dlib") -> None:
         from mfmc.vision import FacePipeline
 
         self.pipeline = pipeline if pipeline is not None else FacePipeline.default()
@@ -110,21 +115,16 @@ class VisionBackend:
         self.recognizer = recognizer
         self._rec = rec
         self.threshold = float(rec.threshold)
-        self._analyzed: OrderedDict[str, Any] = OrderedDict()
+        self._analyzed: OrderedDict[str, Faces] = OrderedDict()
 
     @property
-    def generator(self) -> Any:
+    def generator(self) -> FakeGenerator:
         if self._generator is None:
             from mfmc.pool import TargetPool
             from mfmc.swap import FakeGenerator
 
             self._generator = FakeGenerator(self.pipeline, TargetPool.default())
         return self._generator
-
-    def _faces_type(self) -> Any:
-        from mfmc.vision import Faces
-
-        return Faces
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         faces = self.pipeline.detect(image)
@@ -146,11 +146,12 @@ class VisionBackend:
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.asarray(self._rec.distance(a[None, :], b)).reshape(-1)
 
-    def _analyzed_faces(self, image: np.ndarray, faces: list[DetectedFace], cache_key: str | None) -> Any:
+    def _analyzed_faces(self, image: np.ndarray, faces: list[DetectedFace], cache_key: str | None) -> Faces:
+        from mfmc.vision import Faces
+
         if cache_key is not None and cache_key in self._analyzed:
             self._analyzed.move_to_end(cache_key)
             return self._analyzed[cache_key]
-        Faces = self._faces_type()
         built = Faces(boxes=np.array([f.box for f in faces], dtype=np.float32),
                       scores=np.array([f.score for f in faces], dtype=np.float32),
                       landmarks5=np.array([f.landmarks5 for f in faces], dtype=np.float32).reshape(-1, 5, 2))
@@ -195,6 +196,43 @@ class VisionBackend:
                                    fallback=Fallback(report.fallback), report=_jsonable(report.to_dict()),
                                    mask=patch.full_mask()))
         return out
+
+
+class DeferredBackend:
+    """A `FaceBackend` made by `make` on its first use, then kept (`mfmc.server.settings.lazy_backend`; the
+    embedded server shares its platform's, `Platform.backend`, made when first needed)."""
+
+    def __init__(self, make: Callable[[], FaceBackend]) -> None:
+        self._make = make
+        self._backend: FaceBackend | None = None
+
+    def _get(self) -> FaceBackend:
+        if self._backend is None:
+            self._backend = self._make()
+        return self._backend
+
+    @property
+    def recognizer(self) -> str:
+        return self._get().recognizer
+
+    @property
+    def threshold(self) -> float:
+        return self._get().threshold
+
+    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        return self._get().detect(image)
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self._get().distance(a, b)
+
+    def fake(self, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
+             cache_key: str | None = None, avoid_identities: frozenset[str] = frozenset()) -> FakeOutcome:
+        return self._get().fake(image, faces, index, seed=seed, cache_key=cache_key,
+                                avoid_identities=avoid_identities)
+
+    def fake_many(self, image: np.ndarray, faces: list[DetectedFace], indices: Sequence[int], *,
+                  seeds: Mapping[int, int], avoid_identities: frozenset[str] = frozenset()) -> list[FakeOutcome]:
+        return self._get().fake_many(image, faces, indices, seeds=seeds, avoid_identities=avoid_identities)
 
 
 def seed_of(*parts: object) -> int:

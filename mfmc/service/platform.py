@@ -30,7 +30,7 @@ from mfmc.crypto.keyring import Keyring
 from mfmc.crypto.keys import KdfParams
 from mfmc.errors import InvalidInputError, MfmcError, StoreError
 from mfmc.policy import Graph, PolicySet
-from mfmc.service.backends import FaceBackend
+from mfmc.service.backends import DeferredBackend, FaceBackend
 from mfmc.service.records import FaceDecision, FaceSummary, Rendering, RotationResult, UploadResult
 from mfmc.store import models as m
 
@@ -69,7 +69,7 @@ class Platform:
 
             settings = ServerSettings(data_dir=self.data_dir, db_url=db_url, schema=schema, redis_url=redis_url,
                                       create=create)
-            self.server = open_server(settings, backend=_SharedBackend(self))
+            self.server = open_server(settings, backend=DeferredBackend(lambda: self.backend))  # the clients' one
             self.api = embedded_api(create_app(self.server))
         from mfmc.store.repository import private_dir
 
@@ -320,30 +320,3 @@ class Platform:
         if self.server is not None:
             self.server.clear_caches(what)
 
-
-class _SharedBackend:
-    """The embedded server uses the platform's backend (the clients' one), created on first use."""
-
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-
-    @property
-    def recognizer(self) -> str:
-        return self.platform.backend.recognizer
-
-    @property
-    def threshold(self) -> float:
-        return self.platform.backend.threshold
-
-    def detect(self, image):  # type: ignore[no-untyped-def]
-        return self.platform.backend.detect(image)
-
-    def distance(self, a, b):  # type: ignore[no-untyped-def]
-        return self.platform.backend.distance(a, b)
-
-    def fake(self, image, faces, index, *, seed, cache_key=None, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
-        return self.platform.backend.fake(image, faces, index, seed=seed, cache_key=cache_key,
-                                          avoid_identities=avoid_identities)
-
-    def fake_many(self, image, faces, indices, *, seeds, avoid_identities=frozenset()):  # type: ignore[no-untyped-def]
-        return self.platform.backend.fake_many(image, faces, indices, seeds=seeds, avoid_identities=avoid_identities)

@@ -111,3 +111,23 @@ class GridBackend:
             got = self.fake(image, faces, i, seed=seeds[i], avoid_identities=avoid_identities)
             out.append(replace(got, mask=np.any(got.image != image, axis=-1)))
         return out
+
+
+class CostlyGrid(GridBackend):
+    """The grid backend with a fixed CPU cost per fake (`grid:MS`): stands in for a real swapper's work in
+    benchmarks (1 vs 2 workers) and in the kill-a-worker-mid-job test."""
+
+    def __init__(self, cost_ms: int) -> None:
+        super().__init__()
+        self.cost_ms = cost_ms
+
+    def fake(self, image: np.ndarray, faces: list[DetectedFace], index: int, *, seed: int,
+             cache_key: str | None = None, avoid_identities: frozenset[str] = frozenset()) -> FakeOutcome:
+        import hashlib
+        import time
+
+        until = time.thread_time() + self.cost_ms / 1000
+        digest = b"mfmc"
+        while time.thread_time() < until:  # single-threaded CPU work (not sleep, not a BLAS pool): one core
+            digest = hashlib.sha256(digest * 64).digest()
+        return super().fake(image, faces, index, seed=seed, cache_key=cache_key, avoid_identities=avoid_identities)

@@ -118,8 +118,7 @@ UPLOADER = textwrap.dedent("""
     from pathlib import Path
     from mfmc.client import Api, Client
     from mfmc.crypto.keys import KdfParams
-    from mfmc.server.settings import CostlyGrid
-    from mfmc.service.testing import grid_photo
+    from mfmc.service.testing import CostlyGrid, grid_photo
     url, ring, pw = sys.argv[1:4]
     client = Client(Api.connect(url), "alice", Path(ring), backend=CostlyGrid(20000), passphrase=lambda _: pw,
                     kdf=KdfParams.FAST_INSECURE)
