@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -23,6 +23,28 @@ from mfmc.pool.cues import eye_aspect_ratio, gender_code, laplacian_variance, mo
 from mfmc.pool.index import ATTRIBUTES, PoolIndex, RecognizerInfo
 from mfmc.vision.alignment import five_from_68
 from mfmc.vision.images import image_files
+
+if TYPE_CHECKING:
+    from mfmc.vision.faces import Faces
+
+
+class PoolRecognizer(Protocol):
+    """What a pool records of a recognizer (`RecognizerInfo`): every `mfmc.vision.recognition.Recognizer`."""
+
+    dim: int
+    metric: str  # "euclidean" (stored as "l2") or "cosine"
+    threshold: float
+
+
+class BuildPipeline(Protocol):
+    """What a build needs of its `mfmc.vision.FacePipeline` (tests give a stub)."""
+
+    @property
+    def recognizers(self) -> Mapping[str, PoolRecognizer]: ...
+
+    def detect(self, image: np.ndarray) -> Faces: ...
+
+    def analyze(self, image: np.ndarray, faces: Faces) -> Faces: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +95,7 @@ def build_pool(
     out: str | os.PathLike[str],
     *,
     name: str | None = None,
-    pipeline: Any = None,
+    pipeline: BuildPipeline | None = None,
     options: BuildOptions | None = None,
     sources: Mapping[str, Mapping[str, Any]] | None = None,
     files: Iterable[Path] | None = None,
@@ -95,7 +117,8 @@ def build_pool(
 
         pipeline = FacePipeline.default()
     recognizers = {
-        r: RecognizerInfo(r, int(getattr(rec, "dim", 0) or 0), _threshold(rec), _metric(rec))
+        r: RecognizerInfo(r, int(rec.dim), float(rec.threshold),
+                          "l2" if rec.metric in ("euclidean", "l2") else rec.metric)
         for r, rec in pipeline.recognizers.items()
     }
     if (root / "index.json").is_file():
@@ -181,16 +204,6 @@ def build_pool(
     return report
 
 
-def _metric(rec: Any) -> str:
-    metric = str(getattr(rec, "metric", "l2"))
-    return "l2" if metric in ("euclidean", "l2") else metric
-
-
-def _threshold(rec: Any) -> float | None:
-    t = getattr(rec, "threshold", None)
-    return None if t is None else float(t)
-
-
 def _decode(data: bytes) -> np.ndarray:
     from mfmc.pool.index import vision_api
 
@@ -209,7 +222,7 @@ def mirror_sha(sha: str) -> str:
 
 
 def _mirrored(
-    image: np.ndarray, sha: str, source: dict[str, Any], original: str, pipeline: Any, opts: BuildOptions,
+    image: np.ndarray, sha: str, source: dict[str, Any], original: str, pipeline: BuildPipeline, opts: BuildOptions,
     root: Path,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]] | str:
     """The mirror image of an accepted face, indexed like any face (detected, landmarked, embedded again), or
@@ -224,7 +237,7 @@ def _mirrored(
 
 
 def _index_one(
-    image: np.ndarray, sha: str, source: dict[str, Any], pipeline: Any, opts: BuildOptions, root: Path
+    image: np.ndarray, sha: str, source: dict[str, Any], pipeline: BuildPipeline, opts: BuildOptions, root: Path
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     faces = pipeline.detect(image)
     if len(faces) == 0:

@@ -17,6 +17,8 @@ Faces = vision_api()[0]
 
 
 class StubRecognizer:
+    metric = "euclidean"
+
     def __init__(self, dim: int, threshold: float) -> None:
         self.dim = dim
         self.threshold = threshold
