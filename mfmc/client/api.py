@@ -32,12 +32,14 @@ def b64d(text: str | None) -> bytes:
     return base64.b64decode(text or "")
 
 
+# the error classes an answer can name (`type`), by their names in mfmc.errors, then mfmc.crypto.errors
+_ERRORS: dict[str, type[MfmcError]] = {
+    name: cls for module in (crypto_errors, errors) for name, cls in vars(module).items()
+    if isinstance(cls, type) and issubclass(cls, MfmcError)}
+
+
 def _error_class(name: str) -> type[MfmcError]:
-    for module in (errors, crypto_errors):
-        cls = getattr(module, name, None)
-        if isinstance(cls, type) and issubclass(cls, MfmcError):
-            return cls
-    return MfmcError
+    return _ERRORS.get(name, MfmcError)
 
 
 def raise_for_error(response: httpx.Response) -> None:
