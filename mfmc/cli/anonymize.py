@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mfmc.cli.folders import over_folder
+
+if TYPE_CHECKING:
+    from mfmc.swap import FakeGenerator
 
 
 def anonymize_command(
@@ -117,7 +120,7 @@ def _folder_summary(photos: int, every: list[dict[str, Any]], output: Path) -> N
         print(f"  {n} x {why}")
 
 
-def _one(gen: Any, path: Path, out: Path, seed: int) -> list[dict[str, Any]]:
+def _one(gen: FakeGenerator, path: Path, out: Path, seed: int) -> list[dict[str, Any]]:
     from mfmc.vision import load_image, save_image
 
     photo = load_image(path)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mfmc.cli.folders import over_folder
 from mfmc.errors import MfmcError
+
+if TYPE_CHECKING:
+    from mfmc.vision import FacePipeline
 
 
 def faces_command(
@@ -56,7 +59,7 @@ def faces_command(
         raise typer.Exit(2)
 
 
-def _faces_of(pipe: Any, path: Path, annotate: Path | None, attributes: bool) -> list[dict[str, Any]]:
+def _faces_of(pipe: FacePipeline, path: Path, annotate: Path | None, attributes: bool) -> list[dict[str, Any]]:
     from mfmc.vision import read_image, save_image
     from mfmc.vision.draw import annotate as draw
 

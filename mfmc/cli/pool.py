@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,8 @@ from mfmc.errors import InvalidInputError
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from mfmc.pool import TargetPool
 
 pool_app = typer.Typer(help="Build and inspect target pools of synthetic faces.", no_args_is_help=True)
 
@@ -22,7 +24,7 @@ def pools_home() -> Path:
     return Path(os.environ.get("MFMC_HOME", Path.home() / ".mfmc")) / "pools"
 
 
-def resolve_pool(spec: str | None) -> Any:
+def resolve_pool(spec: str | None) -> TargetPool:
     """A pool from a directory path, a pool name under `pools_home()`, or the built-in one (None/"default")."""
     from mfmc.pool import TargetPool
 
@@ -96,7 +98,7 @@ def info(
         print(f"  wrote {f}")
 
 
-def write_plots(pool: Any, folder: Path, recognizer: str | None = None) -> list[Path]:
+def write_plots(pool: TargetPool, folder: Path, recognizer: str | None = None) -> list[Path]:
     """Embedding-distance and age histograms as PNG files (drawn with Pillow)."""
     import numpy as np
 
