@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import astuple, dataclass, fields
 
 import cv2
 import numpy as np
@@ -101,13 +101,14 @@ class ExpressionGeometry:
 
     def minus(self, other: ExpressionGeometry) -> ExpressionGeometry:
         """Per measure, self − other."""
-        return ExpressionGeometry(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
+        return ExpressionGeometry(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     def beyond(self, change: ExpressionGeometry) -> list[str]:
         """With self as tolerances: each measure of `change` larger in size than its tolerance, as
         "brows +0.077" (largest first, relative to its tolerance); [] when all are within."""
-        over = [(abs(getattr(change, f.name)) / getattr(self, f.name), f.name, getattr(change, f.name))
-                for f in fields(self) if abs(getattr(change, f.name)) > getattr(self, f.name)]
+        over = [(abs(value) / bound, f.name, value)
+                for f, bound, value in zip(fields(self), astuple(self), astuple(change), strict=True)
+                if abs(value) > bound]
         return [f"{name} {value:+.3f}" for _, name, value in sorted(over, reverse=True)]
 
 
