@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mfmc.errors import InvalidInputError, ModelNotFoundError, NoFaceError, UnknownUserError
+from mfmc.errors import GenerationError, InvalidInputError, ModelNotFoundError, NoFaceError, UnknownUserError
 from mfmc.policy import Context, Decision, Engine
-from mfmc.swap import FakeGenerator
+from mfmc.swap import FakeGenerator, assign
 from mfmc.vision import FacePipeline, Faces, load_image
 from mfmc.vision.images import IMAGE_SUFFIXES, image_files
 from mfmc.vocabulary import Fallback
@@ -194,7 +194,10 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
 
     The faked faces obey the rules of `mfmc anonymize` (`FakeGenerator.patches` with `only`): each fake avoids
     the photo's other faces, real (revealed or not) and faked, and is re-checked on the finished view. A fake's
-    seed depends only on the photo's face and (for owners with `fakes per_viewer`) the viewer.
+    seed depends only on the photo's face and (for owners with `fakes per_viewer`) the viewer. A `fakes
+    per_viewer` face's fake takes an identity from the viewer's share only (`share`): the face's candidate
+    identities dealt out among the graph's users who get a fake of it, so no two viewers rendering with the same
+    `seed` see one identity; a viewer whose share holds no passing target gets the face's verified fallback.
     """
     engine.graph.require(viewer)
     for user in people.users:
@@ -220,20 +223,63 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
         # photo, real (revealed or not) or faked, no two fakes share a target identity, a fake only a floor let
         # near another real face is made again, and every fake is re-checked on the finished photo
         seeds: dict[int, int] = {}
+        shares: dict[int, Share] = {}
         for i in fake_idx:
             owner = identities[i].owner
-            key = viewer if owner is not None and engine.policy.fakes_per_viewer(owner) else ""
-            seeds[i] = _seed(seed, i, key)
-        for patch, report in generator.patches(image, faces, only=fake_idx, seeds=seeds):
+            per_viewer = owner is not None and engine.policy.fakes_per_viewer(owner)
+            seeds[i] = _seed(seed, i, viewer if per_viewer else "")
+            if per_viewer:
+                viewers = [u for u in engine.graph.users if not engine.check(u, owner, context).reveal]
+                shares[i] = share(generator, image, faces, i, viewer, viewers, seed)
+        supply = generator.ranker.identities() if shares else frozenset()
+        skip = {i: supply - set(s.identities) for i, s in shares.items() if s.viewers > 1}
+        for patch, report in generator.patches(image, faces, only=fake_idx, seeds=seeds, skip=skip):
+            i = report.index
+            if i in skip and assign.swapped(report) and report.identity not in shares[i].identities:  # never: fail
+                raise GenerationError(f"face {i}'s fake (`{report.identity}`) is not of the viewer's share")
             out = patch.apply(out)
             fallback = Fallback(report.fallback)
-            made[report.index] = (fallback, bool(report.verified), "" if fallback is Fallback.NONE else report.reason)
+            why = "" if fallback is Fallback.NONE else report.reason
+            if why and report.index in skip:
+                why += f" ({shares[report.index].describe()})"
+            made[report.index] = (fallback, bool(report.verified), why)
     views = []
     for i, (ident, decision) in enumerate(zip(identities, decisions, strict=True)):
         fallback, verified, why = made.get(i, (None, None, ""))
         box = tuple(float(v) for v in faces.boxes[i])
         views.append(FaceView(i, box, ident, decision, fallback, verified, why))  # type: ignore[arg-type]
     return View(viewer, out, tuple(views))
+
+
+@dataclass(frozen=True)
+class Share:
+    """A `fakes per_viewer` face's candidate identities that one viewer's fakes may take: the `position`-th of
+    every `viewers`-th of the face's `total` candidates in rank order."""
+
+    identities: tuple[str, ...]
+    position: int
+    viewers: int
+    total: int
+
+    def describe(self) -> str:
+        return (f"fakes per_viewer: this viewer's share is {len(self.identities)} of the face's {self.total} "
+                f"candidate identities, dealt among the {self.viewers} viewers who get a fake of it")
+
+
+def share(generator: FakeGenerator, image: np.ndarray, faces: Faces, index: int, viewer: str,
+          viewers: Sequence[str], seed: int) -> Share:
+    """`viewer`'s share of face `index`'s candidate identities among `viewers` (those who get a fake of it).
+
+    Stateless and the same in every viewer's render: the candidates are the generator's ranked identities for
+    the face drawn with the photo's seed and nothing used (`FakeGenerator.ranked_identities`), the viewers are
+    ordered by a draw from (seed, face, user), and the viewer at position p takes candidates p, p + n, p + 2n, …
+    of n viewers: disjoint shares, each with some of the best-ranked. A lone viewer takes them all."""
+    order = sorted(viewers, key=lambda u: (_seed(seed, index, u), u))
+    if viewer not in order:
+        raise InvalidInputError(f"`{viewer}` does not get a fake of face {index}")
+    p, n = order.index(viewer), len(order)
+    ranked = generator.ranked_identities(image, faces, index, seed=_seed(seed, index, ""))
+    return Share(tuple(ranked[p::n]), p, n, len(ranked))
 
 
 def _seed(base: int, index: int, key: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -252,11 +252,12 @@ class FakeGenerator:
     def patches(
         self, image: np.ndarray, faces: Faces | None = None, *, seed: int = 0, avoid: Avoid | None = None,
         progress: Callable[[int, int], None] | None = None, only: Sequence[int] | None = None,
-        seeds: Mapping[int, int] | None = None,
+        seeds: Mapping[int, int] | None = None, skip: Mapping[int, Iterable[str]] | None = None,
     ) -> list[tuple[FacePatch, FaceReport]]:
         """A verified patch and its report for every face (or only the faces `only` names, in its order: the
         others stay real, are avoided like any real face and never patched), unique across the photo; face i's
-        fakes are made with `seeds[i]` when given, else `seed`.
+        fakes are made with `seeds[i]` when given, else `seed`, and never take an identity in `skip[i]` (file mode:
+        the identities of the other viewers' shares, `mfmc.filemode`).
 
         Each fake must not match (on any verifying recognizer, with the margin) any other face of the photo,
         real or already faked, nor anything in `avoid` (e.g. people the uploader's client knows), and no two
@@ -288,23 +289,28 @@ class FakeGenerator:
         def seed_of(i: int) -> int:
             return given.get(i, seed)
 
+        left_out = {} if skip is None else {int(i): frozenset(ids) for i, ids in skip.items()}
+
+        def base_of(i: int) -> Avoid:
+            return base.plus(None, left_out[i]) if i in left_out else base
+
         out: dict[int, tuple[FacePatch, FaceReport]] = {}  # by face index, in the order made (and applied)
         made: list[FaceReport] = []
         for k, i in enumerate(todo):
             patch, report = self.fake_face(image, faces, i, seed=seed_of(i),
-                                           avoid=self.photo_avoid(faces, i, made, base))
+                                           avoid=self.photo_avoid(faces, i, made, base_of(i)))
             if self._full(report):
                 made.append(report)
             out[i] = (patch, report)
             if progress is not None:
                 progress(k + 1, len(todo))
         # a fake that the floor alone let near another real face yields where the photo can do without it
-        strict = self._unfloored(image, faces, out, seed_of, base)
+        strict = self._unfloored(image, faces, out, seed_of, base_of)
         # a face whose candidates matched other fakes is made first, and those fakes after it (`_exchanged`)
-        self._exchanged(image, faces, out, seed_of, base, strict)
+        self._exchanged(image, faces, out, seed_of, base_of, strict)
 
         def rules(k: int, others: list[FaceReport]) -> Avoid:
-            return self.photo_avoid(faces, k, others, base, strict=k in strict)
+            return self.photo_avoid(faces, k, others, base_of(k), strict=k in strict)
 
         # the finished photo: a fake whose surroundings another patch touches is re-checked on it, and one that
         # breaks a rule there is made again against what the finished photo shows (mfmc.swap.assign)
@@ -329,15 +335,15 @@ class FakeGenerator:
         return list(out.values())
 
     def _unfloored(self, image: np.ndarray, faces: Faces, out: dict[int, tuple[FacePatch, FaceReport]],
-                   seed_of: Callable[[int], int], base: Avoid) -> set[int]:
+                   seed_of: Callable[[int], int], base: Callable[[int], Avoid]) -> set[int]:
         """Fakes within a recognizer's bar of another real face (let through by that pair's floor,
         `photo_avoid`) made again where the photo can do without them (docs/swap.md, *Photo-level assignment*):
         first the face itself under the bar without floors (another identity); else, for a face left without a
         fake because its candidates matched another face of the photo, that face is made with this fake gone,
         under the bar: when it swaps, this face yields (as many swaps, one match fewer; its making under the
         bar failed with fewer fakes to avoid). `out` (the fakes by face index; faces not in it stay real) is
-        updated in place; face i is made with `seed_of(i)`. Returns the faces now held to the bar without
-        floors."""
+        updated in place; face i is made with `seed_of(i)` against `base(i)`. Returns the faces now held to the bar
+        without floors."""
         strict: set[int] = set()
         for f in list(out):
             prev = out[f][1]
@@ -350,7 +356,7 @@ class FakeGenerator:
             near = f"{n} matches another real face of the photo (let through by the floor)"
             others = [r for j, (_, r) in out.items() if j != f and self._full(r)]
             again = self.fake_face(image, faces, f, seed=seed_of(f), avoid=self.photo_avoid(
-                faces, f, others, base, strict=True).plus(None, [prev.identity or ""]))
+                faces, f, others, base(f), strict=True).plus(None, [prev.identity or ""]))
             if assign.swapped(again[1]):
                 again[1].notes.append(f"made again: its first fake (`{prev.target}`) {near}")
                 assign.absorb(again[1], [prev], f"passed; not kept: {near}")
@@ -361,8 +367,8 @@ class FakeGenerator:
                 if g == f or assign.swapped(out[g][1]) or not assign.collided(out[g][1]):
                     continue
                 rest = [r for j, (_, r) in out.items() if j not in (f, g) and self._full(r)]
-                made = self.fake_face(image, faces, g, seed=seed_of(g), avoid=self.photo_avoid(faces, g, rest, base,
-                                                                                                strict=True))
+                made = self.fake_face(image, faces, g, seed=seed_of(g), avoid=self.photo_avoid(
+                    faces, g, rest, base(g), strict=True))
                 if not assign.swapped(made[1]):
                     spent.append(made[1])
                     continue
@@ -380,7 +386,7 @@ class FakeGenerator:
         return strict
 
     def _exchanged(self, image: np.ndarray, faces: Faces, out: dict[int, tuple[FacePatch, FaceReport]],
-                   seed_of: Callable[[int], int], base: Avoid, strict: set[int]) -> None:
+                   seed_of: Callable[[int], int], base: Callable[[int], Avoid], strict: set[int]) -> None:
         """Faces left without a fake because their candidates matched another fake of the photo
         (`assign.collided(fakes=True)`: a face whose candidates matched real faces only would meet them again)
         made again as if they came first: against the photo's real faces only (no fake), first with no identity
@@ -395,7 +401,7 @@ class FakeGenerator:
             if assign.swapped(blocked) or not assign.collided(blocked, fallbacks=False, fakes=True):
                 continue
             fakes = {j: r for j, (_, r) in out.items() if j != g and self._full(r)}
-            rules = self.photo_avoid(faces, g, [], base, strict=g in strict)
+            rules = self.photo_avoid(faces, g, [], base(g), strict=g in strict)
             for avoid in (rules, rules.plus(None, [r.identity or "" for r in fakes.values()])):
                 made = self._made_first(image, faces, g, blocked, avoid, fakes, seed_of, base, strict)
                 if made is None:  # no fake of it holds beside the real faces alone: fewer identities won't help
@@ -405,7 +411,8 @@ class FakeGenerator:
                     break
 
     def _made_first(self, image: np.ndarray, faces: Faces, g: int, blocked: FaceReport, avoid: Avoid,
-                    fakes: dict[int, FaceReport], seed_of: Callable[[int], int], base: Avoid, strict: set[int],
+                    fakes: dict[int, FaceReport], seed_of: Callable[[int], int], base: Callable[[int], Avoid],
+                    strict: set[int],
                     ) -> dict[int, tuple[FacePatch, FaceReport]] | None:
         """One exchange of `_exchanged`: face `g` (whose report is `blocked`) made against `avoid`, then those of
         `fakes` (the photo's fakes by face index) it clashes with made again after it, against every other fake
@@ -420,7 +427,7 @@ class FakeGenerator:
         for j in clash:
             others = [r for k, r in fakes.items() if k not in clash] + [m[1] for m in made.values()]
             again = self.fake_face(image, faces, j, seed=seed_of(j), avoid=self.photo_avoid(
-                faces, j, others, base, strict=j in strict).plus(None, [fakes[j].identity or ""]))
+                faces, j, others, base(j), strict=j in strict).plus(None, [fakes[j].identity or ""]))
             if not (assign.swapped(again[1]) and self._full(again[1])):
                 assign.absorb(blocked, [first[1]], f"passed; not kept: face {j}'s fake could not be made again "
                                                    "beside it")
@@ -476,6 +483,23 @@ class FakeGenerator:
             floors[n] = np.concatenate([real_pairs, np.full(len(mine), np.inf)])
             real[n] = np.concatenate([np.ones(len(keep), bool), np.zeros(len(mine), bool)])
         return (Avoid() if base is None else base).plus(rows, used, floors, real)
+
+    def ranked_identities(self, image: np.ndarray, faces: Faces, index: int, *, seed: int = 0) -> list[str]:
+        """The target identities face `index` would be tried with, best first, when the photo uses none (the
+        ranker's order, `Ranker.targets`, drawn with `seed`); empty for a face the generator never swaps (below
+        `min_face`, or one its models cannot analyze). File mode shares them among a face's viewers."""
+        face = faces[index]
+        box = np.asarray(face.boxes[0], dtype=np.float64)
+        if _side(box) < self.min_face:
+            return []
+        try:
+            face = self._analyzed(image, face, FaceReport(index=index, box=tuple(float(v) for v in box)))
+            if face.landmarks68 is None:
+                return []
+            return list(dict.fromkeys(t.identity for t in self.ranker.targets(face, seed, Avoid())))
+        except RECOVERABLE as err:
+            log.warning("face %d: no candidates (%s)", index, err)
+            return []
 
     def fake_face(
         self, image: np.ndarray, faces: Faces, index: int, *, seed: int = 0, avoid: Avoid | None = None

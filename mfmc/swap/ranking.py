@@ -470,6 +470,13 @@ class Ranker:
                 else "")
         return good + other, note
 
+    def identities(self) -> frozenset[str]:
+        """Every identity a target can have: the pool's people and the recombined identities of each of its
+        genders (what `Avoid.targets` must hold to leave all but some out)."""
+        genders = dict.fromkeys(self.pool.entry(i).gender for i in self.pool.ids)
+        mixes = {m.target.identity for g in genders for m in self.catalogue.mixes(g)}
+        return frozenset({self.pool.identity(i) for i in self.pool.ids} | mixes)
+
     def residual(self, lm: np.ndarray, target_id: str) -> float:
         from mfmc.swap import pose
 
