@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,10 @@ from mfmc.pool.cues import (
 )
 from mfmc.pool.index import PoolEntry, PoolError, PoolIndex
 from mfmc.vision.alignment import five_from_68
+
+if TYPE_CHECKING:
+    from mfmc.pool.ann import AnnIndex
+    from mfmc.vision.faces import Faces
 
 #: Pools larger than this use the approximate backend under `backend="auto"` (when usearch is installed).
 ANN_THRESHOLD = 200_000
@@ -47,7 +51,7 @@ class Probe:
     face_size: float | None = None  # longer side of the source's detection box, pixels
 
     @classmethod
-    def from_faces(cls, faces: Any, image: np.ndarray | None = None, *, index: int = 0,
+    def from_faces(cls, faces: Faces, image: np.ndarray | None = None, *, index: int = 0,
                    key: bytes | str | None = None) -> Probe:
         """The probe of face `index` of an analyzed `Faces` (and its photo, needed for image metrics)."""
         n = len(faces)
@@ -97,8 +101,8 @@ class TargetPool:
         self._pos = index.position()
         self._gender = index.attributes["gender"].astype(np.int8)
         self._agegroup = age_groups(index.attributes["age"])
-        self._cache: dict[tuple[str, str], Any] = {}
-        self._ann: dict[tuple[str, str], Any] = {}
+        self._cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray | None]] = {}
+        self._ann: dict[tuple[str, str], AnnIndex] = {}
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -164,7 +168,7 @@ class TargetPool:
             raise InvalidInputError(f"no face `{target_id}` in pool `{self.name}`") from None
 
     # -- targets -----------------------------------------------------------------------------------
-    def target(self, target_id: str) -> tuple[np.ndarray, Any]:
+    def target(self, target_id: str) -> tuple[np.ndarray, Faces]:
         """The stored crop of a target (RGB uint8) and its analyzed `Faces` of length 1 in crop coordinates."""
         i = self._position(target_id)
         e = self.index.entry(i)
@@ -201,7 +205,7 @@ class TargetPool:
     # -- queries -----------------------------------------------------------------------------------
     def query(
         self,
-        source: Any,
+        source: Probe | Faces,
         *,
         strategy: str = "random",
         recognizer: str | None = None,
@@ -262,7 +266,7 @@ class TargetPool:
             for r, j in enumerate(order)
         ]
 
-    def _probe(self, source: Any, image: np.ndarray | None, key: bytes | str | None) -> Probe:
+    def _probe(self, source: Probe | Faces, image: np.ndarray | None, key: bytes | str | None) -> Probe:
         if isinstance(source, Probe):
             probe = source
             if image is not None and probe.aligned is None:
@@ -367,7 +371,7 @@ class TargetPool:
 
         return usearch_available()
 
-    def ann_index(self, rec: str, metric: str) -> Any:
+    def ann_index(self, rec: str, metric: str) -> AnnIndex:
         """The (lazily built) approximate index of one recognizer and metric."""
         from mfmc.pool.ann import AnnIndex
 
