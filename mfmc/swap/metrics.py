@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from mfmc.swap import landmarks as lmk
+
+if TYPE_CHECKING:
+    from mfmc.vision.recognition import Recognizer
 
 
 def landmark_error(source: np.ndarray, result: np.ndarray) -> float:
@@ -21,7 +24,10 @@ def landmark_error(source: np.ndarray, result: np.ndarray) -> float:
 def expression_change(source: np.ndarray, result: np.ndarray) -> dict[str, float]:
     """Per expression measure (`landmarks.ExpressionGeometry`: eyes, mouth, smile, brows; each scale-free), the
     result's value minus the source's, from their 68 points."""
-    change = lmk.ExpressionGeometry.of(result).minus(lmk.ExpressionGeometry.of(source))
+    return _measures(lmk.ExpressionGeometry.of(result).minus(lmk.ExpressionGeometry.of(source)))
+
+
+def _measures(change: lmk.ExpressionGeometry) -> dict[str, float]:
     return {k: float(v) for k, v in dataclasses.asdict(change).items()}
 
 
@@ -55,7 +61,7 @@ def changed_outside(before: np.ndarray, after: np.ndarray, mask: np.ndarray, tol
     return int(np.count_nonzero(diff & ~mask))
 
 
-def box_crop(image: np.ndarray, box: Any) -> np.ndarray:
+def box_crop(image: np.ndarray, box: Sequence[float] | np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (round(float(v)) for v in box)
     x1, y1 = max(0, x1), max(0, y1)
@@ -66,7 +72,7 @@ def box_crop(image: np.ndarray, box: Any) -> np.ndarray:
 def fake_metrics(
     image: np.ndarray,
     result: np.ndarray,
-    box: Any,
+    box: Sequence[float] | np.ndarray,
     mask: np.ndarray,
     *,
     source_landmarks: np.ndarray | None,
@@ -74,14 +80,17 @@ def fake_metrics(
     result_embeddings: Mapping[str, np.ndarray],
     source_embeddings: Mapping[str, np.ndarray],
     target_embeddings: Mapping[str, np.ndarray],
-    recognizers: Mapping[str, Any],
+    recognizers: Mapping[str, Recognizer],
+    expression: lmk.ExpressionGeometry | None = None,
 ) -> dict[str, Any]:
     """Every measure of one fake as a JSON-ready dict.
 
     distance_to_source / distance_to_target: per recognizer (target only where the pool stored one);
     landmark_error: over the inter-ocular distance (pose and expression kept ⇔ small); expression_change: the
-    result's expression geometry minus the source's (`expression_change`, what the verifier bounds); ssim / psnr: in the
-    face box; changed_outside_mask: pixels moved by more than 1 level outside the patch mask (must be 0).
+    result's expression geometry minus the source's (`expression_change`, what the verifier bounds: `expression`,
+    the change the verifier measured, `Verdict.geometry`, where it has one, else measured here from the same
+    points); ssim / psnr: in the face box; changed_outside_mask: pixels moved by more than 1 level outside the
+    patch mask (must be 0).
     """
     out: dict[str, Any] = {"distance_to_source": {}, "distance_to_target": {}}
     for name, emb in result_embeddings.items():
@@ -92,7 +101,8 @@ def fake_metrics(
             out["distance_to_target"][name] = float(rec.distance(emb, np.asarray(target_embeddings[name])))
     if source_landmarks is not None and result_landmarks is not None:
         out["landmark_error"] = landmark_error(source_landmarks, result_landmarks)
-        out["expression_change"] = expression_change(source_landmarks, result_landmarks)
+        out["expression_change"] = (expression_change(source_landmarks, result_landmarks) if expression is None
+                                    else _measures(expression))
     a, b = box_crop(image, box), box_crop(result, box)
     out["ssim"] = ssim(a, b) if min(a.shape[:2]) >= 11 else None
     value = psnr(a, b)

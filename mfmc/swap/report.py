@@ -109,7 +109,7 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
+    if isinstance(value, np.generic | np.ndarray):  # numpy scalars (and one-element arrays)
         value = value.item()
     if isinstance(value, float):
         return round(value, 5)

@@ -13,7 +13,7 @@ import pytest
 from mfmc.pool import TargetPool
 from mfmc.swap import landmarks as lmk
 from mfmc.swap.landmarks import GEOMETRY_TOLERANCE, ExpressionGeometry
-from mfmc.swap.metrics import expression_change
+from mfmc.swap.metrics import expression_change, fake_metrics
 from mfmc.swap.verify import Verifier
 from mfmc.vision import FacePipeline, Faces
 from tests.vision.helpers import photo
@@ -61,6 +61,12 @@ def test_a_result_with_another_expression_geometry_is_rejected_and_one_with_the_
     # what the check measures is the result's geometry minus the source's, as the fake's metrics report it
     assert surprise.geometry is not None and surprise.geometry.mouth > GEOMETRY_TOLERANCE.mouth
     assert expression_change(ref, points[1]) == pytest.approx(dataclasses.asdict(surprise.geometry), abs=1e-5)
+    # the fake's metrics take the verdict's measure as it is: the same figures as measured again from its points
+    measured = {"source_landmarks": ref, "result_landmarks": surprise.landmarks68, "result_embeddings": {},
+                "source_embeddings": {}, "target_embeddings": {}, "recognizers": {}}
+    pixels = (image, image, face.boxes[0], np.zeros(image.shape[:2], bool))
+    reused = fake_metrics(*pixels, **measured, expression=surprise.geometry)
+    assert reused == fake_metrics(*pixels, **measured) and reused["expression_change"]["mouth"] > 0
     unchecked = Verifier(pipeline, margin=0.0, recognizers=[], geometry=None)
     assert all(v.rejected == "" and v.geometry is None for v in
                unchecked.verify_many([image] * len(points), face, {}, expression=False, landmarks=points))
