@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from mfmc.errors import InvalidInputError, RuleError
 from mfmc.files import read_regular_file
@@ -106,7 +106,7 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str) -> Diagnostic
         shown = "end of line" if token.type == "_NL" else f"`{value}`"
         return _diag(f"unexpected {shown}", path, line, column, text=text, width=max(1, len(value)),
                      help=_expected_help(expected))
-    expected = set(getattr(err, "expected", ()) or ())
+    expected = set(err.expected or ()) if isinstance(err, UnexpectedToken | UnexpectedEOF) else set()
     last = text.rstrip("\n").splitlines() or [""]
     return _diag("unexpected end of file", path, len(last), len(last[-1]) + 1, text=text,
                  help=_expected_help(expected))
@@ -135,7 +135,7 @@ class _Builder:
         if isinstance(node, Token):
             return ast.Span(self.path, node.line or 1, node.column or 1, node.end_column)
         meta = node.meta
-        if getattr(meta, "empty", True):
+        if meta.empty:
             return ast.Span(self.path, 1, 1)
         return ast.Span(self.path, meta.line, meta.column, meta.end_column if meta.end_line == meta.line else None)
 
