@@ -292,7 +292,7 @@ class FakeGenerator:
         left_out = {} if skip is None else {int(i): frozenset(ids) for i, ids in skip.items()}
 
         def base_of(i: int) -> Avoid:
-            return base.plus(None, left_out[i]) if i in left_out else base
+            return _skipping(base, left_out, i)
 
         out: dict[int, tuple[FacePatch, FaceReport]] = {}  # by face index, in the order made (and applied)
         made: list[FaceReport] = []
@@ -305,9 +305,9 @@ class FakeGenerator:
             if progress is not None:
                 progress(k + 1, len(todo))
         # a fake that the floor alone let near another real face yields where the photo can do without it
-        strict = self._unfloored(image, faces, out, seed_of, base_of)
+        strict = self._unfloored(image, faces, out, seed_of, base, skip=left_out)
         # a face whose candidates matched other fakes is made first, and those fakes after it (`_exchanged`)
-        self._exchanged(image, faces, out, seed_of, base_of, strict)
+        self._exchanged(image, faces, out, seed_of, base, strict, skip=left_out)
 
         def rules(k: int, others: list[FaceReport]) -> Avoid:
             return self.photo_avoid(faces, k, others, base_of(k), strict=k in strict)
@@ -335,15 +335,16 @@ class FakeGenerator:
         return list(out.values())
 
     def _unfloored(self, image: np.ndarray, faces: Faces, out: dict[int, tuple[FacePatch, FaceReport]],
-                   seed_of: Callable[[int], int], base: Callable[[int], Avoid]) -> set[int]:
+                   seed_of: Callable[[int], int], base: Avoid,
+                   skip: Mapping[int, frozenset[str]] | None = None) -> set[int]:
         """Fakes within a recognizer's bar of another real face (let through by that pair's floor,
         `photo_avoid`) made again where the photo can do without them (docs/swap.md, *Photo-level assignment*):
         first the face itself under the bar without floors (another identity); else, for a face left without a
         fake because its candidates matched another face of the photo, that face is made with this fake gone,
         under the bar: when it swaps, this face yields (as many swaps, one match fewer; its making under the
         bar failed with fewer fakes to avoid). `out` (the fakes by face index; faces not in it stay real) is
-        updated in place; face i is made with `seed_of(i)` against `base(i)`. Returns the faces now held to the bar
-        without floors."""
+        updated in place; face i is made with `seed_of(i)` against `base` and without the identities `skip[i]`.
+        Returns the faces now held to the bar without floors."""
         strict: set[int] = set()
         for f in list(out):
             prev = out[f][1]
@@ -356,7 +357,7 @@ class FakeGenerator:
             near = f"{n} matches another real face of the photo (let through by the floor)"
             others = [r for j, (_, r) in out.items() if j != f and self._full(r)]
             again = self.fake_face(image, faces, f, seed=seed_of(f), avoid=self.photo_avoid(
-                faces, f, others, base(f), strict=True).plus(None, [prev.identity or ""]))
+                faces, f, others, _skipping(base, skip, f), strict=True).plus(None, [prev.identity or ""]))
             if assign.swapped(again[1]):
                 again[1].notes.append(f"made again: its first fake (`{prev.target}`) {near}")
                 assign.absorb(again[1], [prev], f"passed; not kept: {near}")
@@ -368,7 +369,7 @@ class FakeGenerator:
                     continue
                 rest = [r for j, (_, r) in out.items() if j not in (f, g) and self._full(r)]
                 made = self.fake_face(image, faces, g, seed=seed_of(g), avoid=self.photo_avoid(
-                    faces, g, rest, base(g), strict=True))
+                    faces, g, rest, _skipping(base, skip, g), strict=True))
                 if not assign.swapped(made[1]):
                     spent.append(made[1])
                     continue
@@ -386,7 +387,8 @@ class FakeGenerator:
         return strict
 
     def _exchanged(self, image: np.ndarray, faces: Faces, out: dict[int, tuple[FacePatch, FaceReport]],
-                   seed_of: Callable[[int], int], base: Callable[[int], Avoid], strict: set[int]) -> None:
+                   seed_of: Callable[[int], int], base: Avoid, strict: set[int],
+                   skip: Mapping[int, frozenset[str]] | None = None) -> None:
         """Faces left without a fake because their candidates matched another fake of the photo
         (`assign.collided(fakes=True)`: a face whose candidates matched real faces only would meet them again)
         made again as if they came first: against the photo's real faces only (no fake), first with no identity
@@ -401,9 +403,9 @@ class FakeGenerator:
             if assign.swapped(blocked) or not assign.collided(blocked, fallbacks=False, fakes=True):
                 continue
             fakes = {j: r for j, (_, r) in out.items() if j != g and self._full(r)}
-            rules = self.photo_avoid(faces, g, [], base(g), strict=g in strict)
+            rules = self.photo_avoid(faces, g, [], _skipping(base, skip, g), strict=g in strict)
             for avoid in (rules, rules.plus(None, [r.identity or "" for r in fakes.values()])):
-                made = self._made_first(image, faces, g, blocked, avoid, fakes, seed_of, base, strict)
+                made = self._made_first(image, faces, g, blocked, avoid, fakes, seed_of, base, strict, skip)
                 if made is None:  # no fake of it holds beside the real faces alone: fewer identities won't help
                     break
                 if made:
@@ -411,8 +413,8 @@ class FakeGenerator:
                     break
 
     def _made_first(self, image: np.ndarray, faces: Faces, g: int, blocked: FaceReport, avoid: Avoid,
-                    fakes: dict[int, FaceReport], seed_of: Callable[[int], int], base: Callable[[int], Avoid],
-                    strict: set[int],
+                    fakes: dict[int, FaceReport], seed_of: Callable[[int], int], base: Avoid, strict: set[int],
+                    skip: Mapping[int, frozenset[str]] | None = None,
                     ) -> dict[int, tuple[FacePatch, FaceReport]] | None:
         """One exchange of `_exchanged`: face `g` (whose report is `blocked`) made against `avoid`, then those of
         `fakes` (the photo's fakes by face index) it clashes with made again after it, against every other fake
@@ -427,7 +429,7 @@ class FakeGenerator:
         for j in clash:
             others = [r for k, r in fakes.items() if k not in clash] + [m[1] for m in made.values()]
             again = self.fake_face(image, faces, j, seed=seed_of(j), avoid=self.photo_avoid(
-                faces, j, others, base(j), strict=j in strict).plus(None, [fakes[j].identity or ""]))
+                faces, j, others, _skipping(base, skip, j), strict=j in strict).plus(None, [fakes[j].identity or ""]))
             if not (assign.swapped(again[1]) and self._full(again[1])):
                 assign.absorb(blocked, [first[1]], f"passed; not kept: face {j}'s fake could not be made again "
                                                    "beside it")
@@ -981,6 +983,11 @@ def _mass(verdict: Verdict | None, classes: frozenset[str]) -> float:
     from mfmc.vision.expression import CLASSES
 
     return sum(p for c, p in zip(CLASSES, verdict.expression_probabilities, strict=True) if c.value in classes)
+
+
+def _skipping(base: Avoid, skip: Mapping[int, frozenset[str]] | None, index: int) -> Avoid:
+    """`base`, and for face `index` the identities `skip` leaves out of its fakes (`patches(skip=)`)."""
+    return base.plus(None, skip[index]) if skip and index in skip else base
 
 
 def _side(box: np.ndarray) -> float:
