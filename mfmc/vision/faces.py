@@ -32,6 +32,9 @@ class Expression(StrEnum):
 
 Index = int | slice | Sequence[int] | Sequence[bool] | np.ndarray
 
+# the per-face arrays a `Faces` may lack (None until a stage fills them), in field order
+OPTIONAL_ARRAYS = ("landmarks68", "pose", "age", "gender", "gender_score", "expression")
+
 
 def _frozen(array: Any, dtype: Any, shape_tail: tuple[int, ...] | None, name: str) -> np.ndarray:
     out = np.array(array, dtype=dtype, copy=True)
@@ -251,7 +254,7 @@ class Faces:
     def _arrays(self) -> Iterator[tuple[str, np.ndarray]]:
         yield "scores", self.scores
         yield "landmarks5", self.landmarks5
-        for name in ("landmarks68", "pose", "age", "gender", "gender_score", "expression"):
+        for name in OPTIONAL_ARRAYS:
             value = getattr(self, name)
             if value is not None:
                 yield name, value
@@ -259,8 +262,7 @@ class Faces:
             yield f"embeddings[{name!r}]", value
 
     def __repr__(self) -> str:
-        extra = [n for n in ("landmarks68", "pose", "age", "gender", "gender_score", "expression")
-                 if getattr(self, n) is not None]
+        extra = [n for n in OPTIONAL_ARRAYS if getattr(self, n) is not None]
         extra += [f"emb:{k}" for k in self.embeddings]
         return f"Faces(n={len(self)}{', ' if extra else ''}{', '.join(extra)})"
 
