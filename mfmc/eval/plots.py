@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mfmc.errors import ModelNotFoundError
+
+if TYPE_CHECKING:
+    from mfmc.eval.run import Evaluation
 
 DPI = 80
 
@@ -32,7 +35,7 @@ def _plt() -> Any:
     return plt
 
 
-def all_plots(report: dict[str, Any], ev: Any, out: Path) -> dict[str, str]:
+def all_plots(report: dict[str, Any], ev: Evaluation, out: Path) -> dict[str, str]:
     """Draw every figure into `out`; returns {title: file name}."""
     figures = {
         "Accuracy after, per recognizer and configuration (Table 1)": accuracy_plot(report, out / "accuracy.png"),
@@ -148,7 +151,7 @@ def _thumb(img: np.ndarray | None, size: int = 72) -> np.ndarray:
     return cv2.resize(np.asarray(img), (size, size), interpolation=cv2.INTER_AREA)
 
 
-def similarity_sheet(report: dict[str, Any], ev: Any, path: Path) -> str | None:
+def similarity_sheet(report: dict[str, Any], ev: Evaluation, path: Path) -> str | None:
     if not ev.similarity:
         return None
     plt = _plt()
@@ -176,7 +179,7 @@ def similarity_sheet(report: dict[str, Any], ev: Any, path: Path) -> str | None:
     return _save(fig, path)
 
 
-def samples_sheet(ev: Any, path: Path) -> str | None:
+def samples_sheet(ev: Evaluation, path: Path) -> str | None:
     keys = [k for k in ev.samples if ev.samples[k]]
     if not keys:
         return None

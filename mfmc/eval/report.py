@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from mfmc.eval import metrics as m
 from mfmc.eval.dataset import identity_pairs
-from mfmc.eval.run import Evaluation, same_person_targets
+from mfmc.eval.run import Evaluation, FaceRecord, same_person_targets
 
 #: The paper's Table 1 averages over seven recognizers (source vs result; cosine distance, embedding metric).
 PAPER = {"source_vs_result": {"furthest": 0.35, "random": 0.39}, "source_vs_target": {"furthest": 0.02,
@@ -199,14 +200,14 @@ def _fd(a: np.ndarray, b: np.ndarray) -> float | None:
     return m.frechet_distance(a, b)
 
 
-def _counts(values: Any) -> dict[str, int]:
+def _counts(values: Iterable[object]) -> dict[str, int]:
     out: dict[str, int] = {}
     for v in values:
         out[str(v)] = out.get(str(v), 0) + 1
     return out
 
 
-def _sum_opt(values: Any) -> int | None:
+def _sum_opt(values: Iterable[int | None]) -> int | None:
     vals = list(values)
     return None if not vals or any(v is None for v in vals) else int(sum(vals))
 
@@ -264,7 +265,7 @@ def headline(report: dict[str, Any], recs: list[str]) -> dict[str, Any]:
     return {"ours_source_vs_result": rows, "paper_average_source_vs_result": PAPER["source_vs_result"]}
 
 
-def face_json(f: Any) -> dict[str, Any]:
+def face_json(f: FaceRecord) -> dict[str, Any]:
     return {"photo": f.photo, "index": f.index, "identity": f.identity, "box": [round(v, 1) for v in f.box],
             "age": f.age, "gender": f.gender, "results": f.results}
 
