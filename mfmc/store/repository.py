@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import event, func, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
-from sqlmodel import Session, create_engine, delete, select
+from sqlmodel import Session, SQLModel, create_engine, delete, select
 
 from mfmc.errors import InvalidInputError, NotFoundError, StoreError, UnknownUserError
 from mfmc.store import models as m
@@ -350,7 +350,7 @@ class Tx:
                                 help="faces are numbered from 0, left to right as detected")
         return found
 
-    def save(self, row: Any) -> None:
+    def save(self, row: SQLModel) -> None:
         self.session.add(row)
 
     # ---------------------------------------------------------------- fakes
@@ -536,7 +536,8 @@ class Store:
                 with engine.begin() as conn:
                     conn.execute(text(f'create schema if not exists "{self.schema}"'))
         except (OperationalError, ImportError) as err:
-            raise StoreError(f"cannot connect to `{_redact(self.url)}`: {getattr(err, 'orig', err)}",
+            why = err.orig if isinstance(err, OperationalError) else err
+            raise StoreError(f"cannot connect to `{_redact(self.url)}`: {why}",
                              help="check --db / MFMC_DB_URL") from None
         return engine
 
