@@ -15,9 +15,11 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mfmc.crypto.errors import KeyringError, TamperedError
+
+T = TypeVar("T")
 
 
 def dumps(obj: Any) -> bytes:
@@ -48,7 +50,7 @@ def b64e(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def b64d(text: Any, what: str, error: Callable[[str], Exception] | None = None) -> bytes:
+def b64d(text: object, what: str, error: Callable[[str], Exception] | None = None) -> bytes:
     """Decode canonical base64 only (rejects e.g. `QR==` for `QQ==`, which decode alike)."""
     make = error or (lambda msg: TamperedError(msg, help="it was modified in storage or in transit"))
     if not isinstance(text, str):
@@ -63,8 +65,8 @@ def b64d(text: Any, what: str, error: Callable[[str], Exception] | None = None) 
 
 
 def require(
-    obj: dict[str, Any], key: str, kind: type, what: str, error: Callable[[str], Exception] | None = None
-) -> Any:
+    obj: dict[str, Any], key: str, kind: type[T], what: str, error: Callable[[str], Exception] | None = None
+) -> T:
     """Fetch a typed field (bool is not an int here) or raise as malformed."""
     make = error or (lambda msg: TamperedError(msg, help="it was modified in storage or in transit"))
     value = obj.get(key)

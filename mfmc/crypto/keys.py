@@ -45,7 +45,7 @@ SEALED_FORMAT = "mfmc.sealed-key"
 ROTATION_KIND = "mfmc.key-rotation"
 
 
-def check_user(user: Any) -> str:
+def check_user(user: object) -> str:
     """User names are bound into every ciphertext and signature, so they must be plain, printable text."""
     if not isinstance(user, str) or not (1 <= len(user) <= 128) or not user.isprintable() or user != user.strip():
         raise CryptoError(
