@@ -37,13 +37,14 @@ import numpy as np
 from mfmc.errors import InvalidImageError, InvalidInputError, MfmcError
 from mfmc.eval import metrics as m
 from mfmc.eval.dataset import Photo
+from mfmc.pool.query import Strategy
 
 if TYPE_CHECKING:
     from mfmc.eval.photos import PhotoOutcome
 
 MODES = ("single", "verified", "holdout")
 FIGURES = ("kept", "loo")  # per-photo figures of mfmc.eval.photos, not anonymization configurations
-STRATEGIES = ("furthest", "random")
+STRATEGIES = (Strategy.FURTHEST, Strategy.RANDOM)
 DETECTION_IOU = 0.5
 
 

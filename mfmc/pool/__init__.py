@@ -11,7 +11,7 @@ image, face = pool.target(candidates[0].id)
 
 from mfmc.pool.index import FORMAT_VERSION, PoolEntry, PoolError, PoolFormatError, PoolIndex, RecognizerInfo
 from mfmc.pool.pool import Candidate, Probe, TargetPool, default_pool_path
-from mfmc.pool.query import IMAGE_METRICS, METRICS, STRATEGIES, Compatibility, target_set
+from mfmc.pool.query import IMAGE_METRICS, METRICS, STRATEGIES, Compatibility, QueryMetric, Strategy, target_set
 
 __all__ = [
     "FORMAT_VERSION",
@@ -25,7 +25,9 @@ __all__ = [
     "PoolFormatError",
     "PoolIndex",
     "Probe",
+    "QueryMetric",
     "RecognizerInfo",
+    "Strategy",
     "TargetPool",
     "default_pool_path",
     "target_set",

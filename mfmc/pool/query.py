@@ -13,15 +13,35 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
 from mfmc.pool.cues import EYES_CLOSED_RATIO, MOUTH_OPEN_RATIO
 
-STRATEGIES = ("closest", "furthest", "random")
-EMBEDDING_METRICS = ("l2", "cosine")
-IMAGE_METRICS = ("ssim", "rmse", "psnr")
-METRICS = EMBEDDING_METRICS + IMAGE_METRICS
+
+class Strategy(StrEnum):
+    """How a query picks among the candidates (`rank`)."""
+
+    CLOSEST = "closest"
+    FURTHEST = "furthest"
+    RANDOM = "random"
+
+
+class QueryMetric(StrEnum):
+    """The dissimilarity a query ranks by: an embedding distance, or a measure of the aligned crops."""
+
+    L2 = "l2"
+    COSINE = "cosine"
+    SSIM = "ssim"
+    RMSE = "rmse"
+    PSNR = "psnr"
+
+
+STRATEGIES = tuple(Strategy)
+EMBEDDING_METRICS = (QueryMetric.L2, QueryMetric.COSINE)
+IMAGE_METRICS = (QueryMetric.SSIM, QueryMetric.RMSE, QueryMetric.PSNR)
+METRICS = tuple(QueryMetric)
 
 
 def target_set(d: np.ndarray) -> np.ndarray:
