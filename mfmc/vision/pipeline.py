@@ -6,6 +6,7 @@ pipeline can be assembled from injected parts in tests.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import logging
@@ -54,6 +55,11 @@ class LazyMapping(Mapping[str, T], Generic[T]):
 
     def loaded(self) -> list[str]:
         return list(self._built)
+
+    def plus(self, extra: Mapping[str, Callable[[], T] | T]) -> LazyMapping[T]:
+        """A new mapping with this one's items (those built so far shared, not built again) and `extra`'s."""
+        mine = {name: self._built.get(name, factory) for name, factory in self._factories.items()}
+        return LazyMapping({**mine, **extra})
 
 
 def _is_factory(value: Any) -> bool:
@@ -165,6 +171,13 @@ class FacePipeline:
             expressions=expression_factory(),  # None unless the optional classifier's package is installed
             backend="embedded",
         )
+
+    def with_recognizers(self, extra: Mapping[str, Recognizer | Callable[[], Recognizer]]) -> FacePipeline:
+        """A pipeline sharing this one's components, with `extra` recognizers added (e.g. evaluation-only ones
+        such as `faceres` in `mfmc.eval.photos`); this pipeline is unchanged."""
+        other = copy.copy(self)
+        other.recognizers = self.recognizers.plus(extra)
+        return other
 
     # -- components ---------------------------------------------------------------------------------------
     @property

