@@ -18,6 +18,7 @@ from mfmc.swap.landmarks import GEOMETRY_TOLERANCE, ExpressionGeometry
 
 if TYPE_CHECKING:
     from mfmc.vision import FacePipeline, Faces
+    from mfmc.vision.recognition import Recognizer
 
 # A source's gender label is kept when the pipeline's classifier gives it at least this probability: on the 25
 # faces of the issue-11 real photos 24 read ≥ 0.98 and one 0.54 (a woman in profile-lit shade), so 0.8 separates
@@ -132,6 +133,21 @@ class Avoid:
 
     def __bool__(self) -> bool:  # identities alone are something to avoid (`len` counts embedding rows only)
         return len(self) > 0 or bool(self.targets)
+
+
+@dataclass
+class Measured:
+    """What verifying one candidate result measured on its pixels alone, whatever it is compared with (source,
+    `Avoid`, the checks asked): its expression probabilities, re-predicted 68 points, gender and embeddings,
+    each filled when first computed. Given to `Verifier.verify_many` again for the same pixels of the same face
+    (the generator making a face again in its photo, the expression fallback), nothing filled is computed again:
+    every network here gives a candidate the same bits alone or in any batch (tested), so the verdicts are
+    those of a fresh verification."""
+
+    expression: np.ndarray | None = None  # (C,) probabilities, `mfmc.vision.expression.CLASSES` order
+    landmarks68: np.ndarray | None = None  # (68, 2) float32
+    gender: tuple[str, float] | None = None  # (label, probability of "female")
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -319,12 +335,15 @@ class Verifier:
         self, results: Sequence[np.ndarray], face: Faces, source: Mapping[str, np.ndarray],
         avoid: Avoid | None = None, *, attributes: bool = True, expression: bool = True,
         timings: dict[str, float] | None = None, landmarks: Sequence[np.ndarray | None] | None = None,
+        measured: Sequence[Measured] | None = None,
     ) -> list[Verdict]:
         """`verify` for several candidate results of the same face, one verdict each, in order: each
         recognizer embeds all candidates still in the running in one batched call (`Recognizer.embed_many`).
         `timings`: wall ms added per stage ("verify:landmarks", "verify:attributes", "verify:<recognizer>").
         `landmarks`: per result, the 68 points already re-predicted on these same pixels (`Verdict.landmarks68`
-        of an earlier verification: the predictor is deterministic), or None to predict them."""
+        of an earlier verification: the predictor is deterministic), or None to predict them. `measured`: per
+        result, what earlier verifications of these same pixels of this face measured (`Measured`): read instead
+        of computed, and filled with what this one computes."""
         t0 = time.perf_counter()
         spent = timings if timings is not None else {}
 
@@ -340,6 +359,13 @@ class Verifier:
         if landmarks is not None and len(landmarks) != len(results):
             raise ValueError(f"`landmarks` needs one (68, 2) array per result ({len(results)}), "
                              f"got {len(landmarks)}")
+        if measured is not None and len(measured) != len(results):
+            raise ValueError(f"`measured` needs one `Measured` per result ({len(results)}), got {len(measured)}")
+        measures = list(measured) if measured is not None else [Measured() for _ in results]
+        given = [lm is not None for lm in landmarks] if landmarks is not None else [False] * len(results)
+        for m, lm, known in zip(measures, landmarks or [None] * len(results), given, strict=True):
+            if known and m.landmarks68 is None:
+                m.landmarks68 = np.asarray(lm, dtype=np.float32)
         t1 = t0
         if attributes and expression:
             # the expression first (~1 ms a face): its classifier reads the box and 5 points the probe keeps (the
@@ -347,25 +373,25 @@ class Verifier:
             # rejects (31 of 164 on /tmp/photos, seed 7) are not re-predicted: `Verdict.landmarks68` stays None. No
             # 68 points at all are given: a classifier that read them would fail here, not read the source's
             blind = [probe.replace(landmarks68=None)] * len(results)
-            self._check_expression(results, blind, verdicts, self.expression_to_keep(face))
+            self._check_expression(results, blind, verdicts, self.expression_to_keep(face), measures)
             t1 = clock("attributes", t1)
         if landmarker is not None and len(results):  # the candidates' landmarks in one numpy pass
             from mfmc.vision.landmarks import landmarks_of
 
-            known = list(landmarks) if landmarks is not None else [None] * len(results)
-            todo = [i for i, lm in enumerate(known) if lm is None and not verdicts[i].rejected]
+            todo = [i for i, m in enumerate(measures) if m.landmarks68 is None and not verdicts[i].rejected]
             predicted = landmarks_of(landmarker, [(results[i], probe) for i in todo]) if todo else []
             for i, lm68 in zip(todo, predicted, strict=True):
-                known[i] = np.asarray(lm68[0], dtype=np.float32)
-            for i, lm in enumerate(known):
-                if lm is not None:
-                    probes[i] = probe.replace(landmarks68=np.asarray(lm, dtype=np.float32)[None])
+                measures[i].landmarks68 = np.asarray(lm68[0], dtype=np.float32)
+            for i, m in enumerate(measures):
+                # a candidate rejected on its expression has points only when the caller gave them (as before)
+                if m.landmarks68 is not None and (given[i] or not verdicts[i].rejected):
+                    probes[i] = probe.replace(landmarks68=m.landmarks68[None])
                     verdicts[i].landmarks68 = probes[i].landmarks68[0]
         t1 = clock("landmarks", t1)
         if attributes and self.geometry is not None and face.landmarks68 is not None:  # no network: µs a face
             self._check_geometry(verdicts, np.asarray(face.landmarks68[0], dtype=np.float64))
         if attributes:  # then the gender network (~3 ms a face), on the re-predicted points
-            self._check_gender(results, probes, verdicts, *self._gender_rule(face))
+            self._check_gender(results, probes, verdicts, *self._gender_rule(face), measures=measures)
             t1 = clock("attributes", t1)
         alive = [i for i, v in enumerate(verdicts) if not v.rejected]
         failed: list[str | None] = [None] * len(verdicts)
@@ -373,7 +399,7 @@ class Verifier:
             if not alive:
                 break
             rec = self.pipeline.recognizers[name]
-            embs = np.asarray(rec.embed_many([(results[i], probes[i]) for i in alive]), dtype=np.float32)
+            embs = self._embedded(rec, name, results, probes, alive, measures)
             bar = self.bar(name)
             rows = avoid.rows(name) if avoid is not None else np.zeros((0, 0), np.float32)
             limits = avoid.limits(name, bar) if avoid is not None and len(rows) else None
@@ -406,8 +432,20 @@ class Verifier:
             v.skipped = tuple(n for n in self.names if n not in v.distances)
         return verdicts
 
+    @staticmethod
+    def _embedded(rec: Recognizer, name: str, results: Sequence[np.ndarray], probes: list[Faces],
+                  alive: list[int], measures: list[Measured]) -> np.ndarray:
+        """(len(alive), D) float32: the embeddings by `rec` of the `alive` results, those not yet in
+        `measures` computed in one batch and kept there."""
+        todo = [i for i in alive if name not in measures[i].embeddings]
+        if todo:
+            new = np.asarray(rec.embed_many([(results[i], probes[i]) for i in todo]), dtype=np.float32)
+            for i, emb in zip(todo, new, strict=True):
+                measures[i].embeddings[name] = emb
+        return np.stack([measures[i].embeddings[name] for i in alive])
+
     def _check_gender(self, results: Sequence[np.ndarray], probes: list[Faces], verdicts: list[Verdict],
-                      keep: str | None, uncertain: UncertainGender | None = None) -> None:
+                      keep: str | None, uncertain: UncertainGender | None, *, measures: list[Measured]) -> None:
         """The gender network alone on every candidate not yet rejected, in one batch (`genders_of`): each must
         read `keep` (the source's label), at `result_gender` or more for a sure source (`uncertain` None), below
         `gender_confidence` for an uncertain one under `UncertainGender.UNCERTAIN`, at any probability under
@@ -420,11 +458,17 @@ class Verifier:
         alive = [i for i, v in enumerate(verdicts) if not v.rejected]
         if not alive:
             return
-        genders, females = genders_of(model, [(results[i], probes[i]) for i in alive])
-        for i, gender, female in zip(alive, genders, females, strict=True):
+        todo = [i for i in alive if measures[i].gender is None]
+        if todo:
+            genders, females = genders_of(model, [(results[i], probes[i]) for i in todo])
+            for i, gender, female in zip(todo, genders, females, strict=True):
+                measures[i].gender = (str(gender), float(female))
+        for i in alive:
             v = verdicts[i]
+            read = measures[i].gender
+            assert read is not None
             v.gender_checked = True
-            v.gender, v.female = str(gender), float(female)
+            v.gender, v.female = read
             sure = max(v.female, 1.0 - v.female)
             if uncertain is not None:  # a gender-uncertain source
                 if v.gender != keep:
@@ -452,16 +496,23 @@ class Verifier:
                 v.rejected = f"expression geometry: {', '.join(over)}"
 
     def _check_expression(self, results: Sequence[np.ndarray], probes: list[Faces], verdicts: list[Verdict],
-                          keep: str | None) -> None:
-        """The expression class of every candidate, in one batch (`probabilities_of`)."""
+                          keep: str | None, measures: list[Measured]) -> None:
+        """The expression class of every candidate, those not yet in `measures` in one batch
+        (`probabilities_of`)."""
         from mfmc.vision.expression import CLASSES, probabilities_of
 
         model = self.pipeline.expressions
         if keep is None or model is None or not verdicts:
             return
         names = [c.value for c in CLASSES]
-        probs = np.asarray(probabilities_of(model, list(zip(results, probes, strict=True))), dtype=np.float64)
-        for p, v in zip(probs, verdicts, strict=True):
+        todo = [i for i, m in enumerate(measures) if m.expression is None]
+        if todo:
+            probs = np.asarray(probabilities_of(model, [(results[i], probes[i]) for i in todo]), dtype=np.float64)
+            for i, p in zip(todo, probs, strict=True):
+                measures[i].expression = p
+        for m, v in zip(measures, verdicts, strict=True):
+            p = m.expression
+            assert p is not None
             v.expression = names[int(np.argmax(p))]
             v.expression_score = float(p[names.index(keep)])
             v.expression_probabilities = tuple(float(x) for x in p)
