@@ -27,7 +27,7 @@ import numpy as np
 
 from mfmc.vision.alignment import five_from_68, similarity_fit
 from mfmc.vision.head import FRONTAL, posed
-from mfmc.vision.landmarks import RECT_SIZE, pose_from_five, shape_disagreement, shape_predictor
+from mfmc.vision.landmarks import RECT_SIZE, face_width, pose_from_five, shape_disagreement, shape_predictor
 from mfmc.vision.shape_ert import ShapePredictor
 
 # the refitted points are kept when their 5 points lie within this fraction of the detector points' extent
@@ -77,7 +77,7 @@ def turned_landmarks(image: np.ndarray, box: np.ndarray, points5: np.ndarray,
         predictor = loaded
     five = np.asarray(points5, dtype=np.float64)
     b = np.asarray(box, dtype=np.float64)
-    points = predict_from(predictor, image, generic_start(five), RECT_SIZE * float(b[2] - b[0]))
+    points = predict_from(predictor, image, generic_start(five), RECT_SIZE * face_width(b))
     if not np.all(np.isfinite(points)):
         return None
     if five_error(points, five) > FIVE_ERROR or not shape_disagreement(points, five) <= AGREE:
