@@ -13,6 +13,8 @@ For each photo the generator anonymizes every detected face; then, on the output
   and swaps whose source's gender the classifier was unsure of, so not checked (`gender_unchecked`);
 - pairs within an output that match on some recognizer (`pairs_matching`), fakes matching another *real* face
   of the same photo (`fakes_matching_real`), fakes matching their own source (`source_matches`);
+- fakes that outside recognizers (`--outside`, default `faceres` when installed: recognizers that never verify
+  here) still match to their source (`outside_matches_by`, over the swaps): privacy that transfers;
 - pixels changed by more than one level outside the union of the patch masks;
 - the landmark error reported by the generator (swaps only) and the time per face.
 
@@ -36,6 +38,7 @@ from mfmc.pool import TargetPool
 from mfmc.swap import FakeGenerator
 from mfmc.swap.report import FaceReport
 from mfmc.vision import FacePipeline, Faces
+from mfmc.vision.recognition import Recognizer
 
 # (package, path inside it) of real multi-face photos that installed packages (or their wheels) carry
 KNOWN_PHOTOS: tuple[tuple[str, str], ...] = (
@@ -111,6 +114,7 @@ class FaceOutcome:
     landmark_error: float | None = None
     ms: float = 0.0
     matches_own_source: list[str] = field(default_factory=list)
+    matches_outside: list[str] = field(default_factory=list)  # outside recognizers matching the fake to its source
     beard_gain: float | None = None  # upper-cheek minus chin lightness, after minus before (LAB L units)
     # what verification checked the fake to keep (FaceReport): candidates rejected because they read as the
     # other gender or changed the expression class, whether the source's gender was checked (False: the
@@ -194,9 +198,12 @@ def _expressions(faces: Faces) -> list[str | None]:
 def evaluate_photo(
     gen: FakeGenerator, pipe: FacePipeline, name: str, image: np.ndarray, *, seed: int = 0,
     recognizers: Sequence[str] | None = None, min_size: float = 24.0, judges: Judges | None = None,
+    outside: Sequence[str] = (),
 ) -> PhotoOutcome:
     """Anonymize `image` with `gen` and measure the outcome (see the module docstring); `judges`: the outside
-    gender and expression judges, at the source's face boxes and landmarks before and after."""
+    gender and expression judges, at the source's face boxes and landmarks before and after; `outside`:
+    recognizers of `pipe` kept out of `recognizers` (collisions, source matches) that only say whether they
+    still match each fake to its source."""
     faces = pipe.analyze(image)
     pairs = gen.patches(image, faces, seed=seed)
     out = image.copy()
@@ -205,10 +212,11 @@ def evaluate_photo(
         out = patch.apply(out)
         union |= patch.full_mask()
     reports = [r for _, r in pairs]
-    names = list(pipe.recognizers) if recognizers is None else list(recognizers)
+    outside = list(outside)
+    names = [n for n in pipe.recognizers if n not in outside] if recognizers is None else list(recognizers)
     # the output's faces at the source boxes, re-landmarked and re-embedded as anyone would
     probe = faces.replace(embeddings={}, landmarks68=None, age=None, gender=None)
-    after = pipe.analyze(out, probe, recognizers=names)
+    after = pipe.analyze(out, probe, recognizers=[*names, *(n for n in outside if n not in names)])
     found = pipe.detect(out)
     before_expr, after_expr = _expressions(faces), _expressions(after)
     judged: tuple[Any, ...] = ([None] * len(faces),) * 4
@@ -220,8 +228,9 @@ def evaluate_photo(
     for i, rep in enumerate(reports):
         box = faces.boxes[i]
         size = float(min(box[2] - box[0], box[3] - box[1]))
-        own = [n for n in names if float(pipe.recognizers[n].distance(after.embeddings[n][i], faces.embeddings[n][i]))
-               <= float(pipe.recognizers[n].threshold)]
+        own, outsiders = ([n for n in group if float(pipe.recognizers[n].distance(
+            after.embeddings[n][i], faces.embeddings[n][i])) <= float(pipe.recognizers[n].threshold)]
+            for group in (names, outside))
         outcomes.append(FaceOutcome(
             photo=name, index=i, size=size, yaw=float(faces.pose[i][0]) if faces.pose is not None else 0.0,
             fallback=rep.fallback, reason=rep.reason, attempts=len(rep.attempts),
@@ -231,7 +240,7 @@ def evaluate_photo(
             gender_after=None if after.gender is None else str(after.gender[i]),
             expression_before=before_expr[i], expression_after=after_expr[i],
             landmark_error=rep.metrics.get("landmark_error") if rep.fallback in ("none", "alpha") else None,
-            ms=rep.timings_ms.get("total", 0.0), matches_own_source=own,
+            ms=rep.timings_ms.get("total", 0.0), matches_own_source=own, matches_outside=outsiders,
             beard_gain=_gain(image, out, faces, i) if rep.fallback in ("none", "alpha") else None,
             rejected_gender=sum(a.reason.startswith("reads ") for a in rep.attempts),
             rejected_expression=sum(a.reason.startswith("expression ") and not a.method.endswith("-expression")
@@ -325,6 +334,8 @@ def summarize(photos: Sequence[PhotoOutcome], *, min_size: float = 24.0, max_yaw
         "beard_added": sum(f.beard_added for f in eligible if f.swapped),
         "source_matches_by": {n: sum(n in f.matches_own_source for f in eligible if f.swapped)
                               for n in sorted({n for f in faces for n in f.matches_own_source})},
+        "outside_matches_by": {n: sum(n in f.matches_outside for f in eligible if f.swapped)
+                               for n in sorted({n for f in faces for n in f.matches_outside})},
         "pairs": sum(p.pairs for p in photos),
         "pairs_matching": sum(len({(a, b) for a, b, _, _ in p.pairs_matching}) for p in photos),
         "swapped_pairs": sum(len(_swapped_pairs(p)) for p in photos),
@@ -362,13 +373,13 @@ def _swapped_pairs(p: PhotoOutcome) -> set[tuple[int, int]]:
 
 def evaluate_photos(
     gen: FakeGenerator, pipe: FacePipeline, photos: Sequence[tuple[str, np.ndarray]], *, seed: int = 0,
-    progress: Callable[[str], None] | None = None, judges: Judges | None = None,
+    progress: Callable[[str], None] | None = None, judges: Judges | None = None, outside: Sequence[str] = (),
 ) -> tuple[list[PhotoOutcome], dict[str, Any]]:
     results = []
     for name, image in photos:
         if progress is not None:
             progress(name)
-        results.append(evaluate_photo(gen, pipe, name, image, seed=seed, judges=judges))
+        results.append(evaluate_photo(gen, pipe, name, image, seed=seed, judges=judges, outside=outside))
     return results, summarize(results)
 
 
@@ -397,20 +408,31 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str], *
 def transfer(gen: FakeGenerator, pipe: FacePipeline, left: str, image: np.ndarray, *, seed: int = 0) -> tuple[int, int]:
     """Anonymize `image` with `gen` (which does not verify with `left`); return (faces ending as swaps, those of
     them that recognizer `left` still matches to their source on the composed photo)."""
+    swapped, matched = transfer_to(gen, pipe, [left], image, seed=seed)
+    return swapped, matched[left]
+
+
+def transfer_to(
+    gen: FakeGenerator, pipe: FacePipeline, lefts: Sequence[str], image: np.ndarray, *, seed: int = 0,
+) -> tuple[int, dict[str, int]]:
+    """`transfer` for several recognizers left out of `gen` at once, from one anonymization: (swaps, how many of
+    them each recognizer of `lefts` still matches to their source)."""
     faces = pipe.analyze(image)
     pairs = gen.patches(image, faces, seed=seed)
     composed = image.copy()
     for patch, _ in pairs:
         composed = patch.apply(composed)
-    after = pipe.analyze(composed, faces.replace(embeddings={}, landmarks68=None), recognizers=[left])
-    rec = pipe.recognizers[left]
-    swapped = matched = 0
+    after = pipe.analyze(composed, faces.replace(embeddings={}, landmarks68=None), recognizers=list(lefts))
+    swapped = 0
+    matched = dict.fromkeys(lefts, 0)
     for _, rep in pairs:
         if rep.fallback not in ("none", "alpha"):
             continue
         swapped += 1
-        d = float(rec.distance(after.embeddings[left][rep.index], faces.embeddings[left][rep.index]))
-        matched += d <= float(rec.threshold)
+        for left in lefts:
+            rec = pipe.recognizers[left]
+            d = float(rec.distance(after.embeddings[left][rep.index], faces.embeddings[left][rep.index]))
+            matched[left] += d <= float(rec.threshold)
     return swapped, matched
 
 
@@ -423,25 +445,61 @@ def transfer_row(verifiers: int, swapped: int, matched: int) -> dict[str, float 
 def leave_one_out(
     pipe: FacePipeline, pool: TargetPool, photos: Sequence[tuple[str, np.ndarray]], *, seed: int = 0,
     swapper: str | None = None, margin: float | Mapping[str, float] | None = None, mean_ratio: float = 0.0,
+    verifiers: Sequence[str] | None = None,
 ) -> dict[str, dict[str, float | int]]:
-    """Privacy transfer: for each recognizer R, verify with all the others, then count the swapped fakes that R
-    still matches to their source (re-identified). Only faces ending as swaps count."""
-    names = list(pipe.recognizers)
+    """Privacy transfer: for each recognizer R of `verifiers` (default: all of `pipe`'s), verify with all the
+    others, then count the swapped fakes that R still matches to their source (re-identified); every other
+    recognizer of `pipe` (an outside one, e.g. `faceres`) is left out of one run verified by all of `verifiers`.
+    Only faces ending as swaps count."""
+    names = list(pipe.recognizers) if verifiers is None else list(verifiers)
+    runs = [([n for n in names if n != left], [left]) for left in names]
+    outside = [n for n in pipe.recognizers if n not in names]
+    if outside:
+        runs.append((names, outside))
     out: dict[str, dict[str, float | int]] = {}
-    for left in names:
-        verifiers = [n for n in names if n != left]
-        if not verifiers:
+    for verifying, lefts in runs:
+        if not verifying:
             continue
-        gen = FakeGenerator(pipe, pool, swapper=swapper, recognizers=verifiers,
+        gen = FakeGenerator(pipe, pool, swapper=swapper, recognizers=verifying,
                             **({} if margin is None else {"margin": margin}))
         gen.verifier.mean_ratio = mean_ratio
-        swapped = matched = 0
+        swapped = 0
+        matched = dict.fromkeys(lefts, 0)
         for _, image in photos:
-            s, m = transfer(gen, pipe, left, image, seed=seed)
+            s, m = transfer_to(gen, pipe, lefts, image, seed=seed)
             swapped += s
-            matched += m
-        out[left] = transfer_row(len(verifiers), swapped, matched)
+            for left in lefts:
+                matched[left] += m[left]
+        for left in lefts:
+            out[left] = transfer_row(len(verifying), swapped, matched[left])
     return out
+
+
+# outside recognizers `main` adds by default where installed (`--outside`): evaluation-only recognizers of other
+# families than the verifiers, good enough to judge transfer (faceverifyai is not: its crop keeps hair and
+# background, so it matches 92-94 % of any swap to its source; docs/faces.md, "Transfer")
+OUTSIDE = ("faceres",)
+
+
+def outside_recognizers(names: Sequence[str]) -> tuple[dict[str, Callable[[], Recognizer]], dict[str, str]]:
+    """(name -> factory of each installed evaluation-only recognizer of `names`, name -> why the others are
+    absent); an unknown name is an error."""
+    from mfmc.vision.recognition import EVALUATION_RECOGNIZERS, optional_model_missing
+
+    unknown = sorted(set(names) - set(EVALUATION_RECOGNIZERS))
+    if unknown:
+        raise ValueError(f"unknown recognizer(s) {', '.join(unknown)} "
+                         f"(evaluation-only ones: {', '.join(EVALUATION_RECOGNIZERS)})")
+    found: dict[str, Callable[[], Recognizer]] = {}
+    absent: dict[str, str] = {}
+    for name in names:
+        cls = EVALUATION_RECOGNIZERS[name]
+        missing = optional_model_missing(cls.model)
+        if missing is None:
+            found[name] = cls
+        else:
+            absent[name] = missing
+    return found, absent
 
 
 # rules of the generator that `--relax` switches off one by one (attribution of lost swaps, docs/swap.md)
@@ -518,6 +576,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-rank-mixes", action="store_true", help="recombined targets unranked (as before)")
     ap.add_argument("--max-yaw", type=float, default=None, help="swap faces turned up to this yaw (default: 60)")
     ap.add_argument("--no-judges", action="store_true", help="skip the outside gender and expression judges")
+    ap.add_argument("--outside", default=",".join(OUTSIDE),
+                    help="outside recognizers (evaluation only) that measure whether fakes still match their source, "
+                    "each where installed; named in --verifiers, one verifies too ('' for none; default: %(default)s)")
     ap.add_argument("--relax", default="", help="rules to switch off, to measure what each costs: "
                     + ",".join(RELAX))
     ap.add_argument("--bar", default="", help="the verification bar: MARGIN (every recognizer), NAME=MARGIN,… "
@@ -528,10 +589,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = sorted(set(relax) - set(RELAX))
     if unknown:
         ap.error(f"unknown --relax `{','.join(unknown)}` (known: {', '.join(RELAX)})")
-    pipe = FacePipeline.default()
+    base = FacePipeline.default()
+    try:
+        outside, outside_absent = outside_recognizers([n for n in args.outside.split(",") if n])
+    except ValueError as error:
+        ap.error(f"--outside: {error}")
+    pipe = base.with_recognizers(outside) if outside else base
     pool = TargetPool.load(args.pool) if args.pool else TargetPool.default()
     photos = real_photos(args.photos)
-    verifiers = args.verifiers.split(",") if args.verifiers else None
+    # default verifiers: the project's (outside recognizers never verify unless named)
+    verifiers = args.verifiers.split(",") if args.verifiers else list(base.recognizers)
+    unknown = sorted(set(verifiers) - set(pipe.recognizers))
+    if unknown:
+        ap.error(f"--verifiers: unknown recognizer(s) {', '.join(unknown)} (known: {', '.join(pipe.recognizers)})")
+    watching = [n for n in outside if n not in verifiers]
     options = relaxed(relax, args.swapper)
     if args.max_attempts is not None:
         options["max_attempts"] = args.max_attempts
@@ -552,18 +623,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     gen.verifier.mean_ratio = mean_ratio
     missing = None if args.no_judges else judges_missing()
     judges = Judges.load() if not args.no_judges and missing is None else None
-    _, summary = evaluate_photos(gen, pipe, photos, seed=args.seed, judges=judges)
+    _, summary = evaluate_photos(gen, pipe, photos, seed=args.seed, judges=judges, outside=watching)
     summary["judges"] = judges.names if judges is not None else {"absent": missing or "--no-judges"}
     summary["verifiers"] = gen.verifier.names
     # every recognizer the pipeline has (the optional families included), zero counts too
-    summary["source_matches_by"] = {n: summary["source_matches_by"].get(n, 0) for n in pipe.recognizers}
+    summary["source_matches_by"] = {n: summary["source_matches_by"].get(n, 0) for n in pipe.recognizers
+                                    if n not in watching}
+    summary["outside_matches_by"] = {n: summary["outside_matches_by"].get(n, 0) for n in watching}
+    summary["outside_absent"] = outside_absent
     summary["photos_used"] = [name for name, _ in photos]
     summary["pool"] = str(args.pool or "built-in")
     summary["relaxed"] = relax
     summary["bar"] = {"margin": gen.verifier.margin, "mean_ratio": mean_ratio}
     if args.loo:
+        # each of the project's recognizers (and an outside one named in --verifiers) left out in turn, as before
+        # --outside; the other outside ones measure a run verified by all of those
+        left_out = [n for n in pipe.recognizers if n in base.recognizers or n in verifiers]
         summary["leave_one_out"] = leave_one_out(pipe, pool, photos, seed=args.seed, swapper=args.swapper,
-                                                 margin=margin, mean_ratio=mean_ratio)
+                                                 margin=margin, mean_ratio=mean_ratio, verifiers=left_out)
     text = json.dumps(summary, indent=1, default=str)
     print(text)
     if args.json:

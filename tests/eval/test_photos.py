@@ -107,6 +107,18 @@ def test_judges_wired_into_a_real_photos_evaluation() -> None:
         assert s["judge_gender_unsure"] == int(not face.judge_gender_sure)
 
 
+def test_outside_recognizers_count_apart_from_the_verifiers_and_over_the_swaps_only() -> None:
+    """An outside recognizer's re-identifications (`--outside`, e.g. faceres) are not source matches of the
+    verifiers: they count in `outside_matches_by`, over the faces that became swaps."""
+    faces = [_face(0), _face(1), _face(2, fallback="fill")]
+    faces[0].matches_outside = ["faceres"]
+    faces[2].matches_outside = ["faceres"]  # a fill: no fake to re-identify
+    faces[1].matches_own_source = ["dlib"]
+    s = summarize([PhotoOutcome("p", faces, 3, [], [], 0, np.zeros((2, 2, 3), np.uint8))])
+    assert s["outside_matches_by"] == {"faceres": 1}
+    assert s["source_matches"] == 1 and s["source_matches_by"] == {"dlib": 1}
+
+
 def test_parse_bar_reads_margins_per_recognizer_and_the_mean_ratio() -> None:
     assert parse_bar("") == (None, 0.0)
     assert parse_bar("0.1") == (0.1, 0.0)
