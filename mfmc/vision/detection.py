@@ -390,12 +390,15 @@ def decode_centerface(
     width = np.exp(scales[0, 1, ys, xs]) * 4.0
     cy = (ys + offsets[0, 0, ys, xs] + 0.5) * 4.0
     cx = (xs + offsets[0, 1, ys, xs] + 0.5) * 4.0
-    x1 = np.maximum(cx - width / 2, 0)
-    y1 = np.maximum(cy - height / 2, 0)
-    boxes = np.stack([x1, y1, x1 + width, y1 + height], axis=1).astype(np.float32)
+    # A face cut by the input's left or top edge has its centre and size predicted for the whole face, with a
+    # corner outside: the box is clipped there (not shifted inward) and the landmarks, regressed relative to
+    # that corner, are decoded from it.
+    left = cx - width / 2
+    top = cy - height / 2
+    boxes = np.stack([np.maximum(left, 0), np.maximum(top, 0), left + width, top + height], axis=1).astype(np.float32)
     lm = landmarks[0][:, ys, xs]  # (10, K): y0, x0, y1, x1, ...
-    lx = lm[1::2] * width + x1
-    ly = lm[0::2] * height + y1
+    lx = lm[1::2] * width + left
+    ly = lm[0::2] * height + top
     points = np.stack([lx, ly], axis=-1).transpose(1, 0, 2).astype(np.float32)  # (K, 5, 2)
     # Neighbouring heatmap cells fire for the same face: keep one per face before the image-level merge.
     keep = nms(boxes, score, 0.3)
