@@ -13,7 +13,7 @@ process CPU time. The machine is shared: use `--repeat` and read the best and th
     python benchmarks/bench_swap.py [--pool DIR] [--repeat 2] [--photos 3] [--sheet /tmp/swap-sheet.png]
     python benchmarks/bench_swap.py --real [PHOTO ...] [--verifiers dlib,facenet] [--swapper split|warp]
         [--seed N] [--batch K] [--max-attempts N] [--max-candidates N] [--batch-ratio K] [--attributes-ratio K]
-        [--recognizer-cost K] [--swap-cost R] [--against OLD_TREE]
+        [--recognizer-cost K] [--swap-cost R] [--cpu-stages] [--against OLD_TREE]
 
 `--against OLD_TREE` (e.g. `git archive <commit> | tar -x -C /tmp/old`): this benchmark script importing this
 checkout's mfmc and OLD_TREE's (`--tree`), each run a fresh process, alternately (new, old, new, old, ...:
@@ -29,6 +29,11 @@ in the same process (best of R, warm): process CPU ms per candidate for the whol
 destination, the warp: its mesh and affine maps, the source's side, the masked blurs, the blend; those a tree
 lacks print nan), the swap's best wall ms, and the process CPU of one replay of them all. Run it with `--tree OLD`
 as well for a before/after of the swapper alone (same swaps: the generator's decisions do not depend on its speed).
+
+`--cpu-stages` fakes every photo's faces twice in one process and prints the second (warm) pass's process CPU per
+face, split by stage and network (each swap, the 68 points, the expression and gender networks and each
+recognizer with the rows they were given, the query and ranking, the audit of the finished photo, ...; exclusive):
+where a verified fake's CPU goes. Run it with `--tree OLD` as well for a before/after.
 
 `--batch 1` verifies candidates one at a time (the sequential baseline of `FakeGenerator(batch=...)`); the
 medians per face and stage (wall, warm) are what the issue-17 target (≤ 100 ms per face) is judged on.
@@ -413,6 +418,83 @@ def swap_cost(gen: FakeGenerator, photos: list, repeat: int, seed: int = 0) -> d
     return {"swaps": len(seen), "cpu_ms_per_swap": per, "cpu_s_per_replay": round(min(cpu), 3)}
 
 
+def cpu_stages(gen: FakeGenerator, pipe: FacePipeline, photos: list, seed: int = 0) -> dict[str, object]:
+    """Process CPU per face of `gen.patches` on `photos` (analyzed once; a warm pass first, then the timed one),
+    split by what does the work: each swap, each network of the verification (rows embedded or classified), the
+    pool query and ranking, what the source wears, the finished photo's audit, the metrics, the photo copies
+    with a patch in; "rest" is everything else (the generator's own Python). Each part is exclusive (a part
+    timed inside another is not counted twice). CPU, not wall: the figure to read on a shared machine."""
+    import mfmc.swap.generate as generate_module
+    import mfmc.vision.attributes as attributes_module
+    import mfmc.vision.expression as expression_module
+    import mfmc.vision.landmarks as landmarks_module
+
+    spent: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    rows: dict[str, int] = {}
+    inside: list[str] = []
+
+    def timed(label: str, f: Callable[..., object], counted: int | None = None) -> Callable[..., object]:
+        def run(*args: object, **kwargs: object) -> object:
+            t0 = time.process_time()
+            inside.append(label)
+            try:
+                return f(*args, **kwargs)
+            finally:
+                dt = time.process_time() - t0
+                inside.pop()
+                spent[label] = spent.get(label, 0.0) + dt
+                calls[label] = calls.get(label, 0) + 1
+                if counted is not None:
+                    items = args[counted]
+                    assert isinstance(items, Sequence)
+                    rows[label] = rows.get(label, 0) + len(items)
+                if inside:  # exclusive: not also the caller's
+                    spent[inside[-1]] = spent.get(inside[-1], 0.0) - dt
+        return run
+
+    patched: list[tuple[object, str, object]] = []
+
+    def wrap(owner: object, attr: str, label: str, counted: int | None = None) -> None:
+        was = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
+        patched.append((owner, attr, was))
+        setattr(owner, attr, timed(label, getattr(owner, attr), counted))
+
+    for s in {id(s): s for s in (gen.swapper, gen.escalate, gen.expression_swapper)}.values():
+        wrap(s, "swap", "swap")
+    for name, rec in pipe.recognizers.items():
+        wrap(rec, "embed_many", f"recognizer {name}", 0)
+    wrap(landmarks_module, "landmarks_of", "68 points", 1)
+    wrap(expression_module, "probabilities_of", "expression", 1)
+    wrap(attributes_module, "genders_of", "gender", 1)
+    wrap(gen.ranker, "plain", "query and rank: plain")
+    wrap(gen.ranker, "rest", "query and rank: rest")
+    wrap(gen.ranker.catalogue, "image", "target crops")
+    wrap(generate_module, "kept_regions", "what the source wears")
+    wrap(generate_module.assign, "audit", "audit of the finished photo")
+    wrap(generate_module, "fake_metrics", "metrics")
+    wrap(generate_module, "pixelate", "pixelate")
+    wrap(generate_module.FacePatch, "apply", "photo copies with a patch")
+    analyzed = [(image, pipe.analyze(image, min_size=gen.min_face, recognizers=gen.embedded)) for _, image in photos]
+    try:
+        for image, faces in analyzed:  # warm: models, caches, composed targets
+            gen.patches(image, faces, seed=seed)
+        spent.clear(), calls.clear(), rows.clear()
+        whole = timed("rest", gen.patches)
+        n = sum(len(whole(image, faces, seed=seed)) for image, faces in analyzed)
+    finally:
+        for owner, attr, was in reversed(patched):
+            setattr(owner, attr, was)
+    total = sum(spent.values())
+    print(f"{n} faces, process CPU {1000 * total / max(n, 1):.1f} ms a face")
+    for label, v in sorted(spent.items(), key=lambda kv: -kv[1]):
+        per = f"{1000 * v / rows[label]:.2f} ms a row ({rows[label]} rows)" if label in rows else \
+            f"{1000 * v / calls[label]:.2f} ms a call ({calls[label]} calls)"
+        print(f"  {label:<28} {1000 * v / max(n, 1):7.1f} ms a face {100 * v / total:5.1f} %   {per}")
+    return {"faces": n, "cpu_ms_per_face": round(1000 * total / max(n, 1), 1),
+            **{label: round(1000 * v / max(n, 1), 2) for label, v in spent.items()}}
+
+
 def _clears(verifier: Verifier, pipe: FacePipeline, name: str, verdict: Verdict, avoid: Avoid | None) -> bool:
     """Whether recognizer `name` passes a fully measured verdict (source and the photo's faces)."""
     rec, bar = pipe.recognizers[name], verifier.bar(name)
@@ -498,6 +580,9 @@ def main() -> None:
                          "which it rejects (the cascade's order, mfmc.swap.verify.CASCADE), then exit")
     ap.add_argument("--swap-cost", type=int, default=0, metavar="R",
                     help="only replay every swap the generator makes R times and time it per stage, then exit")
+    ap.add_argument("--cpu-stages", action="store_true",
+                    help="only time one warm pass of every photo's faces by process CPU, split by stage and network "
+                         "(exclusive), then exit")
     ap.add_argument("--batch-ratio", type=int, default=0, metavar="K",
                     help="only time verifying K candidates per face one at a time against batched, then exit")
     ap.add_argument("--attributes-ratio", type=int, default=0, metavar="K",
@@ -544,6 +629,9 @@ def main() -> None:
         return
     if args.swap_cost:
         print(swap_cost(gen, photos, args.swap_cost, seed=args.seed))
+        return
+    if args.cpu_stages:
+        cpu_stages(gen, pipe, photos, seed=args.seed)
         return
     if args.batch_ratio:
         print(batch_ratio(gen, pipe, photos, args.batch_ratio))
