@@ -1,11 +1,12 @@
 """Measure same-person thresholds of the recognizers on identity-labelled faces from the `openpeople` package.
 
-    python -m mfmc.vision.calibrate [--max-yaw 40] [--json]
+    python -m mfmc.vision.calibrate [--max-yaw 40] [--json] [--evaluation faceres,…]
 
 openpeople (MIT, a dev dependency) ships 10 synthetic people, each with a studio portrait, a selfie, two
 full-body shots, a 4-view character sheet and a 4×4 sheet of expressions. Every face the default detector
 finds is labelled with its person, faces turned more than `--max-yaw` degrees (68-point pose) are left out
 (no frontal recognizer is meant for profiles), and all same-person and different-person pairs are scored.
+`--evaluation` adds evaluation-only recognizers (`EVALUATION_RECOGNIZERS`, e.g. faceres) to the pipeline's.
 For each recognizer this prints the distance distributions, the error rates at its current threshold, and the
 threshold that maximises balanced accuracy (mean of the true-match and true-non-match rates).
 
@@ -99,8 +100,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-yaw", type=float, default=40.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--evaluation", default="", help="evaluation-only recognizers to add, NAME[,NAME…]")
     args = parser.parse_args(argv)
     pipe = FacePipeline.embedded()
+    if args.evaluation:
+        from mfmc.vision.recognition import EVALUATION_RECOGNIZERS
+
+        names = [n for n in args.evaluation.split(",") if n]
+        unknown = sorted(set(names) - set(EVALUATION_RECOGNIZERS))
+        if unknown:
+            parser.error(f"--evaluation: unknown {', '.join(unknown)} (known: {', '.join(EVALUATION_RECOGNIZERS)})")
+        pipe = pipe.with_recognizers({n: EVALUATION_RECOGNIZERS[n] for n in names})
     labels, embeddings = collect(pipe, args.max_yaw)
     results = {name: evaluate(labels, emb, pipe.recognizers[name]) for name, emb in embeddings.items()}
     if args.json:
