@@ -19,6 +19,7 @@ its verified fallbacks); revealed faces are left pixel-identical.
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,9 +30,13 @@ import numpy as np
 from mfmc.errors import GenerationError, InvalidInputError, ModelNotFoundError, NoFaceError, UnknownUserError
 from mfmc.policy import Context, Decision, Engine
 from mfmc.swap import FakeGenerator, assign
+from mfmc.swap.patch import FacePatch
+from mfmc.swap.report import FaceReport
 from mfmc.vision import FacePipeline, Faces, load_image
 from mfmc.vision.images import IMAGE_SUFFIXES, image_files
 from mfmc.vocabulary import Fallback
+
+log = logging.getLogger(__name__)
 
 #: The recognizers that must agree before a face is given an owner (the two calibrated families).
 IDENTIFY_WITH = ("dlib", "facenet")
@@ -197,7 +202,9 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
     seed depends only on the photo's face and (for owners with `fakes per_viewer`) the viewer. A `fakes
     per_viewer` face's fake takes an identity from the viewer's share only (`share`): the face's candidate
     identities dealt out among the graph's users who get a fake of it, so no two viewers rendering with the same
-    `seed` see one identity; a viewer whose share holds no passing target gets the face's verified fallback.
+    `seed` see one identity. A viewer whose share holds no passing target gets a second making of the photo in
+    which that face takes any of its candidates (its identity may then repeat another viewer's: its
+    `fallback_reason` says so), kept when it swaps more faces; else the face's verified fallback.
     """
     engine.graph.require(viewer)
     for user in people.users:
@@ -233,16 +240,31 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
                 shares[i] = share(generator, image, faces, i, viewer, viewers, seed)
         supply = generator.ranker.identities() if shares else frozenset()
         skip = {i: supply - set(s.identities) for i, s in shares.items() if s.viewers > 1}
-        for patch, report in generator.patches(image, faces, only=fake_idx, seeds=seeds, skip=skip):
+        pairs = generator.patches(image, faces, only=fake_idx, seeds=seeds, skip=skip)
+        # a face whose share held no passing target is made again from all its candidates, in a second making
+        # of the photo (so that the photo-level rules hold as one), kept when it swaps more faces; its identity
+        # may then repeat another viewer's, and its reason says so
+        released = [r.index for _, r in pairs if r.index in skip and not assign.swapped(r)
+                    and shares[r.index].total > len(shares[r.index].identities)]
+        free: set[int] = set()  # the faces the making shown made from all their candidates
+        if released:
+            within = {i: ids for i, ids in skip.items() if i not in released}
+            again = generator.patches(image, faces, only=fake_idx, seeds=seeds, skip=within)
+            if _swaps(again) > _swaps(pairs):
+                pairs, free = again, set(released)
+        for patch, report in pairs:
             i = report.index
-            if i in skip and assign.swapped(report) and report.identity not in shares[i].identities:  # never: fail
-                raise GenerationError(f"face {i}'s fake (`{report.identity}`) is not of the viewer's share")
+            if i in skip and i not in free and assign.swapped(report) and report.identity not in shares[i].identities:
+                raise GenerationError(f"face {i}'s fake (`{report.identity}`) is not of the viewer's share")  # never
             out = patch.apply(out)
             fallback = Fallback(report.fallback)
             why = "" if fallback is Fallback.NONE else report.reason
-            if why and report.index in skip:
-                why += f" ({shares[report.index].describe()})"
-            made[report.index] = (fallback, bool(report.verified), why)
+            if i in released:
+                why = shares[i].made_again(why, kept=i in free, swapped=assign.swapped(report))
+                log.info("face %d for %s: %s", i, viewer, why)
+            elif why and i in skip:
+                why += f" ({shares[i].describe()})"
+            made[i] = (fallback, bool(report.verified), why)
     views = []
     for i, (ident, decision) in enumerate(zip(identities, decisions, strict=True)):
         fallback, verified, why = made.get(i, (None, None, ""))
@@ -265,6 +287,17 @@ class Share:
         return (f"fakes per_viewer: this viewer's share is {len(self.identities)} of the face's {self.total} "
                 f"candidate identities, dealt among the {self.viewers} viewers who get a fake of it")
 
+    def made_again(self, reason: str, *, kept: bool, swapped: bool) -> str:
+        """The reason of a face whose share held no passing target, made again from all its candidates
+        (`render_view`): `kept` whether that making was kept, `swapped` whether the face swapped; `reason`, the
+        generator's, for a fallback."""
+        first = (f"fakes per_viewer: the share of viewer {self.position + 1}/{self.viewers} ({len(self.identities)} "
+                 f"of the face's {self.total} candidate identities) had no passing target")
+        then = ("the identity may repeat another viewer's" if kept and swapped else "no fake of it held" if kept
+                else "the photo swapped no more faces, so the making within the shares is kept")
+        said = f"{first}; made again from all {self.total}: {then}"
+        return f"{reason} ({said})" if reason else said
+
 
 def share(generator: FakeGenerator, image: np.ndarray, faces: Faces, index: int, viewer: str,
           viewers: Sequence[str], seed: int) -> Share:
@@ -280,6 +313,10 @@ def share(generator: FakeGenerator, image: np.ndarray, faces: Faces, index: int,
     p, n = order.index(viewer), len(order)
     ranked = generator.ranked_identities(image, faces, index, seed=_seed(seed, index, ""))
     return Share(tuple(ranked[p::n]), p, n, len(ranked))
+
+
+def _swaps(pairs: Sequence[tuple[FacePatch, FaceReport]]) -> int:
+    return sum(assign.swapped(r) for _, r in pairs)
 
 
 def _seed(base: int, index: int, key: str) -> int:

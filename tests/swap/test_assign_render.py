@@ -54,32 +54,59 @@ def scene(pipeline: FacePipeline, tmp_path_factory: pytest.TempPathFactory) -> t
     return packed, People(refs, pipeline), Engine(load_policy([folder], graph=graph), graph)
 
 
-def _render(gen: FakeGenerator, scene: tuple[np.ndarray, People, Engine], viewer: str,
-            monkeypatch: pytest.MonkeyPatch) -> tuple[View, list[tuple[FacePatch, FaceReport]], list[Audited]]:
-    """`viewer`'s view, the pairs `patches` returned, and per audit the faces it was given and those it re-checked
-    on the finished photo (swapped, surroundings touched by another patch)."""
+Making = tuple[list[tuple[FacePatch, FaceReport]], list[Audited]]
+
+
+def _makings(gen: FakeGenerator, scene: tuple[np.ndarray, People, Engine], viewer: str,
+             monkeypatch: pytest.MonkeyPatch) -> tuple[View, list[Making]]:
+    """`viewer`'s view and every making of the photo `render_view` asked `patches` for (a second where a viewer's
+    share held no passing target): the pairs it returned, and per audit the faces it was given and those it
+    re-checked on the finished photo (swapped, surroundings touched by another patch)."""
     image, people, engine = scene
-    pairs: list[tuple[FacePatch, FaceReport]] = []
-    audited: list[Audited] = []
+    makings: list[Making] = []
     real_patches, real_audit = gen.patches, assign.audit
 
     def recording_patches(*args, **kwargs):  # type: ignore[no-untyped-def]
+        makings.append(([], []))
         made = real_patches(*args, **kwargs)
-        pairs.extend(made)
+        makings[-1][0].extend(made)
         return made
 
     def recording_audit(*args, **kwargs):  # type: ignore[no-untyped-def]
         faces, given = args[3], args[4]
         idx = [r.index for _, r in given]
         swapped = [r.index for _, r in given if assign.swapped(r) and r.fake_embeddings]
-        audited.append((idx, assign.touched(faces.boxes, [p for p, _ in given], swapped, owners=idx)))
+        makings[-1][1].append((idx, assign.touched(faces.boxes, [p for p, _ in given], swapped, owners=idx)))
         return real_audit(*args, **kwargs)
 
     with monkeypatch.context() as m:
         m.setattr(gen, "patches", recording_patches)
         m.setattr(assign, "audit", recording_audit)
         view = render_view(image, viewer, engine, people, generator=gen, seed=3)
-    return view, pairs, audited
+    return view, makings
+
+
+def _applied(image: np.ndarray, pairs: list[tuple[FacePatch, FaceReport]]) -> np.ndarray:
+    out = image.copy()
+    for patch, _ in pairs:
+        out = patch.apply(out)
+    return out
+
+
+def _render(gen: FakeGenerator, scene: tuple[np.ndarray, People, Engine], viewer: str,
+            monkeypatch: pytest.MonkeyPatch) -> tuple[View, list[tuple[FacePatch, FaceReport]], list[Audited]]:
+    """`viewer`'s view, and of the making it shows (`_makings`) the pairs `patches` returned and the audits."""
+    view, makings = _makings(gen, scene, viewer, monkeypatch)
+    shown = [m for m in makings if np.array_equal(_applied(scene[0], m[0]), view.image)]
+    assert shown, "the view is none of the makings"
+    return view, *shown[0]
+
+
+def _seen(pipeline: FacePipeline, image: np.ndarray, people: People) -> Faces:
+    """The faces of `image` as `render_view` reads them (left to right, the identifying recognizers)."""
+    faces = pipeline.detect(image)
+    return pipeline.analyze(image, faces[np.argsort(faces.boxes[:, 0], kind="stable")], landmarks=False,
+                            attributes=False, recognizers=people.recognizers)
 
 
 @pytest.mark.slow
@@ -114,14 +141,14 @@ def test_a_rendered_view_obeys_the_rules_of_anonymize(pipeline: FacePipeline, po
     assert_apart(pipeline, faces, view.image, swapped)
 
 
-PerViewer = tuple[dict[str, dict[int, FaceReport]], Faces, Graph, FakeGenerator]
+PerViewer = tuple[dict[str, dict[int, FaceReport]], Faces, Graph, FakeGenerator, dict[str, dict[int, str]]]
 
 
 @pytest.fixture(scope="module")
 def per_viewer(pipeline: FacePipeline, pool: TargetPool, group: Group) -> PerViewer:
     """The swap tests' group photo (four people not in the pool), every owner `fakes per_viewer` and hidden from
     everyone, rendered for vic and val: each viewer's reports by face index, the faces as `render_view` reads
-    them, the graph and the generator."""
+    them, the graph, the generator and each viewer's `fallback_reason` by face index."""
     users = ["ann", "ben", "cat", "dov"]
     order = np.argsort(group.faces.boxes[:, 0], kind="stable")
     faces = group.faces[order]
@@ -133,15 +160,14 @@ def per_viewer(pipeline: FacePipeline, pool: TargetPool, group: Group) -> PerVie
     engine, people = Engine(policy, graph), People(refs, pipeline)
     gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
     reports: dict[str, dict[int, FaceReport]] = {}
+    said: dict[str, dict[int, str]] = {}
     for viewer in ("vic", "val"):
         with pytest.MonkeyPatch.context() as mp:
             view, pairs, _ = _render(gen, (group.image, people, engine), viewer, mp)
         assert [f.owner for f in view.faces] == users and not view.revealed
         reports[viewer] = {r.index: r for _, r in pairs}
-    seen = pipeline.detect(group.image)
-    seen = pipeline.analyze(group.image, seen[np.argsort(seen.boxes[:, 0], kind="stable")], landmarks=False,
-                            attributes=False, recognizers=people.recognizers)
-    return reports, seen, graph, gen
+        said[viewer] = {f.index: f.fallback_reason for f in view.faces}
+    return reports, _seen(pipeline, group.image, people), graph, gen, said
 
 
 def _both(reports: dict[str, dict[int, FaceReport]]) -> list[int]:
@@ -151,14 +177,20 @@ def _both(reports: dict[str, dict[int, FaceReport]]) -> list[int]:
 
 @pytest.mark.slow
 def test_a_per_viewer_owner_gets_a_different_fake_for_each_viewer(group: Group, per_viewer: PerViewer) -> None:
-    # two viewers' views of each face swapped in both show two target identities (before the shares, every face
-    # swapped for both showed one: file mode keeps no record of the other viewers' fakes)
-    reports, seen, graph, gen = per_viewer
+    # two viewers' views of each face swapped in both from their shares show two target identities (before the
+    # shares, every face swapped for both showed one: file mode keeps no record of the other viewers' fakes); a
+    # face whose share held no passing target was made again from all its candidates, and its reason says so
+    reports, seen, graph, gen, said = per_viewer
     ids = {v: {i: r.identity if assign.swapped(r) else None for i, r in got.items()} for v, got in reports.items()}
-    both = _both(reports)
-    assert both, ids
+    again = {v: {i for i, why in got.items() if "had no passing target; made again from all" in why}
+             for v, got in said.items()}
+    both = [i for i in _both(reports) if i not in again["vic"] | again["val"]]
+    assert both, (ids, said)
     # (that the viewers' seeds reach the generator: test_a_face_remade_in_a_view_keeps_its_per_viewer_seed)
     assert all(ids["vic"][i] != ids["val"][i] for i in both), ids
+    assert all(said[v][i].endswith("the identity may repeat another viewer's") or
+               said[v][i].endswith("the identity may repeat another viewer's)") for v in again for i in again[v]
+               if ids[v][i]), said
     # why, for any two viewers: each face's candidates are dealt out among the five users who get a fake of it
     # (everyone but its owner), one position each, disjoint shares, and a viewer's fake is of its share
     for i, owner in enumerate(["ann", "ben", "cat", "dov"]):
@@ -167,7 +199,8 @@ def test_a_per_viewer_owner_gets_a_different_fake_for_each_viewer(group: Group, 
         assert sorted(s.position for s in shares.values()) == list(range(5)), shares
         dealt = [x for s in shares.values() for x in s.identities]
         assert len(dealt) == len(set(dealt)) == shares["vic"].total > 5, shares
-        assert all(ids[v][i] in shares[v].identities for v in ("vic", "val") if ids[v][i]), (ids, shares)
+        assert all(ids[v][i] in shares[v].identities for v in ("vic", "val") if ids[v][i] and i not in again[v]), (
+            ids, shares)
 
 
 class SamePerson(AssertionError):
@@ -183,7 +216,7 @@ class SamePerson(AssertionError):
 def test_the_viewers_fakes_of_a_face_are_different_people_to_the_recognizers(
     pipeline: FacePipeline, per_viewer: PerViewer
 ) -> None:
-    reports, _, _, gen = per_viewer
+    reports, _, _, gen, _ = per_viewer
     both = _both(reports)
     assert both
     close = {}
@@ -195,6 +228,54 @@ def test_the_viewers_fakes_of_a_face_are_different_people_to_the_recognizers(
                 close[(i, n)] = round(d / gen.verifier.bar(n), 2)
     if close:
         raise SamePerson(f"distance / bar of the viewers' fakes: {close}")
+
+
+@pytest.mark.slow
+def test_a_viewer_whose_share_holds_no_passing_target_still_gets_a_swap(
+    pipeline: FacePipeline, pool: TargetPool, scene: tuple[np.ndarray, People, Engine],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # cat (`fakes per_viewer`, hidden from everyone) among more users than her face has candidates: a viewer
+    # whose share of them is empty has no passing target in it; the photo is made again with her face free to
+    # take any candidate, and the view shows that verified swap (its identity may be another viewer's), saying
+    # why. Each viewer's fakes are drawn with its own seed: the first such viewer whose second making swaps
+    image, people, _ = scene
+    graph = Graph.from_dict({"users": [*USERS, *(f"u{k:02d}" for k in range(60))]})
+    rules = {**RULES, "ann": "face ann\ndefault nobody\n", "cat": "face cat\ndefault nobody\nfakes per_viewer\n"}
+    engine = Engine(compile_sources([(text, f"{u}.mfmc") for u, text in rules.items()], graph=graph), graph)
+    gen = FakeGenerator(pipeline, pool, recognizers=VERIFIERS)
+    seen = _seen(pipeline, image, people)
+    viewers = [u for u in graph.users if u != "cat"]
+    shares = {v: share(gen, image, seen, 1, v, viewers, 3) for v in viewers}
+    ranked = gen.ranked_identities(image, seen, 1, seed=_seed(3, 1, ""))
+    empty = sorted(v for v, s in shares.items() if not s.identities)
+    assert empty and all(shares[v].total == len(ranked) > 0 for v in empty), shares
+    said = {}
+    for viewer in empty[:4]:
+        mine = shares[viewer]
+        first = (f"fakes per_viewer: the share of viewer {mine.position + 1}/{len(viewers)} (0 of the face's "
+                 f"{mine.total} candidate identities) had no passing target; made again from all {mine.total}: ")
+        view, makings = _makings(gen, (image, people, engine), viewer, monkeypatch)
+        assert [f.owner for f in view.faces] == USERS and not view.faces[1].reveal
+        assert len(makings) == 2, [[r.reason for _, r in m[0]] for m in makings]
+        within, again = ({r.index: r for _, r in m[0]} for m in makings)
+        # within the share: nothing to take, so her face's verified fallback
+        assert not assign.swapped(within[1]) and within[1].verified, within[1].reason
+        face = view.faces[1]
+        assert face.verified and "share" not in view.faces[0].fallback_reason  # ann's face: not per viewer
+        said[viewer] = face.fallback_reason
+        if face.fallback not in (Fallback.NONE, Fallback.ALPHA):  # none from all candidates either: said so
+            assert face.fallback_reason.endswith(first + "no fake of it held)") or face.fallback_reason.endswith(
+                first + "the photo swapped no more faces, so the making within the shares is kept)"), said
+            continue
+        # again: a verified swap of one of her candidates, shown, and its reason says why
+        assert assign.swapped(again[1]) and again[1].verified and again[1].identity in ranked
+        assert np.array_equal(_applied(image, makings[1][0]), view.image)
+        why = first + "the identity may repeat another viewer's"
+        assert face.fallback_reason == (why if face.fallback is Fallback.NONE else f"{again[1].reason} ({why})"), said
+        break
+    else:
+        raise AssertionError(f"no viewer with an empty share got a swap: {said}")
 
 
 def test_a_face_remade_in_a_view_keeps_its_per_viewer_seed(
@@ -222,12 +303,21 @@ def test_a_face_remade_in_a_view_keeps_its_per_viewer_seed(
         seeds.append((args[2], kwargs["seed"]))
         return real_fake_face(*args, **kwargs)
 
+    starts: list[int] = []  # where each making of the photo begins in `seeds` (a second: a share without a swap)
+    real_patches = gen.patches
+
+    def recording_patches(*args, **kwargs):  # type: ignore[no-untyped-def]
+        starts.append(len(seeds))
+        return real_patches(*args, **kwargs)
+
     monkeypatch.setattr(assign, "audit", refusing_audit)
     monkeypatch.setattr(gen, "fake_face", recording_fake_face)
+    monkeypatch.setattr(gen, "patches", recording_patches)
     render_view(image, "vic", engine, people, generator=gen, seed=3)
     mine, photo_seed = _seed(3, 0, "vic"), _seed(3, 1, "")
     assert mine != _seed(3, 0, "val")
-    assert seeds[:2] == [(0, mine), (1, photo_seed)] and seeds[-1] == (0, mine), seeds
+    first = seeds[: starts[1]] if len(starts) > 1 else seeds  # the making the audit refused ann's fake in
+    assert first[:2] == [(0, mine), (1, photo_seed)] and first[-1] == (0, mine), (seeds, starts)
     assert all(s == {0: mine, 1: photo_seed}[i] for i, s in seeds), seeds
 
 
