@@ -27,6 +27,7 @@ import numpy as np
 
 from mfmc.swap.report import FaceReport
 from mfmc.swap.verify import Avoid
+from mfmc.vocabulary import Fallback
 
 if TYPE_CHECKING:
     from mfmc.swap.patch import FacePatch
@@ -40,7 +41,7 @@ REACH = 0.5
 
 def swapped(report: FaceReport) -> bool:
     """Whether the face got a verified swap (not a pixelation or a fill)."""
-    return report.fallback in ("none", "alpha")
+    return report.fallback in (Fallback.NONE, Fallback.ALPHA)
 
 
 def touched(boxes: np.ndarray, patches: Sequence[FacePatch], faces: Sequence[int],
@@ -167,6 +168,6 @@ def filled(image: np.ndarray, faces: Faces, index: int, reason: str) -> tuple[Fa
     box = np.asarray(faces.boxes[index], dtype=np.float64)
     lm = None if faces.landmarks68 is None else np.asarray(faces.landmarks68[index], dtype=np.float64)
     report = FaceReport(index=index, box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
-                        fallback="fill", verified=True, verified_by="construction", reason=reason)
+                        fallback=Fallback.FILL, verified=True, verified_by="construction", reason=reason)
     report.attempts.append(Attempt("fill", None, None, {}, True, "no face left to recognise"))
     return fill(image, face_polygon(box, lm)), report

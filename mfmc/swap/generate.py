@@ -27,6 +27,7 @@ from mfmc.swap.recombine import Recombiner, Target
 from mfmc.swap.report import Attempt, FaceReport
 from mfmc.swap.verify import GENDER_CONFIDENCE, Avoid, Measured, UncertainGender, Verdict, Verifier
 from mfmc.vision.landmarks import SHAPE_DISAGREEMENT, shape_disagreement
+from mfmc.vocabulary import Fallback
 
 if TYPE_CHECKING:
     from mfmc.pool import TargetPool
@@ -591,7 +592,7 @@ class FakeGenerator:
         side = _side(box)
         if side < self.min_face:
             patch = pixelate(image, face_polygon(box, None), cells=3)
-            self._finish(report, "obfuscate", None, f"face is {side:.0f} px, below the {self.min_face} px "
+            self._finish(report, Fallback.OBFUSCATE, None, f"face is {side:.0f} px, below the {self.min_face} px "
                          "recognizers can verify: pixelated to 3 cells", by="construction")
             report.attempts.append(Attempt("pixelate", None, None, {}, True, "too small to verify"))
             return patch, self._close(report, t_start)
@@ -644,13 +645,13 @@ class FakeGenerator:
                                                bool(verdict and verdict.passed), f"{cells} cells"))
                 if verdict is not None and verdict.passed:
                     report.distances = dict(verdict.distances)
-                    self._finish(report, "obfuscate", None, reason, by="recognizers")
+                    self._finish(report, Fallback.OBFUSCATE, None, reason, by="recognizers")
                     self._measure(report, image, patch, face, lm68, verdict, source_emb, {})
                     log.info("face %d: pixelated (%s)", index, reason)
                     return patch, self._close(report, t_start)
         patch = fill(image, polygon, keep)
         report.attempts.append(Attempt("fill", None, None, {}, True, "no face left to recognise"))
-        self._finish(report, "fill", None, reason or "every verified option failed", by="construction")
+        self._finish(report, Fallback.FILL, None, reason or "every verified option failed", by="construction")
         log.warning("face %d: filled (%s)", index, report.reason)
         return patch, self._close(report, t_start)
 
@@ -662,7 +663,7 @@ class FakeGenerator:
         if not reason:
             return job.tried[-1], ""
         reason = self._alpha_retries(job) or reason
-        if job.report.fallback == "alpha":
+        if job.report.fallback == Fallback.ALPHA:
             return job.tried[-1], reason
         chosen = self._expression_retried(job)
         if chosen is not None:
@@ -792,7 +793,7 @@ class FakeGenerator:
                   and t.verdict.collision is None and not t.verdict.rejected]
         best = sorted(misses, key=lambda t: -t.score)[: self.alpha_retries]
         if self._run(job, [t.target for t in best], 1.0) is not None:
-            job.report.fallback = "alpha"
+            job.report.fallback = Fallback.ALPHA
             return "swaps with partial geometry did not pass; full geometry transfer did"
         return ""
 
@@ -871,7 +872,7 @@ class FakeGenerator:
                     report.reason = note
                     log.info("face %d: %s", report.index, note)
                     if prev.attempt.alpha != self.alpha:
-                        report.fallback = "alpha"
+                        report.fallback = Fallback.ALPHA
                     return one
         return None
 
@@ -996,8 +997,8 @@ class FakeGenerator:
         assert chosen.patch is not None and chosen.verdict is not None
         report = job.report
         report.distances = dict(chosen.verdict.distances)
-        fallback = report.fallback if report.fallback == "alpha" else "none"
-        reason = report.reason if fallback == "none" or report.expression_changed \
+        fallback = Fallback.ALPHA if report.fallback == Fallback.ALPHA else Fallback.NONE
+        reason = report.reason if fallback is Fallback.NONE or report.expression_changed \
             else "swaps with partial geometry did not pass"
         self._finish(report, fallback, chosen.target.id, reason, by="recognizers")
         report.identity = chosen.target.identity
@@ -1028,12 +1029,13 @@ class FakeGenerator:
             source_landmarks=lm68, result_landmarks=verdict.landmarks68,
             result_embeddings=verdict.embeddings, source_embeddings=source_emb,
             target_embeddings=target_emb, recognizers=self.pipeline.recognizers,
+            expression=verdict.geometry,
         )
         report.timings_ms["metrics"] = (time.perf_counter() - t0) * 1000.0
 
     @staticmethod
-    def _finish(report: FaceReport, fallback: str, target: str | None, reason: str, *, by: str) -> None:
-        report.fallback = fallback  # type: ignore[assignment]
+    def _finish(report: FaceReport, fallback: Fallback, target: str | None, reason: str, *, by: str) -> None:
+        report.fallback = fallback
         report.target = target
         report.reason = reason
         report.verified = True

@@ -58,7 +58,7 @@ class FaceReport:
     index: int
     box: tuple[float, float, float, float]
     target: str | None = None
-    fallback: Fallback = "none"
+    fallback: Fallback = Fallback.NONE
     verified: bool = False
     verified_by: str = "recognizers"
     reason: str = ""
