@@ -29,13 +29,13 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from mfmc.eval.judges import GenderJudge, Judges, judges_missing
 from mfmc.pool import TargetPool
-from mfmc.swap import FakeGenerator
+from mfmc.swap import FakeGenerator, RealFaces, Swapper
 from mfmc.swap.report import FaceReport
 from mfmc.vision import FacePipeline, Faces
 from mfmc.vision.recognition import Recognizer
@@ -219,11 +219,13 @@ def evaluate_photo(
     after = pipe.analyze(out, probe, recognizers=[*names, *(n for n in outside if n not in names)])
     found = pipe.detect(out)
     before_expr, after_expr = _expressions(faces), _expressions(after)
-    judged: tuple[Any, ...] = ([None] * len(faces),) * 4
+    # the outside judges' p(male) and expression class before and after, per face (None: not judged)
+    judged_male: tuple[list[float | None], list[float | None]] = ([None] * len(faces), [None] * len(faces))
+    judged_expression: tuple[list[str | None], list[str | None]] = ([None] * len(faces), [None] * len(faces))
     if judges is not None and len(faces):
         (male_b, expr_b), (male_a, expr_a) = judges.judge(image, faces), judges.judge(out, faces)
-        judged = ([float(v) for v in male_b], [float(v) for v in male_a], [str(e) for e in expr_b],
-                  [str(e) for e in expr_a])
+        judged_male = ([float(v) for v in male_b], [float(v) for v in male_a])
+        judged_expression = ([str(e) for e in expr_b], [str(e) for e in expr_a])
     outcomes: list[FaceOutcome] = []
     for i, rep in enumerate(reports):
         box = faces.boxes[i]
@@ -246,8 +248,8 @@ def evaluate_photo(
             rejected_expression=sum(a.reason.startswith("expression ") and not a.method.endswith("-expression")
                                     for a in rep.attempts),
             gender_checked=rep.gender_checked, expression_changed=rep.expression_changed,
-            judge_male_before=judged[0][i], judge_male_after=judged[1][i],
-            judge_expression_before=judged[2][i], judge_expression_after=judged[3][i],
+            judge_male_before=judged_male[0][i], judge_male_after=judged_male[1][i],
+            judge_expression_before=judged_expression[0][i], judge_expression_after=judged_expression[1][i],
         ))
     pairs_matching, fakes_matching_real, introduced = _collisions(pipe, names, faces, after, reports, min_size)
     changed = np.abs(out.astype(np.int16) - image.astype(np.int16)).max(axis=2) > 1
@@ -460,8 +462,10 @@ def leave_one_out(
     for verifying, lefts in runs:
         if not verifying:
             continue
-        gen = FakeGenerator(pipe, pool, swapper=swapper, recognizers=verifying,
-                            **({} if margin is None else {"margin": margin}))
+        options: GeneratorOptions = {"swapper": swapper}
+        if margin is not None:
+            options["margin"] = margin
+        gen = FakeGenerator(pipe, pool, recognizers=verifying, **options)
         gen.verifier.mean_ratio = mean_ratio
         swapped = 0
         matched = dict.fromkeys(lefts, 0)
@@ -507,7 +511,26 @@ RELAX = ("real-faces", "real-matched", "fakes", "identities", "expression", "exp
          "beard")
 
 
-def relaxed(relax: Sequence[str], swapper: str | None = None) -> dict[str, Any]:
+class GeneratorOptions(TypedDict, total=False):
+    """The FakeGenerator keyword arguments the evaluation sets (`relaxed`, then `main`'s options)."""
+
+    swapper: Swapper | str | None
+    escalate: Swapper
+    real_faces: RealFaces
+    avoid_fakes: bool
+    unique_identities: bool
+    match_expression: bool
+    expression_first: bool
+    keep_expression: bool
+    max_attempts: int
+    batch: int
+    max_candidates: int
+    rank_mixes: bool
+    max_yaw: float
+    margin: float | Mapping[str, float]
+
+
+def relaxed(relax: Sequence[str], swapper: str | None = None) -> GeneratorOptions:
     """FakeGenerator keyword arguments with the named rules off: `real-faces` (other real faces of the photo
     not avoided), `real-matched` (a real face the recognizer already matched to the original is not avoided;
     the others at the bar: no floor), `fakes` (the photo's other fakes not
@@ -517,11 +540,11 @@ def relaxed(relax: Sequence[str], swapper: str | None = None) -> dict[str, Any]:
     expression class differs from the source's in the first pass), `beard` (the split swapper's beard test off)."""
     from mfmc.swap import SplitSwapper
 
-    out: dict[str, Any] = {"swapper": swapper}
+    out: GeneratorOptions = {"swapper": swapper}
     if "real-faces" in relax:
-        out["real_faces"] = "off"
+        out["real_faces"] = RealFaces.OFF
     elif "real-matched" in relax:
-        out["real_faces"] = "apart"
+        out["real_faces"] = RealFaces.APART
     if "fakes" in relax:
         out["avoid_fakes"] = False
     if "identities" in relax:

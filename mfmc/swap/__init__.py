@@ -10,7 +10,7 @@ new_image, reports = gen.anonymize(image, seed=0)
 """
 
 from mfmc.swap.base import Swapper, SwapResult, create_swapper, register_swapper, swapper_names
-from mfmc.swap.generate import FakeGenerator
+from mfmc.swap.generate import FakeGenerator, RealFaces
 from mfmc.swap.metrics import changed_outside, fake_metrics, landmark_error, psnr, ssim
 from mfmc.swap.onnx_swapper import ArcFaceEncoder, OnnxSwapper
 from mfmc.swap.patch import FacePatch
@@ -27,6 +27,7 @@ __all__ = [
     "FaceReport",
     "FakeGenerator",
     "OnnxSwapper",
+    "RealFaces",
     "SplitSwapper",
     "SwapResult",
     "Swapper",

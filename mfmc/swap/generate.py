@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import cv2
@@ -149,6 +150,15 @@ class _PhotoMemo(threading.local):
     memo: _Memo | None = None
 
 
+class RealFaces(StrEnum):
+    """Which of the photo's other real faces a fake must not match (`FakeGenerator.photo_avoid`; switchable to
+    measure what the rule costs, mfmc.eval.photos --relax)."""
+
+    FLOOR = "floor"  # every one: at the bar, or no closer than the real pair was when the recognizer matched it
+    APART = "apart"  # only those the recognizer tells apart from the original, at the bar
+    OFF = "off"  # not checked
+
+
 class FakeGenerator:
     """Turns a face of a photo into a verified fake (a `FacePatch`) and says how in a `FaceReport`.
 
@@ -195,7 +205,7 @@ class FakeGenerator:
         measure: bool = True,
         recognizers: list[str] | None = None,
         escalate: Swapper | str | None = None,
-        real_faces: str = "floor",
+        real_faces: RealFaces | str = RealFaces.FLOOR,
         unique_identities: bool = True,
         avoid_fakes: bool = True,
         match_expression: bool = True,
@@ -249,12 +259,10 @@ class FakeGenerator:
         self.max_shape_residual = max_shape_residual
         self.measure = measure
         # the photo's uniqueness rules (`photo_avoid`), switchable to measure what each costs (mfmc.eval.photos
-        # --relax); the defaults are the product's behaviour. `real_faces`: "floor" (every other real face: the
-        # bar, or no closer than the real pair was when the recognizer already matched the two), "apart" (only
-        # the real faces the recognizer tells apart from the original, at the bar), "off" (not checked)
-        if real_faces not in ("floor", "apart", "off"):
+        # --relax); the defaults are the product's behaviour (`RealFaces`)
+        if real_faces not in tuple(RealFaces):
             raise ValueError(f"`real_faces` must be floor, apart or off, not `{real_faces}`")
-        self.real_faces = real_faces
+        self.real_faces = RealFaces(real_faces)
         self.unique_identities = unique_identities
         self.avoid_fakes = avoid_fakes
         # candidates swapped and verified together (one batched embedding per recognizer) after the first one,
@@ -526,7 +534,7 @@ class FakeGenerator:
         uploader's known people). `faces` must carry the verifiers' embeddings."""
         made = fakes or []
         others = [j for j in range(len(faces)) if j != index and _side(faces.boxes[j]) >= self.min_face]
-        if self.real_faces == "off":
+        if self.real_faces is RealFaces.OFF:
             others = []
         used = [r.identity for r in made if r.identity] if self.unique_identities else []
         if not self.avoid_fakes:
@@ -543,7 +551,7 @@ class FakeGenerator:
             real_pairs = (np.asarray(rec.distance(v[index], v[others]), dtype=np.float64).reshape(-1) if others
                           else np.zeros(0))
             keep = np.asarray(others, dtype=np.int64)
-            if self.real_faces == "apart":  # faces this recognizer already confuses with the original: not checked
+            if self.real_faces is RealFaces.APART:  # faces it already confuses with the original: not checked
                 apart = real_pairs > self.verifier.bar(n)
                 keep, real_pairs = keep[apart], np.full(int(apart.sum()), np.inf)
             if strict:
