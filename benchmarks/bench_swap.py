@@ -42,6 +42,7 @@ medians per face and stage (wall, warm) are what the issue-17 target (≤ 100 ms
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,7 @@ from mfmc.swap import FakeGenerator, changed_outside
 from mfmc.swap.verify import Avoid, Verdict, Verifier
 from mfmc.vision import FacePipeline, Faces, load_image
 from mfmc.vision.registry import package_dir
+from mfmc.vision.settings import VisionSettings, configure
 
 PEOPLE = [f"P{i:03d}" for i in range(1, 11)]
 # the recognizers whose share of `verify` the comparison prints (absent ones print nan)
@@ -593,6 +595,7 @@ def main() -> None:
     ap.add_argument("--against", type=Path, default=None, metavar="OLD_TREE",
                     help="compare with an older source tree, run alternately in fresh processes")
     args = ap.parse_args()
+    configure(VisionSettings.from_env(os.environ))  # the MFMC_* settings, read at this edge as the CLI does
     if args.against is not None:
         argv = sys.argv[1:]
         k = argv.index("--against")

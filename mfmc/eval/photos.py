@@ -582,6 +582,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     [--relax RULE,…] [--bar SPEC]` (`--bar`: the verification bar, `parse_bar`; docs/swap.md "Bar and transfer")"""
     import argparse
     import json
+    import os
+
+    from mfmc.vision.settings import VisionSettings, configure
 
     ap = argparse.ArgumentParser(description="Fakes on real multi-face photos: the issue-11 figures.")
     ap.add_argument("photos", nargs="*", type=Path, help="extra photo files (installed packages' photos always)")
@@ -607,6 +610,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--bar", default="", help="the verification bar: MARGIN (every recognizer), NAME=MARGIN,… "
                     "(per recognizer, others 0) and/or mean=R (mean distance / threshold must exceed R)")
     args = ap.parse_args(argv)
+    configure(VisionSettings.from_env(os.environ))  # this module is an edge: the MFMC_* settings, as the CLI
     margin, mean_ratio = parse_bar(args.bar)
     relax = [r for r in args.relax.split(",") if r]
     unknown = sorted(set(relax) - set(RELAX))

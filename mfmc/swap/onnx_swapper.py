@@ -8,7 +8,6 @@ aligned to a square crop) and its `source` input is the identity latent being *i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from mfmc.swap import landmarks as lmk
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.blend import blend_patch, feather, polygon_mask, region_box, transfer_colour
 from mfmc.vision.alignment import five_from_68, similarity_fit
+from mfmc.vision.settings import current
 
 if TYPE_CHECKING:
     from mfmc.swap.accessories import Kept
@@ -85,7 +85,8 @@ class OnnxSwapper:
     model: path (or bytes) of the ONNX graph; encoder: face → identity vector (an ArcFaceEncoder, or its path);
     emap: optional (D, D) matrix applied to the identity before re-normalising (inswapper keeps it as the
     graph's last initializer and it is read from there when not given); kind: "inswapper" or "simswap"
-    (input normalisation). `MFMC_SWAP_MODEL` / `MFMC_SWAP_ENCODER` give the paths when built by name.
+    (input normalisation). When built by name, the paths are the process's `VisionSettings.swap_model` /
+    `swap_encoder` (MFMC_SWAP_MODEL / MFMC_SWAP_ENCODER at the edge: the CLI, the server).
     """
 
     name = "onnx"
@@ -102,8 +103,9 @@ class OnnxSwapper:
         feather: float = 0.06,
         colour: bool = False,
     ) -> None:
-        model = model if model is not None else os.environ.get("MFMC_SWAP_MODEL")
-        encoder = encoder if encoder is not None else os.environ.get("MFMC_SWAP_ENCODER")
+        settings = current()
+        model = model if model is not None else settings.swap_model
+        encoder = encoder if encoder is not None else settings.swap_encoder
         if model is None:
             raise ModelNotFoundError(
                 "the `onnx` swapper needs a model file",

@@ -16,6 +16,8 @@ using the library directly gets the defaults unless it calls `configure()` itsel
 | `MFMC_INSIGHTFACE_PACK` | `insightface_pack`: which pack (folder name) to use | buffalo_l, else the first |
 | `MFMC_CACHE_DIR` | `cache_dir`: derived model files (`mfmc.vision.cache`); `off`: none | `~/.cache/mfmc/models` |
 | `MFMC_MODEL_PATH` | `model_path`: `node_modules` folders (`:`-separated) of optional npm models | below |
+| `MFMC_SWAP_MODEL` | `swap_model`: the `onnx` swapper's graph when it is built by name (mfmc ships none) | none |
+| `MFMC_SWAP_ENCODER` | `swap_encoder`: the `onnx` swapper's ArcFace identity encoder, likewise | none |
 
 `model_path` defaults to `~/.local/share/mfmc/npm/node_modules`, then a source checkout's `build/npm/node_modules`.
 
@@ -65,6 +67,8 @@ class VisionSettings:
     insightface_pack: str | None = None
     cache_dir: Path | None = field(default=DEFAULT_CACHE_DIR)
     model_path: tuple[Path, ...] = DEFAULT_MODEL_PATH
+    swap_model: Path | None = None
+    swap_encoder: Path | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -85,6 +89,7 @@ class VisionSettings:
         cache = get("MFMC_CACHE_DIR")
         root = get("MFMC_INSIGHTFACE_ROOT")
         model_path = [Path(p).expanduser() for p in get("MFMC_MODEL_PATH").split(PATH_SEPARATOR) if p.strip()]
+        swap_model, swap_encoder = get("MFMC_SWAP_MODEL"), get("MFMC_SWAP_ENCODER")
         return cls(
             backend=(get("MFMC_BACKEND") or "auto").lower(),
             allow_gpu=get("MFMC_DEVICE").lower() != "cpu",
@@ -95,6 +100,8 @@ class VisionSettings:
             insightface_pack=get("MFMC_INSIGHTFACE_PACK") or None,
             cache_dir=None if cache.lower() == "off" else Path(cache).expanduser() if cache else DEFAULT_CACHE_DIR,
             model_path=tuple(model_path) or DEFAULT_MODEL_PATH,
+            swap_model=Path(swap_model) if swap_model else None,
+            swap_encoder=Path(swap_encoder) if swap_encoder else None,
         )
 
 

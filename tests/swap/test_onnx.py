@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from mfmc.errors import ModelNotFoundError  # noqa: E402
 from mfmc.swap import OnnxSwapper, changed_outside, create_swapper  # noqa: E402
 from mfmc.swap.onnx_swapper import ArcFaceEncoder  # noqa: E402
+from mfmc.vision import settings  # noqa: E402
 
 
 def _swapper_graph(size: int = 128, dim: int = 512) -> bytes:
@@ -89,9 +93,22 @@ def test_onnx_swapper_runs_a_generated_inswapper_graph() -> None:
     assert swapper.providers[-1] == "CPUExecutionProvider"
 
 
-def test_onnx_swapper_is_optional_and_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MFMC_SWAP_MODEL", raising=False)
-    with pytest.raises(ModelNotFoundError, match="needs a model file"):
-        create_swapper("onnx")
+def test_onnx_swapper_is_optional_and_says_what_is_missing() -> None:
+    before = settings.current()
+    try:
+        settings.configure(dataclasses.replace(before, swap_model=None))
+        with pytest.raises(ModelNotFoundError, match="needs a model file"):
+            create_swapper("onnx")
+        # built by name, it takes its files from the process's settings (MFMC_SWAP_MODEL / _ENCODER at the edge)
+        settings.configure(dataclasses.replace(before, swap_model=Path("/nonexistent/inswapper_128.onnx"),
+                                               swap_encoder=None))
+        with pytest.raises(ModelNotFoundError, match="needs an identity encoder"):
+            create_swapper("onnx")
+        settings.configure(dataclasses.replace(before, swap_model=Path("/nonexistent/inswapper_128.onnx"),
+                                               swap_encoder=Path("/nonexistent/w600k_r50.onnx")))
+        with pytest.raises(ModelNotFoundError, match=r"inswapper_128\.onnx.*does not exist"):
+            create_swapper("onnx")
+    finally:
+        settings.configure(before)
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         OnnxSwapper("/nonexistent/inswapper_128.onnx", encoder=lambda i, lm: np.ones(512))
