@@ -62,7 +62,7 @@ class LazyMapping(Mapping[str, T], Generic[T]):
         return LazyMapping({**mine, **extra})
 
 
-def _is_factory(value: Any) -> bool:
+def _is_factory(value: object) -> bool:
     """Classes, functions and partials are factories; anything else is an already built component."""
     return isinstance(value, type | functools.partial) or inspect.isroutine(value)
 
@@ -312,7 +312,7 @@ def embedded_mask(faces: Faces, names: Iterable[str] | None = None) -> np.ndarra
 
 def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        shape = getattr(image, "shape", None)
+        shape = image.shape if isinstance(image, np.ndarray) else None
         raise InvalidInputError(
             f"expected an RGB uint8 image of shape (H, W, 3), got `{shape}`", help="load photos with load_image()"
         )
