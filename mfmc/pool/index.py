@@ -25,11 +25,10 @@ from typing import Any
 import numpy as np
 
 from mfmc.errors import InvalidInputError, MfmcError
+from mfmc.vision.faces import GENDERS
 
 FORMAT = "mfmc-pool"
 FORMAT_VERSION = 1
-
-_GENDERS = ("female", "male")
 
 #: Per-face numeric arrays of attributes.npz: name -> (dtype, shape after N, fill for a missing value).
 ATTRIBUTES: dict[str, tuple[str, tuple[int, ...], float]] = {
@@ -182,7 +181,7 @@ class PoolIndex:
         pose = a["pose"][i]
         return PoolEntry(
             id=rec["id"], sha256=rec.get("sha256", ""), source=rec.get("source", {}), crop=rec.get("crop", ""),
-            age=age if np.isfinite(age) else None, gender=_GENDERS[g] if g in (0, 1) else None,
+            age=age if np.isfinite(age) else None, gender=GENDERS[g] if g in (0, 1) else None,
             pose=tuple(float(v) for v in pose) if np.all(np.isfinite(pose)) else None,  # type: ignore[arg-type]
             mouth_open=float(a["mouth_open"][i]), eye_ratio=float(a["eye_ratio"][i]),
             face_size=float(a["face_size"][i]), sharpness=float(a["sharpness"][i]),

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mfmc.pool.composite import ShapeModel, mean_shape, part_composite
+from mfmc.vision.faces import GENDERS
 
 if TYPE_CHECKING:
     from mfmc.pool import TargetPool
@@ -332,7 +333,7 @@ def identity_supply(pipeline: object, pool: TargetPool, n: int, *, seed: int = 0
     rec = Recombiner(pool, cache=1, supply=supply)
     t0 = time.perf_counter()
     candidates, distinct, plain = {}, {}, {}
-    for gender in ("female", "male"):
+    for gender in GENDERS:
         ids = [i for i in pool.ids if pool.entry(i).gender == gender]
         people = _people(pool, ids)
         kept = _Distinct({m: pipeline.recognizers[m] for m in names})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from mfmc.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from mfmc.vision.faces import GENDERS, Faces
+    from mfmc.vision.faces import GENDERS, Faces, Gender
     from mfmc.vision.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image, save_image
     from mfmc.vision.pipeline import FacePipeline
     from mfmc.vision.recognition import Recognizer
@@ -22,6 +22,7 @@ _LAZY = {
     "GENDERS": "faces",
     "FacePipeline": "pipeline",
     "Faces": "faces",
+    "Gender": "faces",
     "LoadedImage": "images",
     "Recognizer": "recognition",
     "load_image": "images",
@@ -38,6 +39,7 @@ __all__ = [
     "GENDERS",
     "FacePipeline",
     "Faces",
+    "Gender",
     "LoadedImage",
     "Recognizer",
     "load_image",

@@ -14,7 +14,7 @@ from typing import Any
 import dlib
 import numpy as np
 
-from mfmc.vision.faces import GENDERS, Faces
+from mfmc.vision.faces import GENDERS, Faces, Gender
 from mfmc.vision.landmarks import DlibShapes
 from mfmc.vision.protocols import AttributeEstimator as AttributeEstimator  # re-exported
 from mfmc.vision.registry import model_path
@@ -68,7 +68,7 @@ class AgeGender:
         ages = age_p.reshape(n, -1) @ self.age_weights
         gender_p = gender_p.reshape(n, -1)  # the graph ends in a softmax
         genders = np.asarray(self.labels)[np.argmax(gender_p, axis=1)]
-        female = gender_p[:, list(self.labels).index("female")]
+        female = gender_p[:, list(self.labels).index(Gender.FEMALE)]
         return ages.astype(np.float32), genders, np.clip(female, 0.0, 1.0).astype(np.float32)
 
     def gender_many(self, items: Sequence[tuple[np.ndarray, Faces]]) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +81,7 @@ class AgeGender:
             return np.zeros(0, dtype="<U6"), np.zeros(0, np.float32)
         p = np.asarray(self._gender.run(None, {"images": self._blob(chips)})[0], dtype=np.float32)
         p = p.reshape(len(chips), -1)
-        female = np.clip(p[:, list(self.labels).index("female")], 0.0, 1.0).astype(np.float32)
+        female = np.clip(p[:, list(self.labels).index(Gender.FEMALE)], 0.0, 1.0).astype(np.float32)
         return np.asarray(self.labels)[np.argmax(p, axis=1)], female
 
 

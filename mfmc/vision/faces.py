@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-GENDERS = ("female", "male")
+
+class Gender(StrEnum):
+    """The gender classifier's labels (`Faces.gender`)."""
+
+    FEMALE = "female"
+    MALE = "male"
+
+
+GENDERS: tuple[str, ...] = tuple(g.value for g in Gender)  # the labels as plain strings, in this order
 
 
 class Expression(StrEnum):
@@ -90,7 +98,7 @@ class Faces:
             gender = _frozen(np.reshape(np.asarray(self.gender, dtype=object), (-1,)), "<U6", (), "gender")
             bad = sorted(set(gender.tolist()) - set(GENDERS))
             if bad:
-                raise ValueError(f"`gender` values must be 'female' or 'male', got `{bad[0]}`")
+                raise ValueError(f"`gender` values must be {' or '.join(map(repr, GENDERS))}, got `{bad[0]}`")
             put(self, "gender", gender)
         if self.gender_score is not None:
             score = _frozen(np.reshape(self.gender_score, (-1,)), np.float32, (), "gender_score")
