@@ -41,6 +41,7 @@ from mfmc.pool.query import Strategy
 
 if TYPE_CHECKING:
     from mfmc.eval.photos import PhotoOutcome
+    from mfmc.pool import TargetPool
 
 MODES = ("single", "verified", "holdout")
 FIGURES = ("kept", "loo")  # per-photo figures of mfmc.eval.photos, not anonymization configurations
@@ -75,25 +76,7 @@ class FaceRecord:
     result_embeddings: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-class ExcludingPool:
-    """A view of a pool whose queries skip some target ids (targets made from the evaluated person)."""
-
-    def __init__(self, pool: Any, exclude: set[str]) -> None:
-        self._pool = pool
-        self._exclude = tuple(sorted(exclude))
-
-    def __len__(self) -> int:
-        return len(self._pool)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._pool, name)
-
-    def query(self, source: Any, **kwargs: Any) -> list[Any]:
-        kwargs["exclude"] = tuple(kwargs.get("exclude", ())) + self._exclude
-        return self._pool.query(source, **kwargs)
-
-
-def same_person_targets(pool: Any, identity: str | None) -> set[str]:
+def same_person_targets(pool: TargetPool, identity: str | None) -> set[str]:
     """Pool ids whose provenance names `identity` (openpeople faces and morphs such as `P001+P004`)."""
     if not identity:
         return set()
@@ -108,7 +91,7 @@ def same_person_targets(pool: Any, identity: str | None) -> set[str]:
 class Evaluation:
     """Anonymizes and measures; `run()` returns the raw per-face records and per-photo data for the report."""
 
-    def __init__(self, pipeline: Any, pool: Any, options: EvalOptions | None = None,
+    def __init__(self, pipeline: Any, pool: TargetPool, options: EvalOptions | None = None,
                  progress: Callable[[str], None] | None = None) -> None:
         self.pipe = pipeline
         self.pool = pool
@@ -134,7 +117,7 @@ class Evaluation:
             return ["given/given"]
         return [f"{mode}/{s}" for mode in self.opt.modes if mode in MODES for s in self.opt.strategies]
 
-    def _generator(self, mode: str, strategy: str, pool: Any) -> Any:
+    def _generator(self, mode: str, strategy: str, pool: TargetPool) -> Any:
         from mfmc.swap import FakeGenerator
 
         recs = [self.opt.holdout_verifier] if mode == "holdout" else None
@@ -206,7 +189,7 @@ class Evaluation:
         records = self.faces[first:]
         pool = self.pool
         if self.opt.exclude_same_person and photo.identity and given is None:
-            pool = ExcludingPool(self.pool, same_person_targets(self.pool, photo.identity))
+            pool = self.pool.excluding(same_person_targets(self.pool, photo.identity))
         for i, rec in enumerate(records):
             if len(self.similarity) < self.opt.similarity_sources:
                 self.similarity.append(self._similarity(pool, image, faces, i, rec))
@@ -230,7 +213,7 @@ class Evaluation:
         if given is None:
             self._figures(photo, image, pool)
 
-    def _figures(self, photo: Photo, image: np.ndarray, pool: Any) -> None:
+    def _figures(self, photo: Photo, image: np.ndarray, pool: TargetPool) -> None:
         """`kept` and `loo` (mfmc.eval.photos) on this photo, with the pool the configurations used."""
         from mfmc.eval.photos import evaluate_photo, transfer
         from mfmc.swap import FakeGenerator
@@ -248,7 +231,7 @@ class Evaluation:
                 row[0] += swapped
                 row[1] += matched
 
-    def _anonymize(self, mode: str, strategy: str, pool: Any, image: np.ndarray,
+    def _anonymize(self, mode: str, strategy: str, pool: TargetPool, image: np.ndarray,
                    faces: Any) -> tuple[np.ndarray, list[dict[str, Any]]]:
         gen = self._generator(mode, strategy, pool)
         out = image.copy()
@@ -297,7 +280,7 @@ class Evaluation:
         rep["timings_ms"] = {"query": (t1 - t0) * 1e3, "swap": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
         return result.patch, rep
 
-    def _similarity(self, pool: Any, image: np.ndarray, faces: Any, i: int, rec: FaceRecord) -> dict[str, Any]:
+    def _similarity(self, pool: TargetPool, image: np.ndarray, faces: Any, i: int, rec: FaceRecord) -> dict[str, Any]:
         """The furthest target of one source under each dissimilarity (paper Fig. 6: no randomness, no
         expression filter, same age/gender group), with its embedding distances to the source."""
         out: dict[str, Any] = {"photo": rec.photo, "index": rec.index, "aligned": rec.aligned, "metrics": {}}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,6 +104,7 @@ class TargetPool:
         self._agegroup = age_groups(index.attributes["age"])
         self._cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray | None]] = {}
         self._ann: dict[tuple[str, str], AnnIndex] = {}
+        self._excluded: tuple[str, ...] = ()  # ids every query leaves out (`excluding`)
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -114,6 +116,13 @@ class TargetPool:
     def default(cls) -> TargetPool:
         """The built-in pool of synthetic people shipped with mfmc (loaded once, then cached)."""
         return _default_pool()
+
+    def excluding(self, target_ids: Iterable[str]) -> TargetPool:
+        """This pool, whose queries also leave `target_ids` out (an evaluation's targets made from the person it
+        evaluates); its index, arrays and caches are shared, not copied. Only `query` leaves them out."""
+        view = copy.copy(self)
+        view._excluded = (*self._excluded, *sorted(target_ids))
+        return view
 
     # -- inspection --------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -242,7 +251,7 @@ class TargetPool:
         rec = self._recognizer(probe, recognizer) if metric in q.EMBEDDING_METRICS else recognizer
         if len(self) == 0 or k == 0:
             return []
-        allowed = self._filter(probe, same_group, compatible, compatibility, exclude)
+        allowed = self._filter(probe, same_group, compatible, compatibility, (*exclude, *self._excluded))
         if probe.key is not None:
             rng_key = probe.key
         elif rec is not None and rec in probe.embeddings:

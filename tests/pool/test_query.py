@@ -102,6 +102,23 @@ def test_determinism_and_variation_across_photos() -> None:
     assert len(seeds) > 1
 
 
+def test_a_pool_excluding_ids_queries_as_if_they_were_passed_as_exclude() -> None:
+    """`TargetPool.excluding` (the evaluation's pool without the evaluated person's targets): its queries equal
+    the pool's with those ids in `exclude`, added to the caller's; the pool itself still returns them."""
+    p = probe(7)
+    first = [c.id for c in POOL.query(p, k=8, seed=2, recognizer="dlib", strategy="closest")]
+    view = POOL.excluding(set(first[:3]))
+    assert len(view) == len(POOL) and view.ids == POOL.ids
+    for kwargs in ({}, {"exclude": first[3:4]}):
+        got = [c.id for c in view.query(p, k=8, seed=2, recognizer="dlib", strategy="closest", **kwargs)]
+        want = [c.id for c in POOL.query(p, k=8, seed=2, recognizer="dlib", strategy="closest",
+                                         exclude=[*kwargs.get("exclude", []), *first[:3]])]
+        assert got == want and not set(got) & set(first[:3])
+    assert [c.id for c in view.excluding(first[3:4]).query(p, k=8, seed=2, recognizer="dlib",
+                                                            strategy="closest")] == got
+    assert [c.id for c in POOL.query(p, k=8, seed=2, recognizer="dlib", strategy="closest")] == first
+
+
 def test_filters_can_be_disabled_and_all_faces_ranked() -> None:
     p = probe(5)
     all_c = POOL.query(p, same_group=False, compatible=False, k=None, recognizer="facenet", metric="cosine")
