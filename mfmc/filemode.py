@@ -240,18 +240,19 @@ def render_view(image: np.ndarray, viewer: str, engine: Engine, people: People, 
                 shares[i] = share(generator, image, faces, i, viewer, viewers, seed)
         supply = generator.ranker.identities() if shares else frozenset()
         skip = {i: supply - set(s.identities) for i, s in shares.items() if s.viewers > 1}
-        pairs = generator.patches(image, faces, only=fake_idx, seeds=seeds, skip=skip)
-        # a face whose share held no passing target is made again from all its candidates, in a second making
-        # of the photo (so that the photo-level rules hold as one), kept when it swaps more faces; its identity
-        # may then repeat another viewer's, and its reason says so
-        released = [r.index for _, r in pairs if r.index in skip and not assign.swapped(r)
-                    and shares[r.index].total > len(shares[r.index].identities)]
-        free: set[int] = set()  # the faces the making shown made from all their candidates
-        if released:
-            within = {i: ids for i, ids in skip.items() if i not in released}
-            again = generator.patches(image, faces, only=fake_idx, seeds=seeds, skip=within)
-            if _swaps(again) > _swaps(pairs):
-                pairs, free = again, set(released)
+        with generator.photo(image):  # the second making reuses the first's swaps and measures
+            pairs = generator.patches(image, faces, only=fake_idx, seeds=seeds, skip=skip)
+            # a face whose share held no passing target is made again from all its candidates, in a second making
+            # of the photo (so that the photo-level rules hold as one), kept when it swaps more faces; its identity
+            # may then repeat another viewer's, and its reason says so
+            released = [r.index for _, r in pairs if r.index in skip and not assign.swapped(r)
+                        and shares[r.index].total > len(shares[r.index].identities)]
+            free: set[int] = set()  # the faces the making shown made from all their candidates
+            if released:
+                within = {i: ids for i, ids in skip.items() if i not in released}
+                again = generator.patches(image, faces, only=fake_idx, seeds=seeds, skip=within)
+                if _swaps(again) > _swaps(pairs):
+                    pairs, free = again, set(released)
         for patch, report in pairs:
             i = report.index
             if i in skip and i not in free and assign.swapped(report) and report.identity not in shares[i].identities:

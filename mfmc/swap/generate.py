@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -331,10 +332,21 @@ class FakeGenerator:
         surroundings another patch touches is re-checked on the finished photo, and one that breaks a rule there
         is made again (`mfmc.swap.assign.audit`; filled if none holds).
         """
-        before, self._photo.memo = self._photo.memo, _Memo(image)
-        try:
+        with self.photo(image):
             return self._patches(image, faces, seed=seed, avoid=avoid, progress=progress, only=only, seeds=seeds,
                                  skip=skip)
+
+    @contextlib.contextmanager
+    def photo(self, image: np.ndarray) -> Iterator[None]:
+        """Every `patches` of `image` within shares one `_Memo` (file mode makes a photo twice: its second making
+        reuses the first's swaps and measures); a memo of another image is set aside meanwhile."""
+        before = self._photo.memo
+        if before is not None and before.image is image:
+            yield
+            return
+        self._photo.memo = _Memo(image)
+        try:
+            yield
         finally:
             self._photo.memo = before
 

@@ -156,3 +156,32 @@ def test_a_face_made_again_in_its_photo_swaps_and_measures_nothing_again(
         r.timings_ms.clear()
         s.timings_ms.clear()
         assert r.to_dict() == s.to_dict()
+
+
+def test_a_second_making_of_a_photo_within_photo_swaps_nothing_again(
+    pipeline: FacePipeline, pool: TargetPool, group: Group, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # file mode makes a photo twice (a viewer's share, then all candidates): within `photo`, the second making
+    # meets only candidates the first swapped and gives the same patches and reports; outside it, it swaps again
+    image, faces = group.image, group.faces
+    gen = FakeGenerator(pipeline, pool)
+    swaps = {"n": 0}
+
+    def counted(swap):  # type: ignore[no-untyped-def]
+        def run(*args, **kwargs):  # type: ignore[no-untyped-def]
+            swaps["n"] += 1
+            return swap(*args, **kwargs)
+        return run
+
+    for swapper in {id(s): s for s in (gen.swapper, gen.escalate, gen.expression_swapper)}.values():
+        monkeypatch.setattr(swapper, "swap", counted(swapper.swap))
+    with gen.photo(image):
+        first = gen.patches(image, faces, seed=7)
+        made = swaps["n"]
+        again = gen.patches(image, faces, seed=7)
+    assert made > 0 and swaps["n"] == made, (made, swaps["n"])
+    for (p, r), (q, s) in zip(first, again, strict=True):
+        assert np.array_equal(p.pixels, q.pixels) and np.array_equal(p.mask, q.mask)
+        assert r.identity == s.identity and r.fallback == s.fallback and len(r.attempts) == len(s.attempts)
+    gen.patches(image, faces, seed=7)  # a making of its own: a memo of its own
+    assert swaps["n"] == 2 * made, (made, swaps["n"])
