@@ -54,6 +54,21 @@ def _counting(monkeypatch: pytest.MonkeyPatch, pipeline: FacePipeline) -> dict[s
     return rows
 
 
+def _counting_swaps(monkeypatch: pytest.MonkeyPatch, gen: FakeGenerator) -> dict[str, int]:
+    """Swaps the generator's swappers make from now on (`["n"]`)."""
+    swaps = {"n": 0}
+
+    def counted(swap):  # type: ignore[no-untyped-def]
+        def run(*args, **kwargs):  # type: ignore[no-untyped-def]
+            swaps["n"] += 1
+            return swap(*args, **kwargs)
+        return run
+
+    for swapper in {id(s): s for s in (gen.swapper, gen.escalate, gen.expression_swapper)}.values():
+        monkeypatch.setattr(swapper, "swap", counted(swapper.swap))
+    return swaps
+
+
 def test_what_was_measured_on_a_candidate_is_read_not_computed_and_gives_a_fresh_verdict(
     pipeline: FacePipeline, pool: TargetPool, group: Group, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -98,16 +113,7 @@ def test_a_face_made_again_in_its_photo_swaps_and_measures_nothing_again(
     # its first making) meets the same candidates: no swap, no network run again, the same fake and report
     image, faces = group.image, group.faces
     gen = FakeGenerator(pipeline, pool)
-    swaps = {"n": 0}
-
-    def counted(swap):  # type: ignore[no-untyped-def]
-        def run(*args, **kwargs):  # type: ignore[no-untyped-def]
-            swaps["n"] += 1
-            return swap(*args, **kwargs)
-        return run
-
-    for swapper in {id(s): s for s in (gen.swapper, gen.escalate, gen.expression_swapper)}.values():
-        monkeypatch.setattr(swapper, "swap", counted(swapper.swap))
+    swaps = _counting_swaps(monkeypatch, gen)
     audits = {"n": 0}
     real_audit = assign.audit
 
@@ -165,16 +171,7 @@ def test_a_second_making_of_a_photo_within_photo_swaps_nothing_again(
     # meets only candidates the first swapped and gives the same patches and reports; outside it, it swaps again
     image, faces = group.image, group.faces
     gen = FakeGenerator(pipeline, pool)
-    swaps = {"n": 0}
-
-    def counted(swap):  # type: ignore[no-untyped-def]
-        def run(*args, **kwargs):  # type: ignore[no-untyped-def]
-            swaps["n"] += 1
-            return swap(*args, **kwargs)
-        return run
-
-    for swapper in {id(s): s for s in (gen.swapper, gen.escalate, gen.expression_swapper)}.values():
-        monkeypatch.setattr(swapper, "swap", counted(swapper.swap))
+    swaps = _counting_swaps(monkeypatch, gen)
     with gen.photo(image):
         first = gen.patches(image, faces, seed=7)
         made = swaps["n"]
