@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from mfmc.vision import FacePipeline, load_image
+from mfmc.vision.recognition import Recognizer
 from mfmc.vision.registry import package_dir
 
 PEOPLE = [f"P{i:03d}" for i in range(1, 11)]
@@ -126,3 +127,15 @@ def match(truth: np.ndarray, found: np.ndarray, min_iou: float = 0.4) -> tuple[i
             used.add(j)
             matched_truth += 1
     return matched_truth, len(found) - len(used)
+
+
+def astronaut_twice(recognizer: Recognizer, pipeline: FacePipeline) -> tuple[np.ndarray, np.ndarray]:
+    """A real face embedded as it is and mirrored, shrunk to 0.6 and saved as a JPEG of quality 60: (1, D) each."""
+    from skimage import data
+
+    real = np.ascontiguousarray(data.astronaut())
+    changed = cv2.resize(real[:, ::-1], None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", changed, [cv2.IMWRITE_JPEG_QUALITY, 60])
+    assert ok
+    changed = cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
+    return recognizer.embed(real, pipeline.detect(real)[:1]), recognizer.embed(changed, pipeline.detect(changed)[:1])

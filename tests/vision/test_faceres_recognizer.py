@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -24,7 +23,7 @@ from mfmc.vision.recognition import (
 )
 from mfmc.vision.registry import MODELS, locate
 from mfmc.vision.settings import VisionSettings
-from tests.vision.helpers import PEOPLE, photo
+from tests.vision.helpers import PEOPLE, astronaut_twice, photo
 
 MISSING = optional_model_missing("faceres")
 needs_model = pytest.mark.skipif(MISSING is not None, reason=f"optional recognizer `faceres`: {MISSING}")
@@ -77,15 +76,7 @@ def test_same_person_matches_and_different_people_do_not(
     assert same.diagonal().all()
     # measured 4 / 90 (P004, P006, P010, look-alikes to every recognizer; mobilefacenet 5, dlib and facenet 10)
     assert same[~np.eye(len(PEOPLE), dtype=bool)].mean() <= 0.08
-    from skimage import data
-
-    real = np.ascontiguousarray(data.astronaut())
-    changed = cv2.resize(real[:, ::-1], None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
-    ok, jpeg = cv2.imencode(".jpg", changed, [cv2.IMWRITE_JPEG_QUALITY, 60])
-    assert ok
-    changed = cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
-    a = recognizer.embed(real, pipeline.detect(real)[:1])
-    b = recognizer.embed(changed, pipeline.detect(changed)[:1])
+    a, b = astronaut_twice(recognizer, pipeline)
     assert recognizer.distance(a[0], b[0]) < 0.5 * recognizer.threshold  # measured 0.10
     assert (recognizer.pairwise(a, portraits) >= recognizer.threshold).all()  # measured ≥ 0.50
 

@@ -21,7 +21,7 @@ from mfmc.vision.alignment import ARCFACE_TEMPLATE_112, similarity_fit
 from mfmc.vision.recognition import MobileFaceNetRecognizer, optional_model_missing, recognizer_factories
 from mfmc.vision.registry import MODELS, locate
 from mfmc.vision.settings import VisionSettings
-from tests.vision.helpers import PEOPLE, photo
+from tests.vision.helpers import PEOPLE, astronaut_twice, photo
 
 MISSING = optional_model_missing("mobilefacenet")
 needs_model = pytest.mark.skipif(MISSING is not None, reason=f"optional recognizer `mobilefacenet`: {MISSING}")
@@ -254,15 +254,7 @@ def test_same_person_matches_and_different_people_do_not(
     assert same.diagonal().mean() >= 0.9  # measured 10 / 10
     # measured 5 / 90 (the same pairs: dlib 10 / 90, facenet 10 / 90, openface 8 / 90; look-alike synthetic people)
     assert same[~np.eye(len(PEOPLE), dtype=bool)].mean() <= 0.08
-    from skimage import data
-
-    real = np.ascontiguousarray(data.astronaut())
-    changed = cv2.resize(real[:, ::-1], None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
-    ok, jpeg = cv2.imencode(".jpg", changed, [cv2.IMWRITE_JPEG_QUALITY, 60])
-    assert ok
-    changed = cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
-    a = recognizer.embed(real, pipeline.detect(real)[:1])
-    b = recognizer.embed(changed, pipeline.detect(changed)[:1])
+    a, b = astronaut_twice(recognizer, pipeline)
     assert recognizer.distance(a[0], b[0]) < 0.6 * recognizer.threshold
     assert (recognizer.pairwise(a, portraits) >= recognizer.threshold).all()
 
