@@ -21,6 +21,10 @@ At the escalation the target's eye sockets are toned the same way (`socket_floor
 source's mean socket shading): a dark target's sockets had made grey rings around a light face's eyes.
 A target crop enlarged more than 1.4x onto the photo gets the photo's grain (noise as fine and as strong as the
 source's own finest band): stretched pool crops had left a soft, airbrushed inner face in crisp photos.
+The skin tone is the source's (`skin_tone`): a kept face mask or glasses (and then the source's hair) are left out of
+the coarse parts, and where the warped target shows hair, a scarf or background its colour detail is dropped (the
+source's skin colour there, its lightness kept): a white mask had lit a lighter band above itself, and a target's
+headscarf at the temple had come in as a grey-blue band (t1.jpg #4).
 The alpha ramps down smoothly over the forehead (no hard band at the hairline) and is exactly zero outside the
 face outline, so no pixel outside the patch mask changes.
 """
@@ -39,7 +43,7 @@ from mfmc.swap import landmarks as lmk
 from mfmc.swap.accessories import Kept, kept_regions
 from mfmc.swap.base import SwapResult, register_swapper
 from mfmc.swap.beard import beard_gap, bearded_target, lower_face, shading_lift
-from mfmc.swap.blend import blend_patch, cut_holes, feather, grey_scale
+from mfmc.swap.blend import blend_patch, cut_holes, feather, grey_scale, polygon_mask
 from mfmc.swap.pose import destination, turned
 from mfmc.swap.warp import lab_of, skin, warp_target
 from mfmc.vision.detection import median
@@ -194,6 +198,7 @@ class SplitSwapper:
         rim: float = 0.15,
         socket_floor: float = 0.4,
         eye_colour: bool = False,
+        skin_tone: bool = True,
     ) -> None:
         self.forehead = forehead
         self.feather = feather
@@ -241,6 +246,11 @@ class SplitSwapper:
         # at the escalation, the eyes' mean colour detail the source's (`eye_weight`); off: measured -1 swap of 33
         # (a crowd effect in t1.jpg), though it turns the astronaut's grey-blue eyes half-way back to brown
         self.eye_colour = eye_colour
+        # the fake's colour is the source's skin tone where it is not the target's skin: a kept face mask or
+        # glasses are left out of the coarse parts, and where the warped target shows hair, a scarf or background
+        # (`warp.skin`, outside its inner features) its colour detail is dropped (its lightness stays: taking the
+        # source's there cost verified swaps). False: the coarse parts over the whole inner face, as before
+        self.skin_tone = skin_tone
         # what a swap reads of the source alone, per region box (`_source_side`): every candidate of a face
         # recomputed it, and the box repeats across a face's candidates (it spans the source's outline and the
         # destination's points)
@@ -276,8 +286,9 @@ class SplitSwapper:
     def _mid_band(self, s_lab: np.ndarray, t_lab: np.ndarray, s_base: np.ndarray, t_base: np.ndarray,
                   inner: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
         """The target's and the source's lightness between the base scale and a coarser one at `sigma`, each less
-        its lighting (`lighting`: a plane over the face); the escalation adds the first in place of the second,
-        faded to 0 over `rim` inside the outline (no seam, no second jaw line)."""
+        its lighting (`lighting`: a plane over the face), over `inner` (the inner face, less what the source wears
+        and the fake keeps); the escalation adds the first in place of the second, faded to 0 over `rim` inside
+        the outline (no seam, no second jaw line)."""
         t_blur, s_blur = masked_blurs([np.ascontiguousarray(t_lab[..., 0]), np.ascontiguousarray(s_lab[..., 0])],
                                       inner, sigma)
         t_mid, s_mid = t_base[..., 0] - t_blur, s_base[..., 0] - s_blur
@@ -316,17 +327,30 @@ class SplitSwapper:
 
         sigma = max(1.0, self.sigma_factor(alpha) * scale)
         base = max(1.0, self.sigma * scale) if self.keep_look else sigma
-        s_coarse, t_coarse = masked_blurs([s_lab, t_lab], inner, base)
+        worn = tuple(kept_regions(image, src) if kept is None else kept)  # glasses, a face mask: kept below
+        sel = inner  # where the coarse parts (skin tone, lighting) are measured
+        other = None  # where the warped target shows hair, a scarf or background: the source's colour there
+        if self.skin_tone:
+            # a kept face mask or glasses left out of the coarse parts, and then the source's hair too (a fringe over
+            # the little skin a mask leaves): a white mask had lit the skin tone above it (a lighter band with a
+            # hard edge along the mask's top, p3.jpg, test2.jpg)
+            held = _worn_mask(worn, size, (x1, y1), WORN_GROW * scale)
+            if held.any():
+                bare = inner & ~held & (skin(side.crop, src, (x1, y1), lab=s_lab) == 1)
+                sel = bare if bare.sum() >= MIN_BARE * inner.sum() else sel
+            # a turned source's mask already leaves the target's non-skin out (`warp_target`)
+            other = None if turned(src) else inner & (skin(warped, dst68, (x1, y1), lab=t_lab) == 0)
+        s_coarse, t_coarse = masked_blurs([s_lab, t_lab], sel, base)
         s_detail = s_lab - s_coarse  # the source's own fine detail (read by several tonings below)
         detail = t_lab - t_coarse
-        detail *= detail_gain(s_detail[..., 0][inner], detail[..., 0][inner], self.detail_gain_min)
+        detail *= detail_gain(s_detail[..., 0][sel], detail[..., 0][sel], self.detail_gain_min)
         detail *= np.array([1.0, self.colour_detail, self.colour_detail], np.float32)  # a, b only (x 1 is exact)
         # the escalation's coarser split (`keep_look`): only the target's lightness between the base and the coarse
         # scale comes in (its mid-scale shading: eye sockets, cheekbones), less its lighting (a plane over the
         # face) and faded out over a rim inside the outline; colour, lighting and the rim stay the source's
         band = None
         if sigma > base:
-            t_mid, s_mid = self._mid_band(s_lab, t_lab, s_coarse, t_coarse, inner, sigma)
+            t_mid, s_mid = self._mid_band(s_lab, t_lab, s_coarse, t_coarse, sel, sigma)
             fade = feather(mask, self.rim * scale)
             if self.socket_floor < 1.0:
                 # the sockets' shading (fine detail and mid band) no darker than the source's own there: a dark
@@ -382,6 +406,11 @@ class SplitSwapper:
         if lift is not None:
             out_lab[..., 0] += lift
             notes.append("lifted the chin's shading back to the source's (no stubble added)")
+        if other is not None and other.any():
+            cut = other.astype(np.float32)
+            cut = np.maximum(cut, cv2.GaussianBlur(cut, (0, 0), max(1.0, 0.02 * scale)))[..., None]  # 1 on it
+            out_lab[..., 1:] = out_lab[..., 1:] * (1.0 - cut) + s_coarse[..., 1:] * cut
+            notes.append("the source's skin colour where the target shows hair or background")
         out_lab[..., 0] = np.clip(out_lab[..., 0], 0.0, 100.0)
         rgb = cv2.cvtColor(out_lab.astype(np.float32), cv2.COLOR_LAB2RGB)
         result = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -407,12 +436,18 @@ class SplitSwapper:
             holes += [src[lmk.RIGHT_EYE], src[lmk.LEFT_EYE]]
             notes.append("kept the source's narrow eyes (the target's are open wider)" if narrow and src_eyes >= 0.15
                          else "kept the source's eyes (eye state differs from the target's)")
-        for worn in kept_regions(image, src) if kept is None else kept:  # glasses, a face mask: kept
-            holes += worn.polygons
-            notes.append(worn.reason)
+        for item in worn:
+            holes += item.polygons
+            notes.append(item.reason)
         alpha_map = cut_holes(alpha_map, holes, (x1, y1), 0.02 * scale)
         return SwapResult(blend_patch(image, result, alpha_map, box), tuple(notes))
 
+
+# the share of the inner face that must be left, a kept mask or glasses and the hair out, for the coarse parts to be
+# measured over it alone (`skin_tone`)
+MIN_BARE = 0.1
+# how far (x √mask area) around a kept mask or glasses the coarse parts leave out: its edge and the shadow along it
+WORN_GROW = 0.02
 
 # source sides a swapper keeps (`SplitSwapper._source_side`): a face's candidates share 1-4 region boxes
 SOURCE_SIDES = 8
@@ -441,6 +476,19 @@ class _SourceSide:
             if a is not None:
                 a.flags.writeable = False
         return side
+
+
+def _worn_mask(worn: Sequence[Kept], size: tuple[int, int], offset: tuple[int, int], grow: float) -> np.ndarray:
+    """A (h, w) bool mask of what the source wears and the fake keeps (`kept_regions`' polygons), grown by `grow`
+    px (at least 2): all False when nothing is worn."""
+    held = np.zeros(size, np.uint8)
+    for item in worn:
+        for poly in item.polygons:
+            held |= polygon_mask(np.asarray(poly, np.float64), size, offset)
+    if held.any():
+        k = max(2, round(grow))
+        held = cv2.dilate(held, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+    return held.astype(bool)
 
 
 def lighting(values: np.ndarray, sel: np.ndarray) -> np.ndarray:
