@@ -16,6 +16,7 @@ RIGHT_EYE = np.arange(36, 42)  # image-left eye
 LEFT_EYE = np.arange(42, 48)
 INNER_MOUTH = np.arange(60, 68)
 OUTER_MOUTH = np.arange(48, 60)
+OPEN_MOUTH = 0.12  # `mouth_openness` above this: the inner lips part on teeth or the mouth's interior
 SMILE = 0.08  # `smile` above this: the source smiles
 
 # ARCFACE-style 5-point template at 112 px (eyes, nose tip, mouth corners), used to align crops for learned
