@@ -187,6 +187,7 @@ class SplitSwapper:
         beard_margin: float = 12.0,
         keep_expression: bool = False,
         keep_smile: bool = False,
+        keep_closed_mouth: bool = True,
         lift_chin: bool = True,
         upscaled: float = 1.4,
         grain: bool = True,
@@ -214,6 +215,9 @@ class SplitSwapper:
         self.beard_margin = beard_margin
         self.keep_expression = keep_expression
         self.keep_smile = keep_smile
+        # a closed source mouth keeps its lips when the target's mouth is open: the target's teeth, warped onto
+        # them, made a closed half-smile a toothy grin that every expression check passed (01.jpg, Tom_Hanks)
+        self.keep_closed_mouth = keep_closed_mouth
         self.lift_chin = lift_chin
         # a target crop enlarged more than `upscaled` times onto the photo (its eye-corner distance against the
         # source's) has lost its finest detail: a soft, airbrushed inner face in a crisp photo (obama.jpg: 2.3x).
@@ -427,9 +431,16 @@ class SplitSwapper:
         if self.keep_smile and lmk.smile(src) > lmk.SMILE:
             holes.append(src[lmk.OUTER_MOUTH])
             notes.append("kept the source's smiling mouth")
-        elif lmk.mouth_openness(src) > 0.12:
+        elif lmk.mouth_openness(src) > lmk.OPEN_MOUTH:
             holes.append(src[lmk.INNER_MOUTH])
             notes.append("kept the source's open mouth")
+        elif self.keep_closed_mouth and lmk.mouth_openness(tgt) > lmk.OPEN_MOUTH:
+            # the target's teeth or dark mouth interior, warped onto a closed mouth, read as a grin or a gape that
+            # the source does not make (and the 68 points re-predicted on it move less than the tolerance): the
+            # source's closed lips stay (docs/swap.md "Teeth")
+            lips = np.vstack([src[lmk.OUTER_MOUTH], dst68[lmk.OUTER_MOUTH]]).astype(np.float32)
+            holes.append(cv2.convexHull(lips)[:, 0])  # the target's lips, where the warp put them, go too
+            notes.append("kept the source's closed mouth (the target's is open)")
         src_eyes, tgt_eyes = lmk.eye_openness(src), lmk.eye_openness(tgt)
         narrow = src_eyes < self.narrow_eyes and tgt_eyes > self.eye_ratio * src_eyes
         if (src_eyes > 0.2 and tgt_eyes < 0.15) or (src_eyes < 0.15 and tgt_eyes > 0.2) or narrow:
