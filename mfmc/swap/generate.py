@@ -24,7 +24,7 @@ from mfmc.swap.base import Swapper, create_swapper
 from mfmc.swap.metrics import fake_metrics
 from mfmc.swap.obfuscate import face_polygon, fill, pixelate
 from mfmc.swap.patch import FacePatch
-from mfmc.swap.ranking import MIX_CATALOGUE, Ranker
+from mfmc.swap.ranking import MIX_CATALOGUE, FaceScores, Ranker
 from mfmc.swap.recombine import Recombiner, Target
 from mfmc.swap.report import Attempt, FaceReport
 from mfmc.swap.verify import GENDER_CONFIDENCE, Avoid, Measured, UncertainGender, Verdict, Verifier
@@ -120,6 +120,7 @@ class _Memo:
     measured: dict[int, Measured] = field(default_factory=dict)  # by id of a patch in `swaps`
     pixelations: dict[tuple[object, ...], Measured] = field(default_factory=dict)  # (face, box, digest)
     size: int = 0  # bytes of the patches in `swaps`
+    scores: FaceScores = field(default_factory=FaceScores)  # the ranker's shape residuals and reaches
 
     def keep(self, key: tuple[object, ...], patch: FacePatch, notes: tuple[str, ...]) -> None:
         """Remember a swap, within `MEMO_BYTES`."""
@@ -740,7 +741,8 @@ class FakeGenerator:
         report = job.report
         t0 = time.perf_counter()
         try:
-            ranked = self.ranker.plain(job.face, seed, job.avoid)
+            memo = self._memo_for(job.image)
+            ranked = self.ranker.plain(job.face, seed, job.avoid, None if memo is None else memo.scores)
         except RECOVERABLE as err:
             return self._error(report, "query", err, "pool query failed")
         finally:

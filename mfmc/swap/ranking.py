@@ -311,6 +311,26 @@ def _write_npz(path: Path | None, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 @dataclass
+class FaceScores:
+    """What ranking faces computed that depends only on a face and a pool face, for ranking them again (the
+    generator keeps one per photo it is making, `generate._Memo`: a face made again against other faces reads its
+    shape residuals and predicted reach from here). Keyed by everything each depends on: the face's 68 points for
+    a residual, its embeddings for a reach; the same floats as computing them again."""
+
+    residuals: dict[tuple[bytes, str], float] = dataclasses.field(default_factory=dict)
+    promises: dict[tuple[bytes, str], float] = dataclasses.field(default_factory=dict)
+
+
+def _embeddings_key(face: Faces) -> bytes:
+    """The bytes of a face's embeddings (by recognizer name), for `FaceScores` keys."""
+    out = b""
+    for name in sorted(face.embeddings):
+        emb = np.ascontiguousarray(face.embeddings[name][0])
+        out += name.encode() + b"\0" + str(emb.dtype).encode() + b"\0" + emb.tobytes()
+    return out
+
+
+@dataclass
 class Ranked:
     """A face's candidates: pool faces predicted to clear every bar (`promising`, tried first), the other pool
     faces (`rest`) and the ids of every pool face the query allowed (`donors`: what recombinations may use)."""
@@ -340,8 +360,9 @@ class Ranker:
         self.rank_mixes = rank_mixes
         self.catalogue = MixCatalogue(pipeline, recombiner, verifier.names, size=mixes)
 
-    def plain(self, face: Faces, seed: int, avoid: Avoid) -> Ranked:
-        """Pool targets: promising ones (ranked), then the others.
+    def plain(self, face: Faces, seed: int, avoid: Avoid, scores: FaceScores | None = None) -> Ranked:
+        """Pool targets: promising ones (ranked), then the others. `scores`: residuals and reaches computed
+        before (read and filled; the same result as without).
 
         Widening steps, never to another gender (a woman given a male target reads male after any blending,
         design notes §6b): the pool's own filters; without the age group; without its expression filters (the
@@ -371,18 +392,20 @@ class Ranker:
         if np.isfinite(yaw) and abs(yaw) >= turned_yaw:
             steps.append(("any pose (turned to the source's)", "gender", any_pose))
         lm = np.asarray(face.landmarks68[0], dtype=np.float64)
-        scores: dict[str, float] = {}
-        residuals: dict[str, float] = {}
+        known = FaceScores() if scores is None else scores
+        lm_key, emb_key = lm.tobytes(), _embeddings_key(face)
 
         def promise(target_id: str) -> float:
-            if target_id not in scores:
-                scores[target_id] = self.promise(face, target_id)
-            return scores[target_id]
+            key = (emb_key, target_id)
+            if key not in known.promises:
+                known.promises[key] = self.promise(face, target_id)
+            return known.promises[key]
 
         def residual(target_id: str) -> float:  # once per pool face: the widened shape check reads them again
-            if target_id not in residuals:
-                residuals[target_id] = self.residual(lm, target_id)
-            return residuals[target_id]
+            key = (lm_key, target_id)
+            if key not in known.residuals:
+                known.residuals[key] = self.residual(lm, target_id)
+            return known.residuals[key]
 
         seen: dict[str, Candidate] = {}
         good: list[Candidate] = []
