@@ -112,9 +112,10 @@ def test_fake_of_a_turned_face_lands_on_the_face(pipeline: FacePipeline) -> None
     inside = (xs >= x1 - pad) & (xs <= x2 + pad) & (ys >= y1 - pad) & (ys <= y2 + pad)
     assert inside.mean() > 0.99  # nothing changed away from the face
     face_area = (x2 - x1) * (y2 - y1)
-    # and the face itself was replaced (37 % of the box by more than 30 levels since the target's detail follows
-    # the photo's own contrast, split.detail_gain; above 40 % before)
-    assert changed.sum() > 0.3 * face_area
+    # and the face itself was replaced (28 % of the box by more than 30 levels: the target's detail follows the
+    # photo's own contrast, split.detail_gain, and since a closed source mouth keeps its lips another pool person
+    # passes first; 37 % before that, above 40 % before detail_gain)
+    assert changed.sum() > 0.25 * face_area
 
 
 @pytest.mark.slow
