@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mfmc.swap.landmarks import GEOMETRY_TOLERANCE, ExpressionGeometry
+from mfmc.vision.faces import Gender
 
 if TYPE_CHECKING:
     from mfmc.vision import FacePipeline, Faces
@@ -279,7 +280,7 @@ class Verifier:
         if self.pipeline.attributes is None or face.gender is None or face.gender_score is None:
             return None
         label, female = str(face.gender[0]), float(face.gender_score[0])
-        sure = female if label == "female" else 1.0 - female
+        sure = female if label == Gender.FEMALE else 1.0 - female
         return label if sure >= self.gender_confidence else None
 
     def gender_uncertain(self, face: Faces) -> float | None:
@@ -476,7 +477,7 @@ class Verifier:
                 elif uncertain == UncertainGender.UNCERTAIN and sure >= self.gender_confidence:
                     v.rejected = f"reads {v.gender} at {sure:.2f}: the source's gender is uncertain"
                 continue
-            kept = v.female if keep == "female" else 1.0 - v.female
+            kept = v.female if keep == Gender.FEMALE else 1.0 - v.female
             if v.gender != keep or kept < self.result_gender:
                 v.rejected = f"reads {v.gender}" if v.gender != keep else f"reads {keep} only at {kept:.2f}"
 
