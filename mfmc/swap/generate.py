@@ -341,11 +341,10 @@ class FakeGenerator:
     def photo(self, image: np.ndarray) -> Iterator[None]:
         """Every `patches` of `image` within shares one `_Memo` (file mode makes a photo twice: its second making
         reuses the first's swaps and measures); a memo of another image is set aside meanwhile."""
-        before = self._photo.memo
-        if before is not None and before.image is image:
+        if self._memo_for(image) is not None:
             yield
             return
-        self._photo.memo = _Memo(image)
+        before, self._photo.memo = self._photo.memo, _Memo(image)
         try:
             yield
         finally:
