@@ -14,6 +14,7 @@ import pytest
 
 from mfmc.pool import TargetPool
 from mfmc.swap import landmarks as lmk
+from mfmc.swap.base import SwapResult
 from mfmc.vision import FacePipeline, Faces
 from tests.vision.helpers import photo
 
@@ -28,6 +29,28 @@ VERIFIERS = ["dlib", "facenet"]
 class Group:
     image: np.ndarray
     faces: Faces
+
+
+def inner_mask(shape: tuple[int, ...], polygons: list[np.ndarray], factor: float) -> np.ndarray:
+    """Each polygon shrunk to `factor` of itself about its centre (away from a feathered edge), as a bool mask."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for poly in polygons:
+        centre = poly.mean(0)
+        cv2.fillConvexPoly(mask, np.round(centre + factor * (poly - centre)).astype(np.int32), 1)
+    return mask.astype(bool)
+
+
+def assert_region_kept(image: np.ndarray, kept: SwapResult, painted: SwapResult, region: np.ndarray, note: str,
+                       label: str) -> None:
+    """A swapper rule that keeps the source's pixels in `region`: with it (`kept`) they change by less than 2
+    levels on average and the fake's notes say `note`; without it (`painted`) by more than 6; the face itself is
+    the fake's (more than 5 levels on average over the patch's box)."""
+    diff_kept, diff_painted = (np.abs(r.patch.apply(image).astype(np.int16) - image).max(-1) for r in (kept, painted))
+    assert diff_kept[region].mean() < 2.0, (label, float(diff_kept[region].mean()))
+    assert diff_painted[region].mean() > 6.0, (label, float(diff_painted[region].mean()))
+    assert any(note in n for n in kept.notes)
+    x1, y1, x2, y2 = kept.patch.box
+    assert diff_kept[y1:y2, x1:x2].mean() > 5.0  # the face itself is the fake's
 
 
 def compose(tiles: list[np.ndarray], size: tuple[int, int] = (300, 350), cols: int = 2) -> np.ndarray:
